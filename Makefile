@@ -1,0 +1,152 @@
+# Top-level build of walproposer + safekeeper.
+#
+# PGXS builds the extension (walproposer.so, C++ compiled with PostgreSQL's
+# own rules); the rules below it build, with the same compiler:
+#   build/libwpcore.a    the IO-free consensus core (src/core/), no PG headers
+#   build/libsafekeeper.a + build/safekeeper   the daemon (safekeeper/)
+#   build/unit_tests     Catch2 unit tests (test/unit/)
+#   build/wpsim          the deterministic simulator (test/sim/)
+# `make` builds all of them; `make install` installs the extension and puts
+# `safekeeper` (and `wpctl` when present) into PostgreSQL's bin directory;
+# `make test` runs every test layer (scripts/run-tests).
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+PG_INCLUDEDIR_SERVER := $(shell $(PG_CONFIG) --includedir-server)
+PG_INCLUDEDIR_INTERNAL := $(shell $(PG_CONFIG) --includedir)/internal
+PG_PKGLIBDIR := $(shell $(PG_CONFIG) --pkglibdir)
+PG_LIBDIR := $(shell $(PG_CONFIG) --libdir)
+
+# ---------------------------------------------------------------- extension
+MODULE_big = walproposer
+EXTENSION = walproposer
+DATA = walproposer--1.0.sql
+PGFILEDESC = "walproposer - quorum-durable WAL for PostgreSQL"
+
+PG_SOURCES := $(sort $(wildcard src/pg/*.cpp))
+OBJS = $(PG_SOURCES:.cpp=.o)
+
+# Our own warnings are errors; PostgreSQL's headers are system headers so
+# their warnings are not ours (-isystem overrides PGXS's plain -I for them).
+WP_WARNINGS := -Wall -Wextra -Werror
+PG_CPPFLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL) \
+              -I$(shell $(PG_CONFIG) --includedir) -Iinclude
+PG_CXXFLAGS = -std=c++17 -fPIC $(WP_WARNINGS) -Wno-missing-field-initializers \
+              -Wno-register -MMD -MP
+SHLIB_LINK = build/libwpcore.a -L$(PG_LIBDIR) -lpq -lstdc++
+EXTRA_CLEAN = build src/pg/*.d
+
+# No LLVM bitcode: the JIT inlining bitcode is C-only and gains nothing here.
+override with_llvm = no
+
+REGRESS = walproposer
+
+include $(PGXS)
+
+# PGXS's `all` stays the default goal; our targets join it at the end.
+
+$(shlib): build/libwpcore.a
+
+-include $(OBJS:.o=.d)
+
+# ------------------------------------------------------------ shared flags
+WP_CXX ?= $(CXX)
+WP_CXXFLAGS := -std=c++17 -O2 -g -fPIC $(WP_WARNINGS) -MMD -MP -Iinclude
+WP_SANITIZE ?=
+ifneq ($(WP_SANITIZE),)
+WP_CXXFLAGS += -fsanitize=$(WP_SANITIZE) -fno-omit-frame-pointer
+WP_LDFLAGS += -fsanitize=$(WP_SANITIZE)
+endif
+
+# ------------------------------------------------------------- core library
+CORE_SOURCES := $(sort $(wildcard src/core/*.cpp))
+CORE_OBJS := $(CORE_SOURCES:%.cpp=build/obj/%.o)
+
+build/libwpcore.a: $(CORE_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# Core and daemon objects: compiled without any PostgreSQL include path, so a
+# PostgreSQL header in them is a build error.
+build/obj/src/core/%.o: src/core/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
+
+# Every public core header must compile on its own, with no PG header.
+CORE_HEADERS := $(sort $(wildcard include/walproposer/*.h))
+build/header-check.stamp: $(CORE_HEADERS)
+	@mkdir -p $(@D)
+	@for h in $(CORE_HEADERS); do \
+	  echo "#include \"$${h#include/}\"" | \
+	    $(WP_CXX) -std=c++17 $(WP_WARNINGS) -Iinclude -fsyntax-only -x c++ - || exit 1; \
+	done
+	@touch $@
+all: build/header-check.stamp
+
+# ------------------------------------------------------------------ daemon
+SK_SOURCES := $(sort $(filter-out safekeeper/main.cpp,$(wildcard safekeeper/*.cpp)))
+SK_OBJS := $(SK_SOURCES:%.cpp=build/obj/%.o)
+SK_LIBS := -lspdlog -lfmt -lpthread $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
+
+# The one file of the daemon allowed PostgreSQL (frontend) headers: CRC-32C.
+build/obj/safekeeper/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)
+build/obj/safekeeper/%.o: safekeeper/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper $(WP_EXTRA_FLAGS) -c -o $@ $<
+
+build/libsafekeeper.a: $(SK_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+build/safekeeper: build/obj/safekeeper/main.o build/libsafekeeper.a build/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
+
+# -------------------------------------------------------------------- tests
+UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
+UNIT_OBJS := $(UNIT_SOURCES:%.cpp=build/obj/%.o)
+build/obj/test/unit/%.o: test/unit/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Wno-error=unused-parameter -c -o $@ $<
+
+build/unit_tests: $(UNIT_OBJS) build/libsafekeeper.a build/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
+
+SIM_SOURCES := $(sort $(wildcard test/sim/*.cpp))
+SIM_OBJS := $(SIM_SOURCES:%.cpp=build/obj/%.o)
+build/obj/test/sim/%.o: test/sim/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
+
+build/wpsim: $(SIM_OBJS) build/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^
+
+-include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) build/obj/safekeeper/main.d \
+         $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d)
+
+all: build/libwpcore.a build/safekeeper build/unit_tests $(if $(SIM_SOURCES),build/wpsim)
+
+# ----------------------------------------------------------------- install
+install: install-safekeeper
+install-safekeeper: build/safekeeper
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) build/safekeeper '$(DESTDIR)$(bindir)/safekeeper'
+	@if [ -f scripts/wpctl ]; then \
+	  $(INSTALL_SCRIPT) scripts/wpctl '$(DESTDIR)$(bindir)/wpctl'; fi
+
+# -------------------------------------------------------------------- tests
+.PHONY: test test-unit test-sim test-regress test-tap install-safekeeper format
+test:
+	scripts/run-tests all
+test-unit:
+	scripts/run-tests unit
+test-sim:
+	scripts/run-tests sim
+test-regress:
+	scripts/run-tests regress
+test-tap:
+	scripts/run-tests tap
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.h')
