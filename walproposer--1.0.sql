@@ -5,3 +5,38 @@
 CREATE FUNCTION walproposer_version() RETURNS text
 AS 'MODULE_PATHNAME', 'walproposer_version'
 LANGUAGE C STRICT VOLATILE;
+
+-- The proposer's own state: one row. See docs/extension.md for each column.
+CREATE FUNCTION walproposer_status(
+    OUT state text,
+    OUT term bigint,
+    OUT commit_lsn pg_lsn,
+    OUT flush_lsn pg_lsn,
+    OUT truncate_lsn pg_lsn,
+    OUT safekeepers integer,
+    OUT pid integer,
+    OUT message text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'walproposer_status'
+LANGUAGE C STRICT VOLATILE;
+
+-- One row per configured safekeeper.
+CREATE FUNCTION walproposer_safekeepers(
+    OUT address text,
+    OUT state text,
+    OUT term bigint,
+    OUT flush_lsn pg_lsn,
+    OUT lag_bytes bigint,
+    OUT last_error text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'walproposer_safekeepers'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW walproposer_status AS SELECT * FROM walproposer_status();
+CREATE VIEW walproposer_safekeepers AS SELECT * FROM walproposer_safekeepers();
+
+REVOKE ALL ON FUNCTION walproposer_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION walproposer_safekeepers() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION walproposer_status() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION walproposer_safekeepers() TO pg_monitor;
+GRANT SELECT ON walproposer_status, walproposer_safekeepers TO pg_monitor;

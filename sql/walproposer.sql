@@ -9,4 +9,43 @@ SELECT pg_describe_object(classid, objid, 0) AS object
  WHERE refclassid = 'pg_extension'::regclass
    AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'walproposer')
  ORDER BY 1;
+
+-- Settings and their defaults.
+SELECT name, setting, unit, context FROM pg_settings
+ WHERE name LIKE 'walproposer.%' ORDER BY name;
+
+-- With no safekeepers configured the worker runs, idle, and says so.
+SELECT state IS NOT NULL AS has_state, term, commit_lsn, safekeepers, pid IS NOT NULL AS running,
+       message
+  FROM walproposer_status;
+SELECT count(*) AS safekeeper_rows FROM walproposer_safekeepers;
+SELECT application_name, state FROM pg_stat_replication;
+
+-- Bad values are refused when set, with the reason.
+ALTER SYSTEM SET walproposer.safekeepers = 'localhost';
+ALTER SYSTEM SET walproposer.safekeepers = 'localhost:0';
+ALTER SYSTEM SET walproposer.safekeepers = 'a:5454,a:5454';
+ALTER SYSTEM SET walproposer.safekeepers = 'a:5454,,b:5454';
+ALTER SYSTEM SET walproposer.safekeepers = 'bad host:5454';
+ALTER SYSTEM SET walproposer.tenant_id = '1234';
+ALTER SYSTEM SET walproposer.timeline_id = 'zz345678901234567890123456789012';
+ALTER SYSTEM SET walproposer.application_name = '';
+ALTER SYSTEM SET walproposer.application_name = 'a,b';
+ALTER SYSTEM SET walproposer.slot_name = 'Bad-Name';
+ALTER SYSTEM SET walproposer.connect_timeout = '10';
+ALTER SYSTEM SET walproposer.reconnect_timeout = -1;
+ALTER SYSTEM SET walproposer.shutdown_timeout = '2h';
+SET walproposer.safekeepers = 'localhost:5454';
+SET walproposer.unknown_setting = 1;
+-- Good values are accepted (and reset again).
+ALTER SYSTEM SET walproposer.safekeepers = 'sk1:5454, sk2:5454,[::1]:5455';
+ALTER SYSTEM SET walproposer.tenant_id = '0123456789ABCDEF0123456789abcdef';
+ALTER SYSTEM RESET ALL;
+
+-- Monitoring access only.
+CREATE ROLE wp_regress_nobody;
+SET ROLE wp_regress_nobody;
+SELECT * FROM walproposer_status;
+RESET ROLE;
+DROP ROLE wp_regress_nobody;
 DROP EXTENSION walproposer;

@@ -1,17 +1,21 @@
 // Entry points of the walproposer extension: _PG_init and the SQL-callable
-// functions. PostgreSQL headers come first, and only in src/pg/ files.
-//
-// Contract: every extern "C" entry point catches C++ exceptions and raises
-// the PostgreSQL error after the catch block has ended, so no C++ frame is
-// unwound by longjmp and no exception crosses into PostgreSQL.
+// functions. See cxx_guard.h for the rules at the C++/PostgreSQL boundary:
+// the functions here hold no C++ object with a destructor.
 extern "C" {
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "funcapi.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "utils/builtins.h"
+#include "utils/pg_lsn.h"
 }
 
+#include <cstring>
+
+#include "guc.h"
+#include "shared_status.h"
 #include "walproposer/version.h"
 
 extern "C" {
@@ -19,7 +23,33 @@ PG_MODULE_MAGIC;
 
 void _PG_init(void);
 PG_FUNCTION_INFO_V1(walproposer_version);
+PG_FUNCTION_INFO_V1(walproposer_status);
+PG_FUNCTION_INFO_V1(walproposer_safekeepers);
 }
+
+namespace {
+
+void register_worker() {
+    BackgroundWorker worker;
+    std::memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    // Runs only on a primary: started once recovery has finished (also after
+    // a standby is promoted), restarted a second after it exits abnormally.
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = 1;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "walproposer");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "walproposer_worker_main");
+    snprintf(worker.bgw_name, BGW_MAXLEN, "walproposer");
+    snprintf(worker.bgw_type, BGW_MAXLEN, "walproposer");
+    RegisterBackgroundWorker(&worker);
+}
+
+Datum lsn_or_null(std::uint64_t lsn, bool* isnull) {
+    *isnull = lsn == 0;
+    return LSNGetDatum(lsn);
+}
+
+}  // namespace
 
 void _PG_init(void) {
     if (!process_shared_preload_libraries_in_progress) {
@@ -29,9 +59,66 @@ void _PG_init(void) {
                  errhint("Add 'walproposer' to shared_preload_libraries in postgresql.conf "
                          "and restart the server.")));
     }
+    wp::pg::define_gucs();
+    wp::pg::install_shared_status_hooks();
+    register_worker();
 }
 
 Datum walproposer_version(PG_FUNCTION_ARGS) {
     (void)fcinfo;
     PG_RETURN_TEXT_P(cstring_to_text(wp::kVersion));
+}
+
+// One row: the proposer's own state.
+Datum walproposer_status(PG_FUNCTION_ARGS) {
+    static wp::pg::SharedStatus status;  // static: large, and trivially destructible
+    wp::pg::read_shared_status(&status);
+
+    TupleDesc tupdesc;
+    if (get_call_result_type(fcinfo, nullptr, &tupdesc) != TYPEFUNC_COMPOSITE)
+        elog(ERROR, "walproposer_status: return type must be a row type");
+    tupdesc = BlessTupleDesc(tupdesc);
+
+    Datum values[8];
+    bool nulls[8] = {false, false, false, false, false, false, false, false};
+    values[0] = CStringGetTextDatum(status.state);
+    values[1] = Int64GetDatum(static_cast<int64>(status.term));
+    values[2] = lsn_or_null(status.commit_lsn, &nulls[2]);
+    values[3] = lsn_or_null(status.local_flush_lsn, &nulls[3]);
+    values[4] = lsn_or_null(status.truncate_lsn, &nulls[4]);
+    values[5] = Int32GetDatum(status.safekeeper_count);
+    values[6] = Int32GetDatum(status.worker_pid);
+    nulls[6] = status.worker_pid == 0;
+    values[7] = CStringGetTextDatum(status.message);
+    nulls[7] = status.message[0] == '\0';
+    HeapTuple tuple = heap_form_tuple(tupdesc, values, nulls);
+    PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+// One row per configured safekeeper.
+Datum walproposer_safekeepers(PG_FUNCTION_ARGS) {
+    static wp::pg::SharedStatus status;
+    wp::pg::read_shared_status(&status);
+    InitMaterializedSRF(fcinfo, 0);
+    ReturnSetInfo* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+
+    for (int i = 0; i < status.safekeeper_count && i < wp::pg::kStatusMaxSafekeepers; ++i) {
+        const wp::pg::SafekeeperStatusRow& row = status.safekeepers[i];
+        Datum values[6];
+        bool nulls[6] = {false, false, false, false, false, false};
+        values[0] = CStringGetTextDatum(row.address);
+        values[1] = CStringGetTextDatum(row.state);
+        values[2] = Int64GetDatum(static_cast<int64>(row.term));
+        values[3] = lsn_or_null(row.flush_lsn, &nulls[3]);
+        // Lag: WAL the primary has flushed that this safekeeper has not.
+        const std::uint64_t lag = (row.flush_lsn != 0 && status.local_flush_lsn > row.flush_lsn)
+                                      ? status.local_flush_lsn - row.flush_lsn
+                                      : 0;
+        values[4] = Int64GetDatum(static_cast<int64>(lag));
+        nulls[4] = row.flush_lsn == 0;
+        values[5] = CStringGetTextDatum(row.last_error);
+        nulls[5] = row.last_error[0] == '\0';
+        tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+    }
+    return (Datum)0;
 }

@@ -1,0 +1,31 @@
+extern "C" {
+#include "postgres.h"
+
+#include "utils/memutils.h"
+}
+
+#include "cxx_guard.h"
+
+namespace wp::pg {
+
+bool pg_guarded_call(void (*fn)(void*), void* arg, char* errbuf, std::size_t errbuf_size) {
+    MemoryContext volatile caller_context = CurrentMemoryContext;
+    volatile bool ok = true;
+    PG_TRY();
+    {
+        fn(arg);
+    }
+    PG_CATCH();
+    {
+        MemoryContextSwitchTo(caller_context);
+        ErrorData* error = CopyErrorData();
+        FlushErrorState();
+        snprintf(errbuf, errbuf_size, "%s", error->message ? error->message : "unknown error");
+        FreeErrorData(error);
+        ok = false;
+    }
+    PG_END_TRY();
+    return ok;
+}
+
+}  // namespace wp::pg

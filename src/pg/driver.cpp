@@ -1,0 +1,183 @@
+extern "C" {
+#include "postgres.h"
+}
+
+#include <algorithm>
+#include <cstring>
+
+#include "driver.h"
+#include "term_history_file.h"
+#include "wait_bits.h"
+
+namespace wp::pg {
+
+namespace {
+
+void copy_text(char* dest, std::size_t size, const std::string& text) {
+    snprintf(dest, size, "%s", text.c_str());
+}
+
+}  // namespace
+
+Driver::Driver(DriverSettings settings) : settings_(std::move(settings)) {
+    wp::ProposerConfig config;
+    config.acceptor_count = settings_.safekeepers.size();
+    config.greeting = settings_.greeting;
+    config.own_term_history = settings_.own_term_history;
+    config.timeline_start_lsn = settings_.timeline_start_lsn;
+    config.reconnect_interval_ms = static_cast<wp::TimeMs>(settings_.reconnect_timeout_ms);
+    config.random_seed = settings_.random_seed;
+    proposer_ = std::make_unique<wp::Proposer>(std::move(config), &wal_);
+    for (std::size_t i = 0; i < settings_.safekeepers.size(); ++i)
+        connections_.push_back(std::make_unique<SafekeeperConnection>());
+    connect_started_at_.assign(connections_.size(), 0);
+    last_logged_error_.assign(connections_.size(), std::string());
+}
+
+void Driver::start(wp::TimeMs now, wp::Lsn local_flush_lsn) {
+    execute(proposer_->start(now, local_flush_lsn), now);
+}
+
+void Driver::on_wal_available(wp::Lsn local_flush_lsn, wp::TimeMs now) {
+    execute(proposer_->on_wal_available(local_flush_lsn, now), now);
+}
+
+void Driver::on_tick(wp::TimeMs now) {
+    // libpq's connect_timeout does not apply to non-blocking connects.
+    for (std::size_t i = 0; i < connections_.size(); ++i) {
+        const auto state = connections_[i]->state();
+        if ((state == SafekeeperConnection::State::kConnecting ||
+             state == SafekeeperConnection::State::kStartingPush) &&
+            now - connect_started_at_[i] > static_cast<wp::TimeMs>(settings_.connect_timeout_ms)) {
+            connections_[i]->close();
+            lost(i, "connection timed out after " + std::to_string(settings_.connect_timeout_ms) +
+                        " ms",
+                 now);
+        }
+    }
+    execute(proposer_->on_tick(now), now);
+}
+
+WaitSocket Driver::wait_socket(std::size_t index) const {
+    const auto& connection = *connections_[index];
+    return WaitSocket{connection.socket(), connection.wanted_events()};
+}
+
+void Driver::on_socket_ready(std::size_t index, wp::TimeMs now) {
+    auto& connection = *connections_[index];
+    if (connection.state() == SafekeeperConnection::State::kClosed) return;
+    inbox_.clear();
+    bool became_streaming = false;
+    wp::Status status = connection.on_ready(inbox_, became_streaming);
+    if (became_streaming) {
+        if (!last_logged_error_[index].empty())
+            elog(LOG, "walproposer: connected to safekeeper %s",
+                 settings_.safekeepers[index].to_string().c_str());
+        last_logged_error_[index].clear();
+        execute(proposer_->on_connected(index, now), now);
+    }
+    for (const auto& payload : inbox_) {
+        if (connection.state() != SafekeeperConnection::State::kStreaming) break;
+        execute(proposer_->on_message(index, payload.data(), payload.size(), now), now);
+    }
+    if (!status.ok()) lost(index, status.message(), now);
+}
+
+void Driver::lost(std::size_t index, const std::string& reason, wp::TimeMs now) {
+    if (reason != last_logged_error_[index]) {
+        elog(LOG, "walproposer: safekeeper %s: %s",
+             settings_.safekeepers[index].to_string().c_str(), reason.c_str());
+        last_logged_error_[index] = reason;
+    }
+    execute(proposer_->on_disconnected(index, now, reason), now);
+}
+
+void Driver::connect(std::size_t index, wp::TimeMs now) {
+    const auto& address = settings_.safekeepers[index];
+    const std::vector<std::string> keywords = {
+        "host",     "port",     "dbname",   "user",       "application_name", "options",
+        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
+        "sslmode"};
+    const std::vector<std::string> values = {
+        address.host,
+        std::to_string(address.port),
+        "postgres",
+        "walproposer",
+        settings_.application_name,
+        "-c tenant_id=" + settings_.tenant_hex + " -c timeline_id=" + settings_.timeline_hex,
+        "1",
+        "10",
+        "5",
+        "3",
+        "disable"};
+    connect_started_at_[index] = now;
+    wp::Status status = connections_[index]->start(keywords, values);
+    if (!status.ok()) lost(index, status.message(), now);
+}
+
+void Driver::execute(wp::ProposerOutput&& output, wp::TimeMs now) {
+    if (output.persist_own_term_history) {
+        wp::Status saved =
+            save_term_history(*output.persist_own_term_history, settings_.greeting.pg_timeline);
+        if (!saved.ok()) {
+            // Nothing may be sent before the history is durable.
+            healthy_ = false;
+            fatal_error_ = saved.message();
+            return;
+        }
+    }
+    for (std::size_t index : output.disconnect) connections_[index]->close();
+    std::vector<std::pair<std::size_t, std::string>> send_failures;
+    for (const auto& message : output.messages) {
+        auto& connection = *connections_[message.acceptor];
+        if (connection.state() != SafekeeperConnection::State::kStreaming) continue;
+        wp::Status sent = connection.send(message.payload);
+        if (!sent.ok()) send_failures.emplace_back(message.acceptor, sent.message());
+    }
+    for (std::size_t index : output.connect) connect(index, now);
+    for (const auto& line : output.log) {
+        const int level = line.level == wp::LogLevel::kError     ? WARNING
+                          : line.level == wp::LogLevel::kWarning ? WARNING
+                          : line.level == wp::LogLevel::kDebug   ? DEBUG1
+                                                                 : LOG;
+        elog(level, "walproposer: %s", line.text.c_str());
+    }
+    // A send failure closed that connection; the proposer learns it only now,
+    // after this output was carried out in full.
+    for (const auto& [index, reason] : send_failures) lost(index, reason, now);
+}
+
+wp::Lsn Driver::sent_lsn() const {
+    wp::Lsn sent = 0;
+    for (const auto& acceptor : proposer_->status().acceptors) sent = std::max(sent, acceptor.sent_lsn);
+    return sent;
+}
+
+void Driver::fill_status(SharedStatus* status, wp::Lsn local_flush_lsn) const {
+    const wp::ProposerStatus s = proposer_->status();
+    copy_text(status->state, sizeof status->state, wp::to_string(s.state));
+    status->term = s.term;
+    status->commit_lsn = s.commit_lsn;
+    status->truncate_lsn = s.truncate_lsn;
+    status->local_flush_lsn = local_flush_lsn;
+    if (s.state == wp::ProposerState::kSuperseded) {
+        copy_text(status->message, sizeof status->message,
+                  "superseded by term " + std::to_string(s.superseded_by_term) + " at " +
+                      wp::format_lsn(s.superseded_at_lsn) + ": " + s.superseded_reason);
+    }
+    const std::size_t count =
+        std::min<std::size_t>(s.acceptors.size(), static_cast<std::size_t>(kStatusMaxSafekeepers));
+    status->safekeeper_count = static_cast<int>(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        SafekeeperStatusRow& row = status->safekeepers[i];
+        const wp::AcceptorStatus& a = s.acceptors[i];
+        copy_text(row.address, sizeof row.address, settings_.safekeepers[i].to_string());
+        copy_text(row.state, sizeof row.state, wp::to_string(a.state));
+        row.term = a.term;
+        row.flush_lsn = a.flush_lsn;
+        copy_text(row.last_error, sizeof row.last_error,
+                  a.last_error.empty() ? last_logged_error_[i] : a.last_error);
+    }
+}
+
+}  // namespace wp::pg

@@ -1,0 +1,85 @@
+// The proposer driver: runs the IO-free wp::Proposer with real libpq
+// connections and the primary's WAL, inside the walproposer worker.
+//
+// Contract: created once per safekeeper set (re-created when
+// walproposer.safekeepers changes); owned by the worker through a plain
+// pointer and used only from the worker's main loop. All methods are C++
+// without PostgreSQL calls that can raise an ERROR, except through
+// pg_guarded_call (WAL reading, term-history rename); they may throw
+// std::bad_alloc, so the worker calls them under run_cxx. Log lines are
+// emitted with elog at LOG/WARNING level, which returns normally.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "safekeeper_conn.h"
+#include "shared_status.h"
+#include "wal_source.h"
+#include "walproposer/config.h"
+#include "walproposer/proposer.h"
+
+namespace wp::pg {
+
+struct DriverSettings {
+    std::vector<wp::SafekeeperAddress> safekeepers;
+    wp::ProposerGreeting greeting;
+    wp::TermHistory own_term_history;
+    wp::Lsn timeline_start_lsn = 0;
+    std::string tenant_hex;
+    std::string timeline_hex;
+    std::string application_name;
+    int connect_timeout_ms = 10000;
+    int reconnect_timeout_ms = 1000;
+    std::uint64_t random_seed = 1;
+};
+
+// One socket the worker should wait on.
+struct WaitSocket {
+    int fd = -1;
+    int events = 0;  // kWaitReadable | kWaitWritable
+};
+
+class Driver {
+public:
+    explicit Driver(DriverSettings settings);
+
+    void start(wp::TimeMs now, wp::Lsn local_flush_lsn);
+    void on_wal_available(wp::Lsn local_flush_lsn, wp::TimeMs now);
+    void on_tick(wp::TimeMs now);
+    // The socket of safekeeper `index` became ready (or may have).
+    void on_socket_ready(std::size_t index, wp::TimeMs now);
+
+    std::size_t safekeeper_count() const { return connections_.size(); }
+    WaitSocket wait_socket(std::size_t index) const;
+
+    wp::Lsn commit_lsn() const { return proposer_->commit_lsn(); }
+    wp::ProposerStatus status() const { return proposer_->status(); }
+    // Highest LSN sent to any safekeeper in the current term.
+    wp::Lsn sent_lsn() const;
+    // False after persisting the term history failed: the worker must exit.
+    bool healthy() const { return healthy_; }
+    const std::string& fatal_error() const { return fatal_error_; }
+
+    // Writes the status rows (call with the shared status spinlock held).
+    void fill_status(SharedStatus* status, wp::Lsn local_flush_lsn) const;
+
+private:
+    void execute(wp::ProposerOutput&& output, wp::TimeMs now);
+    void connect(std::size_t index, wp::TimeMs now);
+    void lost(std::size_t index, const std::string& reason, wp::TimeMs now);
+
+    DriverSettings settings_;
+    PgWalSource wal_;
+    std::unique_ptr<wp::Proposer> proposer_;
+    std::vector<std::unique_ptr<SafekeeperConnection>> connections_;
+    std::vector<wp::TimeMs> connect_started_at_;
+    std::vector<std::string> last_logged_error_;
+    std::vector<std::vector<std::uint8_t>> inbox_;
+    bool healthy_ = true;
+    std::string fatal_error_;
+};
+
+}  // namespace wp::pg

@@ -1,0 +1,163 @@
+#include "safekeeper_conn.h"
+
+#include <libpq-fe.h>
+
+#include <cstring>
+
+// WL_SOCKET_* values come from PostgreSQL's latch.h; this file stays free of
+// server headers, so the two bits are restated and checked in worker.cpp.
+#include "wait_bits.h"
+
+namespace wp::pg {
+
+namespace {
+
+std::string libpq_error(PGconn* conn) {
+    std::string message = conn ? PQerrorMessage(conn) : "out of memory";
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+        message.pop_back();
+    // libpq's messages can span lines; keep the status row on one line.
+    for (char& c : message)
+        if (c == '\n' || c == '\t') c = ' ';
+    return message.empty() ? "connection failed" : message;
+}
+
+}  // namespace
+
+SafekeeperConnection::~SafekeeperConnection() { close(); }
+
+void SafekeeperConnection::close() {
+    if (conn_) PQfinish(conn_);
+    conn_ = nullptr;
+    state_ = State::kClosed;
+    connect_wants_write_ = false;
+    output_pending_ = false;
+}
+
+wp::Status SafekeeperConnection::fail(const std::string& what) {
+    std::string message = what + ": " + libpq_error(conn_);
+    close();
+    return wp::Status::error(std::move(message));
+}
+
+wp::Status SafekeeperConnection::start(const std::vector<std::string>& keywords,
+                                       const std::vector<std::string>& values) {
+    close();
+    std::vector<const char*> k, v;
+    for (const auto& s : keywords) k.push_back(s.c_str());
+    for (const auto& s : values) v.push_back(s.c_str());
+    k.push_back(nullptr);
+    v.push_back(nullptr);
+    conn_ = PQconnectStartParams(k.data(), v.data(), 0);
+    if (conn_ == nullptr || PQstatus(conn_) == CONNECTION_BAD) return fail("cannot connect");
+    if (PQsetnonblocking(conn_, 1) != 0) return fail("cannot make the connection non-blocking");
+    state_ = State::kConnecting;
+    connect_wants_write_ = true;  // libpq starts in PGRES_POLLING_WRITING
+    return wp::Status();
+}
+
+int SafekeeperConnection::socket() const { return conn_ ? PQsocket(conn_) : -1; }
+
+int SafekeeperConnection::wanted_events() const {
+    switch (state_) {
+        case State::kClosed: return 0;
+        case State::kConnecting: return connect_wants_write_ ? kWaitWritable : kWaitReadable;
+        case State::kStartingPush:
+        case State::kStreaming:
+            return kWaitReadable | (output_pending_ ? kWaitWritable : 0);
+    }
+    return 0;
+}
+
+wp::Status SafekeeperConnection::flush_output() {
+    const int rc = PQflush(conn_);
+    if (rc < 0) return fail("cannot send to safekeeper");
+    output_pending_ = rc == 1;
+    return wp::Status();
+}
+
+wp::Status SafekeeperConnection::read_copy_data(std::vector<std::vector<std::uint8_t>>& inbox) {
+    for (;;) {
+        char* buffer = nullptr;
+        const int length = PQgetCopyData(conn_, &buffer, 1);
+        if (length > 0) {
+            inbox.emplace_back(reinterpret_cast<std::uint8_t*>(buffer),
+                               reinterpret_cast<std::uint8_t*>(buffer) + length);
+            PQfreemem(buffer);
+            continue;
+        }
+        if (length == 0) return wp::Status();  // nothing more without blocking
+        // -1: the server ended the copy (usually with an ErrorResponse);
+        // -2: a connection error.
+        std::string reason = "safekeeper closed the stream";
+        if (PGresult* result = PQgetResult(conn_)) {
+            const char* message = PQresultErrorMessage(result);
+            if (message && *message) reason = std::string("safekeeper: ") + message;
+            PQclear(result);
+        }
+        while (!reason.empty() && reason.back() == '\n') reason.pop_back();
+        if (length == -2) return fail("connection lost");
+        close();
+        return wp::Status::error(reason);
+    }
+}
+
+wp::Status SafekeeperConnection::on_ready(std::vector<std::vector<std::uint8_t>>& inbox,
+                                          bool& became_streaming) {
+    became_streaming = false;
+    switch (state_) {
+        case State::kClosed: return wp::Status();
+        case State::kConnecting: {
+            const PostgresPollingStatusType poll = PQconnectPoll(conn_);
+            if (poll == PGRES_POLLING_FAILED) return fail("cannot connect");
+            if (poll == PGRES_POLLING_READING || poll == PGRES_POLLING_WRITING) {
+                connect_wants_write_ = poll == PGRES_POLLING_WRITING;
+                return wp::Status();
+            }
+            // Connected: ask for the proposer stream.
+            if (!PQsendQuery(conn_, "START_WAL_PUSH")) return fail("cannot send START_WAL_PUSH");
+            state_ = State::kStartingPush;
+            return flush_output();
+        }
+        case State::kStartingPush: {
+            if (output_pending_) {
+                if (auto status = flush_output(); !status.ok()) return status;
+            }
+            if (!PQconsumeInput(conn_)) return fail("connection lost");
+            if (PQisBusy(conn_)) return wp::Status();
+            PGresult* result = PQgetResult(conn_);
+            if (result == nullptr) return fail("START_WAL_PUSH returned no result");
+            const ExecStatusType status = PQresultStatus(result);
+            if (status != PGRES_COPY_BOTH) {
+                std::string message = PQresultErrorMessage(result);
+                PQclear(result);
+                while (!message.empty() && message.back() == '\n') message.pop_back();
+                close();
+                return wp::Status::error("START_WAL_PUSH refused: " +
+                                         (message.empty() ? std::string("no CopyBoth") : message));
+            }
+            PQclear(result);
+            state_ = State::kStreaming;
+            became_streaming = true;
+            return read_copy_data(inbox);
+        }
+        case State::kStreaming: {
+            if (output_pending_) {
+                if (auto status = flush_output(); !status.ok()) return status;
+            }
+            if (!PQconsumeInput(conn_)) return fail("connection lost");
+            return read_copy_data(inbox);
+        }
+    }
+    return wp::Status();
+}
+
+wp::Status SafekeeperConnection::send(const std::vector<std::uint8_t>& payload) {
+    if (state_ != State::kStreaming) return wp::Status::error("not streaming");
+    if (PQputCopyData(conn_, reinterpret_cast<const char*>(payload.data()),
+                      static_cast<int>(payload.size())) != 1)
+        return fail("cannot queue data for safekeeper");
+    return flush_output();
+}
+
+}  // namespace wp::pg

@@ -1,0 +1,64 @@
+// One non-blocking libpq connection from the walproposer worker to a
+// safekeeper, carrying the proposer protocol inside CopyBoth.
+//
+// Life cycle (states):
+//   kClosed --start()--> kConnecting --PQconnectPoll ok--> kStartingPush
+//   kStartingPush --COPY_BOTH result--> kStreaming
+//   any --error / close()--> kClosed
+// The worker waits on socket() for the events wanted_events() names and
+// calls on_ready(); nothing here blocks. libpq never raises PostgreSQL
+// errors, so these calls are safe anywhere. Owned by the worker's driver;
+// single-threaded.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "walproposer/result.h"
+
+typedef struct pg_conn PGconn;
+
+namespace wp::pg {
+
+class SafekeeperConnection {
+public:
+    enum class State { kClosed, kConnecting, kStartingPush, kStreaming };
+
+    SafekeeperConnection() = default;
+    ~SafekeeperConnection();
+    SafekeeperConnection(const SafekeeperConnection&) = delete;
+    SafekeeperConnection& operator=(const SafekeeperConnection&) = delete;
+
+    // Begins connecting with libpq keywords/values (already complete).
+    wp::Status start(const std::vector<std::string>& keywords,
+                     const std::vector<std::string>& values);
+    void close();
+
+    State state() const { return state_; }
+    int socket() const;
+    // WL_SOCKET_READABLE / WL_SOCKET_WRITEABLE bits for the wait set.
+    int wanted_events() const;
+
+    // Progresses after the socket became ready. Appends every complete
+    // CopyData payload received to `inbox`. Sets `became_streaming` when
+    // the CopyBoth stream has just been established. An error means the
+    // connection is closed and unusable.
+    wp::Status on_ready(std::vector<std::vector<std::uint8_t>>& inbox, bool& became_streaming);
+
+    // Queues one CopyData message and tries to send it; the rest is sent as
+    // the socket becomes writable.
+    wp::Status send(const std::vector<std::uint8_t>& payload);
+
+private:
+    wp::Status fail(const std::string& what);
+    wp::Status flush_output();
+    wp::Status read_copy_data(std::vector<std::vector<std::uint8_t>>& inbox);
+
+    PGconn* conn_ = nullptr;
+    State state_ = State::kClosed;
+    bool connect_wants_write_ = false;
+    bool output_pending_ = false;
+};
+
+}  // namespace wp::pg
