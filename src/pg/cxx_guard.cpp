@@ -1,6 +1,7 @@
 extern "C" {
 #include "postgres.h"
 
+#include "storage/lwlock.h"
 #include "utils/memutils.h"
 }
 
@@ -17,6 +18,9 @@ bool pg_guarded_call(void (*fn)(void*), void* arg, char* errbuf, std::size_t err
     }
     PG_CATCH();
     {
+        // The error may have left PostgreSQL's locks held; the worker runs no
+        // transaction, so releasing them is all the clean-up it needs.
+        LWLockReleaseAll();
         MemoryContextSwitchTo(caller_context);
         ErrorData* error = CopyErrorData();
         FlushErrorState();

@@ -333,8 +333,34 @@ void fatal_from_driver(const char* what, const char* errbuf) {
     ereport(FATAL, (errmsg("walproposer: %s: %s", what, errbuf)));
 }
 
-void start_driver(const DriverInputs& inputs) {
+// The timeline starts (on empty safekeepers) at the start of the segment
+// holding the slot's restart point: the latest checkpoint's redo point when
+// the slot is new, or what every safekeeper of the old set had. That WAL is
+// still in pg_wal.
+XLogRecPtr timeline_start_point() {
+    XLogRecPtr point = InvalidXLogRecPtr;
+    if (g_have_slot) {
+        SpinLockAcquire(&MyReplicationSlot->mutex);
+        point = MyReplicationSlot->data.restart_lsn;
+        SpinLockRelease(&MyReplicationSlot->mutex);
+    }
+    if (point == InvalidXLogRecPtr) point = GetRedoRecPtr();
+    return point - XLogSegmentOffset(point, wal_segment_size);
+}
+
+void start_driver(DriverInputs& inputs) {
     char errbuf[kErrorBufferSize];
+    if (wp::pg::guc_safekeepers[0] == '\0') {
+        // Nothing to stream to: idle until the list is set and reloaded.
+        wp::pg::SharedStatus* status = wp::pg::shared_status();
+        SpinLockAcquire(&status->mutex);
+        status->worker_pid = MyProcPid;
+        status->safekeeper_count = 0;
+        SpinLockRelease(&status->mutex);
+        set_status_message("idle", "walproposer.safekeepers is empty");
+        return;
+    }
+    inputs.timeline_start = timeline_start_point();
     if (!create_driver(inputs, errbuf, sizeof errbuf)) {
         set_status_message("error", errbuf);
         ereport(WARNING, (errmsg("walproposer: %s", errbuf)));
@@ -343,7 +369,7 @@ void start_driver(const DriverInputs& inputs) {
     const XLogRecPtr flush = GetFlushRecPtr(nullptr);
     if (!run_cxx([&] { g_driver->start(now_ms(), flush); }, errbuf, sizeof errbuf))
         fatal_from_driver("cannot start", errbuf);
-    set_status_message(nullptr, wp::pg::guc_safekeepers[0] ? "" : "walproposer.safekeepers is empty");
+    set_status_message(nullptr, "");
 }
 
 }  // namespace
@@ -355,6 +381,22 @@ void walproposer_worker_main(Datum) {
     BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
     pgstat_report_appname(wp::pg::guc_application_name);
     on_shmem_exit(clear_status_at_exit, 0);
+    if (max_wal_senders < 1 || wal_level < WAL_LEVEL_REPLICA) {
+        // Cannot take part in synchronous replication: say so and stay idle
+        // (exiting would only make the postmaster restart us every second).
+        const char* why = max_wal_senders < 1
+                              ? "max_wal_senders must be at least 1 for walproposer"
+                              : "wal_level must be replica or logical for walproposer";
+        ereport(WARNING, (errmsg("walproposer: %s; the worker is idle", why),
+                          errhint("Change it in postgresql.conf and restart the server.")));
+        set_status_message("error", why);
+        while (!g_shutdown_requested) {
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+        }
+        proc_exit(0);
+    }
     become_sync_rep_participant();
 
     DriverInputs inputs;
@@ -364,14 +406,11 @@ void walproposer_worker_main(Datum) {
     read_timeline_history(inputs.tli, &inputs.history_content, &inputs.history_length);
     inputs.random_seed = static_cast<uint64>(GetCurrentTimestamp()) ^ (uint64)MyProcPid;
 
-    // The slot keeps the WAL the safekeepers still need; the timeline starts
-    // (on empty safekeepers) at the start of the segment holding the slot's
-    // restart point, the latest checkpoint's redo point when it is new.
+    // The slot keeps the WAL the safekeepers still need.
     SlotArgs slot_args{InvalidXLogRecPtr};
     char errbuf[kErrorBufferSize];
     g_have_slot = wp::pg::pg_guarded_call(acquire_or_create_slot_guarded, &slot_args, errbuf,
                                           sizeof errbuf);
-    XLogRecPtr start_point = g_have_slot ? slot_args.restart_lsn : GetRedoRecPtr();
     if (!g_have_slot) {
         ereport(WARNING, (errmsg("walproposer: cannot use replication slot \"%s\": %s",
                                  wp::pg::guc_slot_name, errbuf),
@@ -379,7 +418,7 @@ void walproposer_worker_main(Datum) {
                                   "removed; set max_replication_slots > 0.")));
         set_status_message(nullptr, errbuf);
     }
-    inputs.timeline_start = start_point - XLogSegmentOffset(start_point, wal_segment_size);
+    inputs.timeline_start = timeline_start_point();
 
     elog(LOG, "walproposer: started with safekeepers \"%s\", system id %llu, timeline start %X/%X",
          wp::pg::guc_safekeepers, (unsigned long long)inputs.system_id,

@@ -1,0 +1,160 @@
+# WalproposerCluster: building blocks for TAP tests of a primary with the
+# walproposer extension and a set of safekeepers.
+#
+#   my @sks = WalproposerCluster::start_safekeepers(3);
+#   my $primary = WalproposerCluster::start_primary('primary', \@sks);
+#   WalproposerCluster::wait_for_status($primary, "state = 'elected'");
+#   my $tl = WalproposerCluster::sk_timeline($sks[0], $primary);
+#   WalproposerCluster::compare_wal_with_primary($sks[0], $primary);
+package WalproposerCluster;
+
+use strict;
+use warnings;
+
+use Carp;
+use Test::More;
+use Time::HiRes qw(usleep time);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use SafekeeperNode;
+
+# Starts $n safekeepers with ids 1..$n (or from $first_id).
+sub start_safekeepers {
+    my ($n, $first_id) = @_;
+    $first_id //= 1;
+    my @sks;
+    for my $id ($first_id .. $first_id + $n - 1) {
+        my $sk = SafekeeperNode->new("sk$id", id => $id);
+        $sk->start;
+        push @sks, $sk;
+    }
+    return @sks;
+}
+
+sub safekeeper_list {
+    my ($sks) = @_;
+    return join(',', map { $_->address } @$sks);
+}
+
+# A primary with the library preloaded, commits waiting for the quorum of
+# @$sks, and the extension created in database postgres.
+sub start_primary {
+    my ($name, $sks, %params) = @_;
+    my $node = PostgreSQL::Test::Cluster->new($name);
+    $node->init(allows_streaming => 1);
+    my $list = safekeeper_list($sks);
+    $node->append_conf('postgresql.conf', <<"EOC");
+shared_preload_libraries = 'walproposer'
+synchronous_standby_names = 'walproposer'
+walproposer.safekeepers = '$list'
+walproposer.reconnect_timeout = '200ms'
+walproposer.connect_timeout = '2s'
+log_statement = none
+EOC
+    $node->append_conf('postgresql.conf', $params{extra_conf}) if $params{extra_conf};
+    $node->start;
+    $node->safe_psql('postgres', 'CREATE EXTENSION walproposer');
+    return $node;
+}
+
+sub system_id {
+    my ($node) = @_;
+    return $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+}
+
+# The default tenant/timeline id: the system identifier as 32 hex digits.
+sub default_id {
+    my ($node) = @_;
+    return sprintf('%016x%016x', 0, system_id($node));
+}
+
+sub lsn_to_int {
+    my ($lsn) = @_;
+    return 0 unless defined $lsn && $lsn =~ m{^([0-9A-Fa-f]+)/([0-9A-Fa-f]+)$};
+    return hex($1) * 2**32 + hex($2);
+}
+
+# The safekeeper's JSON status of the primary's timeline (undef if absent).
+sub sk_timeline {
+    my ($sk, $node) = @_;
+    my $id = default_id($node);
+    my $resp = $sk->http('GET', "/v1/tenant/$id/timeline/$id");
+    return undef unless $resp->{success};
+    return JSON::PP::decode_json($resp->{content});
+}
+
+sub sk_timeline_dir {
+    my ($sk, $node) = @_;
+    my $id = default_id($node);
+    return $sk->data_dir . "/$id/$id";
+}
+
+# Waits (bounded) until the row of walproposer_status satisfies $condition.
+sub wait_for_status {
+    my ($node, $condition, $what) = @_;
+    return $node->poll_query_until('postgres',
+        "SELECT ($condition) FROM walproposer_status")
+      || croak "timed out waiting for walproposer_status: $condition ("
+      . ($what // '') . '): '
+      . $node->safe_psql('postgres', 'SELECT * FROM walproposer_status');
+}
+
+# Waits until safekeeper $sk reports flush_lsn >= $lsn for the timeline.
+sub wait_for_sk_flush {
+    my ($sk, $node, $lsn) = @_;
+    my $want = lsn_to_int($lsn);
+    return SafekeeperNode::poll_until(sub {
+        my $tl = sk_timeline($sk, $node);
+        return $tl && lsn_to_int($tl->{flush_lsn}) >= $want;
+    });
+}
+
+sub read_range {
+    my ($path, $offset, $length) = @_;
+    open my $fh, '<:raw', $path or return undef;
+    sysseek($fh, $offset, 0) or return undef;
+    my $buf = '';
+    my $got = sysread($fh, $buf, $length);
+    close $fh;
+    return defined $got && $got == $length ? $buf : undef;
+}
+
+# Compares every WAL byte the safekeeper holds (from its timeline start up to
+# its flush LSN) with the primary's pg_wal, over the segments both still
+# have. Returns (bytes compared, list of mismatch descriptions).
+sub compare_wal_with_primary {
+    my ($sk, $node) = @_;
+    my $tl = sk_timeline($sk, $node) or return (0, 'no timeline on ' . $sk->name);
+    my $segsize = $tl->{wal_segment_size};
+    my $start = lsn_to_int($tl->{timeline_start_lsn});
+    my $flush = lsn_to_int($tl->{flush_lsn});
+    my $dir = sk_timeline_dir($sk, $node);
+    my $pg_wal = $node->data_dir . '/pg_wal';
+    my ($compared, @mismatches) = (0);
+    opendir my $dh, $dir or return (0, "cannot open $dir");
+    for my $file (sort readdir $dh) {
+        next unless $file =~ /^([0-9A-F]{8})([0-9A-F]{8})([0-9A-F]{8})(\.partial)?$/;
+        my $segno = hex($2) * (2**32 / $segsize) + hex($3);
+        my $seg_start = $segno * $segsize;
+        my $from = $start > $seg_start ? $start - $seg_start : 0;
+        my $to = $flush < $seg_start + $segsize ? $flush - $seg_start : $segsize;
+        next if $to <= $from;
+        my $name = "$1$2$3";
+        next unless -f "$pg_wal/$name";
+        my $a = read_range("$dir/$file", $from, $to - $from);
+        my $b = read_range("$pg_wal/$name", $from, $to - $from);
+        if (!defined $a || !defined $b) {
+            push @mismatches, "$file: cannot read [$from, $to)";
+        } elsif ($a ne $b) {
+            my $i = 0;
+            $i++ while $i < length($a) && substr($a, $i, 1) eq substr($b, $i, 1);
+            push @mismatches, sprintf('%s: first difference at offset %d', $file, $from + $i);
+        } else {
+            $compared += $to - $from;
+        }
+    }
+    closedir $dh;
+    return ($compared, @mismatches);
+}
+
+1;

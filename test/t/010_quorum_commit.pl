@@ -1,0 +1,103 @@
+# A primary with walproposer and three safekeepers: pgbench commits through
+# the quorum, the safekeepers hold exactly the primary's WAL, and a COMMIT
+# waits while no majority is up.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time);
+use SafekeeperNode;
+use WalproposerCluster;
+
+my @sks = WalproposerCluster::start_safekeepers(3);
+my $primary = WalproposerCluster::start_primary('primary', \@sks);
+
+WalproposerCluster::wait_for_status($primary, "state = 'elected' AND commit_lsn IS NOT NULL",
+    'first election');
+is($primary->safe_psql('postgres',
+        "SELECT application_name || ' ' || sync_state FROM pg_stat_replication"),
+    'walproposer sync', 'the worker is the synchronous standby in pg_stat_replication');
+
+# 1. pgbench through the quorum.
+$primary->command_ok([ 'pgbench', '-i', '-s', '1', '-q', '-h', $primary->host, '-p',
+        $primary->port, 'postgres' ], 'pgbench -i');
+$primary->command_ok([ 'pgbench', '-T', '4', '-c', '4', '-N', '-h', $primary->host, '-p',
+        $primary->port, 'postgres' ], 'pgbench -T 4 -c 4 -N with synchronous_commit = on');
+my $end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+for my $sk (@sks) {
+    ok(WalproposerCluster::wait_for_sk_flush($sk, $primary, $end),
+        $sk->name . " flushed up to $end");
+}
+WalproposerCluster::wait_for_status($primary, "commit_lsn >= '$end'", 'commit catches up');
+for my $sk (@sks) {
+    my ($bytes, @mismatches) = WalproposerCluster::compare_wal_with_primary($sk, $primary);
+    ok($bytes > 1_000_000 && !@mismatches,
+        $sk->name . " holds the primary's WAL byte for byte ($bytes bytes compared)")
+      or diag(join("\n", @mismatches));
+}
+is($primary->safe_psql('postgres',
+        "SELECT count(*) FROM walproposer_safekeepers WHERE state = 'streaming' AND lag_bytes = 0"),
+    '3', 'all three safekeepers stream with no lag');
+
+# 2. With two of three safekeepers down, a COMMIT waits; with one back it returns.
+$primary->safe_psql('postgres', 'CREATE TABLE waits (id int)');
+$sks[1]->stop;
+$sks[2]->stop;
+my ($psql_out, $psql_err) = ('', '');
+my $waiting = IPC::Run::start(
+    [ 'psql', '-XAt', '-h', $primary->host, '-p', $primary->port, '-d', 'postgres', '-c',
+        'INSERT INTO waits VALUES (1)' ],
+    '>', \$psql_out, '2>', \$psql_err);
+my $t0 = time;
+my $returned = 0;
+while (time - $t0 < 5) {
+    $waiting->pump_nb if $waiting->pumpable;
+    if (!$waiting->pumpable) { $returned = 1; last; }
+    Time::HiRes::usleep(100_000);
+}
+ok(!$returned, 'a COMMIT does not return within 5 s while only 1 of 3 safekeepers is up');
+
+my $local_t0 = time;
+$primary->safe_psql('postgres',
+    "SET synchronous_commit = local; INSERT INTO waits VALUES (2)");
+ok(time - $local_t0 < 3, 'a synchronous_commit = local COMMIT returns at once meanwhile');
+
+$sks[1]->start;
+ok(SafekeeperNode::poll_until(sub { $waiting->pump_nb if $waiting->pumpable; !$waiting->pumpable }),
+    'the waiting COMMIT returns once a second safekeeper is back');
+ok($waiting->finish, 'and it succeeded') or diag($psql_err);
+is($primary->safe_psql('postgres', 'SELECT count(*) FROM waits'), '2', 'both rows committed');
+$sks[2]->start;
+
+# 3. SIGKILL one safekeeper during pgbench; it restarts and catches up.
+my $pgbench = IPC::Run::start(
+    [ 'pgbench', '-T', '5', '-c', '4', '-N', '-h', $primary->host, '-p', $primary->port,
+        'postgres' ],
+    '>', \my $pgbench_out, '2>', \my $pgbench_err);
+sleep 1;
+$sks[0]->kill9;
+sleep 1;
+$sks[0]->start;
+ok($pgbench->finish, 'pgbench completes while a safekeeper is killed and restarted')
+  or diag($pgbench_err);
+$end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+ok(WalproposerCluster::wait_for_sk_flush($sks[0], $primary, $end),
+    'the killed safekeeper catches up after its restart');
+my ($bytes, @mismatches) = WalproposerCluster::compare_wal_with_primary($sks[0], $primary);
+ok(!@mismatches, "its WAL still matches the primary's") or diag(join("\n", @mismatches));
+
+# 5. A black-holed safekeeper (SIGSTOP) does not stall commits.
+$sks[2]->pause;
+my $stopped_t0 = time;
+$primary->safe_psql('postgres', 'INSERT INTO waits SELECT generate_series(1, 100)') for 1 .. 20;
+ok(time - $stopped_t0 < 10, 'commits continue while one safekeeper is stopped (SIGSTOP)');
+$sks[2]->resume;
+$end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+ok(WalproposerCluster::wait_for_sk_flush($sks[2], $primary, $end),
+    'the resumed safekeeper catches up');
+
+$primary->stop;
+$_->stop for @sks;
+done_testing();
