@@ -12,6 +12,7 @@ use strict;
 use warnings;
 
 use Carp;
+use File::Copy ();
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
@@ -54,12 +55,16 @@ EOC
     $node->append_conf('postgresql.conf', $params{extra_conf}) if $params{extra_conf};
     $node->start;
     $node->safe_psql('postgres', 'CREATE EXTENSION walproposer');
+    system_id($node);
     return $node;
 }
 
+# The node's system identifier (read once, so it works while the node is down).
 sub system_id {
     my ($node) = @_;
-    return $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+    $node->{_wp_system_id} //=
+      $node->safe_psql('postgres', 'SELECT system_identifier FROM pg_control_system()');
+    return $node->{_wp_system_id};
 }
 
 # The default tenant/timeline id: the system identifier as 32 hex digits.
@@ -155,6 +160,34 @@ sub compare_wal_with_primary {
     }
     closedir $dh;
     return ($compared, @mismatches);
+}
+
+1;
+
+package WalproposerCluster;
+
+# Transaction ids with a COMMIT record in the WAL the safekeeper holds (its
+# segments, read with pg_waldump from a scratch copy: pg_waldump does not
+# read ".partial" files).
+sub committed_xids_on_sk {
+    my ($sk, $node) = @_;
+    my $tl = sk_timeline($sk, $node) or return {};
+    my $dir = sk_timeline_dir($sk, $node);
+    my $copy = PostgreSQL::Test::Utils::tempdir('waldump');
+    opendir my $dh, $dir or return {};
+    for my $file (readdir $dh) {
+        next unless $file =~ /^([0-9A-F]{24})(\.partial)?$/;
+        File::Copy::copy("$dir/$file", "$copy/$1") or croak "copy $file: $!";
+    }
+    closedir $dh;
+    my ($out, $err) = ('', '');
+    IPC::Run::run([ 'pg_waldump', '-p', $copy, '-s', $tl->{timeline_start_lsn}, '-e',
+            $tl->{flush_lsn}, '-r', 'Transaction' ], '>', \$out, '2>', \$err);
+    my %xids;
+    for my $line (split /\n/, $out) {
+        $xids{$1} = 1 if $line =~ /tx:\s+(\d+),.*desc: COMMIT/;
+    }
+    return \%xids;
 }
 
 1;

@@ -1,0 +1,92 @@
+# Crash of the primary under load: every COMMIT that returned before the
+# crash is in a majority of the safekeepers' WAL; after the restart a new
+# term is elected, streaming continues where the quorum is, and the
+# safekeepers' WAL is still byte-identical to the primary's.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::RecursiveCopy;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SafekeeperNode;
+use WalproposerCluster;
+
+my @sks = WalproposerCluster::start_safekeepers(3);
+my $primary = WalproposerCluster::start_primary('primary', \@sks);
+WalproposerCluster::wait_for_status($primary, "state = 'elected'", 'first election');
+my $first_term = $primary->safe_psql('postgres', 'SELECT term FROM walproposer_status');
+$primary->safe_psql('postgres', 'CREATE TABLE acked (id int, xid bigint, pad text)');
+
+# A client that commits one row per statement and prints each xid once its
+# COMMIT returned, while pgbench adds load.
+my $script = join('', map {
+    "INSERT INTO acked VALUES ($_, txid_current(), repeat('x', 2000)) RETURNING xid;\n"
+} 1 .. 100000);
+my $script_file = PostgreSQL::Test::Utils::tempdir() . '/inserts.sql';
+PostgreSQL::Test::Utils::append_to_file($script_file, $script);
+my ($client_out, $client_err) = ('', '');
+my $client = IPC::Run::start(
+    [ 'psql', '-XAtq', '-h', $primary->host, '-p', $primary->port, '-d', 'postgres', '-f',
+        $script_file ],
+    '>', \$client_out, '2>', \$client_err);
+$primary->command_ok([ 'pgbench', '-i', '-s', '1', '-q', '-h', $primary->host, '-p',
+        $primary->port, 'postgres' ], 'pgbench -i');
+my $load = IPC::Run::start(
+    [ 'pgbench', '-T', '30', '-c', '2', '-N', '-h', $primary->host, '-p', $primary->port,
+        'postgres' ], '>', \my $load_out, '2>', \my $load_err);
+$client->pump_nb;
+my $acked_before_load = () = $client_out =~ /\n/g;
+SafekeeperNode::poll_until(sub {
+    $client->pump_nb;
+    my $lines = () = $client_out =~ /\n/g;
+    return $lines >= $acked_before_load + 300;
+});
+$primary->stop('immediate');
+$client->finish;
+$load->finish;
+$client->pump_nb if $client->pumpable;
+
+my @acked = grep { /^\d+$/ } split /\n/, $client_out;
+ok(@acked >= 300, scalar(@acked) . ' commits returned before the crash');
+
+# Every acknowledged commit is on a majority of safekeepers.
+my @on_sk = map { WalproposerCluster::committed_xids_on_sk($_, $primary) } @sks;
+my @missing;
+for my $xid (@acked) {
+    my $copies = grep { $_->{$xid} } @on_sk;
+    push @missing, $xid if $copies < 2;
+}
+is(scalar(@missing), 0, 'every acknowledged commit is in the WAL of at least 2 of 3 safekeepers')
+  or diag("missing: @missing[0 .. ($#missing < 9 ? $#missing : 9)]");
+
+# Restart: a new term, and commits flow again.
+$primary->start;
+WalproposerCluster::wait_for_status($primary, "state = 'elected' AND term > $first_term",
+    'election after the restart');
+pass('a new term is elected after the crash restart');
+my $rows = $primary->safe_psql('postgres', 'SELECT count(*) FROM acked');
+ok($rows >= scalar(@acked), "the restarted primary has all $rows acknowledged rows");
+$primary->safe_psql('postgres', "INSERT INTO acked VALUES (-1, 0, 'after restart')");
+my $end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+for my $sk (@sks) {
+    ok(WalproposerCluster::wait_for_sk_flush($sk, $primary, $end),
+        $sk->name . ' streams again after the restart');
+    my ($bytes, @mismatches) = WalproposerCluster::compare_wal_with_primary($sk, $primary);
+    ok(!@mismatches, $sk->name . " still holds the primary's WAL byte for byte")
+      or diag(join("\n", @mismatches));
+}
+
+# A clean shutdown and start: the shutdown checkpoint reaches the quorum at
+# the next start.
+my $before_stop = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+$primary->stop('fast');
+$primary->start;
+my $checkpoint_end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+WalproposerCluster::wait_for_status($primary, "commit_lsn >= '$checkpoint_end'",
+    'the shutdown checkpoint is confirmed after the restart');
+pass('WAL written at shutdown is streamed after the next start');
+
+$primary->stop;
+$_->stop for @sks;
+done_testing();
