@@ -87,7 +87,7 @@ all: build/header-check.stamp
 # ------------------------------------------------------------------ daemon
 SK_SOURCES := $(sort $(filter-out safekeeper/main.cpp,$(wildcard safekeeper/*.cpp)))
 SK_OBJS := $(SK_SOURCES:%.cpp=build/obj/%.o)
-SK_LIBS := -lspdlog -lfmt -lpthread $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
+SK_LIBS := -lcpp-httplib -lspdlog -lfmt -lpthread $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
 
 # The one file of the daemon allowed PostgreSQL (frontend) headers: CRC-32C.
 build/obj/safekeeper/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)

@@ -1,20 +1,132 @@
-// Placeholder replaced by the safekeeper daemon issue.
-#include <cstdio>
-#include <cstring>
+// safekeeper: the acceptor daemon of walproposer.
+//
+//   safekeeper -D DIR --id N [--listen-pg HOST:PORT] [--listen-http HOST:PORT]
+//
+// Start-up order: check flags, lock DIR (one daemon per directory), bind both
+// ports (so "address in use" fails fast), load every timeline, then serve.
+// SIGTERM/SIGINT: stop accepting, close connections after their current
+// batch (and fsync), persist commit/truncate LSNs, exit 0. Exit codes: 0 ok,
+// 1 runtime/start-up error, 2 bad flags (CLI11's convention for parse errors
+// is 1xx; we map them to 2).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <string>
+
+#include "durable_file.h"
+#include "http_api.h"
+#include "server.h"
+#include "timeline.h"
 #include "walproposer/version.h"
 
-int main(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--version") == 0) {
-            std::printf("safekeeper (walproposer) %s\n", wp::kVersion);
-            return 0;
-        }
-        if (std::strcmp(argv[i], "--help") == 0) {
-            std::printf("Usage: safekeeper -D DIR --id N\n");
-            return 0;
-        }
-    }
-    std::fprintf(stderr, "safekeeper: not implemented yet\n");
+namespace {
+
+int fail_start(const std::string& msg) {
+    spdlog::critical("{}", msg);
     return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace wp::sk;
+    CLI::App app{"safekeeper: quorum-durable WAL acceptor for walproposer", "safekeeper"};
+    std::string data_dir;
+    std::uint64_t node_id = 0;
+    std::string listen_pg = "127.0.0.1:5454";
+    std::string listen_http = "127.0.0.1:7676";
+    std::string log_level = "info";
+    bool zero_fill = false;
+    app.add_option("-D,--datadir", data_dir, "Data directory (created if missing)")->required();
+    app.add_option("--id", node_id, "Node id of this safekeeper (a positive integer)")->required()
+        ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
+    app.add_option("--listen-pg", listen_pg, "PostgreSQL-protocol listen address HOST:PORT")->capture_default_str();
+    app.add_option("--listen-http", listen_http, "HTTP API listen address HOST:PORT")->capture_default_str();
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str()
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    app.add_flag("--zero-fill-segments", zero_fill,
+                 "Create WAL segments by writing zeros instead of posix_fallocate");
+    app.set_version_flag("--version", std::string("safekeeper (walproposer) ") + wp::kVersion);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return 2;
+    }
+    spdlog::set_level(spdlog::level::from_str(log_level));
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+
+    auto pg_addr = parse_host_port(listen_pg);
+    if (!pg_addr) return std::fprintf(stderr, "safekeeper: --listen-pg: %s\n", pg_addr.status().message().c_str()), 2;
+    auto http_addr = parse_host_port(listen_http);
+    if (!http_addr) return std::fprintf(stderr, "safekeeper: --listen-http: %s\n", http_addr.status().message().c_str()), 2;
+
+    // Data directory: create if missing, must be a writable directory, and
+    // only one daemon may use it.
+    FileSystem& fs = real_file_system();
+    if (!fs.exists(data_dir)) {
+        Status s = make_directory_durably(fs, data_dir);
+        if (!s) return fail_start("cannot create data directory " + data_dir + ": " + s.message());
+    }
+    if (!fs.is_directory(data_dir)) return fail_start("data directory " + data_dir + " is not a directory");
+    if (::access(data_dir.c_str(), R_OK | W_OK | X_OK) != 0)
+        return fail_start("data directory " + data_dir + " is not writable: " + std::strerror(errno));
+    const std::string lock_path = join_path(data_dir, "safekeeper.lock");
+    int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd < 0) return fail_start("cannot open " + lock_path + ": " + std::strerror(errno));
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return fail_start("data directory " + data_dir + " is in use by another safekeeper");
+    {
+        std::string pid = std::to_string(::getpid()) + "\n";
+        (void)!::ftruncate(lock_fd, 0);
+        (void)!::pwrite(lock_fd, pid.data(), pid.size(), 0);
+    }
+
+    // Signals are handled by sigwait in this thread only.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+
+    WalStorageOptions options;
+    options.preallocate_with_fallocate = !zero_fill;
+    TimelineRegistry registry(fs, data_dir, node_id, options);
+    PgServer pg_server(registry);
+    Status s = pg_server.listen(pg_addr->first, pg_addr->second);
+    if (!s) return fail_start("--listen-pg " + listen_pg + ": " + s.message());
+    HttpApi http(registry, pg_server, node_id);
+    s = http.listen(http_addr->first, http_addr->second);
+    if (!s) return fail_start("--listen-http " + listen_http + ": " + s.message());
+
+    s = registry.load_all();
+    if (!s) return fail_start("cannot read data directory: " + s.message());
+
+    pg_server.start();
+    http.start();
+    spdlog::info("safekeeper {} node {} serving {} timelines from {}; PostgreSQL protocol on {}:{}, HTTP on {}:{}",
+                 wp::kVersion, node_id, registry.list().size(), data_dir, pg_addr->first,
+                 pg_server.bound_port(), http_addr->first, http.bound_port());
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    http.stop();
+    pg_server.stop();
+    registry.persist_all_horizons();
+    spdlog::info("shutdown complete");
+    ::close(lock_fd);
+    return 0;
 }

@@ -1,0 +1,135 @@
+// Wire messages of the proposer <-> acceptor protocol and their codec.
+//
+// Each message is the payload of one PostgreSQL CopyData ('d') frame inside the
+// CopyBoth stream opened by START_WAL_PUSH; this codec only handles payload
+// bytes. The exact byte layout is documented in docs/protocol.md. All integers
+// are little-endian; every message starts with a one-byte tag; the protocol
+// version travels in ProposerGreeting (kProtocolVersion) and an acceptor
+// rejects versions it does not speak.
+//
+// Contract: encode_* never fails. decode() never throws, never reads outside
+// the given buffer, and allocates at most what the (already length-checked)
+// input holds, bounded by kMaxWalPayloadBytes / kMaxTermHistoryEntries /
+// kMaxTimelineHistoryBytes. Any truncated, oversized, trailing or otherwise
+// malformed input yields an error value. Pure functions; thread-safe.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "walproposer/lsn.h"
+#include "walproposer/result.h"
+#include "walproposer/term_history.h"
+
+namespace wp {
+
+constexpr std::uint32_t kProtocolVersion = 1;
+constexpr std::size_t kMaxWalPayloadBytes = 16u * 1024 * 1024;        // per AppendRequest
+constexpr std::size_t kMaxTimelineHistoryBytes = 1u * 1024 * 1024;    // PG .history file
+
+using NodeId = std::uint64_t;
+using Id128 = std::array<std::uint8_t, 16>;  // tenant, timeline, proposer ids
+
+// One-byte tags (ASCII, so a hex dump is readable).
+enum class MessageTag : std::uint8_t {
+    kProposerGreeting = 'G',
+    kAcceptorGreeting = 'g',
+    kVoteRequest = 'V',
+    kVoteResponse = 'v',
+    kProposerElected = 'E',
+    kAppendRequest = 'A',
+    kAppendResponse = 'a',
+};
+
+// P -> A, first message on a connection.
+struct ProposerGreeting {
+    std::uint32_t protocol_version = kProtocolVersion;
+    std::uint64_t system_id = 0;        // PostgreSQL system identifier
+    std::uint32_t pg_version = 0;       // e.g. 150004
+    std::uint32_t wal_segment_size = 0; // bytes
+    Id128 tenant_id{};
+    Id128 timeline_id{};
+    std::uint32_t pg_timeline = 0;      // PostgreSQL TimeLineID
+    Id128 proposer_id{};
+    std::string pg_timeline_history;    // content of the PG .history file; may be empty
+    bool operator==(const ProposerGreeting& o) const;
+};
+
+// A -> P, answer to ProposerGreeting.
+struct AcceptorGreeting {
+    NodeId node_id = 0;
+    Term term = 0;           // highest term promised
+    Term last_log_term = 0;  // last term of the history up to flush_lsn
+    Lsn flush_lsn = kInvalidLsn;
+    bool operator==(const AcceptorGreeting& o) const;
+};
+
+// P -> A: "vote for me in `term`".
+struct VoteRequest {
+    Term term = 0;
+    bool operator==(const VoteRequest& o) const { return term == o.term; }
+};
+
+// A -> P. Sent after the new term is durable. Carries the acceptor's state even
+// when the vote is refused (an elected proposer uses it to place a late joiner).
+struct VoteResponse {
+    Term term = 0;  // the acceptor's term after handling the request
+    bool vote_granted = false;
+    Lsn flush_lsn = kInvalidLsn;
+    Lsn truncate_lsn = kInvalidLsn;
+    TermHistory term_history;  // up to flush_lsn
+    bool operator==(const VoteResponse& o) const;
+};
+
+// P -> A: "I was elected in `term`; my history is this; stream starts here".
+struct ProposerElected {
+    Term term = 0;
+    Lsn start_streaming_lsn = kInvalidLsn;  // highest common point for this acceptor
+    TermHistory term_history;               // the proposer's full history
+    bool operator==(const ProposerElected& o) const;
+};
+
+// P -> A: WAL bytes [begin_lsn, end_lsn). begin == end is a heartbeat that
+// only carries commit/truncate LSNs.
+struct AppendRequest {
+    Term term = 0;
+    Lsn begin_lsn = kInvalidLsn;
+    Lsn end_lsn = kInvalidLsn;
+    Lsn commit_lsn = kInvalidLsn;
+    Lsn truncate_lsn = kInvalidLsn;
+    std::vector<std::uint8_t> wal;  // exactly end_lsn - begin_lsn bytes
+    bool operator==(const AppendRequest& o) const;
+};
+
+// A -> P: what is durable. Also the answer to ProposerElected.
+struct AppendResponse {
+    Term term = 0;
+    Lsn flush_lsn = kInvalidLsn;
+    Lsn commit_lsn = kInvalidLsn;
+    // Hot-standby feedback from the acceptor's consumers; 0 = none.
+    std::uint64_t hs_xmin = 0;          // full (epoch-qualified) transaction id
+    std::uint64_t hs_catalog_xmin = 0;  // full transaction id
+    bool operator==(const AppendResponse& o) const;
+};
+
+using Message = std::variant<ProposerGreeting, AcceptorGreeting, VoteRequest, VoteResponse,
+                             ProposerElected, AppendRequest, AppendResponse>;
+
+std::vector<std::uint8_t> encode(const Message& message);
+
+// Decodes exactly one message occupying all of [data, data + size).
+Result<Message> decode(const std::uint8_t* data, std::size_t size);
+inline Result<Message> decode(const std::vector<std::uint8_t>& bytes) {
+    return decode(bytes.data(), bytes.size());
+}
+
+// "ProposerGreeting", "AppendRequest", ... for logs.
+const char* message_name(const Message& message);
+// One-line human-readable summary for logs and simulator traces.
+std::string describe(const Message& message);
+
+}  // namespace wp

@@ -1,0 +1,249 @@
+// The proposer (walproposer side) of the consensus: an IO-free state machine.
+//
+// The proposer is a PostgreSQL primary pushing its own WAL to N acceptors.
+// Inputs are events with an explicit `now` (milliseconds of a monotonic clock
+// the driver reads): start, connected, disconnected, message received, WAL
+// available up to an LSN, tick. Every call returns a ProposerOutput the driver
+// executes IN THIS ORDER:
+//   1. persist_own_term_history (durably, e.g. a file in the data directory)
+//      -- before anything else; if that fails, drop the Proposer and restart;
+//   2. disconnect the listed acceptors (close; do not call on_disconnected);
+//   3. send the messages, in order (each payload is one CopyData);
+//   4. start connecting to the listed acceptors, later reporting
+//      on_connected() or on_disconnected() for each;
+//   5. publish commit_lsn if set (sync-rep flush position), log the log lines.
+// The driver must call on_tick() at least every ProposerConfig::tick_hint_ms.
+// After on_disconnected(k) or a requested disconnect of k, the driver must not
+// deliver any further message of that old connection.
+//
+// WAL bytes come from the driver through the WalReader interface, called
+// synchronously while an output is built.
+//
+// Stale primary detection (invariant 6): the proposer knows the terms it was
+// elected in (ProposerConfig::own_term_history, which the driver persists
+// whenever the proposer emits persist_own_term_history). Every byte an acceptor
+// holds under such a term came from this primary's WAL. If the donor's WAL
+// (the best WAL of the voting quorum) contains bytes of any other term, or
+// extends past the primary's own end of WAL, the primary's WAL is not a
+// superset of it: the proposer does not take the term, enters kSuperseded,
+// says why (term and LSN) in status() and the log, and never campaigns again.
+// (A promoted standby will get its inherited terms from the failover tool.)
+//
+// Ownership / lifetime: the WalReader is not owned and must outlive the
+// Proposer. Thread-safety: none; single-threaded use. No clock, socket or file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "walproposer/lsn.h"
+#include "walproposer/messages.h"
+#include "walproposer/result.h"
+#include "walproposer/term_history.h"
+
+namespace wp {
+
+using TimeMs = std::uint64_t;
+
+// Supplies the primary's WAL.
+class WalReader {
+public:
+    virtual ~WalReader() = default;
+    // Appends the bytes [begin, end) to `out` (end <= the LSN last reported to
+    // on_wal_available). An error makes the proposer drop that acceptor's
+    // connection and record the error (e.g. WAL already recycled).
+    virtual Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) = 0;
+};
+
+struct ProposerConfig {
+    std::size_t acceptor_count = 3;
+    // Identity sent to every acceptor (protocol_version is filled in).
+    ProposerGreeting greeting;
+    // Terms this primary was elected in, (term, start LSN; LSNs clamped to be
+    // non-decreasing), as last persisted from
+    // ProposerOutput::persist_own_term_history. Empty for a fresh primary.
+    TermHistory own_term_history;
+    // Where the timeline starts when every voter is empty (first election).
+    Lsn timeline_start_lsn = kInvalidLsn;
+
+    TimeMs tick_hint_ms = 100;
+    TimeMs reconnect_interval_ms = 1000;   // offline -> connecting
+    TimeMs response_timeout_ms = 10000;    // no message from a connected acceptor
+    TimeMs election_timeout_ms = 5000;     // campaign without quorum -> back off
+    TimeMs backoff_min_ms = 100;           // after stepping down
+    TimeMs backoff_max_ms = 5000;
+    TimeMs heartbeat_interval_ms = 1000;   // empty AppendRequest when idle
+    std::size_t max_append_bytes = 128 * 1024;        // per AppendRequest
+    std::size_t max_inflight_bytes = 16 * 1024 * 1024;  // sent but not flushed, per acceptor
+    std::uint64_t random_seed = 1;         // back-off jitter (deterministic)
+
+    // TEST ONLY -- never set outside the simulator. They deliberately break the
+    // protocol so that the simulator can prove it detects the violation.
+    // Quorum size to use instead of N/2+1 (0 = off).
+    std::size_t unsafe_test_only_quorum_override = 0;
+    // Commit WAL below the current term's start by counting replicas (Raft's
+    // figure 8 mistake).
+    bool unsafe_test_only_commit_old_terms = false;
+};
+
+// Proposer-level state. Transitions:
+//   kCollectingGreetings -> kCampaigning   greetings from a quorum; term = max seen + 1
+//   kCollectingGreetings -> kSuperseded    a quorum holds a later term's WAL past our end
+//   kCampaigning -> kElected               votes from a quorum, donor WAL is ours
+//   kCampaigning -> kSuperseded            donor WAL is not ours / extends past our end
+//   kCampaigning -> kBackingOff            higher term seen, or election timeout
+//   kElected -> kBackingOff                higher term seen
+//   kBackingOff -> kCollectingGreetings    back-off expired (reconnects everyone)
+//   kSuperseded                            terminal
+enum class ProposerState { kCollectingGreetings, kCampaigning, kElected, kBackingOff, kSuperseded };
+
+// Per-acceptor connection state. Transitions:
+//   kOffline -> kConnecting              connect requested (start, reconnect interval)
+//   kConnecting -> kHandshake            on_connected; ProposerGreeting sent
+//   kHandshake -> kWaitingForElection    AcceptorGreeting received, no term chosen yet
+//   kHandshake/kWaitingForElection -> kVoting   proposer has a term; VoteRequest sent
+//   kVoting -> kWaitingForElection       VoteResponse received while campaigning
+//   kVoting/kWaitingForElection -> kStreaming   proposer elected; ProposerElected sent
+//   any -> kOffline                      disconnect, timeout, protocol error, step-down
+enum class AcceptorConnState { kOffline, kConnecting, kHandshake, kWaitingForElection, kVoting, kStreaming };
+
+const char* to_string(ProposerState state);
+const char* to_string(AcceptorConnState state);
+
+struct OutgoingMessage {
+    std::size_t acceptor = 0;            // index in [0, acceptor_count)
+    std::vector<std::uint8_t> payload;   // encoded message (one CopyData)
+};
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+
+struct LogLine {
+    LogLevel level = LogLevel::kInfo;
+    std::string text;
+};
+
+struct ProposerOutput {
+    std::optional<TermHistory> persist_own_term_history;
+    std::vector<std::size_t> disconnect;
+    std::vector<OutgoingMessage> messages;
+    std::vector<std::size_t> connect;
+    std::optional<Lsn> commit_lsn;               // set when commit_lsn increased
+    std::optional<ProposerState> state_changed;  // set when the proposer state changed
+    std::vector<LogLine> log;
+};
+
+struct AcceptorStatus {
+    AcceptorConnState state = AcceptorConnState::kOffline;
+    Term term = 0;                 // last term the acceptor reported
+    Lsn flush_lsn = kInvalidLsn;   // last flush LSN the acceptor reported
+    Lsn commit_lsn = kInvalidLsn;  // last commit LSN the acceptor reported
+    Lsn sent_lsn = kInvalidLsn;    // end of WAL sent in the current term
+    std::uint64_t hs_xmin = 0;
+    std::uint64_t hs_catalog_xmin = 0;
+    std::string last_error;
+};
+
+struct ProposerStatus {
+    ProposerState state = ProposerState::kCollectingGreetings;
+    Term term = 0;                       // current (or last campaigned) term
+    Lsn commit_lsn = kInvalidLsn;
+    Lsn truncate_lsn = kInvalidLsn;
+    Lsn term_start_lsn = kInvalidLsn;    // where the elected term's WAL starts
+    Lsn local_flush_lsn = kInvalidLsn;   // primary's own end of WAL
+    TermHistory term_history;            // elected history when elected, else the own terms
+    std::size_t quorum = 0;
+    // Set in kSuperseded: the later term and LSN that prove it, and why.
+    Term superseded_by_term = 0;
+    Lsn superseded_at_lsn = kInvalidLsn;
+    std::string superseded_reason;
+    std::vector<AcceptorStatus> acceptors;
+    // Lowest non-zero hot-standby feedback over streaming acceptors (0 = none).
+    std::uint64_t hs_xmin = 0;
+    std::uint64_t hs_catalog_xmin = 0;
+};
+
+class Proposer {
+public:
+    // `wal` must be non-null and outlive the proposer.
+    Proposer(ProposerConfig config, WalReader* wal);
+
+    // Begins: connects to every acceptor. `local_flush_lsn` is the primary's
+    // current end of flushed WAL.
+    ProposerOutput start(TimeMs now, Lsn local_flush_lsn);
+    ProposerOutput on_connected(std::size_t acceptor, TimeMs now);
+    ProposerOutput on_disconnected(std::size_t acceptor, TimeMs now, const std::string& reason);
+    // `payload` is one CopyData payload from that acceptor.
+    ProposerOutput on_message(std::size_t acceptor, const std::uint8_t* payload, std::size_t size,
+                              TimeMs now);
+    // The primary's WAL is flushed up to `end` (ignored if not higher).
+    ProposerOutput on_wal_available(Lsn end, TimeMs now);
+    ProposerOutput on_tick(TimeMs now);
+
+    ProposerStatus status() const;
+    ProposerState state() const { return state_; }
+    Term term() const { return term_; }
+    Lsn commit_lsn() const { return commit_lsn_; }
+    std::size_t quorum() const;
+
+private:
+    struct Peer {
+        AcceptorConnState state = AcceptorConnState::kOffline;
+        std::optional<AcceptorGreeting> greeting;
+        std::optional<VoteResponse> vote;
+        bool elected_acked = false;    // got the reply to ProposerElected
+        Term term = 0;
+        Lsn flush_lsn = kInvalidLsn;   // reported; in streaming: durable in our term
+        Lsn commit_lsn = kInvalidLsn;
+        Lsn sent_lsn = kInvalidLsn;
+        Lsn sent_commit_lsn = kInvalidLsn;
+        TimeMs last_received_at = 0;
+        TimeMs last_sent_at = 0;
+        TimeMs reconnect_at = 0;
+        std::uint64_t hs_xmin = 0, hs_catalog_xmin = 0;
+        std::string last_error;
+    };
+
+    void set_state(ProposerState s, ProposerOutput& out);
+    void log(ProposerOutput& out, LogLevel level, std::string text);
+    void send(std::size_t k, const Message& m, TimeMs now, ProposerOutput& out);
+    void drop_peer(std::size_t k, TimeMs now, const std::string& why, bool request_disconnect,
+                   ProposerOutput& out);
+    void begin_collecting(TimeMs now, ProposerOutput& out);
+    void step_down(Term seen_term, std::size_t from, TimeMs now, ProposerOutput& out);
+    void become_superseded(Term term, Lsn lsn, std::string reason, ProposerOutput& out);
+    void maybe_start_campaign(TimeMs now, ProposerOutput& out);
+    void send_vote_request(std::size_t k, TimeMs now, ProposerOutput& out);
+    void maybe_become_elected(TimeMs now, ProposerOutput& out);
+    void send_elected(std::size_t k, TimeMs now, ProposerOutput& out);
+    void handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& m, TimeMs now, ProposerOutput& out);
+    void handle_vote_response(std::size_t k, const VoteResponse& m, TimeMs now, ProposerOutput& out);
+    void handle_append_response(std::size_t k, const AppendResponse& m, TimeMs now, ProposerOutput& out);
+    void update_commit(ProposerOutput& out);
+    void pump(TimeMs now, ProposerOutput& out);
+    TimeMs next_backoff();
+
+    ProposerConfig config_;
+    WalReader* wal_;
+    std::vector<Peer> peers_;
+    ProposerState state_ = ProposerState::kCollectingGreetings;
+    bool started_ = false;
+    Term term_ = 0;
+    Lsn local_flush_lsn_ = kInvalidLsn;
+    TermHistory own_history_;      // terms we were elected in (persisted)
+    TermHistory elected_history_;  // valid in kElected
+    Lsn term_start_lsn_ = kInvalidLsn;
+    Lsn commit_lsn_ = kInvalidLsn;
+    Lsn truncate_lsn_ = kInvalidLsn;
+    TimeMs campaign_started_at_ = 0;
+    TimeMs backoff_until_ = 0;
+    unsigned backoff_attempts_ = 0;
+    std::uint64_t rng_state_;
+    Term superseded_by_term_ = 0;
+    Lsn superseded_at_lsn_ = kInvalidLsn;
+    std::string superseded_reason_;
+};
+
+}  // namespace wp

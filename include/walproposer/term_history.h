@@ -1,0 +1,84 @@
+// Term history: which proposer (term) wrote which part of the WAL.
+//
+// A term history is a list of (term, start_lsn) entries, terms strictly
+// increasing and start LSNs non-decreasing. Entry i says "WAL from
+// start_lsn[i] up to start_lsn[i+1] (or up to the end of the holder's WAL for
+// the last entry) was written by the proposer of term[i]". A term's entry is
+// created once, by the proposer elected in that term (its history is the
+// donor's history plus (new_term, donor_flush_lsn)), so two histories that
+// contain the same (term, start_lsn) agree on everything before it.
+//
+// Contract: pure functions on value types; thread-safe; no allocation beyond
+// the returned values. No PostgreSQL header.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "walproposer/lsn.h"
+
+namespace wp {
+
+struct TermLsn {
+    Term term = 0;
+    Lsn lsn = kInvalidLsn;
+    bool operator==(const TermLsn& o) const { return term == o.term && lsn == o.lsn; }
+    bool operator!=(const TermLsn& o) const { return !(*this == o); }
+};
+
+using TermHistory = std::vector<TermLsn>;
+
+// Upper bound on entries accepted from the wire or stored (one per election).
+constexpr std::size_t kMaxTermHistoryEntries = 10000;
+
+// True iff terms are strictly increasing, start LSNs non-decreasing, no term is
+// 0, and the size is at most kMaxTermHistoryEntries. The empty history is valid.
+bool is_well_formed(const TermHistory& history);
+
+// Term of the last entry, 0 for an empty history.
+Term last_log_term(const TermHistory& history);
+
+// The part of `history` an acceptor may report when its durable WAL ends at
+// `flush_lsn`: the entries whose start_lsn <= flush_lsn. (An acceptor persists
+// a proposer's whole history before it has received that proposer's WAL; it
+// must not claim terms whose WAL it does not hold.) An entry starting exactly
+// at flush_lsn is kept: the acceptor holds everything before that term.
+TermHistory history_up_to(const TermHistory& history, Lsn flush_lsn);
+
+// Result of comparing a proposer's history with an acceptor's.
+struct HighestCommonPoint {
+    // False when the histories share no entry (e.g. the acceptor is empty);
+    // then `term` is 0 and `lsn` is the proposer's first start LSN (the
+    // timeline start), or 0 if the proposer's history is empty too.
+    bool found = false;
+    Term term = 0;  // last term both histories contain (same start LSN)
+    Lsn lsn = kInvalidLsn;  // first LSN at which the two WALs may differ
+};
+
+// Highest common point of a proposer's and an acceptor's WAL (after Neon RFC
+// 013): take the longest common prefix of equal (term, start_lsn) entries; its
+// last term T ends, on each side, at the start of the next entry, or for the
+// acceptor's last entry at `acceptor_flush_lsn` (and for the proposer's last
+// entry also at `acceptor_flush_lsn`: the proposer holds at least that much).
+// The common point is the smaller of the two ends. The acceptor keeps its WAL
+// below this LSN and must truncate everything at and above it.
+// Expects `acceptor` to be history_up_to(acceptor_flush_lsn) already or not;
+// entries past the flush LSN are ignored.
+HighestCommonPoint highest_common_point(const TermHistory& proposer, const TermHistory& acceptor,
+                                        Lsn acceptor_flush_lsn);
+
+// The first entry of `other` (a WAL history ending at `other_end`) that
+// contributed bytes (start < end) and whose term is not among the terms of
+// `own_terms`; nullopt if there is none. A primary passes the terms it was
+// elected in: every byte an acceptor holds under such a term came from that
+// primary's own WAL, so a WAL made only of those terms is a prefix of its WAL.
+// Empty terms (start == end) are skipped: they contributed no bytes.
+std::optional<TermLsn> first_foreign_entry(const TermHistory& own_terms, const TermHistory& other,
+                                           Lsn other_end);
+
+// "[(1, 0/1000000), (3, 0/1000A00)]"
+std::string format_history(const TermHistory& history);
+
+}  // namespace wp

@@ -1,0 +1,99 @@
+#include "control_file.h"
+
+#include "byte_io.h"
+#include "crc32c.h"
+
+namespace wp::sk {
+namespace {
+constexpr std::size_t kHeaderSize = 12;  // magic, version, payload_len
+constexpr std::uint32_t kMaxPayload = 64u << 20;
+}  // namespace
+
+std::string encode_control_file(const ControlFileData& d) {
+    ByteWriter p;
+    const AcceptorDurableState& a = d.acceptor;
+    p.u64(a.term);
+    p.u64(a.commit_lsn);
+    p.u64(a.truncate_lsn);
+    p.u64(a.timeline_start_lsn);
+    p.bytes(a.identity.tenant_id.data(), 16);
+    p.bytes(a.identity.timeline_id.data(), 16);
+    p.u64(a.identity.system_id);
+    p.u32(a.identity.pg_version);
+    p.u32(a.identity.pg_timeline);
+    p.u32(a.identity.wal_segment_size);
+    p.u64(d.wal_scan_start_lsn);
+    p.u32(static_cast<std::uint32_t>(a.term_history.size()));
+    for (const TermLsn& e : a.term_history) {
+        p.u64(e.term);
+        p.u64(e.lsn);
+    }
+    p.u32(static_cast<std::uint32_t>(d.pg_timeline_history.size()));
+    p.bytes(d.pg_timeline_history.data(), d.pg_timeline_history.size());
+
+    ByteWriter out;
+    out.u32(kControlFileMagic);
+    out.u32(kControlFileVersion);
+    out.u32(static_cast<std::uint32_t>(p.str().size()));
+    out.bytes(p.str().data(), p.str().size());
+    out.u32(wp_crc32c(out.str().data(), out.str().size()));
+    return std::move(out.str());
+}
+
+Result<ControlFileData> decode_control_file(const std::string& bytes) {
+    if (bytes.size() < kHeaderSize + 4)
+        return Status::corrupt("control file too short (" + std::to_string(bytes.size()) + " bytes)");
+    ByteReader h(bytes.data(), kHeaderSize);
+    std::uint32_t magic = 0, version = 0, len = 0;
+    (void)h.u32(magic);
+    (void)h.u32(version);
+    (void)h.u32(len);
+    if (magic != kControlFileMagic) return Status::corrupt("control file has bad magic");
+    if (version != kControlFileVersion)
+        return Status::corrupt("control file has unknown format version " + std::to_string(version) +
+                               " (this safekeeper reads version " + std::to_string(kControlFileVersion) + ")");
+    if (len > kMaxPayload || bytes.size() != kHeaderSize + len + 4)
+        return Status::corrupt("control file length mismatch (header says " + std::to_string(len) +
+                               " payload bytes, file has " + std::to_string(bytes.size()) + ")");
+    ByteReader c(bytes.data() + kHeaderSize + len, 4);
+    std::uint32_t stored_crc = 0;
+    (void)c.u32(stored_crc);
+    if (wp_crc32c(bytes.data(), kHeaderSize + len) != stored_crc)
+        return Status::corrupt("control file CRC mismatch");
+
+    ControlFileData d;
+    AcceptorDurableState& a = d.acceptor;
+    ByteReader r(bytes.data() + kHeaderSize, len);
+    std::uint32_t n = 0;
+    bool ok = r.u64(a.term) && r.u64(a.commit_lsn) && r.u64(a.truncate_lsn) &&
+              r.u64(a.timeline_start_lsn) && r.bytes(a.identity.tenant_id.data(), 16) &&
+              r.bytes(a.identity.timeline_id.data(), 16) && r.u64(a.identity.system_id) &&
+              r.u32(a.identity.pg_version) && r.u32(a.identity.pg_timeline) &&
+              r.u32(a.identity.wal_segment_size) && r.u64(d.wal_scan_start_lsn) && r.u32(n);
+    if (!ok || n > kMaxTermHistoryEntries) return Status::corrupt("control file payload malformed");
+    for (std::uint32_t i = 0; i < n; ++i) {
+        TermLsn e;
+        if (!r.u64(e.term) || !r.u64(e.lsn)) return Status::corrupt("control file payload malformed");
+        a.term_history.push_back(e);
+    }
+    std::uint32_t hist_len = 0;
+    if (!r.u32(hist_len) || !r.string(d.pg_timeline_history, hist_len) || r.remaining() != 0)
+        return Status::corrupt("control file payload malformed");
+    if (!is_well_formed(a.term_history)) return Status::corrupt("control file term history malformed");
+    return d;
+}
+
+Result<ControlFileData> load_control_file(FileSystem& fs, const std::string& timeline_dir) {
+    const std::string path = join_path(timeline_dir, kControlFileName);
+    auto bytes = read_whole_file(fs, path);
+    if (!bytes) return bytes.status();
+    auto d = decode_control_file(*bytes);
+    if (!d) return d.status().with_context(path);
+    return d;
+}
+
+Status store_control_file(FileSystem& fs, const std::string& timeline_dir, const ControlFileData& data) {
+    return write_file_atomically(fs, join_path(timeline_dir, kControlFileName), encode_control_file(data));
+}
+
+}  // namespace wp::sk

@@ -1,0 +1,48 @@
+// The per-timeline control file: the acceptor's durable state.
+//
+// On-disk format (little-endian; full description in docs/storage.md):
+//   u32 magic 0x4C544B53 ("SKTL"), u32 format_version (1), u32 payload_len,
+//   payload, u32 CRC-32C (pg_crc32c) of everything before it.
+// The file is replaced atomically (write_file_atomically: temp, fsync,
+// rename, fsync dir), so it is always either the old or the new state.
+//
+// Contract: encode/decode are pure; decode rejects a short file, bad magic,
+// unknown version, length mismatch, bad CRC and malformed payload with a
+// kCorrupt Status naming the problem. load/store go through a FileSystem;
+// store is durable on return. Thread-safety: none needed (values).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "durable_file.h"
+#include "status.h"
+#include "walproposer/acceptor.h"
+
+namespace wp::sk {
+
+constexpr std::uint32_t kControlFileMagic = 0x4C544B53;  // "SKTL" read as little-endian bytes
+constexpr std::uint32_t kControlFileVersion = 1;
+constexpr const char kControlFileName[] = "safekeeper.control";
+
+struct ControlFileData {
+    AcceptorDurableState acceptor;      // what the consensus core persists
+    std::string pg_timeline_history;    // content of the PG .history file (from the greeting)
+    // A record boundary <= commit_lsn from which start-up decoding of WAL may
+    // begin (0: start at acceptor.timeline_start_lsn). Maintained by WalStorage.
+    Lsn wal_scan_start_lsn = kInvalidLsn;
+    bool operator==(const ControlFileData& o) const {
+        return acceptor == o.acceptor && pg_timeline_history == o.pg_timeline_history &&
+               wal_scan_start_lsn == o.wal_scan_start_lsn;
+    }
+};
+
+std::string encode_control_file(const ControlFileData& data);
+Result<ControlFileData> decode_control_file(const std::string& bytes);
+
+// Reads DIR/safekeeper.control. kNotFound if it does not exist.
+Result<ControlFileData> load_control_file(FileSystem& fs, const std::string& timeline_dir);
+// Atomically and durably replaces DIR/safekeeper.control.
+Status store_control_file(FileSystem& fs, const std::string& timeline_dir, const ControlFileData& data);
+
+}  // namespace wp::sk

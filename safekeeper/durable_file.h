@@ -1,0 +1,120 @@
+// The one module through which the safekeeper touches files.
+//
+// Two layers:
+//  * FileSystem / File: a minimal virtual file API. real_file_system() is
+//    POSIX (write-all loops that handle EINTR and short writes, fdatasync,
+//    directory fsync). Tests substitute a fault-injecting implementation
+//    (fault_injection_fs.h) that loses everything not yet made durable when
+//    it simulates a crash.
+//  * Durable helpers built on it (durable_rename, write_file_atomically,
+//    create_zero_filled_file, ...). Each states what is durable on return.
+//
+// Durability rules that every caller relies on:
+//  * File::pwrite_all is NOT durable; File::sync_data makes every completed
+//    write to that file, and its size, durable.
+//  * rename / unlink / create of a directory entry is durable only after
+//    sync_directory() of the directory that holds it.
+//
+// Thread-safety: real_file_system() is stateless and thread-safe. A File
+// may be used from one thread at a time (pwrite/pread at distinct offsets
+// from several threads are fine for the POSIX implementation).
+// Errors are values (Status / Result); nothing here throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "status.h"
+
+namespace wp::sk {
+
+class File {
+public:
+    virtual ~File() = default;
+    // Writes all `len` bytes at `offset`, looping over short writes and
+    // EINTR. Not durable until sync_data().
+    virtual Status pwrite_all(const void* data, std::size_t len, std::uint64_t offset) = 0;
+    // Reads up to `len` bytes at `offset`; fewer only at end of file.
+    virtual Result<std::size_t> pread_upto(void* buf, std::size_t len, std::uint64_t offset) = 0;
+    // fdatasync: every completed write and the file size are durable on return.
+    virtual Status sync_data() = 0;
+    virtual Result<std::uint64_t> size() = 0;
+    // Extends the file to at least `size` bytes that read as zeros
+    // (posix_fallocate; zero-filling where that is not supported). Not
+    // durable until sync_data().
+    virtual Status allocate(std::uint64_t size) = 0;
+};
+
+enum class OpenMode {
+    kReadOnly,
+    kReadWrite,        // must exist
+    kCreateExclusive,  // O_CREAT|O_EXCL, read-write
+    kCreateTruncate,   // O_CREAT|O_TRUNC, read-write
+};
+
+class FileSystem {
+public:
+    virtual ~FileSystem() = default;
+    virtual Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) = 0;
+    // rename(2): atomically replaces `to`. Durable after sync_directory(parent).
+    virtual Status rename(const std::string& from, const std::string& to) = 0;
+    // unlink(2). Durable after sync_directory(parent). ENOENT is an error (kNotFound).
+    virtual Status unlink(const std::string& path) = 0;
+    // mkdir(2) with mode 0700; an existing directory is ok. Durable after
+    // sync_directory(parent).
+    virtual Status make_directory(const std::string& path) = 0;
+    // fsync of the directory itself (its entries).
+    virtual Status sync_directory(const std::string& path) = 0;
+    // Names of the entries (no "." / ".."), unsorted.
+    virtual Result<std::vector<std::string>> list_directory(const std::string& path) = 0;
+    virtual bool exists(const std::string& path) = 0;
+    virtual bool is_directory(const std::string& path) = 0;
+    // Removes a directory and everything below it (rm -rf). Not durable by
+    // itself; used only on trees already made unreachable by a durable rename.
+    virtual Status remove_tree(const std::string& path) = 0;
+};
+
+// The process-wide POSIX file system.
+FileSystem& real_file_system();
+
+// "a/b/c" -> "a/b"; "c" -> ".".
+std::string parent_directory(const std::string& path);
+std::string join_path(const std::string& dir, const std::string& name);
+
+// fsync of the directory that holds `path`.
+Status sync_parent_directory(FileSystem& fs, const std::string& path);
+
+// sync_data of `from`, rename to `to`, fsync of the parent directory (both
+// parents if they differ). On return the new name is durable.
+Status durable_rename(FileSystem& fs, const std::string& from, const std::string& to);
+
+// unlink + fsync of the parent directory. On return the removal is durable.
+Status durable_unlink(FileSystem& fs, const std::string& path);
+
+// mkdir (ok if it exists) + fsync of the parent. On return the directory is durable.
+Status make_directory_durably(FileSystem& fs, const std::string& path);
+
+// Replaces `path` with `contents` atomically: writes `path`.tmp, syncs it,
+// renames it over `path`, syncs the directory. After a crash at any
+// instant, `path` holds either the old or the new contents in full. On
+// return the new contents are durable.
+Status write_file_atomically(FileSystem& fs, const std::string& path, const std::string& contents);
+
+// Creates `path` of `size` zero bytes so that a crash never leaves a
+// half-created file under that name: allocates (File::allocate) or
+// zero-fills (write_zeros) `path`.tmp, syncs it,
+// renames it to `path`, syncs the directory. Fails if `path` exists.
+// On return the file is durable.
+Status create_zero_filled_file(FileSystem& fs, const std::string& path, std::uint64_t size,
+                               bool zero_fill = false);
+
+// Writes `len` zero bytes at `offset` (not durable until sync_data()).
+Status write_zeros(File& file, std::uint64_t offset, std::uint64_t len);
+
+// Reads a whole (small) file.
+Result<std::string> read_whole_file(FileSystem& fs, const std::string& path);
+
+}  // namespace wp::sk

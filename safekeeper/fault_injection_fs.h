@@ -1,0 +1,57 @@
+// An in-memory FileSystem that models what survives a power loss, for
+// crash tests of the storage layer.
+//
+// Model: every file has current bytes and durable bytes; File::sync_data
+// makes the current bytes durable. Directory entries (create, rename,
+// unlink, mkdir) become durable only when their directory is synced.
+// crash_and_restart() drops everything not durable; with torn=true a random
+// subset of the un-synced writes (in 4 kB pieces) survives instead, as a
+// real disk may write back dirty pages in any order.
+// set_crash_after(n): the n-th mutating operation from now fails with
+// StatusKind::kCrashed, and so does everything after it until restart;
+// files opened before the crash stay dead.
+//
+// Thread-safety: one mutex; fine for tests that use it from many threads.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "durable_file.h"
+
+namespace wp::sk {
+
+class FaultInjectionFs final : public FileSystem {
+public:
+    FaultInjectionFs();
+    ~FaultInjectionFs() override;
+
+    void set_crash_after(std::uint64_t mutating_ops);  // 0: never
+    bool crashed() const;
+    std::uint64_t mutating_ops() const;
+    void crash_and_restart(std::mt19937_64& rng, bool torn);
+
+    Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override;
+    Status rename(const std::string& from, const std::string& to) override;
+    Status unlink(const std::string& path) override;
+    Status make_directory(const std::string& path) override;
+    Status sync_directory(const std::string& path) override;
+    Result<std::vector<std::string>> list_directory(const std::string& path) override;
+    bool exists(const std::string& path) override;
+    bool is_directory(const std::string& path) override;
+    Status remove_tree(const std::string& path) override;
+
+    struct Inode;
+    struct State;
+
+private:
+    std::shared_ptr<State> state_;
+};
+
+}  // namespace wp::sk

@@ -1,0 +1,177 @@
+#include "http_api.h"
+
+#include "httplib_abi.h"
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <spdlog/spdlog.h>
+
+#include "walproposer/version.h"
+
+namespace wp::sk {
+namespace {
+
+nlohmann::json timeline_json(Timeline& tl) {
+    const TimelineSnapshot s = tl.snapshot();
+    nlohmann::json history = nlohmann::json::array();
+    for (const TermLsn& e : s.term_history) history.push_back({{"term", e.term}, {"lsn", format_lsn(e.lsn)}});
+    nlohmann::json j = {
+        {"tenant_id", id_to_hex(tl.tenant_id())},
+        {"timeline_id", id_to_hex(tl.timeline_id())},
+        {"state", timeline_state_name(s.state)},
+        {"term", s.term},
+        {"term_history", history},
+        {"flush_lsn", format_lsn(s.flush_lsn)},
+        {"write_lsn", format_lsn(s.write_lsn)},
+        {"commit_lsn", format_lsn(s.commit_lsn)},
+        {"truncate_lsn", format_lsn(s.truncate_lsn)},
+        {"timeline_start_lsn", format_lsn(s.timeline_start_lsn)},
+        {"wal_segment_size", s.wal_segment_size},
+        {"system_id", std::to_string(s.system_id)},
+        {"pg_version", s.pg_version},
+        {"pg_timeline", s.pg_timeline},
+        {"proposer", s.proposer_connected
+                         ? nlohmann::json{{"peer", s.proposer_peer}, {"term", s.proposer_term}}
+                         : nlohmann::json(nullptr)},
+        {"consumers", s.consumers},
+        {"last_error", s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
+    };
+    return j;
+}
+
+// Tenant and timeline ids from /v1/tenant/<hex>/timeline/<hex>, parsed from
+// req.path (one definition of the route for GET and DELETE).
+bool timeline_ids(const httplib::Request& req, Id128& tenant, Id128& timeline) {
+    static const std::regex kRe(R"(^/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+)$)");
+    std::smatch m;
+    const std::string path = req.path;
+    if (!std::regex_match(path, m, kRe)) return false;
+    auto t = parse_id_hex(m[1].str());
+    auto l = parse_id_hex(m[2].str());
+    if (!t || !l) return false;
+    tenant = *t;
+    timeline = *l;
+    return true;
+}
+
+void json_error(httplib::Response& res, int status, const std::string& msg) {
+    res.status = status;
+    res.set_content(nlohmann::json{{"error", msg}}.dump(), "application/json");
+}
+
+}  // namespace
+
+HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id)
+    : registry_(registry), pg_server_(pg_server), node_id_(node_id), server_(std::make_unique<httplib::Server>()) {
+    server_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+        auto tls = registry_.list();
+        std::size_t broken = 0;
+        for (auto& tl : tls)
+            if (tl->state() == TimelineState::kBroken) ++broken;
+        nlohmann::json j = {{"node_id", node_id_},
+                            {"version", kVersion},
+                            {"timelines", tls.size()},
+                            {"broken_timelines", broken},
+                            {"active_connections", pg_server_.active_connections()}};
+        res.set_content(j.dump(), "application/json");
+    });
+    const char* kTimelinePath = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+))";
+    server_->Get(kTimelinePath, [this](const httplib::Request& req, httplib::Response& res) {
+        Id128 tenant, timeline;
+        if (!timeline_ids(req, tenant, timeline)) return json_error(res, 400, "ids must be 32 hex digits");
+        auto tl = registry_.find(tenant, timeline);
+        if (!tl) return json_error(res, 404, "timeline not found");
+        res.set_content(timeline_json(*tl).dump(), "application/json");
+    });
+    server_->Delete(kTimelinePath, [this](const httplib::Request& req, httplib::Response& res) {
+        Id128 tenant, timeline;
+        if (!timeline_ids(req, tenant, timeline)) return json_error(res, 400, "ids must be 32 hex digits");
+        Status s = registry_.remove(tenant, timeline);
+        if (!s) spdlog::warn("DELETE {}: {}", req.path, s.message());
+        if (s.kind() == StatusKind::kNotFound) return json_error(res, 404, "timeline not found");
+        if (!s) return json_error(res, 500, s.message());
+        res.set_content(nlohmann::json{{"deleted", true}}.dump(), "application/json");
+    });
+    server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(render_metrics(), "text/plain; version=0.0.4");
+    });
+    server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+        if (res.body.empty()) res.set_content(nlohmann::json{{"error", "not found"}}.dump(), "application/json");
+    });
+}
+
+HttpApi::~HttpApi() { stop(); }
+
+Status HttpApi::listen(const std::string& host, std::uint16_t port) {
+    if (port == 0) {
+        int p = server_->bind_to_any_port(host);
+        if (p < 0) return Status::invalid("cannot listen for HTTP on " + host + ":0");
+        bound_port_ = static_cast<std::uint16_t>(p);
+    } else {
+        if (!server_->bind_to_port(host, port))
+            return Status::invalid("cannot listen for HTTP on " + host + ":" + std::to_string(port) +
+                                   " (address in use or not available)");
+        bound_port_ = port;
+    }
+    return Status::ok();
+}
+
+void HttpApi::start() {
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+void HttpApi::stop() {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+}
+
+std::string HttpApi::render_metrics() {
+    std::string out;
+    auto tls = registry_.list();
+    out += "# HELP safekeeper_timelines Number of timelines on this node.\n# TYPE safekeeper_timelines gauge\n";
+    out += "safekeeper_timelines " + std::to_string(tls.size()) + "\n";
+    out += "# HELP safekeeper_active_connections Open PostgreSQL-protocol connections.\n"
+           "# TYPE safekeeper_active_connections gauge\n";
+    out += "safekeeper_active_connections " + std::to_string(pg_server_.active_connections()) + "\n";
+    out += "# HELP safekeeper_connections_total Accepted PostgreSQL-protocol connections.\n"
+           "# TYPE safekeeper_connections_total counter\n";
+    out += "safekeeper_connections_total " + std::to_string(pg_server_.total_connections()) + "\n";
+
+    struct Row {
+        std::string labels;
+        TimelineSnapshot snap;
+        StorageCounters* counters;
+    };
+    std::vector<Row> rows;
+    for (auto& tl : tls)
+        rows.push_back({"tenant_id=\"" + id_to_hex(tl->tenant_id()) + "\",timeline_id=\"" +
+                             id_to_hex(tl->timeline_id()) + "\"",
+                         tl->snapshot(), tl->counters()});
+    auto gauge = [&](const char* name, const char* help, const char* type, auto get) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+        for (auto& r : rows) out += std::string(name) + "{" + r.labels + "} " + std::to_string(get(r)) + "\n";
+    };
+    gauge("safekeeper_flush_lsn", "End of durable WAL (byte position).", "gauge",
+          [](const Row& r) { return r.snap.flush_lsn; });
+    gauge("safekeeper_commit_lsn", "Commit LSN known to this acceptor.", "gauge",
+          [](const Row& r) { return r.snap.commit_lsn; });
+    gauge("safekeeper_truncate_lsn", "Truncate LSN known to this acceptor.", "gauge",
+          [](const Row& r) { return r.snap.truncate_lsn; });
+    gauge("safekeeper_term", "Highest term promised.", "gauge", [](const Row& r) { return r.snap.term; });
+    gauge("safekeeper_timeline_broken", "1 if the timeline refuses service after an error.", "gauge",
+          [](const Row& r) { return r.snap.state == TimelineState::kBroken ? 1 : 0; });
+    gauge("safekeeper_proposer_connected", "1 while a proposer streams to the timeline.", "gauge",
+          [](const Row& r) { return r.snap.proposer_connected ? 1 : 0; });
+    gauge("safekeeper_wal_bytes_written_total", "WAL bytes written.", "counter",
+          [](const Row& r) { return r.counters ? r.counters->wal_bytes_written.load() : 0; });
+    gauge("safekeeper_fsync_total", "fdatasync calls on WAL segments.", "counter",
+          [](const Row& r) { return r.counters ? r.counters->fsync_count.load() : 0; });
+    gauge("safekeeper_flush_hint_writes_total", "Flushes that ended inside a record (hint written).", "counter",
+          [](const Row& r) { return r.counters ? r.counters->flush_hint_writes.load() : 0; });
+    out += "# HELP safekeeper_fsync_seconds Duration of WAL fdatasync calls.\n"
+           "# TYPE safekeeper_fsync_seconds histogram\n";
+    for (auto& r : rows)
+        if (r.counters) r.counters->fsync_seconds.render(out, "safekeeper_fsync_seconds", r.labels);
+    return out;
+}
+
+}  // namespace wp::sk

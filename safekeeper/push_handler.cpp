@@ -1,0 +1,256 @@
+#include "push_handler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <variant>
+
+#include "walproposer/messages.h"
+
+namespace wp::sk {
+namespace {
+
+constexpr std::size_t kMaxBatchBytes = 16u << 20;
+
+class PushSession {
+public:
+    PushSession(PgConnection& conn, const PushContext& ctx, std::shared_ptr<Timeline> tl)
+        : conn_(conn), ctx_(ctx), tl_(std::move(tl)) {}
+
+    bool run();
+
+private:
+    // Handles one CopyData payload under the timeline lock. Returns false
+    // after an error (error_ set).
+    bool handle_locked(const std::string& payload);
+    // Flushes pending appends and queues their responses. Lock held.
+    bool finish_batch_locked();
+    void queue(const Message& m) { out_.push_back(encode(m)); }
+    void fail(const char* sqlstate, std::string message) {
+        if (!error_) error_ = std::make_pair(std::string(sqlstate), std::move(message));
+    }
+
+    PgConnection& conn_;
+    const PushContext& ctx_;
+    std::shared_ptr<Timeline> tl_;
+    bool greeted_ = false;
+    std::size_t pending_appends_ = 0;
+    std::vector<std::vector<std::uint8_t>> out_;
+    std::optional<std::pair<std::string, std::string>> error_;
+};
+
+bool PushSession::run() {
+    const std::string& name = tl_->name();
+    conn_.send_copy_both_response();
+    if (!conn_.flush()) return false;
+    std::optional<FrontendMessage> next;
+    bool ok = true;
+    for (;;) {
+        FrontendMessage msg;
+        if (next) {
+            msg = std::move(*next);
+            next.reset();
+        } else {
+            auto m = conn_.read_message();
+            if (!m) {
+                if (m.status().kind() == StatusKind::kInvalidInput) {
+                    conn_.send_error(sqlstate::kProtocolViolation, m.status().message());
+                    (void)conn_.flush();
+                }
+                spdlog::info("timeline {}: proposer {} disconnected: {}", name, conn_.peer(), m.status().message());
+                ok = false;
+                break;
+            }
+            msg = std::move(*m);
+        }
+        if (msg.type == 'c') {  // CopyDone: end of stream, back to command mode
+            conn_.send_copy_done();
+            conn_.send_command_complete("START_WAL_PUSH");
+            spdlog::info("timeline {}: proposer {} ended the stream", name, conn_.peer());
+            break;
+        }
+        if (msg.type == 'X') {
+            ok = false;
+            break;
+        }
+        if (msg.type != 'd') {
+            conn_.send_error(sqlstate::kProtocolViolation,
+                             std::string("unexpected message type '") + msg.type + "' in CopyBoth stream");
+            (void)conn_.flush();
+            ok = false;
+            break;
+        }
+        {
+            std::lock_guard<std::mutex> lock(tl_->mutex());
+            std::size_t batch_bytes = msg.payload.size();
+            bool good = handle_locked(msg.payload);
+            // Group commit: take every AppendRequest that has already arrived.
+            while (good && pending_appends_ > 0 && batch_bytes < kMaxBatchBytes && conn_.message_ready()) {
+                auto m = conn_.read_message();
+                if (!m) break;  // reported at the next read
+                if (m->type != 'd') {
+                    next = std::move(*m);
+                    break;
+                }
+                batch_bytes += m->payload.size();
+                good = handle_locked(m->payload);
+            }
+            finish_batch_locked();
+            tl_->publish_locked();
+        }
+        for (const auto& bytes : out_) conn_.send_copy_data(bytes.data(), bytes.size());
+        out_.clear();
+        if (error_) {
+            spdlog::warn("timeline {}: proposer {}: {}", name, conn_.peer(), error_->second);
+            tl_->set_last_error(error_->second);
+            conn_.send_error(error_->first, error_->second);
+            (void)conn_.flush();
+            ok = false;
+            break;
+        }
+        if (!conn_.flush()) {
+            ok = false;
+            break;
+        }
+    }
+    std::lock_guard<std::mutex> lock(tl_->mutex());
+    tl_->release_streaming_locked(ctx_.conn_id);
+    tl_->maybe_persist_horizons_locked(false);
+    tl_->publish_locked();
+    return ok;
+}
+
+bool PushSession::handle_locked(const std::string& payload) {
+    const std::string& name = tl_->name();
+    if (tl_->state() != TimelineState::kActive) {
+        fail(sqlstate::kObjectNotInPrerequisiteState,
+             std::string("timeline is ") + timeline_state_name(tl_->state()));
+        return false;
+    }
+    Acceptor& acceptor = *tl_->acceptor();
+    auto decoded = decode(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+    if (!decoded) {
+        fail(sqlstate::kProtocolViolation, "malformed proposer message: " + decoded.message());
+        return false;
+    }
+    Message& message = *decoded;
+    if (!greeted_ && !std::holds_alternative<ProposerGreeting>(message)) {
+        fail(sqlstate::kProtocolViolation,
+             std::string("expected ProposerGreeting, got ") + message_name(message));
+        return false;
+    }
+    if (auto* g = std::get_if<ProposerGreeting>(&message)) {
+        if (g->tenant_id != ctx_.tenant_id || g->timeline_id != ctx_.timeline_id) {
+            fail(sqlstate::kInvalidParameterValue,
+                 "ProposerGreeting names a different tenant/timeline than the connection options");
+            return false;
+        }
+        auto reply = acceptor.handle_greeting(*g);
+        if (!reply) {
+            fail(sqlstate::kObjectNotInPrerequisiteState, reply.message());
+            return false;
+        }
+        Status s = tl_->storage()->set_pg_timeline_history(g->pg_timeline_history);
+        if (!s) {
+            tl_->mark_broken_locked(s.message());
+            fail(sqlstate::kIoError, s.message());
+            return false;
+        }
+        greeted_ = true;
+        spdlog::info("timeline {}: proposer {} connected (system id {}, PG timeline {}, our term {}, flush {})",
+                     name, conn_.peer(), g->system_id, g->pg_timeline, reply->term,
+                     format_lsn(reply->flush_lsn));
+        queue(*reply);
+        return true;
+    }
+    if (auto* v = std::get_if<VoteRequest>(&message)) {
+        auto reply = acceptor.handle_vote_request(*v);
+        if (!reply) {
+            tl_->mark_broken_locked(reply.message());
+            fail(sqlstate::kIoError, reply.message());
+            return false;
+        }
+        spdlog::info("timeline {}: vote for term {} {} (term now {}, flush {})", name, v->term,
+                     reply->vote_granted ? "granted" : "refused", reply->term, format_lsn(reply->flush_lsn));
+        queue(*reply);
+        return true;
+    }
+    if (auto* e = std::get_if<ProposerElected>(&message)) {
+        const Lsn flush_before = acceptor.flush_lsn();
+        auto reply = acceptor.handle_proposer_elected(*e);
+        if (!reply) {
+            fail(sqlstate::kObjectNotInPrerequisiteState, reply.message());
+            return false;
+        }
+        if (reply->term == e->term) {
+            tl_->claim_streaming_locked(ctx_.conn_id, e->term, conn_.peer());
+            if (reply->flush_lsn < flush_before)
+                spdlog::warn("timeline {}: truncated WAL from {} to {} for proposer term {}", name,
+                             format_lsn(flush_before), format_lsn(reply->flush_lsn), e->term);
+            spdlog::info("timeline {}: proposer {} elected in term {}, streaming from {}", name,
+                         conn_.peer(), e->term, format_lsn(reply->flush_lsn));
+        } else {
+            spdlog::info("timeline {}: ProposerElected for stale term {} refused (term {})", name, e->term,
+                         reply->term);
+        }
+        queue(*reply);
+        return true;
+    }
+    if (auto* a = std::get_if<AppendRequest>(&message)) {
+        if (!tl_->is_streamer_locked(ctx_.conn_id) && a->term >= acceptor.term()) {
+            fail(sqlstate::kObjectNotInPrerequisiteState,
+                 "another proposer connection is streaming on this timeline");
+            return false;
+        }
+        auto outcome = acceptor.handle_append_request(*a);
+        if (!outcome) {
+            fail(sqlstate::kObjectNotInPrerequisiteState, outcome.message());
+            return false;
+        }
+        if (outcome->needs_flush) {
+            ++pending_appends_;
+        } else {
+            queue(outcome->reply);
+        }
+        return true;
+    }
+    fail(sqlstate::kProtocolViolation, std::string("unexpected message from proposer: ") + message_name(message));
+    return false;
+}
+
+bool PushSession::finish_batch_locked() {
+    if (pending_appends_ == 0) return true;
+    Acceptor& acceptor = *tl_->acceptor();
+    wp::Status s = acceptor.flush();
+    if (!s.ok()) {
+        pending_appends_ = 0;
+        tl_->mark_broken_locked("WAL flush failed: " + s.message());
+        fail(sqlstate::kIoError, "WAL flush failed: " + s.message());
+        return false;
+    }
+    const AppendResponse reply = acceptor.make_append_response();
+    for (std::size_t i = 0; i < pending_appends_; ++i) queue(reply);
+    pending_appends_ = 0;
+    tl_->maybe_persist_horizons_locked(false);
+    return true;
+}
+
+}  // namespace
+
+bool run_wal_push(PgConnection& conn, const PushContext& ctx) {
+    auto tl = ctx.registry->find_or_create(ctx.tenant_id, ctx.timeline_id);
+    if (!tl) {
+        conn.send_error(sqlstate::kIoError, "cannot create timeline: " + tl.status().message());
+        return false;
+    }
+    if ((*tl)->state() != TimelineState::kActive) {
+        const TimelineSnapshot snap = (*tl)->snapshot();
+        conn.send_error(sqlstate::kDataCorrupted, "timeline " + (*tl)->name() + " is " +
+                                                      timeline_state_name(snap.state) + ": " + snap.last_error);
+        return true;
+    }
+    PushSession session(conn, ctx, *tl);
+    return session.run();
+}
+
+}  // namespace wp::sk

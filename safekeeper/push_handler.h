@@ -1,0 +1,34 @@
+// START_WAL_PUSH: the proposer's CopyBoth stream, driven through the core's
+// Acceptor with the timeline's WalStorage.
+//
+// Each core message (walproposer/messages.h) is the payload of one CopyData
+// ('d') message. Group commit: after one AppendRequest, every further
+// AppendRequest already received on the socket is written too (up to 16 MB
+// per batch), then one flush (fdatasync) makes them durable, and only then is
+// one AppendResponse per request sent, each reporting the durable flush LSN.
+// Only the connection whose ProposerElected was accepted last streams;
+// an older streamer gets an ErrorResponse at its next AppendRequest.
+//
+// Thread-safety: runs on the connection's own thread; takes the timeline's
+// mutex per batch. Returns when the stream ends (CopyDone, Terminate, peer
+// gone, or an error that was reported to the peer). `true` = the connection
+// may continue in simple-query mode.
+#pragma once
+
+#include <cstdint>
+
+#include "pg_wire.h"
+#include "timeline.h"
+
+namespace wp::sk {
+
+struct PushContext {
+    TimelineRegistry* registry = nullptr;
+    std::uint64_t conn_id = 0;
+    Id128 tenant_id{};
+    Id128 timeline_id{};
+};
+
+bool run_wal_push(PgConnection& conn, const PushContext& ctx);
+
+}  // namespace wp::sk

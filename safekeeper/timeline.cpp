@@ -1,0 +1,250 @@
+#include "timeline.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace wp::sk {
+
+std::string id_to_hex(const Id128& id) {
+    static const char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(32);
+    for (std::uint8_t b : id) {
+        out.push_back(kHex[b >> 4]);
+        out.push_back(kHex[b & 15]);
+    }
+    return out;
+}
+
+std::optional<Id128> parse_id_hex(const std::string& hex) {
+    if (hex.size() != 32) return std::nullopt;
+    Id128 id{};
+    for (std::size_t i = 0; i < 32; ++i) {
+        char c = hex[i];
+        int v;
+        if (c >= '0' && c <= '9') v = c - '0';
+        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        else return std::nullopt;
+        id[i / 2] = static_cast<std::uint8_t>(id[i / 2] | (i % 2 == 0 ? v << 4 : v));
+    }
+    return id;
+}
+
+const char* timeline_state_name(TimelineState s) {
+    switch (s) {
+        case TimelineState::kActive: return "active";
+        case TimelineState::kBroken: return "broken";
+        case TimelineState::kDeleted: return "deleted";
+    }
+    return "unknown";
+}
+
+Timeline::Timeline(Id128 tenant, Id128 timeline, NodeId node_id, std::unique_ptr<WalStorage> storage)
+    : tenant_(tenant), timeline_(timeline), name_(id_to_hex(tenant) + "/" + id_to_hex(timeline)),
+      storage_(std::move(storage)) {
+    acceptor_ = std::make_unique<Acceptor>(AcceptorConfig{node_id}, storage_.get(), storage_->control().acceptor);
+    std::lock_guard<std::mutex> g(mutex_);
+    publish_locked();
+}
+
+Timeline::Timeline(Id128 tenant, Id128 timeline, std::string error)
+    : tenant_(tenant), timeline_(timeline), name_(id_to_hex(tenant) + "/" + id_to_hex(timeline)) {
+    state_ = TimelineState::kBroken;
+    snapshot_.state = TimelineState::kBroken;
+    snapshot_.last_error = std::move(error);
+}
+
+void Timeline::publish_locked() {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.state = state_.load();
+    if (acceptor_) {
+        const AcceptorDurableState& st = acceptor_->state();
+        const bool advanced = st.commit_lsn > snapshot_.commit_lsn;
+        snapshot_.term = st.term;
+        snapshot_.term_history = st.term_history;
+        snapshot_.flush_lsn = storage_->flush_lsn();
+        snapshot_.write_lsn = storage_->write_lsn();
+        snapshot_.commit_lsn = st.commit_lsn;
+        snapshot_.truncate_lsn = st.truncate_lsn;
+        snapshot_.timeline_start_lsn = storage_->timeline_start_lsn();
+        snapshot_.system_id = st.identity.system_id;
+        snapshot_.pg_version = st.identity.pg_version;
+        snapshot_.pg_timeline = st.identity.pg_timeline;
+        snapshot_.wal_segment_size = st.identity.wal_segment_size;
+        if (advanced) commit_cv_.notify_all();
+    }
+}
+
+TimelineSnapshot Timeline::snapshot() const {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    return snapshot_;
+}
+
+void Timeline::mark_broken_locked(const std::string& error) {
+    state_ = TimelineState::kBroken;
+    spdlog::error("timeline {}: stopped serving after error: {}", name_, error);
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.state = TimelineState::kBroken;
+    snapshot_.last_error = error;
+    commit_cv_.notify_all();
+}
+
+void Timeline::mark_deleted() {
+    state_ = TimelineState::kDeleted;
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.state = TimelineState::kDeleted;
+    commit_cv_.notify_all();
+}
+
+void Timeline::set_last_error(const std::string& error) {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.last_error = error;
+}
+
+Lsn Timeline::wait_for_commit_beyond(Lsn lsn, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> g(snapshot_mutex_);
+    commit_cv_.wait_for(g, timeout, [&] {
+        return snapshot_.commit_lsn > lsn || state_.load() != TimelineState::kActive;
+    });
+    return snapshot_.commit_lsn;
+}
+
+void Timeline::claim_streaming_locked(std::uint64_t conn_id, Term term, const std::string& peer) {
+    if (streamer_conn_ != 0 && streamer_conn_ != conn_id)
+        spdlog::info("timeline {}: proposer {} (term {}) takes over streaming from an older connection",
+                     name_, peer, term);
+    streamer_conn_ = conn_id;
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.proposer_connected = true;
+    snapshot_.proposer_peer = peer;
+    snapshot_.proposer_term = term;
+}
+
+void Timeline::release_streaming_locked(std::uint64_t conn_id) {
+    if (streamer_conn_ != conn_id) return;
+    streamer_conn_ = 0;
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.proposer_connected = false;
+}
+
+void Timeline::maybe_persist_horizons_locked(bool force) {
+    if (!acceptor_ || state_.load() != TimelineState::kActive) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_horizon_persist_ < std::chrono::seconds(1)) return;
+    last_horizon_persist_ = now;
+    wp::Status s = acceptor_->persist_horizons();
+    if (!s.ok()) mark_broken_locked("cannot persist control file: " + s.message());
+}
+
+// ------------------------------------------------------------------ registry
+
+TimelineRegistry::TimelineRegistry(FileSystem& fs, std::string data_dir, NodeId node_id,
+                                   WalStorageOptions options)
+    : fs_(fs), data_dir_(std::move(data_dir)), node_id_(node_id), options_(options) {}
+
+std::string TimelineRegistry::timeline_dir(const Id128& tenant, const Id128& timeline) const {
+    return join_path(join_path(data_dir_, id_to_hex(tenant)), id_to_hex(timeline));
+}
+
+Status TimelineRegistry::load_all() {
+    auto tenants = fs_.list_directory(data_dir_);
+    if (!tenants) return tenants.status();
+    for (const std::string& tenant_name : *tenants) {
+        auto tenant = parse_id_hex(tenant_name);
+        const std::string tenant_dir = join_path(data_dir_, tenant_name);
+        if (!tenant || !fs_.is_directory(tenant_dir)) continue;
+        auto entries = fs_.list_directory(tenant_dir);
+        if (!entries) {
+            spdlog::error("cannot list {}: {}", tenant_dir, entries.status().message());
+            continue;
+        }
+        for (const std::string& entry : *entries) {
+            const std::string dir = join_path(tenant_dir, entry);
+            if (entry.rfind(".deleted-", 0) == 0) {  // interrupted DELETE
+                Status s = fs_.remove_tree(dir);
+                if (!s) spdlog::warn("cannot remove {}: {}", dir, s.message());
+                continue;
+            }
+            auto timeline = parse_id_hex(entry);
+            if (!timeline || !fs_.is_directory(dir)) continue;
+            const std::string name = tenant_name + "/" + entry;
+            auto storage = WalStorage::open(fs_, dir, options_);
+            std::shared_ptr<Timeline> tl;
+            if (!storage) {
+                spdlog::error("timeline {}: refusing service: {}", name, storage.status().message());
+                tl = std::make_shared<Timeline>(*tenant, *timeline, storage.status().message());
+            } else {
+                const RecoveryReport& r = (*storage)->recovery_report();
+                spdlog::info("timeline {}: loaded, flush_lsn {} (decoded {} records from {} to {}, hint {}; stopped: {})",
+                             name, format_lsn(r.flush_lsn), r.records_decoded, format_lsn(r.scan_start),
+                             format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.stop_reason);
+                for (const std::string& a : r.actions) spdlog::info("timeline {}: recovery: {}", name, a);
+                tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_, std::move(*storage));
+            }
+            std::lock_guard<std::mutex> g(mutex_);
+            timelines_[{*tenant, *timeline}] = tl;
+        }
+    }
+    return Status::ok();
+}
+
+std::shared_ptr<Timeline> TimelineRegistry::find(const Id128& tenant, const Id128& timeline) {
+    std::lock_guard<std::mutex> g(mutex_);
+    auto it = timelines_.find({tenant, timeline});
+    return it == timelines_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& tenant, const Id128& timeline) {
+    std::lock_guard<std::mutex> g(mutex_);
+    auto it = timelines_.find({tenant, timeline});
+    if (it != timelines_.end()) return it->second;
+    ControlFileData initial;
+    initial.acceptor.identity.tenant_id = tenant;
+    initial.acceptor.identity.timeline_id = timeline;
+    auto storage = WalStorage::create(fs_, timeline_dir(tenant, timeline), initial, options_);
+    if (!storage) return storage.status();
+    auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage));
+    timelines_[{tenant, timeline}] = tl;
+    spdlog::info("timeline {}: created", tl->name());
+    return tl;
+}
+
+std::vector<std::shared_ptr<Timeline>> TimelineRegistry::list() {
+    std::lock_guard<std::mutex> g(mutex_);
+    std::vector<std::shared_ptr<Timeline>> out;
+    for (auto& [k, tl] : timelines_) out.push_back(tl);
+    return out;
+}
+
+Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline) {
+    std::shared_ptr<Timeline> tl;
+    {
+        std::lock_guard<std::mutex> g(mutex_);
+        auto it = timelines_.find({tenant, timeline});
+        if (it == timelines_.end()) return Status::error(StatusKind::kNotFound, "timeline not found");
+        tl = it->second;
+        timelines_.erase(it);
+    }
+    tl->mark_deleted();
+    // Wait for an in-flight batch to finish before the files go away.
+    std::lock_guard<std::mutex> g(tl->mutex());
+    const std::string dir = timeline_dir(tenant, timeline);
+    const std::string graveyard = join_path(parent_directory(dir), ".deleted-" + id_to_hex(timeline));
+    if (fs_.exists(graveyard)) WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
+    WP_RETURN_IF_ERROR(fs_.rename(dir, graveyard));
+    WP_RETURN_IF_ERROR(fs_.sync_directory(parent_directory(dir)));
+    WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
+    spdlog::info("timeline {}: deleted", tl->name());
+    return Status::ok();
+}
+
+void TimelineRegistry::persist_all_horizons() {
+    for (auto& tl : list()) {
+        std::lock_guard<std::mutex> g(tl->mutex());
+        tl->maybe_persist_horizons_locked(true);
+    }
+}
+
+}  // namespace wp::sk

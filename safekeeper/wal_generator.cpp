@@ -1,0 +1,102 @@
+#include "wal_generator.h"
+
+#include <cstring>
+
+#include "byte_io.h"
+#include "crc32c.h"
+#include "wal_format.h"
+
+namespace wp::sk {
+
+WalGenerator::WalGenerator(std::uint64_t system_id, std::uint32_t segment_size, std::uint32_t pg_timeline,
+                           Lsn start, Lsn prev_record)
+    : system_id_(system_id), segment_size_(segment_size), tli_(pg_timeline), pos_(start),
+      last_record_(prev_record) {}
+
+// Writes `len` record bytes at pos_, inserting page headers at page starts;
+// `rem` is the number of record bytes still to come (for xlp_rem_len).
+void WalGenerator::put(std::vector<std::uint8_t>& out, const std::uint8_t* data, std::size_t len,
+                       std::uint32_t& rem) {
+    while (len > 0) {
+        if (pos_ % kWalPageSize == 0) {
+            const bool is_long = pos_ % segment_size_ == 0;
+            ByteWriter h;
+            h.u8(static_cast<std::uint8_t>(kWalPageMagic & 0xFF));
+            h.u8(static_cast<std::uint8_t>(kWalPageMagic >> 8));
+            std::uint16_t info = is_long ? kXlpLongHeader : 0;
+            // A page that starts inside a record carries the continuation flag.
+            if (in_record_continuation_) info |= kXlpFirstIsContRecord;
+            h.u8(static_cast<std::uint8_t>(info & 0xFF));
+            h.u8(static_cast<std::uint8_t>(info >> 8));
+            h.u32(tli_);
+            h.u64(pos_);
+            h.u32(in_record_continuation_ ? rem : 0);
+            h.u32(0);  // padding
+            if (is_long) {
+                h.u64(system_id_);
+                h.u32(segment_size_);
+                h.u32(kWalPageSize);
+            }
+            out.insert(out.end(), h.str().begin(), h.str().end());
+            pos_ += h.str().size();
+        }
+        const std::size_t room = kWalPageSize - pos_ % kWalPageSize;
+        const std::size_t n = std::min(room, len);
+        out.insert(out.end(), data, data + n);
+        pos_ += n;
+        data += n;
+        len -= n;
+        rem -= static_cast<std::uint32_t>(n);
+        in_record_continuation_ = rem > 0;
+    }
+}
+
+std::vector<std::uint8_t> WalGenerator::append_record(std::uint32_t total_len) {
+    if (total_len < kRecordHeaderSize) total_len = kRecordHeaderSize;
+    std::vector<std::uint8_t> payload(total_len - kRecordHeaderSize);
+    ++counter_;
+    for (std::size_t i = 0; i < payload.size(); ++i)
+        payload[i] = static_cast<std::uint8_t>((counter_ * 131 + i * 7) & 0xFF);
+    std::vector<std::uint8_t> out;
+    // Position the record: pad to MAXALIGN (never crosses a page boundary).
+    while (pos_ % 8 != 0) {
+        out.push_back(0);
+        ++pos_;
+    }
+    // A record never starts exactly at a page start: the page header goes first.
+    Lsn record_start = pos_;
+    if (pos_ % kWalPageSize == 0)
+        record_start = pos_ + (pos_ % segment_size_ == 0 ? kLongPageHeaderSize : kShortPageHeaderSize);
+    ByteWriter hdr;
+    hdr.u32(total_len);
+    hdr.u32(0);             // xl_xid
+    hdr.u64(last_record_);  // xl_prev
+    hdr.u8(0);              // xl_info
+    hdr.u8(21);             // xl_rmid: RM_LOGICALMSG_ID
+    hdr.u8(0);
+    hdr.u8(0);
+    std::uint32_t crc = crc32c_update(kCrc32cInit, payload.data(), payload.size());
+    crc = crc32c_finish(crc32c_update(crc, hdr.str().data(), kRecordCrcOffset));
+    hdr.u32(crc);
+    std::uint32_t rem = total_len;
+    in_record_continuation_ = false;
+    put(out, reinterpret_cast<const std::uint8_t*>(hdr.str().data()), kRecordHeaderSize, rem);
+    put(out, payload.data(), payload.size(), rem);
+    last_record_ = record_start;
+    while (pos_ % 8 != 0) {
+        out.push_back(0);
+        ++pos_;
+    }
+    return out;
+}
+
+std::vector<std::uint8_t> WalGenerator::append_bytes(std::size_t bytes, std::uint32_t record_len) {
+    std::vector<std::uint8_t> out;
+    while (out.size() < bytes) {
+        auto r = append_record(record_len);
+        out.insert(out.end(), r.begin(), r.end());
+    }
+    return out;
+}
+
+}  // namespace wp::sk

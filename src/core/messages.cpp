@@ -1,0 +1,330 @@
+#include "walproposer/messages.h"
+
+#include <cstring>
+
+namespace wp {
+
+bool ProposerGreeting::operator==(const ProposerGreeting& o) const {
+    return protocol_version == o.protocol_version && system_id == o.system_id &&
+           pg_version == o.pg_version && wal_segment_size == o.wal_segment_size &&
+           tenant_id == o.tenant_id && timeline_id == o.timeline_id &&
+           pg_timeline == o.pg_timeline && proposer_id == o.proposer_id &&
+           pg_timeline_history == o.pg_timeline_history;
+}
+bool AcceptorGreeting::operator==(const AcceptorGreeting& o) const {
+    return node_id == o.node_id && term == o.term && last_log_term == o.last_log_term &&
+           flush_lsn == o.flush_lsn;
+}
+bool VoteResponse::operator==(const VoteResponse& o) const {
+    return term == o.term && vote_granted == o.vote_granted && flush_lsn == o.flush_lsn &&
+           truncate_lsn == o.truncate_lsn && term_history == o.term_history;
+}
+bool ProposerElected::operator==(const ProposerElected& o) const {
+    return term == o.term && start_streaming_lsn == o.start_streaming_lsn &&
+           term_history == o.term_history;
+}
+bool AppendRequest::operator==(const AppendRequest& o) const {
+    return term == o.term && begin_lsn == o.begin_lsn && end_lsn == o.end_lsn &&
+           commit_lsn == o.commit_lsn && truncate_lsn == o.truncate_lsn && wal == o.wal;
+}
+bool AppendResponse::operator==(const AppendResponse& o) const {
+    return term == o.term && flush_lsn == o.flush_lsn && commit_lsn == o.commit_lsn &&
+           hs_xmin == o.hs_xmin && hs_catalog_xmin == o.hs_catalog_xmin;
+}
+
+namespace {
+
+class Writer {
+public:
+    explicit Writer(std::vector<std::uint8_t>& out) : out_(out) {}
+    void u8(std::uint8_t v) { out_.push_back(v); }
+    void u32(std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+    void u64(std::uint64_t v) {
+        for (int i = 0; i < 8; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+    void id(const Id128& v) { out_.insert(out_.end(), v.begin(), v.end()); }
+    void bytes(const std::uint8_t* p, std::size_t n) { out_.insert(out_.end(), p, p + n); }
+    void history(const TermHistory& h) {
+        u32(static_cast<std::uint32_t>(h.size()));
+        for (const TermLsn& e : h) {
+            u64(e.term);
+            u64(e.lsn);
+        }
+    }
+
+private:
+    std::vector<std::uint8_t>& out_;
+};
+
+// Bounds-checked little-endian reader. After the first failure every read
+// fails and returns zeros; the caller checks ok() / error() once at the end.
+class Reader {
+public:
+    Reader(const std::uint8_t* p, std::size_t n) : p_(p), n_(n) {}
+    bool ok() const { return error_.empty(); }
+    const std::string& error() const { return error_; }
+    std::size_t remaining() const { return ok() ? n_ - pos_ : 0; }
+    void fail(const std::string& why) {
+        if (error_.empty()) error_ = why;
+    }
+    bool need(std::size_t k, const char* what) {
+        if (!ok()) return false;
+        if (n_ - pos_ < k) {
+            fail(std::string("truncated message: ") + what);
+            return false;
+        }
+        return true;
+    }
+    std::uint8_t u8(const char* what) {
+        if (!need(1, what)) return 0;
+        return p_[pos_++];
+    }
+    std::uint32_t u32(const char* what) {
+        if (!need(4, what)) return 0;
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p_[pos_ + i]) << (8 * i);
+        pos_ += 4;
+        return v;
+    }
+    std::uint64_t u64(const char* what) {
+        if (!need(8, what)) return 0;
+        std::uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p_[pos_ + i]) << (8 * i);
+        pos_ += 8;
+        return v;
+    }
+    Id128 id(const char* what) {
+        Id128 v{};
+        if (!need(16, what)) return v;
+        std::memcpy(v.data(), p_ + pos_, 16);
+        pos_ += 16;
+        return v;
+    }
+    // Copies k bytes (caller has bounded k).
+    const std::uint8_t* take(std::size_t k, const char* what) {
+        if (!need(k, what)) return nullptr;
+        const std::uint8_t* at = p_ + pos_;
+        pos_ += k;
+        return at;
+    }
+    TermHistory history() {
+        TermHistory h;
+        const std::uint32_t count = u32("term history count");
+        if (!ok()) return h;
+        if (count > kMaxTermHistoryEntries) {
+            fail("term history has " + std::to_string(count) + " entries, more than the limit " +
+                 std::to_string(kMaxTermHistoryEntries));
+            return h;
+        }
+        // Check the bytes are there before allocating.
+        if (!need(static_cast<std::size_t>(count) * 16, "term history entries")) return h;
+        h.reserve(count);
+        for (std::uint32_t i = 0; i < count; ++i) {
+            TermLsn e;
+            e.term = u64("term");
+            e.lsn = u64("lsn");
+            h.push_back(e);
+        }
+        if (!is_well_formed(h)) fail("malformed term history (terms must increase, LSNs not decrease, no term 0)");
+        return h;
+    }
+    void finish() {
+        if (ok() && pos_ != n_) fail(std::to_string(n_ - pos_) + " trailing bytes after message");
+    }
+
+private:
+    const std::uint8_t* p_;
+    std::size_t n_;
+    std::size_t pos_ = 0;
+    std::string error_;
+};
+
+template <typename T>
+Result<Message> done(Reader& r, T&& message) {
+    r.finish();
+    if (!r.ok()) return Result<Message>::error(r.error());
+    return Message(std::forward<T>(message));
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> encode(const Message& message) {
+    std::vector<std::uint8_t> out;
+    Writer w(out);
+    if (auto* m = std::get_if<ProposerGreeting>(&message)) {
+        out.reserve(96 + m->pg_timeline_history.size());
+        w.u8(static_cast<std::uint8_t>(MessageTag::kProposerGreeting));
+        w.u32(m->protocol_version);
+        w.u64(m->system_id);
+        w.u32(m->pg_version);
+        w.u32(m->wal_segment_size);
+        w.id(m->tenant_id);
+        w.id(m->timeline_id);
+        w.u32(m->pg_timeline);
+        w.id(m->proposer_id);
+        w.u32(static_cast<std::uint32_t>(m->pg_timeline_history.size()));
+        w.bytes(reinterpret_cast<const std::uint8_t*>(m->pg_timeline_history.data()),
+                m->pg_timeline_history.size());
+    } else if (auto* m = std::get_if<AcceptorGreeting>(&message)) {
+        w.u8(static_cast<std::uint8_t>(MessageTag::kAcceptorGreeting));
+        w.u64(m->node_id);
+        w.u64(m->term);
+        w.u64(m->last_log_term);
+        w.u64(m->flush_lsn);
+    } else if (auto* m = std::get_if<VoteRequest>(&message)) {
+        w.u8(static_cast<std::uint8_t>(MessageTag::kVoteRequest));
+        w.u64(m->term);
+    } else if (auto* m = std::get_if<VoteResponse>(&message)) {
+        w.u8(static_cast<std::uint8_t>(MessageTag::kVoteResponse));
+        w.u64(m->term);
+        w.u8(m->vote_granted ? 1 : 0);
+        w.u64(m->flush_lsn);
+        w.u64(m->truncate_lsn);
+        w.history(m->term_history);
+    } else if (auto* m = std::get_if<ProposerElected>(&message)) {
+        w.u8(static_cast<std::uint8_t>(MessageTag::kProposerElected));
+        w.u64(m->term);
+        w.u64(m->start_streaming_lsn);
+        w.history(m->term_history);
+    } else if (auto* m = std::get_if<AppendRequest>(&message)) {
+        out.reserve(41 + m->wal.size());
+        w.u8(static_cast<std::uint8_t>(MessageTag::kAppendRequest));
+        w.u64(m->term);
+        w.u64(m->begin_lsn);
+        w.u64(m->end_lsn);
+        w.u64(m->commit_lsn);
+        w.u64(m->truncate_lsn);
+        w.bytes(m->wal.data(), m->wal.size());
+    } else if (auto* m = std::get_if<AppendResponse>(&message)) {
+        w.u8(static_cast<std::uint8_t>(MessageTag::kAppendResponse));
+        w.u64(m->term);
+        w.u64(m->flush_lsn);
+        w.u64(m->commit_lsn);
+        w.u64(m->hs_xmin);
+        w.u64(m->hs_catalog_xmin);
+    }
+    return out;
+}
+
+Result<Message> decode(const std::uint8_t* data, std::size_t size) {
+    if (data == nullptr || size == 0) return Result<Message>::error("empty message");
+    Reader r(data, size);
+    const std::uint8_t tag = r.u8("tag");
+    switch (static_cast<MessageTag>(tag)) {
+        case MessageTag::kProposerGreeting: {
+            ProposerGreeting m;
+            m.protocol_version = r.u32("protocol version");
+            m.system_id = r.u64("system id");
+            m.pg_version = r.u32("pg version");
+            m.wal_segment_size = r.u32("wal segment size");
+            m.tenant_id = r.id("tenant id");
+            m.timeline_id = r.id("timeline id");
+            m.pg_timeline = r.u32("pg timeline");
+            m.proposer_id = r.id("proposer id");
+            const std::uint32_t len = r.u32("timeline history length");
+            if (r.ok() && len > kMaxTimelineHistoryBytes)
+                r.fail("timeline history of " + std::to_string(len) + " bytes exceeds the limit");
+            if (const std::uint8_t* p = r.take(len, "timeline history"))
+                m.pg_timeline_history.assign(reinterpret_cast<const char*>(p), len);
+            return done(r, std::move(m));
+        }
+        case MessageTag::kAcceptorGreeting: {
+            AcceptorGreeting m;
+            m.node_id = r.u64("node id");
+            m.term = r.u64("term");
+            m.last_log_term = r.u64("last log term");
+            m.flush_lsn = r.u64("flush lsn");
+            return done(r, std::move(m));
+        }
+        case MessageTag::kVoteRequest: {
+            VoteRequest m;
+            m.term = r.u64("term");
+            return done(r, std::move(m));
+        }
+        case MessageTag::kVoteResponse: {
+            VoteResponse m;
+            m.term = r.u64("term");
+            const std::uint8_t granted = r.u8("vote granted");
+            if (r.ok() && granted > 1) r.fail("vote granted flag must be 0 or 1");
+            m.vote_granted = granted == 1;
+            m.flush_lsn = r.u64("flush lsn");
+            m.truncate_lsn = r.u64("truncate lsn");
+            m.term_history = r.history();
+            return done(r, std::move(m));
+        }
+        case MessageTag::kProposerElected: {
+            ProposerElected m;
+            m.term = r.u64("term");
+            m.start_streaming_lsn = r.u64("start streaming lsn");
+            m.term_history = r.history();
+            return done(r, std::move(m));
+        }
+        case MessageTag::kAppendRequest: {
+            AppendRequest m;
+            m.term = r.u64("term");
+            m.begin_lsn = r.u64("begin lsn");
+            m.end_lsn = r.u64("end lsn");
+            m.commit_lsn = r.u64("commit lsn");
+            m.truncate_lsn = r.u64("truncate lsn");
+            if (!r.ok()) return Result<Message>::error(r.error());
+            if (m.end_lsn < m.begin_lsn) return Result<Message>::error("append end lsn before begin lsn");
+            const std::uint64_t len = m.end_lsn - m.begin_lsn;
+            if (len > kMaxWalPayloadBytes)
+                return Result<Message>::error("append of " + std::to_string(len) +
+                                              " bytes exceeds the limit");
+            if (len != r.remaining())
+                return Result<Message>::error("append carries " + std::to_string(r.remaining()) +
+                                              " WAL bytes but end - begin is " + std::to_string(len));
+            if (const std::uint8_t* p = r.take(static_cast<std::size_t>(len), "wal"))
+                m.wal.assign(p, p + len);
+            return done(r, std::move(m));
+        }
+        case MessageTag::kAppendResponse: {
+            AppendResponse m;
+            m.term = r.u64("term");
+            m.flush_lsn = r.u64("flush lsn");
+            m.commit_lsn = r.u64("commit lsn");
+            m.hs_xmin = r.u64("hs xmin");
+            m.hs_catalog_xmin = r.u64("hs catalog xmin");
+            return done(r, std::move(m));
+        }
+    }
+    return Result<Message>::error("unknown message tag " + std::to_string(tag));
+}
+
+const char* message_name(const Message& message) {
+    static const char* const kNames[] = {"ProposerGreeting", "AcceptorGreeting", "VoteRequest",
+                                         "VoteResponse",     "ProposerElected",  "AppendRequest",
+                                         "AppendResponse"};
+    return kNames[message.index()];
+}
+
+std::string describe(const Message& message) {
+    std::string s = message_name(message);
+    if (auto* m = std::get_if<ProposerGreeting>(&message)) {
+        s += " v" + std::to_string(m->protocol_version) + " sysid=" + std::to_string(m->system_id) +
+             " pg_tli=" + std::to_string(m->pg_timeline);
+    } else if (auto* m = std::get_if<AcceptorGreeting>(&message)) {
+        s += " node=" + std::to_string(m->node_id) + " term=" + std::to_string(m->term) +
+             " llt=" + std::to_string(m->last_log_term) + " flush=" + format_lsn(m->flush_lsn);
+    } else if (auto* m = std::get_if<VoteRequest>(&message)) {
+        s += " term=" + std::to_string(m->term);
+    } else if (auto* m = std::get_if<VoteResponse>(&message)) {
+        s += " term=" + std::to_string(m->term) + (m->vote_granted ? " granted" : " refused") +
+             " flush=" + format_lsn(m->flush_lsn) + " history=" + format_history(m->term_history);
+    } else if (auto* m = std::get_if<ProposerElected>(&message)) {
+        s += " term=" + std::to_string(m->term) + " start=" + format_lsn(m->start_streaming_lsn) +
+             " history=" + format_history(m->term_history);
+    } else if (auto* m = std::get_if<AppendRequest>(&message)) {
+        s += " term=" + std::to_string(m->term) + " [" + format_lsn(m->begin_lsn) + ", " +
+             format_lsn(m->end_lsn) + ") commit=" + format_lsn(m->commit_lsn);
+    } else if (auto* m = std::get_if<AppendResponse>(&message)) {
+        s += " term=" + std::to_string(m->term) + " flush=" + format_lsn(m->flush_lsn) +
+             " commit=" + format_lsn(m->commit_lsn);
+    }
+    return s;
+}
+
+}  // namespace wp

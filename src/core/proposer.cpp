@@ -1,0 +1,532 @@
+#include "walproposer/proposer.h"
+
+#include <algorithm>
+#include <functional>
+
+namespace wp {
+
+const char* to_string(ProposerState state) {
+    switch (state) {
+        case ProposerState::kCollectingGreetings: return "collecting-greetings";
+        case ProposerState::kCampaigning: return "campaigning";
+        case ProposerState::kElected: return "elected";
+        case ProposerState::kBackingOff: return "backing-off";
+        case ProposerState::kSuperseded: return "superseded";
+    }
+    return "unknown";
+}
+
+const char* to_string(AcceptorConnState state) {
+    switch (state) {
+        case AcceptorConnState::kOffline: return "offline";
+        case AcceptorConnState::kConnecting: return "connecting";
+        case AcceptorConnState::kHandshake: return "handshake";
+        case AcceptorConnState::kWaitingForElection: return "waiting-for-election";
+        case AcceptorConnState::kVoting: return "voting";
+        case AcceptorConnState::kStreaming: return "streaming";
+    }
+    return "unknown";
+}
+
+Proposer::Proposer(ProposerConfig config, WalReader* wal)
+    : config_(std::move(config)), wal_(wal), peers_(config_.acceptor_count) {
+    config_.greeting.protocol_version = kProtocolVersion;
+    own_history_ = config_.own_term_history;
+    term_ = last_log_term(own_history_);
+    rng_state_ = config_.random_seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    if (rng_state_ == 0) rng_state_ = 1;
+}
+
+std::size_t Proposer::quorum() const {
+    if (config_.unsafe_test_only_quorum_override != 0) return config_.unsafe_test_only_quorum_override;
+    return config_.acceptor_count / 2 + 1;
+}
+
+void Proposer::log(ProposerOutput& out, LogLevel level, std::string text) {
+    out.log.push_back(LogLine{level, std::move(text)});
+}
+
+void Proposer::set_state(ProposerState s, ProposerOutput& out) {
+    if (s == state_) return;
+    state_ = s;
+    out.state_changed = s;
+}
+
+void Proposer::send(std::size_t k, const Message& m, TimeMs now, ProposerOutput& out) {
+    out.messages.push_back(OutgoingMessage{k, encode(m)});
+    peers_[k].last_sent_at = now;
+}
+
+void Proposer::drop_peer(std::size_t k, TimeMs now, const std::string& why, bool request_disconnect,
+                         ProposerOutput& out) {
+    Peer& p = peers_[k];
+    if (p.state == AcceptorConnState::kOffline) return;
+    if (request_disconnect) out.disconnect.push_back(k);
+    // Drop any message to k queued in this same output: it must not reach a
+    // connection we asked to close (nor the next one).
+    out.messages.erase(std::remove_if(out.messages.begin(), out.messages.end(),
+                                      [k](const OutgoingMessage& m) { return m.acceptor == k; }),
+                       out.messages.end());
+    p.state = AcceptorConnState::kOffline;
+    p.greeting.reset();
+    p.vote.reset();
+    p.elected_acked = false;
+    p.reconnect_at = now + config_.reconnect_interval_ms;
+    if (!why.empty()) p.last_error = why;
+}
+
+ProposerOutput Proposer::start(TimeMs now, Lsn local_flush_lsn) {
+    ProposerOutput out;
+    if (started_) return out;
+    started_ = true;
+    local_flush_lsn_ = local_flush_lsn;
+    log(out, LogLevel::kInfo,
+        "proposer starting: " + std::to_string(config_.acceptor_count) + " acceptors, quorum " +
+            std::to_string(quorum()) + ", local WAL ends at " + format_lsn(local_flush_lsn) +
+            ", own history " + format_history(own_history_));
+    begin_collecting(now, out);
+    out.state_changed = state_;
+    return out;
+}
+
+void Proposer::begin_collecting(TimeMs now, ProposerOutput& out) {
+    set_state(ProposerState::kCollectingGreetings, out);
+    elected_history_.clear();
+    campaign_started_at_ = now;
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        if (peers_[k].state == AcceptorConnState::kOffline) {
+            peers_[k].state = AcceptorConnState::kConnecting;
+            peers_[k].last_received_at = now;
+            out.connect.push_back(k);
+        }
+    }
+}
+
+ProposerOutput Proposer::on_connected(std::size_t k, TimeMs now) {
+    ProposerOutput out;
+    if (k >= peers_.size() || peers_[k].state != AcceptorConnState::kConnecting) return out;
+    Peer& p = peers_[k];
+    p.state = AcceptorConnState::kHandshake;
+    p.last_received_at = now;
+    send(k, config_.greeting, now, out);
+    return out;
+}
+
+ProposerOutput Proposer::on_disconnected(std::size_t k, TimeMs now, const std::string& reason) {
+    ProposerOutput out;
+    if (k >= peers_.size() || peers_[k].state == AcceptorConnState::kOffline) return out;
+    log(out, LogLevel::kInfo, "acceptor " + std::to_string(k) + " disconnected in state " +
+                                  to_string(peers_[k].state) + ": " + reason);
+    drop_peer(k, now, reason, false, out);
+    if (state_ == ProposerState::kElected) update_commit(out);
+    return out;
+}
+
+ProposerOutput Proposer::on_wal_available(Lsn end, TimeMs now) {
+    ProposerOutput out;
+    if (end > local_flush_lsn_) local_flush_lsn_ = end;
+    if (state_ == ProposerState::kElected) pump(now, out);
+    return out;
+}
+
+TimeMs Proposer::next_backoff() {
+    // xorshift64*: deterministic jitter so competing proposers desynchronise.
+    rng_state_ ^= rng_state_ >> 12;
+    rng_state_ ^= rng_state_ << 25;
+    rng_state_ ^= rng_state_ >> 27;
+    const std::uint64_t r = rng_state_ * 0x2545F4914F6CDD1Dull;
+    TimeMs base = config_.backoff_min_ms;
+    for (unsigned i = 0; i < backoff_attempts_ && base < config_.backoff_max_ms; ++i) base *= 2;
+    base = std::min(base, config_.backoff_max_ms);
+    if (backoff_attempts_ < 32) ++backoff_attempts_;
+    return base / 2 + (base ? r % (base + 1) : 0);
+}
+
+void Proposer::step_down(Term seen_term, std::size_t from, TimeMs now, ProposerOutput& out) {
+    log(out, LogLevel::kWarning,
+        "acceptor " + std::to_string(from) + " has term " + std::to_string(seen_term) +
+            " higher than ours (" + std::to_string(term_) + "); stepping down in state " +
+            to_string(state_));
+    if (seen_term > term_) term_ = seen_term;
+    for (std::size_t k = 0; k < peers_.size(); ++k) drop_peer(k, now, "", true, out);
+    const TimeMs wait = next_backoff();
+    backoff_until_ = now + wait;
+    set_state(ProposerState::kBackingOff, out);
+    log(out, LogLevel::kInfo, "campaigning again in " + std::to_string(wait) + " ms");
+}
+
+void Proposer::become_superseded(Term term, Lsn lsn, std::string reason, ProposerOutput& out) {
+    superseded_by_term_ = term;
+    superseded_at_lsn_ = lsn;
+    superseded_reason_ = std::move(reason);
+    log(out, LogLevel::kError,
+        "this primary is superseded (term " + std::to_string(term) + " at " + format_lsn(lsn) +
+            "): " + superseded_reason_ + "; it will not campaign again");
+    for (std::size_t k = 0; k < peers_.size(); ++k) drop_peer(k, 0, "", true, out);
+    set_state(ProposerState::kSuperseded, out);
+}
+
+ProposerOutput Proposer::on_message(std::size_t k, const std::uint8_t* payload, std::size_t size,
+                                    TimeMs now) {
+    ProposerOutput out;
+    if (k >= peers_.size()) return out;
+    Peer& p = peers_[k];
+    if (p.state == AcceptorConnState::kOffline || p.state == AcceptorConnState::kConnecting) return out;
+    p.last_received_at = now;
+    Result<Message> decoded = decode(payload, size);
+    if (!decoded.ok()) {
+        log(out, LogLevel::kWarning, "acceptor " + std::to_string(k) + " sent a bad message: " + decoded.message());
+        drop_peer(k, now, "bad message: " + decoded.message(), true, out);
+        return out;
+    }
+    const Message& m = decoded.value();
+    if (auto* g = std::get_if<AcceptorGreeting>(&m)) {
+        handle_acceptor_greeting(k, *g, now, out);
+    } else if (auto* v = std::get_if<VoteResponse>(&m)) {
+        handle_vote_response(k, *v, now, out);
+    } else if (auto* a = std::get_if<AppendResponse>(&m)) {
+        handle_append_response(k, *a, now, out);
+    } else {
+        drop_peer(k, now, std::string("unexpected message ") + message_name(m), true, out);
+    }
+    if (state_ == ProposerState::kElected) pump(now, out);
+    return out;
+}
+
+void Proposer::handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& g, TimeMs now,
+                                        ProposerOutput& out) {
+    Peer& p = peers_[k];
+    if (p.state != AcceptorConnState::kHandshake) {
+        drop_peer(k, now, "unexpected AcceptorGreeting", true, out);
+        return;
+    }
+    p.greeting = g;
+    p.term = g.term;
+    p.flush_lsn = g.flush_lsn;
+    if ((state_ == ProposerState::kCampaigning || state_ == ProposerState::kElected) && g.term > term_) {
+        step_down(g.term, k, now, out);
+        return;
+    }
+    p.state = AcceptorConnState::kWaitingForElection;
+    if (state_ == ProposerState::kCollectingGreetings) {
+        maybe_start_campaign(now, out);
+    } else if (state_ == ProposerState::kCampaigning || state_ == ProposerState::kElected) {
+        send_vote_request(k, now, out);
+    }
+}
+
+void Proposer::maybe_start_campaign(TimeMs now, ProposerOutput& out) {
+    std::size_t greeted = 0;
+    std::size_t ahead_of_us = 0;
+    Term max_term = term_;
+    Term ahead_term = 0;
+    Lsn ahead_lsn = kInvalidLsn;
+    for (const Peer& p : peers_) {
+        if (!p.greeting) continue;
+        ++greeted;
+        max_term = std::max(max_term, p.greeting->term);
+        // WAL past our own end, from a term later than any we know: written by
+        // another primary.
+        if (p.greeting->flush_lsn > local_flush_lsn_ &&
+            p.greeting->last_log_term > last_log_term(own_history_)) {
+            ++ahead_of_us;
+            if (p.greeting->last_log_term > ahead_term) {
+                ahead_term = p.greeting->last_log_term;
+                ahead_lsn = p.greeting->flush_lsn;
+            }
+        }
+    }
+    if (greeted < quorum()) return;
+    if (ahead_of_us >= quorum()) {
+        become_superseded(ahead_term, ahead_lsn,
+                          "a quorum of acceptors holds WAL of a later term beyond this primary's end of WAL " +
+                              format_lsn(local_flush_lsn_),
+                          out);
+        return;
+    }
+    term_ = max_term + 1;
+    campaign_started_at_ = now;
+    set_state(ProposerState::kCampaigning, out);
+    log(out, LogLevel::kInfo, "campaigning for term " + std::to_string(term_));
+    for (std::size_t k = 0; k < peers_.size(); ++k)
+        if (peers_[k].state == AcceptorConnState::kWaitingForElection) send_vote_request(k, now, out);
+}
+
+void Proposer::send_vote_request(std::size_t k, TimeMs now, ProposerOutput& out) {
+    peers_[k].state = AcceptorConnState::kVoting;
+    peers_[k].vote.reset();
+    send(k, VoteRequest{term_}, now, out);
+}
+
+void Proposer::handle_vote_response(std::size_t k, const VoteResponse& v, TimeMs now, ProposerOutput& out) {
+    Peer& p = peers_[k];
+    if (p.state != AcceptorConnState::kVoting) {
+        drop_peer(k, now, "unexpected VoteResponse", true, out);
+        return;
+    }
+    p.term = v.term;
+    p.flush_lsn = v.flush_lsn;
+    if (v.term > term_) {
+        step_down(v.term, k, now, out);
+        return;
+    }
+    p.vote = v;
+    p.state = AcceptorConnState::kWaitingForElection;
+    if (state_ == ProposerState::kCampaigning) {
+        maybe_become_elected(now, out);
+    } else if (state_ == ProposerState::kElected) {
+        send_elected(k, now, out);  // late joiner: granted or already in our term
+    }
+}
+
+void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
+    std::size_t grants = 0;
+    const Peer* donor = nullptr;
+    Term donor_llt = 0;
+    for (const Peer& p : peers_) {
+        if (!p.vote || !p.vote->vote_granted || p.vote->term != term_) continue;
+        ++grants;
+        const Term llt = last_log_term(p.vote->term_history);
+        if (!donor || llt > donor_llt || (llt == donor_llt && p.vote->flush_lsn > donor->vote->flush_lsn)) {
+            donor = &p;
+            donor_llt = llt;
+        }
+    }
+    if (grants < quorum()) return;
+    const Lsn donor_flush = donor->vote->flush_lsn;
+    const TermHistory donor_history = history_up_to(donor->vote->term_history, donor_flush);
+    TermHistory history;
+    Lsn start;
+    if (donor_flush == kInvalidLsn && donor_history.empty()) {
+        start = config_.timeline_start_lsn;  // first election on empty acceptors
+    } else {
+        if (donor_flush > local_flush_lsn_) {
+            become_superseded(donor_llt, donor_flush,
+                              "the quorum's WAL extends to " + format_lsn(donor_flush) +
+                                  " beyond this primary's end of WAL " + format_lsn(local_flush_lsn_),
+                              out);
+            return;
+        }
+        if (const std::optional<TermLsn> foreign = first_foreign_entry(own_history_, donor_history, donor_flush)) {
+            become_superseded(foreign->term, foreign->lsn,
+                              "the quorum holds WAL of term " + std::to_string(foreign->term) + " from " +
+                                  format_lsn(foreign->lsn) + " that this primary did not write (quorum history " +
+                                  format_history(donor_history) + ", terms of this primary " +
+                                  format_history(own_history_) + ")",
+                              out);
+            return;
+        }
+        history = donor_history;
+        start = donor_flush;
+    }
+    history.push_back(TermLsn{term_, start});
+    elected_history_ = history;
+    // Remember that we authored this term (LSN clamped so the list stays well
+    // formed; only the terms matter). Oldest entries go beyond the cap.
+    own_history_.push_back(TermLsn{term_, own_history_.empty() ? start : std::max(start, own_history_.back().lsn)});
+    if (own_history_.size() > kMaxTermHistoryEntries) own_history_.erase(own_history_.begin());
+    term_start_lsn_ = start;
+    backoff_attempts_ = 0;
+    out.persist_own_term_history = own_history_;
+    set_state(ProposerState::kElected, out);
+    log(out, LogLevel::kInfo,
+        "elected in term " + std::to_string(term_) + " with " + std::to_string(grants) +
+            " votes; term starts at " + format_lsn(start) + ", history " + format_history(history));
+    for (std::size_t k = 0; k < peers_.size(); ++k)
+        if (peers_[k].vote && peers_[k].state == AcceptorConnState::kWaitingForElection)
+            send_elected(k, now, out);
+}
+
+void Proposer::send_elected(std::size_t k, TimeMs now, ProposerOutput& out) {
+    Peer& p = peers_[k];
+    const HighestCommonPoint hcp =
+        highest_common_point(elected_history_, p.vote->term_history, p.vote->flush_lsn);
+    ProposerElected m;
+    m.term = term_;
+    m.start_streaming_lsn = hcp.lsn;
+    m.term_history = elected_history_;
+    p.state = AcceptorConnState::kStreaming;
+    p.elected_acked = false;
+    p.sent_lsn = hcp.lsn;
+    p.sent_commit_lsn = kInvalidLsn;
+    send(k, m, now, out);
+}
+
+void Proposer::handle_append_response(std::size_t k, const AppendResponse& a, TimeMs now,
+                                      ProposerOutput& out) {
+    Peer& p = peers_[k];
+    if (p.state != AcceptorConnState::kStreaming) {
+        drop_peer(k, now, "unexpected AppendResponse", true, out);
+        return;
+    }
+    p.term = a.term;
+    if (a.term > term_) {
+        step_down(a.term, k, now, out);
+        return;
+    }
+    if (a.term != term_) {
+        drop_peer(k, now, "AppendResponse of another term", true, out);
+        return;
+    }
+    p.hs_xmin = a.hs_xmin;
+    p.hs_catalog_xmin = a.hs_catalog_xmin;
+    p.commit_lsn = a.commit_lsn;
+    if (!p.elected_acked) {
+        // Reply to ProposerElected: WAL ends where we must continue.
+        p.elected_acked = true;
+        p.sent_lsn = a.flush_lsn;
+        p.flush_lsn = a.flush_lsn;
+    } else {
+        if (a.flush_lsn > p.sent_lsn) {
+            drop_peer(k, now, "acceptor reports flush beyond what we sent", true, out);
+            return;
+        }
+        p.flush_lsn = std::max(p.flush_lsn, a.flush_lsn);
+    }
+    update_commit(out);
+}
+
+void Proposer::update_commit(ProposerOutput& out) {
+    if (state_ != ProposerState::kElected) return;
+    std::vector<Lsn> flushed;
+    for (const Peer& p : peers_)
+        if (p.state == AcceptorConnState::kStreaming && p.elected_acked) flushed.push_back(p.flush_lsn);
+    const std::size_t q = quorum();
+    if (flushed.size() >= q && q > 0) {
+        std::sort(flushed.begin(), flushed.end(), std::greater<Lsn>());
+        const Lsn candidate = flushed[q - 1];
+        // Raft figure 8: WAL below the term's start is committed only through
+        // a majority holding our term, i.e. flushed at or past its start.
+        const bool own_term_ok = candidate >= term_start_lsn_ || config_.unsafe_test_only_commit_old_terms;
+        if (own_term_ok && candidate > commit_lsn_) {
+            commit_lsn_ = candidate;
+            out.commit_lsn = commit_lsn_;
+        }
+    }
+    // truncate_lsn: what every acceptor has (last known flush), capped at commit.
+    Lsn lowest = commit_lsn_;
+    for (const Peer& p : peers_) lowest = std::min(lowest, p.flush_lsn);
+    truncate_lsn_ = std::max(truncate_lsn_, lowest);
+}
+
+void Proposer::pump(TimeMs now, ProposerOutput& out) {
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        Peer& p = peers_[k];
+        if (p.state != AcceptorConnState::kStreaming || !p.elected_acked) continue;
+        bool sent_any = false;
+        while (p.sent_lsn < local_flush_lsn_ && p.sent_lsn - p.flush_lsn < config_.max_inflight_bytes) {
+            const Lsn end = std::min<Lsn>(local_flush_lsn_, p.sent_lsn + config_.max_append_bytes);
+            AppendRequest r;
+            r.term = term_;
+            r.begin_lsn = p.sent_lsn;
+            r.end_lsn = end;
+            r.commit_lsn = commit_lsn_;
+            r.truncate_lsn = truncate_lsn_;
+            Status s = wal_->read_wal(r.begin_lsn, r.end_lsn, r.wal);
+            if (!s.ok() || r.wal.size() != end - r.begin_lsn) {
+                const std::string why = "cannot read WAL [" + format_lsn(r.begin_lsn) + ", " +
+                                        format_lsn(end) + "): " + (s.ok() ? "short read" : s.message());
+                log(out, LogLevel::kError, "acceptor " + std::to_string(k) + ": " + why);
+                drop_peer(k, now, why, true, out);
+                break;
+            }
+            send(k, r, now, out);
+            p.sent_lsn = end;
+            p.sent_commit_lsn = commit_lsn_;
+            sent_any = true;
+        }
+        if (p.state != AcceptorConnState::kStreaming) continue;
+        if (!sent_any && (p.sent_commit_lsn != commit_lsn_ ||
+                          now >= p.last_sent_at + config_.heartbeat_interval_ms)) {
+            AppendRequest r;
+            r.term = term_;
+            r.begin_lsn = r.end_lsn = p.sent_lsn;
+            r.commit_lsn = commit_lsn_;
+            r.truncate_lsn = truncate_lsn_;
+            send(k, r, now, out);
+            p.sent_commit_lsn = commit_lsn_;
+        }
+    }
+}
+
+ProposerOutput Proposer::on_tick(TimeMs now) {
+    ProposerOutput out;
+    if (!started_ || state_ == ProposerState::kSuperseded) return out;
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        Peer& p = peers_[k];
+        if (p.state != AcceptorConnState::kOffline && p.state != AcceptorConnState::kConnecting &&
+            now >= p.last_received_at + config_.response_timeout_ms) {
+            log(out, LogLevel::kWarning, "acceptor " + std::to_string(k) + " timed out in state " +
+                                             to_string(p.state));
+            drop_peer(k, now, "no response for " + std::to_string(config_.response_timeout_ms) + " ms", true, out);
+        } else if (p.state == AcceptorConnState::kConnecting &&
+                   now >= p.last_received_at + config_.response_timeout_ms) {
+            drop_peer(k, now, "connect timeout", true, out);
+        }
+    }
+    switch (state_) {
+        case ProposerState::kBackingOff:
+            if (now >= backoff_until_) begin_collecting(now, out);
+            break;
+        case ProposerState::kCollectingGreetings:
+        case ProposerState::kCampaigning:
+            if (now >= campaign_started_at_ + config_.election_timeout_ms) {
+                log(out, LogLevel::kWarning, std::string("no quorum within the election timeout while ") +
+                                                 to_string(state_));
+                for (std::size_t k = 0; k < peers_.size(); ++k) drop_peer(k, now, "", true, out);
+                backoff_until_ = now + next_backoff();
+                set_state(ProposerState::kBackingOff, out);
+                break;
+            }
+            [[fallthrough]];
+        case ProposerState::kElected:
+            for (std::size_t k = 0; k < peers_.size(); ++k) {
+                Peer& p = peers_[k];
+                if (p.state == AcceptorConnState::kOffline && now >= p.reconnect_at) {
+                    p.state = AcceptorConnState::kConnecting;
+                    p.last_received_at = now;
+                    out.connect.push_back(k);
+                }
+            }
+            if (state_ == ProposerState::kElected) pump(now, out);
+            break;
+        case ProposerState::kSuperseded:
+            break;
+    }
+    return out;
+}
+
+ProposerStatus Proposer::status() const {
+    ProposerStatus s;
+    s.state = state_;
+    s.term = term_;
+    s.commit_lsn = commit_lsn_;
+    s.truncate_lsn = truncate_lsn_;
+    s.term_start_lsn = term_start_lsn_;
+    s.local_flush_lsn = local_flush_lsn_;
+    s.term_history = state_ == ProposerState::kElected ? elected_history_ : own_history_;
+    s.quorum = quorum();
+    s.superseded_by_term = superseded_by_term_;
+    s.superseded_at_lsn = superseded_at_lsn_;
+    s.superseded_reason = superseded_reason_;
+    for (const Peer& p : peers_) {
+        AcceptorStatus a;
+        a.state = p.state;
+        a.term = p.term;
+        a.flush_lsn = p.flush_lsn;
+        a.commit_lsn = p.commit_lsn;
+        a.sent_lsn = p.sent_lsn;
+        a.hs_xmin = p.hs_xmin;
+        a.hs_catalog_xmin = p.hs_catalog_xmin;
+        a.last_error = p.last_error;
+        s.acceptors.push_back(a);
+        if (p.state == AcceptorConnState::kStreaming) {
+            if (p.hs_xmin && (!s.hs_xmin || p.hs_xmin < s.hs_xmin)) s.hs_xmin = p.hs_xmin;
+            if (p.hs_catalog_xmin && (!s.hs_catalog_xmin || p.hs_catalog_xmin < s.hs_catalog_xmin))
+                s.hs_catalog_xmin = p.hs_catalog_xmin;
+        }
+    }
+    return s;
+}
+
+}  // namespace wp

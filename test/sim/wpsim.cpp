@@ -1,0 +1,833 @@
+// wpsim: deterministic simulation of the proposer/acceptor consensus.
+//
+// 1-2 proposers (each a PostgreSQL primary with its own local WAL) and 3 or 5
+// acceptors on a simulated network: per-connection FIFO queues (like TCP),
+// random delivery order across connections, dropped connections, network
+// partitions, acceptor crashes that lose unflushed WAL, proposer restarts,
+// group commit (write, later flush, then respond). A seeded scheduler picks
+// every step, so a seed replays identically. After every step the invariants
+// 1-4 and 6 of DESIGN.md section 3 are checked against a record of every
+// committed byte.
+//
+// Usage: wpsim [--seeds A..B] [--seed N] [--trace] [--break quorum|own-term]
+// Exit: 0 all schedules passed, 1 an invariant violation, 2 usage error.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "walproposer/acceptor.h"
+#include "walproposer/lsn.h"
+#include "walproposer/messages.h"
+#include "walproposer/proposer.h"
+#include "walproposer/term_history.h"
+
+namespace {
+
+using namespace wp;
+
+constexpr Lsn kTimelineStart = 0x1000000;  // first LSN of the simulated timeline
+constexpr std::uint64_t kSystemId = 7300000000000000001ull;
+
+enum class BreakMode { kNone, kQuorum, kOwnTerm };
+
+struct Rng {
+    std::uint64_t s;
+    explicit Rng(std::uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
+    std::uint64_t next() {  // splitmix64
+        std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    std::uint64_t below(std::uint64_t n) { return n ? next() % n : 0; }
+    bool chance(unsigned percent) { return below(100) < percent; }
+};
+
+struct Violation {
+    std::string invariant;
+    std::string detail;
+};
+
+// In-memory acceptor storage: written bytes are lost on crash unless flushed.
+class MemStorage : public AcceptorStorage {
+public:
+    AcceptorDurableState durable;
+    Lsn start = kInvalidLsn;  // 0 = no WAL
+    std::vector<std::uint8_t> bytes;  // [start, start + bytes.size()) written
+    Lsn flushed_end = kInvalidLsn;
+
+    Lsn written_end() const { return start ? start + bytes.size() : kInvalidLsn; }
+    Status persist_state(const AcceptorDurableState& s) override {
+        durable = s;
+        return Status();
+    }
+    Status write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) override {
+        if (!start || begin != written_end()) return Status::error("write not at end of WAL");
+        bytes.insert(bytes.end(), data, data + size);
+        return Status();
+    }
+    Status flush_wal() override {
+        flushed_end = written_end();
+        return Status();
+    }
+    Status truncate_wal(Lsn end) override {
+        if (!start || end < start) {
+            start = end;
+            bytes.clear();
+        } else {
+            if (end > written_end()) return Status::error("truncate beyond end of WAL");
+            bytes.resize(end - start);
+        }
+        flushed_end = end;
+        return Status();
+    }
+    Lsn flush_lsn() const override { return flushed_end; }
+    void crash() {
+        if (start) bytes.resize(flushed_end - start);
+    }
+    // Durable bytes [from, to) equal `wal` (indexed from kTimelineStart)?
+    bool durable_matches(const std::vector<std::uint8_t>& wal, Lsn from, Lsn to) const {
+        if (from >= to) return true;
+        if (from < start || to > flushed_end) return false;
+        if (to - kTimelineStart > wal.size()) return false;
+        return std::memcmp(bytes.data() + (from - start), wal.data() + (from - kTimelineStart), to - from) == 0;
+    }
+};
+
+struct SimAcceptor {
+    MemStorage storage;
+    std::unique_ptr<Acceptor> acceptor;
+    bool up = true;
+    Lsn acked_flush = kInvalidLsn;   // highest flush LSN reported since the last truncation
+    Term granted_term = 0;           // highest term a granted vote was sent for
+    Lsn seen_commit = kInvalidLsn;   // in-memory commit_lsn last observed (this life)
+    Lsn seen_durable_commit = kInvalidLsn;
+    std::vector<int> pending_flush;  // connections waiting for an AppendResponse
+};
+
+struct SimProposer;
+
+class VectorWal : public WalReader {
+public:
+    const std::vector<std::uint8_t>* wal = nullptr;
+    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
+        if (begin < kTimelineStart || end < begin || end - kTimelineStart > wal->size())
+            return Status::error("WAL [" + format_lsn(begin) + ", " + format_lsn(end) + ") not available");
+        out.insert(out.end(), wal->begin() + (begin - kTimelineStart), wal->begin() + (end - kTimelineStart));
+        return Status();
+    }
+};
+
+struct SimProposer {
+    int index = 0;
+    int incarnation = 0;
+    std::vector<std::uint8_t> wal;  // local WAL from kTimelineStart; survives restarts
+    TermHistory persisted_history;  // driver-persisted own term history
+    VectorWal reader;
+    std::unique_ptr<Proposer> proposer;
+    std::vector<int> conn;          // per acceptor: connection id or -1
+    Lsn flush_end() const { return kTimelineStart + wal.size(); }
+};
+
+struct Conn {
+    int proposer = 0;
+    int acceptor = 0;
+    bool open = true;
+    bool established = false;
+    bool greeted = false;  // acceptor side: ProposerGreeting accepted
+    std::deque<std::vector<std::uint8_t>> to_acceptor, to_proposer;
+};
+
+constexpr unsigned kEpisodesPerSeed = 10;
+
+struct Stats {
+    std::uint64_t seeds = 0, schedules = 0, steps = 0, elections = 0, commits = 0, committed_bytes = 0,
+                  crashes = 0, superseded = 0, messages = 0, old_term_commits = 0;
+};
+
+class World {
+public:
+    // One episode: a fresh cluster whose whole life is determined by (seed, episode).
+    World(std::uint64_t seed, unsigned episode, BreakMode mode, bool verbose)
+        : rng_(seed * 1000003ull + episode), seed_(seed * 1000003ull + episode), mode_(mode), verbose_(verbose) {}
+
+    std::optional<Violation> run(Stats& stats);
+    const std::vector<std::string>& trace() const { return trace_; }
+
+private:
+    void note(const std::string& line) {
+        trace_.push_back("[" + std::to_string(step_) + " t=" + std::to_string(now_) + "] " + line);
+    }
+    void fail(const std::string& invariant, const std::string& detail) {
+        if (!violation_) violation_ = Violation{invariant, detail};
+        note("VIOLATION of " + invariant + ": " + detail);
+    }
+    std::size_t majority() const { return acceptors_.size() / 2 + 1; }
+
+    void setup();
+    void restart_proposer(int p);
+    void apply(int p, ProposerOutput out);
+    void open_connection(int p, int k);
+    void close_connection(int c, bool notify_proposer, const std::string& why);
+    void deliver_to_acceptor(int c);
+    void deliver_to_proposer(int c);
+    void acceptor_flush(int k);
+    void crash_acceptor(int k);
+    void restart_acceptor(int k);
+    void generate_wal(int p);
+    void check_invariants();
+    void on_commit(int p, Lsn commit);
+    void on_elected(int p);
+    void step();
+
+    Rng rng_;
+    std::uint64_t seed_;
+    BreakMode mode_;
+    bool verbose_;
+    TimeMs now_ = 1000;
+    std::uint64_t step_ = 0;
+    std::uint64_t total_steps_ = 0;
+    std::vector<SimAcceptor> acceptors_;
+    std::vector<SimProposer> proposers_;
+    std::vector<Conn> conns_;
+    std::vector<std::vector<bool>> link_up_;  // [proposer][acceptor]
+    std::vector<std::pair<int, int>> pending_connects_;
+    std::vector<std::uint8_t> committed_;     // committed bytes from kTimelineStart
+    std::vector<std::pair<Term, Lsn>> commit_events_;  // (term of the committing proposer, commit_lsn)
+    std::vector<std::pair<Term, std::pair<int, int>>> elected_;  // term -> (proposer, incarnation)
+    std::vector<std::string> trace_;
+    std::optional<Violation> violation_;
+    Stats* stats_ = nullptr;
+    unsigned fault_percent_ = 0;
+    bool nemesis_ = false;                // flip leadership soon after each election
+    std::uint64_t flip_at_step_ = 0;      // 0 = none pending
+    int flip_towards_ = -1;               // proposer that gets the majority at the flip
+    unsigned targeted_elected_drop_ = 0;  // % of ProposerElected deliveries replaced by a drop
+    unsigned targeted_append_drop_ = 0;   // same for AppendRequest
+};
+
+void World::setup() {
+    const int n_acceptors = rng_.chance(70) ? 3 : 5;
+    const int n_proposers = rng_.chance(30) ? 1 : 2;
+    fault_percent_ = 2 + static_cast<unsigned>(rng_.below(9));
+    nemesis_ = n_proposers == 2 && rng_.chance(70);
+    targeted_elected_drop_ = static_cast<unsigned>(rng_.below(70));
+    targeted_append_drop_ = static_cast<unsigned>(rng_.below(4));
+    acceptors_.resize(n_acceptors);
+    for (int k = 0; k < n_acceptors; ++k) {
+        acceptors_[k].acceptor = std::make_unique<Acceptor>(AcceptorConfig{static_cast<NodeId>(k + 1)},
+                                                            &acceptors_[k].storage, AcceptorDurableState{});
+    }
+    proposers_.resize(n_proposers);
+    link_up_.assign(n_proposers, std::vector<bool>(n_acceptors, true));
+    note("schedule: " + std::to_string(n_proposers) + " proposer(s), " + std::to_string(n_acceptors) +
+         " acceptors, fault rate " + std::to_string(fault_percent_) + "%");
+    if (n_proposers == 2 && rng_.chance(50)) {
+        for (int k = 0; k < n_acceptors; ++k) {
+            const std::size_t side = rng_.below(2);
+            link_up_[0][k] = side == 0;
+            link_up_[1][k] = side == 1;
+        }
+    }
+    for (int p = 0; p < n_proposers; ++p) {
+        proposers_[p].index = p;
+        proposers_[p].conn.assign(n_acceptors, -1);
+        // Some initial local WAL.
+        const std::size_t initial = rng_.below(200);
+        for (std::size_t i = 0; i < initial; ++i) generate_wal(p);
+        restart_proposer(p);
+    }
+}
+
+void World::generate_wal(int p) {
+    SimProposer& sp = proposers_[p];
+    const std::size_t n = 1 + rng_.below(rng_.chance(10) ? 400 : 60);
+    for (std::size_t i = 0; i < n; ++i) {
+        const Lsn lsn = sp.flush_end();
+        // Content depends on which primary wrote it, so divergence is visible.
+        std::uint64_t h = (lsn * 0x9E3779B97F4A7C15ull) ^ (static_cast<std::uint64_t>(p + 1) * 0xC2B2AE3D27D4EB4Full);
+        h ^= h >> 29;
+        sp.wal.push_back(static_cast<std::uint8_t>(h));
+    }
+    if (sp.proposer) apply(p, sp.proposer->on_wal_available(sp.flush_end(), now_));
+}
+
+void World::restart_proposer(int p) {
+    SimProposer& sp = proposers_[p];
+    for (std::size_t k = 0; k < sp.conn.size(); ++k)
+        if (sp.conn[k] >= 0) close_connection(sp.conn[k], false, "proposer restart");
+    for (auto it = pending_connects_.begin(); it != pending_connects_.end();)
+        it = (it->first == p) ? pending_connects_.erase(it) : it + 1;
+    ++sp.incarnation;
+    ProposerConfig cfg;
+    cfg.acceptor_count = acceptors_.size();
+    cfg.greeting.system_id = kSystemId;
+    cfg.greeting.pg_version = 150004;
+    cfg.greeting.wal_segment_size = 16 * 1024 * 1024;
+    cfg.greeting.pg_timeline = 1;
+    cfg.greeting.proposer_id[0] = static_cast<std::uint8_t>(p + 1);
+    cfg.greeting.proposer_id[1] = static_cast<std::uint8_t>(sp.incarnation);
+    cfg.own_term_history = sp.persisted_history;
+    cfg.timeline_start_lsn = kTimelineStart;
+    cfg.reconnect_interval_ms = 30;
+    cfg.response_timeout_ms = 400;
+    cfg.election_timeout_ms = 150 + rng_.below(300);
+    cfg.backoff_min_ms = 10;
+    cfg.backoff_max_ms = 200;
+    cfg.heartbeat_interval_ms = 60;
+    cfg.max_append_bytes = 16 + rng_.below(64);
+    cfg.max_inflight_bytes = 256;
+    cfg.random_seed = seed_ * 31 + static_cast<std::uint64_t>(p) * 7 + static_cast<std::uint64_t>(sp.incarnation);
+    if (mode_ == BreakMode::kQuorum) cfg.unsafe_test_only_quorum_override = acceptors_.size() / 2;
+    if (mode_ == BreakMode::kOwnTerm) cfg.unsafe_test_only_commit_old_terms = true;
+    sp.reader.wal = &sp.wal;
+    sp.proposer = std::make_unique<Proposer>(cfg, &sp.reader);
+    note("proposer " + std::to_string(p) + " (re)starts, incarnation " + std::to_string(sp.incarnation) +
+         ", local WAL ends at " + format_lsn(sp.flush_end()) + ", own history " +
+         format_history(sp.persisted_history));
+    apply(p, sp.proposer->start(now_, sp.flush_end()));
+}
+
+void World::apply(int p, ProposerOutput out) {
+    SimProposer& sp = proposers_[p];
+    for (const LogLine& l : out.log)
+        if (verbose_ || l.level >= LogLevel::kWarning) note("P" + std::to_string(p) + " log: " + l.text);
+    if (out.persist_own_term_history) sp.persisted_history = *out.persist_own_term_history;
+    for (std::size_t k : out.disconnect)
+        if (sp.conn[k] >= 0) close_connection(sp.conn[k], false, "proposer closed it");
+    for (auto it = pending_connects_.begin(); it != pending_connects_.end();) {
+        bool dropped = false;
+        for (std::size_t k : out.disconnect)
+            if (it->first == p && it->second == static_cast<int>(k)) dropped = true;
+        it = dropped ? pending_connects_.erase(it) : it + 1;
+    }
+    for (OutgoingMessage& m : out.messages) {
+        const int c = sp.conn[m.acceptor];
+        if (c < 0 || !conns_[c].open || !conns_[c].established) {
+            fail("driver contract", "proposer sent to acceptor " + std::to_string(m.acceptor) + " without a connection");
+            continue;
+        }
+        conns_[c].to_acceptor.push_back(std::move(m.payload));
+    }
+    for (std::size_t k : out.connect) {
+        if (sp.conn[k] >= 0) close_connection(sp.conn[k], false, "reconnect");
+        pending_connects_.push_back({p, static_cast<int>(k)});
+    }
+    if (out.state_changed) {
+        note("P" + std::to_string(p) + " state -> " + to_string(*out.state_changed) + " term " +
+             std::to_string(sp.proposer->term()));
+        if (*out.state_changed == ProposerState::kElected) on_elected(p);
+        if (*out.state_changed == ProposerState::kSuperseded) {
+            ++stats_->superseded;
+            const ProposerStatus st = sp.proposer->status();
+            note("P" + std::to_string(p) + " superseded by term " + std::to_string(st.superseded_by_term) +
+                 " at " + format_lsn(st.superseded_at_lsn) + ": " + st.superseded_reason);
+        }
+    }
+    if (out.commit_lsn) on_commit(p, *out.commit_lsn);
+}
+
+void World::on_elected(int p) {
+    SimProposer& sp = proposers_[p];
+    ++stats_->elections;
+    const Term t = sp.proposer->term();
+    for (const auto& e : elected_) {
+        if (e.first == t) {
+            fail("invariant 1 (one proposer per term)",
+                 "term " + std::to_string(t) + " elected proposer " + std::to_string(e.second.first) + "#" +
+                     std::to_string(e.second.second) + " and now proposer " + std::to_string(p) + "#" +
+                     std::to_string(sp.incarnation));
+        }
+    }
+    elected_.push_back({t, {p, sp.incarnation}});
+    if (nemesis_ && !flip_at_step_) {
+        flip_at_step_ = step_ + 2 + rng_.below(20);
+        flip_towards_ = 1 - p;
+    }
+    const ProposerStatus st = sp.proposer->status();
+    note("P" + std::to_string(p) + " ELECTED term " + std::to_string(t) + " history " +
+         format_history(st.term_history) + " local end " + format_lsn(sp.flush_end()));
+    // Invariants 2 and 6: a primary elected in a later term than a commit holds
+    // every byte of it. (A proposer may still complete an election in a stale
+    // term; the acceptors' higher terms keep it from committing anything.)
+    Lsn must_hold = kTimelineStart;
+    for (const auto& c : commit_events_)
+        if (c.first < t) must_hold = std::max(must_hold, c.second);
+    const std::size_t need = must_hold - kTimelineStart;
+    if (sp.wal.size() < need || std::memcmp(sp.wal.data(), committed_.data(), need) != 0) {
+        std::size_t i = 0;
+        while (i < need && i < sp.wal.size() && sp.wal[i] == committed_[i]) ++i;
+        fail("invariant 2/6 (committed WAL lost: a primary whose WAL diverges was elected)",
+             "proposer " + std::to_string(p) + " elected in term " + std::to_string(t) +
+                 " but its WAL differs from the WAL committed in earlier terms at " + format_lsn(kTimelineStart + i) +
+                 " (committed up to " + format_lsn(must_hold) + ")");
+    }
+}
+
+void World::on_commit(int p, Lsn commit) {
+    SimProposer& sp = proposers_[p];
+    ++stats_->commits;
+    if (commit < sp.proposer->status().term_start_lsn) {
+        ++stats_->old_term_commits;
+        note("P" + std::to_string(p) + " commits " + format_lsn(commit) + " below its term start " +
+             format_lsn(sp.proposer->status().term_start_lsn) + " (figure-8 situation)");
+    }
+    if (commit < kTimelineStart || commit > sp.flush_end()) {
+        fail("invariant 2 (commit beyond WAL)", "commit " + format_lsn(commit) + " outside proposer WAL");
+        return;
+    }
+    const std::size_t len = commit - kTimelineStart;
+    // Invariant 6 / quorum: the committed WAL is durable on a real majority.
+    std::size_t holders = 0;
+    for (const SimAcceptor& a : acceptors_)
+        if (a.storage.durable_matches(sp.wal, kTimelineStart, commit)) ++holders;
+    if (holders < majority())
+        fail("invariant 2/6 (commit without a quorum)",
+             "proposer " + std::to_string(p) + " term " + std::to_string(sp.proposer->term()) + " confirmed commit " +
+                 format_lsn(commit) + " but only " + std::to_string(holders) + " of " +
+                 std::to_string(acceptors_.size()) + " acceptors durably hold that WAL");
+    const std::size_t overlap = std::min(len, committed_.size());
+    if (std::memcmp(sp.wal.data(), committed_.data(), overlap) != 0) {
+        std::size_t i = 0;
+        while (i < overlap && sp.wal[i] == committed_[i]) ++i;
+        fail("invariant 2 (committed byte changed)",
+             "proposer " + std::to_string(p) + " committed " + format_lsn(commit) +
+                 " with WAL differing from earlier committed WAL at " + format_lsn(kTimelineStart + i));
+    }
+    commit_events_.push_back({sp.proposer->term(), commit});
+    if (len > committed_.size()) {
+        stats_->committed_bytes += len - committed_.size();
+        committed_.assign(sp.wal.begin(), sp.wal.begin() + len);
+    }
+    if (verbose_) note("P" + std::to_string(p) + " commit_lsn -> " + format_lsn(commit));
+}
+
+void World::open_connection(int p, int k) {
+    SimProposer& sp = proposers_[p];
+    const bool ok = acceptors_[k].up && link_up_[p][k];
+    if (!ok) {
+        note("P" + std::to_string(p) + " -> A" + std::to_string(k) + " connect fails");
+        apply(p, sp.proposer->on_disconnected(k, now_, "connection refused"));
+        return;
+    }
+    Conn c;
+    c.proposer = p;
+    c.acceptor = k;
+    c.established = true;
+    conns_.push_back(std::move(c));
+    sp.conn[k] = static_cast<int>(conns_.size() - 1);
+    if (verbose_) note("P" + std::to_string(p) + " -> A" + std::to_string(k) + " connected (conn " + std::to_string(conns_.size() - 1) + ")");
+    apply(p, sp.proposer->on_connected(k, now_));
+}
+
+void World::close_connection(int c, bool notify_proposer, const std::string& why) {
+    Conn& conn = conns_[c];
+    if (!conn.open) return;
+    conn.open = false;
+    conn.to_acceptor.clear();
+    conn.to_proposer.clear();
+    SimProposer& sp = proposers_[conn.proposer];
+    if (sp.conn[conn.acceptor] == c) sp.conn[conn.acceptor] = -1;
+    if (verbose_ || notify_proposer)
+        note("conn " + std::to_string(c) + " P" + std::to_string(conn.proposer) + "-A" + std::to_string(conn.acceptor) +
+             " closed: " + why);
+    if (notify_proposer) apply(conn.proposer, sp.proposer->on_disconnected(conn.acceptor, now_, why));
+}
+
+void World::deliver_to_acceptor(int c) {
+    Conn& conn = conns_[c];
+    std::vector<std::uint8_t> bytes = std::move(conn.to_acceptor.front());
+    conn.to_acceptor.pop_front();
+    ++stats_->messages;
+    const int k = conn.acceptor;
+    SimAcceptor& sa = acceptors_[k];
+    Acceptor& acc = *sa.acceptor;
+    Result<Message> decoded = decode(bytes);
+    if (!decoded.ok()) {
+        fail("codec", "acceptor could not decode a proposer message: " + decoded.message());
+        return;
+    }
+    const Message& msg = decoded.value();
+    const std::string who = "A" + std::to_string(k) + "<-P" + std::to_string(conn.proposer) + " ";
+    if (verbose_) note(who + describe(msg));
+    auto reply = [&](const Message& m) {
+        if (verbose_) note("A" + std::to_string(k) + "->P" + std::to_string(conn.proposer) + " " + describe(m));
+        conn.to_proposer.push_back(encode(m));
+    };
+    auto error = [&](const std::string& e) {
+        note(who + describe(msg) + " -> error: " + e);
+        close_connection(c, true, "acceptor error: " + e);
+    };
+    if (!conn.greeted && !std::holds_alternative<ProposerGreeting>(msg)) {
+        error("first message must be ProposerGreeting");
+        return;
+    }
+    if (auto* g = std::get_if<ProposerGreeting>(&msg)) {
+        auto r = acc.handle_greeting(*g);
+        if (!r.ok()) return error(r.message());
+        conn.greeted = true;
+        sa.acked_flush = std::max(sa.acked_flush, r->flush_lsn);
+        reply(*r);
+    } else if (auto* v = std::get_if<VoteRequest>(&msg)) {
+        auto r = acc.handle_vote_request(*v);
+        if (!r.ok()) return error(r.message());
+        if (r->vote_granted) sa.granted_term = std::max(sa.granted_term, r->term);
+        sa.acked_flush = std::max(sa.acked_flush, r->flush_lsn);
+        reply(*r);
+    } else if (auto* e = std::get_if<ProposerElected>(&msg)) {
+        auto r = acc.handle_proposer_elected(*e);
+        if (!r.ok()) return error(r.message());
+        if (r->term == e->term) {
+            sa.acked_flush = acc.flush_lsn();  // truncation may legitimately lower it
+            // Log matching: what the acceptor keeps equals the elected primary's WAL.
+            const SimProposer& sp = proposers_[conn.proposer];
+            const Lsn from = std::max(sa.storage.start, kTimelineStart);
+            if (sa.storage.start && !sa.storage.durable_matches(sp.wal, from, acc.flush_lsn()))
+                fail("invariant 6 (acceptor WAL diverges from the elected proposer's)",
+                     "A" + std::to_string(k) + " kept WAL up to " + format_lsn(acc.flush_lsn()) +
+                         " that differs from the WAL of proposer " + std::to_string(conn.proposer) +
+                         " elected in term " + std::to_string(e->term));
+        }
+        reply(*r);
+    } else if (auto* a = std::get_if<AppendRequest>(&msg)) {
+        auto r = acc.handle_append_request(*a);
+        if (!r.ok()) return error(r.message());
+        if (r->needs_flush) {
+            sa.pending_flush.push_back(c);
+        } else {
+            reply(r->reply);
+        }
+    } else {
+        error(std::string("unexpected message ") + message_name(msg));
+    }
+}
+
+void World::acceptor_flush(int k) {
+    SimAcceptor& sa = acceptors_[k];
+    Status s = sa.acceptor->flush();
+    if (!s.ok()) {
+        fail("storage", s.message());
+        return;
+    }
+    const AppendResponse r = sa.acceptor->make_append_response();
+    std::vector<int> pending;
+    pending.swap(sa.pending_flush);
+    for (int c : pending) {
+        Conn& conn = conns_[c];
+        if (!conn.open) continue;
+        sa.acked_flush = std::max(sa.acked_flush, r.flush_lsn);
+        conn.to_proposer.push_back(encode(r));
+    }
+    if (rng_.chance(20)) (void)sa.acceptor->persist_horizons();
+}
+
+void World::crash_acceptor(int k) {
+    SimAcceptor& sa = acceptors_[k];
+    ++stats_->crashes;
+    note("A" + std::to_string(k) + " CRASHES (write end " + format_lsn(sa.storage.written_end()) + ", flushed " +
+         format_lsn(sa.storage.flushed_end) + ")");
+    sa.up = false;
+    sa.pending_flush.clear();
+    for (std::size_t c = 0; c < conns_.size(); ++c)
+        if (conns_[c].open && conns_[c].acceptor == k) close_connection(static_cast<int>(c), true, "acceptor crashed");
+    sa.storage.crash();
+    sa.acceptor.reset();
+}
+
+void World::restart_acceptor(int k) {
+    SimAcceptor& sa = acceptors_[k];
+    sa.acceptor = std::make_unique<Acceptor>(AcceptorConfig{static_cast<NodeId>(k + 1)}, &sa.storage, sa.storage.durable);
+    sa.up = true;
+    sa.seen_commit = sa.acceptor->commit_lsn();
+    note("A" + std::to_string(k) + " restarts: term " + std::to_string(sa.acceptor->term()) + " flush " +
+         format_lsn(sa.acceptor->flush_lsn()) + " history " + format_history(sa.acceptor->state().term_history));
+    if (sa.acceptor->flush_lsn() < sa.acked_flush)
+        fail("invariant 4 (acknowledged flush lost in a crash)",
+             "A" + std::to_string(k) + " acknowledged " + format_lsn(sa.acked_flush) + " but restarted at " +
+                 format_lsn(sa.acceptor->flush_lsn()));
+    if (sa.acceptor->term() < sa.granted_term)
+        fail("invariant 4 (granted vote lost in a crash)",
+             "A" + std::to_string(k) + " granted term " + std::to_string(sa.granted_term) + " but restarted with term " +
+                 std::to_string(sa.acceptor->term()));
+}
+
+void World::check_invariants() {
+    for (std::size_t k = 0; k < acceptors_.size(); ++k) {
+        SimAcceptor& sa = acceptors_[k];
+        const Lsn durable_commit = sa.storage.durable.commit_lsn;
+        if (durable_commit < sa.seen_durable_commit)
+            fail("invariant 3 (commit_lsn decreased)", "A" + std::to_string(k) + " durable commit_lsn went from " +
+                                                           format_lsn(sa.seen_durable_commit) + " to " + format_lsn(durable_commit));
+        sa.seen_durable_commit = durable_commit;
+        if (!sa.up) continue;
+        const Lsn commit = sa.acceptor->commit_lsn();
+        if (commit < sa.seen_commit)
+            fail("invariant 3 (commit_lsn decreased)", "A" + std::to_string(k) + " commit_lsn went from " +
+                                                           format_lsn(sa.seen_commit) + " to " + format_lsn(commit));
+        sa.seen_commit = commit;
+        if (commit > sa.acceptor->flush_lsn())
+            fail("invariant 3 (commit_lsn beyond flush)", "A" + std::to_string(k));
+        // What a consumer of this acceptor may read: [start, commit_lsn). It must be committed WAL.
+        if (commit > kTimelineStart) {
+            if (commit - kTimelineStart > committed_.size())
+                fail("invariant 3 (acceptor serves uncommitted WAL)",
+                     "A" + std::to_string(k) + " commit_lsn " + format_lsn(commit) + " beyond the committed end " +
+                         format_lsn(kTimelineStart + committed_.size()));
+            else if (!sa.storage.durable_matches(committed_, std::max(sa.storage.start, kTimelineStart), commit))
+                fail("invariant 2/3 (acceptor would serve WAL that differs from the committed WAL)",
+                     "A" + std::to_string(k) + " below its commit_lsn " + format_lsn(commit));
+        }
+    }
+}
+
+void World::step() {
+    ++step_;
+    now_ += 1 + rng_.below(8);
+    const bool faults = step_ + 150 < total_steps_;  // a quiet tail lets the system converge
+    const unsigned roll = static_cast<unsigned>(rng_.below(100));
+    // Collect deliverable queues.
+    std::vector<std::pair<int, bool>> ready;  // (conn, to_acceptor)
+    for (std::size_t c = 0; c < conns_.size(); ++c) {
+        if (!conns_[c].open) continue;
+        if (!conns_[c].to_acceptor.empty()) ready.push_back({static_cast<int>(c), true});
+        if (!conns_[c].to_proposer.empty()) ready.push_back({static_cast<int>(c), false});
+    }
+    if (roll < 55 && !ready.empty()) {
+        auto [c, to_acc] = ready[rng_.below(ready.size())];
+        // Targeted faults (still plain TCP behaviour): a connection sometimes
+        // dies right before an election announcement or a WAL message, which
+        // is what leaves terms and WAL on a minority (Raft's figure 8).
+        const std::uint8_t head_tag = to_acc ? conns_[c].to_acceptor.front()[0] : 0;
+        const bool elected_msg = head_tag == static_cast<std::uint8_t>(MessageTag::kProposerElected);
+        const bool append_msg = head_tag == static_cast<std::uint8_t>(MessageTag::kAppendRequest);
+        if (faults && ((elected_msg && rng_.chance(targeted_elected_drop_)) ||
+                       (append_msg && rng_.chance(targeted_append_drop_))))
+            close_connection(c, true, elected_msg ? "network drop before ProposerElected" : "network drop before AppendRequest");
+        else if (to_acc)
+            deliver_to_acceptor(c);
+        else {
+            Conn& conn = conns_[c];
+            std::vector<std::uint8_t> bytes = std::move(conn.to_proposer.front());
+            conn.to_proposer.pop_front();
+            ++stats_->messages;
+            SimProposer& sp = proposers_[conn.proposer];
+            apply(conn.proposer, sp.proposer->on_message(conn.acceptor, bytes.data(), bytes.size(), now_));
+        }
+    } else if (roll < 65 && !pending_connects_.empty()) {
+        const std::size_t i = rng_.below(pending_connects_.size());
+        auto [p, k] = pending_connects_[i];
+        pending_connects_.erase(pending_connects_.begin() + static_cast<long>(i));
+        open_connection(p, k);
+    } else if (roll < 78) {
+        const int k = static_cast<int>(rng_.below(acceptors_.size()));
+        if (acceptors_[k].up) acceptor_flush(k);
+    } else if (roll < 78 + 10) {
+        const int p = static_cast<int>(rng_.below(proposers_.size()));
+        generate_wal(p);
+    } else if (faults && roll < 88 + fault_percent_) {
+        const unsigned kind = static_cast<unsigned>(rng_.below(100));
+        if (kind < 25) {
+            std::vector<int> open;
+            for (std::size_t c = 0; c < conns_.size(); ++c)
+                if (conns_[c].open) open.push_back(static_cast<int>(c));
+            if (!open.empty()) close_connection(open[rng_.below(open.size())], true, "network drop");
+        } else if (kind < 37) {
+            const int k = static_cast<int>(rng_.below(acceptors_.size()));
+            if (acceptors_[k].up) crash_acceptor(k);
+        } else if (kind < 90) {
+            // Partition: each proposer-acceptor link up with 70%.
+            std::string desc;
+            // Either random links, or (two proposers) a split: each acceptor
+            // reachable from one side only, which sets up Raft's figure 8.
+            const bool split = proposers_.size() == 2 && rng_.chance(60);
+            for (std::size_t k = 0; k < acceptors_.size(); ++k) {
+                const std::size_t side = rng_.below(2);
+                const bool both = rng_.chance(15);
+                for (std::size_t p = 0; p < proposers_.size(); ++p)
+                    link_up_[p][k] = split ? (both || p == side) : rng_.chance(70);
+            }
+            for (std::size_t p = 0; p < proposers_.size(); ++p) {
+                if (p) desc += '|';
+                for (std::size_t k = 0; k < acceptors_.size(); ++k) desc += link_up_[p][k] ? '1' : '0';
+            }
+            note("network partition " + desc);
+            for (std::size_t c = 0; c < conns_.size(); ++c)
+                if (conns_[c].open && !link_up_[conns_[c].proposer][conns_[c].acceptor])
+                    close_connection(static_cast<int>(c), true, "partitioned");
+        } else {
+            const int p = static_cast<int>(rng_.below(proposers_.size()));
+            restart_proposer(p);
+        }
+    } else {
+        for (std::size_t k = 0; k < acceptors_.size(); ++k)
+            if (!acceptors_[k].up && rng_.chance(30)) restart_acceptor(static_cast<int>(k));
+        // An operator restarts a superseded primary: it must be refused again
+        // (or, if the quorum's WAL is really its own, elected safely).
+        for (std::size_t p = 0; p < proposers_.size(); ++p)
+            if (faults && proposers_[p].proposer->state() == ProposerState::kSuperseded && rng_.chance(10))
+                restart_proposer(static_cast<int>(p));
+        if (!faults || rng_.chance(5)) {
+            for (std::size_t p = 0; p < proposers_.size(); ++p)
+                for (std::size_t k = 0; k < acceptors_.size(); ++k) link_up_[p][k] = true;
+        }
+    }
+    if (flip_at_step_ && step_ >= flip_at_step_) {
+        // Nemesis: the other proposer gets a random majority, the elected one
+        // the rest (an acceptor may stay visible to both).
+        flip_at_step_ = 0;
+        std::vector<std::size_t> order(acceptors_.size());
+        for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+        for (std::size_t k = order.size(); k > 1; --k) std::swap(order[k - 1], order[rng_.below(k)]);
+        std::string desc;
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            const bool to_other = i < majority();
+            const bool both = rng_.chance(10);
+            link_up_[flip_towards_][order[i]] = to_other || both;
+            link_up_[1 - flip_towards_][order[i]] = !to_other || both;
+        }
+        for (std::size_t p = 0; p < proposers_.size(); ++p) {
+            if (p) desc += '|';
+            for (std::size_t k = 0; k < acceptors_.size(); ++k) desc += link_up_[p][k] ? '1' : '0';
+        }
+        note("nemesis: partition " + desc + " favours P" + std::to_string(flip_towards_));
+        for (std::size_t c = 0; c < conns_.size(); ++c)
+            if (conns_[c].open && !link_up_[conns_[c].proposer][conns_[c].acceptor])
+                close_connection(static_cast<int>(c), true, "partitioned");
+    }
+    for (std::size_t p = 0; p < proposers_.size(); ++p)
+        apply(static_cast<int>(p), proposers_[p].proposer->on_tick(now_));
+    check_invariants();
+}
+
+std::optional<Violation> World::run(Stats& stats) {
+    stats_ = &stats;
+    total_steps_ = 300 + rng_.below(701);
+    setup();
+    while (step_ < total_steps_ && !violation_) step();
+    stats.steps += step_;
+    ++stats.schedules;
+    return violation_;
+}
+
+bool parse_u64(const std::string& s, std::uint64_t& out) {
+    if (s.empty() || s.size() > 19) return false;
+    out = 0;
+    for (char ch : s) {
+        if (ch < '0' || ch > '9') return false;
+        out = out * 10 + static_cast<std::uint64_t>(ch - '0');
+    }
+    return true;
+}
+
+int usage(const char* why) {
+    std::fprintf(stderr,
+                 "wpsim: %s\nusage: wpsim [--seeds A..B | --seed N] [--trace] [--break quorum|own-term]\n"
+                 "  --seeds A..B   run schedules for seeds A through B (default 1..2000)\n"
+                 "  --seed N       run one schedule (replays a failing seed)\n"
+                 "  --trace        print the full trace of each schedule\n"
+                 "  --keep-going   do not stop at the first violating seed; count them\n"
+                 "  --break MODE   deliberately break a rule (test of the checker):\n"
+                 "                 quorum = majority of N/2, own-term = commit old-term WAL by counting\n"
+                 "exit: 0 ok, 1 invariant violation, 2 usage error\n",
+                 why);
+    return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::uint64_t first = 1, last = 2000;
+    bool trace = false;
+    bool keep_going = false;
+    std::uint64_t violations = 0;
+    BreakMode mode = BreakMode::kNone;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--trace") {
+            trace = true;
+        } else if (arg == "--keep-going") {
+            keep_going = true;
+        } else if (arg == "--seeds" || arg == "--seed" || arg == "--break") {
+            if (i + 1 >= argc) return usage(("missing value for " + arg).c_str());
+            const std::string value = argv[++i];
+            if (arg == "--break") {
+                if (value == "quorum") mode = BreakMode::kQuorum;
+                else if (value == "own-term") mode = BreakMode::kOwnTerm;
+                else return usage(("unknown --break mode '" + value + "'").c_str());
+            } else if (arg == "--seed") {
+                if (!parse_u64(value, first)) return usage("bad --seed");
+                last = first;
+            } else {
+                const auto dots = value.find("..");
+                if (dots == std::string::npos || !parse_u64(value.substr(0, dots), first) ||
+                    !parse_u64(value.substr(dots + 2), last) || first > last)
+                    return usage("bad --seeds, expected A..B with A <= B");
+            }
+        } else if (arg == "--help" || arg == "-h") {
+            usage("help");
+            return 0;
+        } else {
+            return usage(("unknown argument '" + arg + "'").c_str());
+        }
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    Stats stats;
+    for (std::uint64_t seed = first; seed <= last; ++seed) {
+        // Each seed runs kEpisodesPerSeed independent cluster lifetimes.
+        std::optional<Violation> v;
+        std::unique_ptr<World> world;
+        unsigned episode = 0;
+        for (; episode < kEpisodesPerSeed && !v; ++episode) {
+            world = std::make_unique<World>(seed, episode, mode, trace);
+            v = world->run(stats);
+            if (trace) {
+                std::printf("=== seed %llu episode %u\n", static_cast<unsigned long long>(seed), episode);
+                for (const auto& line : world->trace()) std::printf("%s\n", line.c_str());
+            }
+        }
+        ++stats.seeds;
+        if (v && keep_going && !trace) {
+            ++violations;
+            std::printf("violation of %s in seed %llu (episode %u): %s\n", v->invariant.c_str(),
+                        static_cast<unsigned long long>(seed), episode - 1, v->detail.c_str());
+            continue;
+        }
+        if (v && !trace) {
+            std::printf("=== seed %llu episode %u\n", static_cast<unsigned long long>(seed), episode - 1);
+            const auto& lines = world->trace();
+            const std::size_t from = (!trace && lines.size() > 400) ? lines.size() - 400 : 0;
+            if (from) std::printf("... (%zu earlier trace lines; replay with --seed %llu --trace)\n", from,
+                                  static_cast<unsigned long long>(seed));
+            for (std::size_t i = from; i < lines.size(); ++i) std::printf("%s\n", lines[i].c_str());
+        }
+        if (v) {
+            std::printf("\nviolation of %s in seed %llu (episode %u): %s\nreplay: wpsim --seed %llu --trace%s\n",
+                        v->invariant.c_str(), static_cast<unsigned long long>(seed), episode - 1, v->detail.c_str(),
+                        static_cast<unsigned long long>(seed),
+                        mode == BreakMode::kQuorum ? " --break quorum" : mode == BreakMode::kOwnTerm ? " --break own-term" : "");
+            return 1;
+        }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (violations) {
+        std::printf("wpsim: %llu of %llu seeds had a violation (%.1f s)\n",
+                    static_cast<unsigned long long>(violations), static_cast<unsigned long long>(stats.seeds), secs);
+        return 1;
+    }
+    std::printf("wpsim: seeds %llu..%llu: %llu schedules (%u cluster lifetimes per seed), %llu steps, %llu messages, %llu elections, %llu commits "
+                "(%llu bytes committed), %llu acceptor crashes, %llu superseded proposers, %llu old-term commits; no violation (%.1f s)\n",
+                static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
+                static_cast<unsigned long long>(stats.schedules), kEpisodesPerSeed, static_cast<unsigned long long>(stats.steps),
+                static_cast<unsigned long long>(stats.messages), static_cast<unsigned long long>(stats.elections),
+                static_cast<unsigned long long>(stats.commits), static_cast<unsigned long long>(stats.committed_bytes),
+                static_cast<unsigned long long>(stats.crashes), static_cast<unsigned long long>(stats.superseded),
+                static_cast<unsigned long long>(stats.old_term_commits), secs);
+    return 0;
+}

@@ -1,0 +1,424 @@
+// End-to-end tests of the safekeeper daemon binary: spawns build/safekeeper
+// (or $WP_SAFEKEEPER_BIN) on free ports and speaks the proposer protocol to
+// it over TCP with PushClient.
+#include <catch2/catch.hpp>
+
+#include "httplib_abi.h"
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "durable_file.h"
+#include "push_client.h"
+#include "timeline.h"
+#include "wal_generator.h"
+
+using namespace wp;
+using namespace wp::sk;
+
+namespace {
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+class Daemon {
+public:
+    explicit Daemon(std::string dir) : dir_(std::move(dir)), pg_port_(free_port()), http_port_(free_port()) {}
+    ~Daemon() { kill(SIGKILL); }
+    void start() {
+        const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
+        const std::string path = bin ? bin : "build/safekeeper";
+        const std::string pg = "127.0.0.1:" + std::to_string(pg_port_);
+        const std::string http = "127.0.0.1:" + std::to_string(http_port_);
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            const std::string log = dir_ + ".log";
+            FILE* f = std::freopen(log.c_str(), "a", stderr);
+            (void)f;
+            ::dup2(2, 1);
+            ::execl(path.c_str(), path.c_str(), "-D", dir_.c_str(), "--id", "7", "--listen-pg", pg.c_str(),
+                    "--listen-http", http.c_str(), static_cast<char*>(nullptr));
+            std::_Exit(127);
+        }
+        // Wait until it accepts connections.
+        for (int i = 0; i < 200; ++i) {
+            PushClient c;
+            if (c.connect("127.0.0.1", pg_port_, {})) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        FAIL("safekeeper did not start; see " << dir_ << ".log");
+    }
+    int kill(int sig) {
+        if (pid_ <= 0) return -1;
+        ::kill(pid_, sig);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+        return status;
+    }
+    bool alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+    std::uint16_t pg_port() const { return pg_port_; }
+    std::uint16_t http_port() const { return http_port_; }
+
+private:
+    std::string dir_;
+    std::uint16_t pg_port_, http_port_;
+    pid_t pid_ = -1;
+};
+
+std::string temp_dir() {
+    char tmpl[] = "/tmp/sk_daemon_XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    return std::string(tmpl) + "/data";
+}
+
+constexpr std::uint32_t kSeg = 1u << 20;
+constexpr std::uint64_t kSysId = 555;
+constexpr Lsn kStart = 0x2000000;
+
+Id128 make_id(std::uint8_t b) {
+    Id128 id{};
+    id.fill(b);
+    return id;
+}
+
+std::map<std::string, std::string> options_for(const Id128& tenant, const Id128& timeline) {
+    return {{"options", "-c tenant_id=" + id_to_hex(tenant) + " -c timeline_id=" + id_to_hex(timeline)}};
+}
+
+ProposerGreeting greeting(const Id128& tenant, const Id128& timeline) {
+    ProposerGreeting g;
+    g.system_id = kSysId;
+    g.pg_version = 150004;
+    g.wal_segment_size = kSeg;
+    g.tenant_id = tenant;
+    g.timeline_id = timeline;
+    g.pg_timeline = 1;
+    return g;
+}
+
+// Greets, votes and gets elected in `term` with `history`; returns the
+// acceptor's flush LSN (where streaming starts).
+Lsn become_proposer(PushClient& c, const Id128& tenant, const Id128& timeline, Term term, TermHistory history) {
+    REQUIRE(c.start_wal_push());
+    REQUIRE(c.send(greeting(tenant, timeline)));
+    auto g = c.receive();
+    REQUIRE(g);
+    REQUIRE(std::holds_alternative<AcceptorGreeting>(*g));
+    CHECK(std::get<AcceptorGreeting>(*g).node_id == 7);
+    REQUIRE(c.send(VoteRequest{term}));
+    auto v = c.receive();
+    REQUIRE(v);
+    REQUIRE(std::get<VoteResponse>(*v).vote_granted);
+    ProposerElected e;
+    e.term = term;
+    e.term_history = history;
+    e.start_streaming_lsn = history.back().lsn;
+    REQUIRE(c.send(e));
+    auto r = c.receive();
+    REQUIRE(r);
+    const auto& resp = std::get<AppendResponse>(*r);
+    CHECK(resp.term == term);
+    return resp.flush_lsn;
+}
+
+// Streams `total` bytes of generated WAL in 128 kB appends with up to
+// `window` in flight. Returns the highest acknowledged flush LSN.
+Lsn stream(PushClient& c, Term term, WalGenerator& gen, std::size_t total, std::size_t window = 16,
+           std::function<void(Lsn)> on_ack = nullptr) {
+    std::vector<std::uint8_t> wal = gen.append_bytes(total, 7000);
+    Lsn begin = gen.position() - wal.size();
+    std::size_t sent = 0, in_flight = 0;
+    Lsn acked = 0;
+    while (sent < wal.size() || in_flight > 0) {
+        while (sent < wal.size() && in_flight < window) {
+            AppendRequest a;
+            a.term = term;
+            a.begin_lsn = begin + sent;
+            const std::size_t n = std::min<std::size_t>(128 * 1024, wal.size() - sent);
+            a.end_lsn = a.begin_lsn + n;
+            a.wal.assign(wal.begin() + static_cast<long>(sent), wal.begin() + static_cast<long>(sent + n));
+            if (!c.send(a)) return acked;
+            sent += n;
+            ++in_flight;
+        }
+        auto r = c.receive();
+        if (!r) return acked;
+        const auto& resp = std::get<AppendResponse>(*r);
+        REQUIRE(resp.term == term);
+        REQUIRE(resp.flush_lsn >= acked);
+        acked = resp.flush_lsn;
+        if (on_ack) on_ack(acked);
+        --in_flight;
+    }
+    return acked;
+}
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+    httplib::Client cli("127.0.0.1", port);
+    auto res = cli.Get(path.c_str());
+    if (!res) return "";
+    return res->body;
+}
+
+}  // namespace
+
+TEST_CASE("daemon: greeting, vote, election, appends, status", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x11), timeline = make_id(0x22);
+    PushClient c;
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    const Lsn start = become_proposer(c, tenant, timeline, 1, {{1, kStart}});
+    CHECK(start == kStart);
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    const Lsn acked = stream(c, 1, gen, 3 * kSeg + 12345);
+    CHECK(acked == gen.position());
+
+    const std::string status = http_get(d.http_port(), "/v1/status");
+    CHECK_THAT(status, Catch::Contains("\"timelines\":1"));
+    const std::string tl = http_get(d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
+    CHECK_THAT(tl, Catch::Contains("\"flush_lsn\":\"" + format_lsn(acked) + "\""));
+    CHECK_THAT(tl, Catch::Contains("\"term\":1"));
+    const std::string metrics = http_get(d.http_port(), "/metrics");
+    CHECK_THAT(metrics, Catch::Contains("safekeeper_flush_lsn{tenant_id=\"" + id_to_hex(tenant)));
+    CHECK_THAT(metrics, Catch::Contains("safekeeper_fsync_seconds_bucket"));
+
+    // Clean shutdown, restart: the same flush LSN comes back.
+    c.close();
+    const int status_code = d.kill(SIGTERM);
+    CHECK(WIFEXITED(status_code));
+    CHECK(WEXITSTATUS(status_code) == 0);
+    d.start();
+    PushClient c2;
+    REQUIRE(c2.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    REQUIRE(c2.start_wal_push());
+    REQUIRE(c2.send(greeting(tenant, timeline)));
+    auto g = c2.receive();
+    REQUIRE(g);
+    CHECK(std::get<AcceptorGreeting>(*g).flush_lsn == acked);
+    CHECK(std::get<AcceptorGreeting>(*g).term == 1);
+    CHECK(std::get<AcceptorGreeting>(*g).last_log_term == 1);
+}
+
+TEST_CASE("daemon: SIGKILL during a stream keeps every acknowledged LSN", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x31), timeline = make_id(0x32);
+    Lsn acked = 0;
+    {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        become_proposer(c, tenant, timeline, 1, {{1, kStart}});
+        WalGenerator gen(kSysId, kSeg, 1, kStart);
+        int acks = 0;
+        acked = stream(c, 1, gen, 8 * kSeg, 16, [&](Lsn) {
+            if (++acks == 25) ::kill(::getpid(), 0), d.kill(SIGKILL);  // kill mid-stream
+        });
+    }
+    REQUIRE(acked > kStart);
+    d.start();
+    PushClient c;
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    REQUIRE(c.start_wal_push());
+    REQUIRE(c.send(greeting(tenant, timeline)));
+    auto g = c.receive();
+    REQUIRE(g);
+    CHECK(std::get<AcceptorGreeting>(*g).flush_lsn >= acked);
+    CHECK(std::get<AcceptorGreeting>(*g).term == 1);
+}
+
+TEST_CASE("daemon: two timelines stream at once", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    Lsn results[2] = {0, 0};
+    Lsn expected[2] = {0, 0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 2; ++i) {
+        threads.emplace_back([&, i] {
+            const Id128 tenant = make_id(0x40), timeline = make_id(static_cast<std::uint8_t>(0x41 + i));
+            PushClient c;
+            if (!c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline))) return;
+            become_proposer(c, tenant, timeline, 1, {{1, kStart}});
+            WalGenerator gen(kSysId, kSeg, 1, kStart);
+            results[i] = stream(c, 1, gen, 2 * kSeg);
+            expected[i] = gen.position();
+        });
+    }
+    for (auto& t : threads) t.join();
+    CHECK(results[0] == expected[0]);
+    CHECK(results[1] == expected[1]);
+    CHECK_THAT(http_get(d.http_port(), "/v1/status"), Catch::Contains("\"timelines\":2"));
+}
+
+TEST_CASE("daemon: a newer term takes over the stream", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x51), timeline = make_id(0x52);
+    PushClient a, b;
+    REQUIRE(a.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    REQUIRE(b.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    become_proposer(a, tenant, timeline, 1, {{1, kStart}});
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    const Lsn acked = stream(a, 1, gen, 300000);
+    become_proposer(b, tenant, timeline, 2, {{1, kStart}, {2, acked}});
+    // The old proposer's next append is refused with the higher term.
+    AppendRequest stale;
+    stale.term = 1;
+    stale.begin_lsn = acked;
+    stale.end_lsn = acked;
+    REQUIRE(a.send(stale));
+    auto r = a.receive();
+    if (r) {
+        CHECK(std::get<AppendResponse>(*r).term == 2);
+    }
+    WalGenerator gen2(kSysId, kSeg, 1, acked, gen.last_record_start());
+    const Lsn r2 = stream(b, 2, gen2, 300000);
+    CHECK(r2 == gen2.position());
+}
+
+TEST_CASE("daemon: malformed input closes only the offending connection", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x61), timeline = make_id(0x62);
+    auto expect_error_and_close = [&](PushClient& c) {
+        char type = 0;
+        std::string payload;
+        bool saw_error = false;
+        while (c.read_backend_message(type, payload)) {
+            if (type == 'E') saw_error = true;
+        }
+        CHECK(saw_error);
+    };
+    SECTION("bad startup length") {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), {}));  // a good one first
+        int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(d.pg_port());
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        const char junk[] = "\xff\xff\xff\xff garbage";
+        REQUIRE(::send(fd, junk, sizeof junk, MSG_NOSIGNAL) > 0);
+        char buf[256];
+        ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        CHECK(n > 0);
+        CHECK(buf[0] == 'E');
+        ::close(fd);
+    }
+    SECTION("oversized message length") {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        REQUIRE(c.send_raw(std::string("Q\x7f\xff\xff\xff", 5)));
+        expect_error_and_close(c);
+    }
+    SECTION("unknown message type in the CopyBoth stream") {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        REQUIRE(c.start_wal_push());
+        REQUIRE(c.send_raw(std::string("?\0\0\0\4", 5)));
+        expect_error_and_close(c);
+    }
+    SECTION("malformed core message") {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        REQUIRE(c.start_wal_push());
+        REQUIRE(c.send_raw(std::string("d\0\0\0\7G\1\2", 8)));
+        expect_error_and_close(c);
+    }
+    SECTION("append before greeting") {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        REQUIRE(c.start_wal_push());
+        REQUIRE(c.send(VoteRequest{5}));
+        REQUIRE(c.flush());
+        expect_error_and_close(c);
+    }
+    SECTION("peer hangs up in the middle of a message") {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        REQUIRE(c.start_wal_push());
+        REQUIRE(c.send_raw(std::string("d\0\1\0\0partial", 12)));
+        c.close();
+    }
+    SECTION("unknown command and missing ids") {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), {}));
+        auto e = c.simple_query("SELECT 1");
+        REQUIRE(e);
+        CHECK_THAT(*e, Catch::Contains("0A000"));
+        auto e2 = c.simple_query("START_WAL_PUSH");
+        REQUIRE(e2);
+        CHECK_THAT(*e2, Catch::Contains("tenant_id"));
+        CHECK(c.simple_query("") );
+    }
+    // Whatever happened above, the daemon still serves a full session.
+    REQUIRE(d.alive());
+    PushClient ok;
+    REQUIRE(ok.connect("127.0.0.1", d.pg_port(), options_for(make_id(0x70), make_id(0x71))));
+    become_proposer(ok, make_id(0x70), make_id(0x71), 1, {{1, kStart}});
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    const Lsn r = stream(ok, 1, gen, 200000);
+    CHECK(r == gen.position());
+}
+
+TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x81), good = make_id(0x82), bad = make_id(0x83);
+    for (const Id128& tl : {good, bad}) {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, tl)));
+        become_proposer(c, tenant, tl, 1, {{1, kStart}});
+        WalGenerator gen(kSysId, kSeg, 1, kStart);
+        stream(c, 1, gen, 100000);
+    }
+    d.kill(SIGTERM);
+    const std::string control = dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(bad) + "/safekeeper.control";
+    {
+        auto f = real_file_system().open(control, OpenMode::kReadWrite);
+        REQUIRE(f);
+        REQUIRE((*f)->pwrite_all("X", 1, 30));
+    }
+    d.start();
+    const std::string st = http_get(d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad));
+    CHECK_THAT(st, Catch::Contains("\"state\":\"broken\""));
+    CHECK_THAT(st, Catch::Contains("CRC"));
+    PushClient c;
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, bad)));
+    CHECK_FALSE(c.start_wal_push());
+    PushClient c2;
+    REQUIRE(c2.connect("127.0.0.1", d.pg_port(), options_for(tenant, good)));
+    REQUIRE(c2.start_wal_push());
+    REQUIRE(c2.send(greeting(tenant, good)));
+    CHECK(c2.receive());
+    // DELETE removes the broken timeline.
+    httplib::Client cli("127.0.0.1", d.http_port());
+    auto res = cli.Delete(("/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad)).c_str());
+    REQUIRE(res);
+    INFO(res->body);
+    CHECK(res->status == 200);
+    CHECK_FALSE(real_file_system().exists(control));
+}

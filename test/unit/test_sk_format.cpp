@@ -1,0 +1,137 @@
+#include <catch2/catch.hpp>
+
+#include "control_file.h"
+#include "crc32c.h"
+#include "wal_format.h"
+
+using namespace wp::sk;
+
+TEST_CASE("CRC-32C matches PostgreSQL's", "[sk][crc]") {
+    // CRC-32C check value of "123456789".
+    CHECK(wp_crc32c("123456789", 9) == 0xE3069283u);
+    std::uint32_t c = crc32c_update(kCrc32cInit, "1234", 4);
+    c = crc32c_finish(crc32c_update(c, "56789", 5));
+    CHECK(c == 0xE3069283u);
+}
+
+TEST_CASE("WAL segment names are PostgreSQL's", "[sk][segment]") {
+    const std::uint32_t mb16 = 16u << 20, mb1 = 1u << 20;
+    CHECK(wal_segment_file_name(1, 1, mb16) == "000000010000000000000001");
+    CHECK(wal_segment_file_name(1, 0xFF, mb16) == "0000000100000000000000FF");
+    CHECK(wal_segment_file_name(1, 0x100, mb16) == "000000010000000100000000");
+    CHECK(wal_segment_file_name(2, 0x1234, mb1) == "000000020000000100000234");
+    CHECK(wal_segment_file_name(0xA, 9, mb1) == "0000000A0000000000000009");
+    CHECK(segment_of(0xA12CF0, mb1) == 0xA);
+    CHECK(segment_start(0xA, mb1) == 0xA00000);
+
+    auto p = parse_wal_segment_file_name("000000020000000100000234", mb1);
+    REQUIRE(p);
+    CHECK(p->pg_timeline == 2);
+    CHECK(p->segno == 0x1234);
+    CHECK_FALSE(p->partial);
+    auto q = parse_wal_segment_file_name("000000010000000000000009.partial", mb1);
+    REQUIRE(q);
+    CHECK(q->partial);
+    CHECK(q->segno == 9);
+    for (const char* bad : {"", "00000001000000000000000", "0000000100000000000000090", "000000010000000000000009.tmp",
+                            "000000010000000000000009.partial.tmp", "00000001000000000000000a",
+                            "000000010000000000001000" /* seg >= 4096 for 1 MB */, "safekeeper.control"}) {
+        INFO(bad);
+        CHECK_FALSE(parse_wal_segment_file_name(bad, mb1));
+    }
+    CHECK(is_valid_segment_size(mb1));
+    CHECK(is_valid_segment_size(mb16));
+    CHECK(is_valid_segment_size(1u << 30));
+    CHECK_FALSE(is_valid_segment_size(0));
+    CHECK_FALSE(is_valid_segment_size(3u << 20));
+    CHECK_FALSE(is_valid_segment_size(1u << 19));
+}
+
+namespace {
+ControlFileData sample_control() {
+    ControlFileData d;
+    d.acceptor.term = 7;
+    d.acceptor.term_history = {{1, 0x1000000}, {3, 0x1000A00}, {7, 0x2000000}};
+    d.acceptor.commit_lsn = 0x1FFF000;
+    d.acceptor.truncate_lsn = 0x1800000;
+    d.acceptor.timeline_start_lsn = 0x1000000;
+    for (int i = 0; i < 16; ++i) {
+        d.acceptor.identity.tenant_id[i] = static_cast<std::uint8_t>(i);
+        d.acceptor.identity.timeline_id[i] = static_cast<std::uint8_t>(0xF0 + i);
+    }
+    d.acceptor.identity.system_id = 7712077702027686120ULL;
+    d.acceptor.identity.pg_version = 150004;
+    d.acceptor.identity.pg_timeline = 2;
+    d.acceptor.identity.wal_segment_size = 16u << 20;
+    d.pg_timeline_history = "1\t0/3000000\tno recovery target specified\n";
+    d.wal_scan_start_lsn = 0x1FFE000;
+    return d;
+}
+}  // namespace
+
+TEST_CASE("control file round trip", "[sk][control]") {
+    const ControlFileData d = sample_control();
+    auto decoded = decode_control_file(encode_control_file(d));
+    REQUIRE(decoded);
+    CHECK(*decoded == d);
+    ControlFileData empty;
+    auto e = decode_control_file(encode_control_file(empty));
+    REQUIRE(e);
+    CHECK(*e == empty);
+}
+
+TEST_CASE("control file rejects every corruption", "[sk][control]") {
+    const std::string good = encode_control_file(sample_control());
+    auto expect_corrupt = [](const std::string& bytes, const std::string& what) {
+        auto r = decode_control_file(bytes);
+        REQUIRE_FALSE(r);
+        CHECK(r.status().kind() == StatusKind::kCorrupt);
+        CHECK_THAT(r.status().message(), Catch::Contains(what));
+    };
+    SECTION("bad magic") {
+        std::string b = good;
+        b[0] ^= 1;
+        expect_corrupt(b, "magic");
+    }
+    SECTION("unknown version") {
+        std::string b = good;
+        b[4] = 2;
+        expect_corrupt(b, "unknown format version 2");
+    }
+    SECTION("bad CRC: any flipped payload bit") {
+        for (std::size_t i = 12; i < good.size(); i += 7) {
+            std::string b = good;
+            b[i] ^= 0x10;
+            INFO(i);
+            expect_corrupt(b, "CRC");
+        }
+    }
+    SECTION("short file") {
+        for (std::size_t n : {std::size_t{0}, std::size_t{3}, std::size_t{15}, good.size() - 1}) {
+            INFO(n);
+            auto r = decode_control_file(good.substr(0, n));
+            REQUIRE_FALSE(r);
+            CHECK(r.status().kind() == StatusKind::kCorrupt);
+        }
+    }
+    SECTION("trailing bytes") { expect_corrupt(good + "x", "length"); }
+}
+
+TEST_CASE("control file store/load through the file system", "[sk][control]") {
+    char tmpl[] = "/tmp/sk_control_XXXXXX";
+    REQUIRE(mkdtemp(tmpl));
+    const std::string dir = tmpl;
+    FileSystem& fs = real_file_system();
+    auto missing = load_control_file(fs, dir);
+    REQUIRE_FALSE(missing);
+    CHECK(missing.status().kind() == StatusKind::kNotFound);
+    ControlFileData d = sample_control();
+    REQUIRE(store_control_file(fs, dir, d));
+    d.acceptor.term = 8;
+    REQUIRE(store_control_file(fs, dir, d));
+    auto loaded = load_control_file(fs, dir);
+    REQUIRE(loaded);
+    CHECK(loaded->acceptor.term == 8);
+    CHECK_FALSE(fs.exists(dir + "/safekeeper.control.tmp"));
+    REQUIRE(fs.remove_tree(dir));
+}
