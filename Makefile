@@ -122,10 +122,21 @@ build/obj/test/sim/%.o: test/sim/%.cpp
 build/wpsim: $(SIM_OBJS) build/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^
 
--include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) build/obj/safekeeper/main.d \
-         $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d)
+# Benchmark clients: each bench/NAME.cpp is one program, build/bench/NAME,
+# driven by the bench/ scripts (which find it in $$WP_BIN_DIR or build/bench).
+BENCH_SOURCES := $(sort $(wildcard bench/*.cpp))
+BENCH_BINS := $(BENCH_SOURCES:bench/%.cpp=build/bench/%)
+build/obj/bench/%.o: bench/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -c -o $@ $<
+build/bench/%: build/obj/bench/%.o build/libsafekeeper.a build/libwpcore.a
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
-all: build/libwpcore.a build/safekeeper build/unit_tests $(if $(SIM_SOURCES),build/wpsim)
+-include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) build/obj/safekeeper/main.d \
+         $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=build/obj/bench/%.d)
+
+all: build/libwpcore.a build/safekeeper build/unit_tests $(if $(SIM_SOURCES),build/wpsim) $(BENCH_BINS)
 
 # ----------------------------------------------------------------- install
 install: install-safekeeper

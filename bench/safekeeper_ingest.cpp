@@ -28,6 +28,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+using Status = wp::sk::Status;  // not the core's wp::Status
+
 double baseline_mb_per_s(const std::string& dir, std::size_t total, std::size_t append) {
     const std::string path = dir + "/baseline.bin";
     int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0600);

@@ -24,18 +24,19 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$DIR" ] || DIR=$(mktemp -d /tmp/sk_bench.XXXXXX)
 mkdir -p "$DIR"
-make -s build/safekeeper build/libsafekeeper.a build/libwpcore.a >/dev/null
-PG_LIB=$(pg_config --pkglibdir)
-CLIENT=build/bench/safekeeper_ingest
-mkdir -p build/bench
-if [ ! -x "$CLIENT" ] || [ bench/safekeeper_ingest.cpp -nt "$CLIENT" ] || [ build/libsafekeeper.a -nt "$CLIENT" ]; then
-    ${CXX:-g++} -std=c++17 -O2 -Iinclude -Isafekeeper -o "$CLIENT" bench/safekeeper_ingest.cpp \
-        build/libsafekeeper.a build/libwpcore.a -lspdlog -lfmt -lpthread \
-        "$PG_LIB/libpgcommon.a" "$PG_LIB/libpgport.a"
+# Binaries: from the test workspace (WP_BIN_DIR, set by scripts/run-tests) or
+# from this checkout's build (built by `make` when missing).
+if [ -n "${WP_BIN_DIR:-}" ]; then
+    SAFEKEEPER=$WP_BIN_DIR/safekeeper
+    CLIENT=$WP_BIN_DIR/safekeeper_ingest
+else
+    make -s build/safekeeper build/bench/safekeeper_ingest >/dev/null
+    SAFEKEEPER=build/safekeeper
+    CLIENT=build/bench/safekeeper_ingest
 fi
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 HPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-build/safekeeper -D "$DIR/sk" --id 1 --listen-pg 127.0.0.1:$PORT --listen-http 127.0.0.1:$HPORT \
+"$SAFEKEEPER" -D "$DIR/sk" --id 1 --listen-pg 127.0.0.1:$PORT --listen-http 127.0.0.1:$HPORT \
     --log-level warn $SKFLAGS >"$DIR/safekeeper.log" 2>&1 &
 SK_PID=$!
 trap 'kill $SK_PID 2>/dev/null || true; wait $SK_PID 2>/dev/null || true' EXIT
