@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Bulk WAL benchmark: one COPY of about 1 GB into a fresh table, in one
+# transaction whose COMMIT waits (synchronous_commit = on), against three
+# setups in one run:
+#   (a) local    local fsync only
+#   (b) pgsync   PostgreSQL's quorum commit ANY 2 (r1,r2,r3) to three
+#                `pg_receivewal --synchronous --slot`
+#   (c) wp       walproposer with 3 safekeepers
+# Prints the WAL the COPY generated, the time until its COMMIT returned, the
+# confirmed-WAL throughput in MB/s, and each ratio to (a) (DESIGN.md
+# section 9 target for walproposer: >= 0.9).
+#
+#   bench/bulk_wal.sh [--smoke] [--mb N] [--dir DIR]
+#
+# --smoke: 20 MB (used by the test run). Default: 1000 MB. DIR (default: a
+# new directory under /tmp) must be on the disk to measure.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+bench_reexec_unprivileged "$0" "$@"
+
+MB=1000
+DIR=""
+SMOKE=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --smoke) SMOKE=1 MB=20 ;;
+    --mb) MB=$2; shift ;;
+    --dir) DIR=$2; shift ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [--smoke] [--mb N] [--dir DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ $MB =~ ^[1-9][0-9]*$ ]] || { echo "bench: --mb must be a positive number" >&2; exit 2; }
+bench_check_installed
+[[ -n $DIR ]] || DIR=$(mktemp -d /tmp/wp-bulk.XXXXXX)
+mkdir -p "$DIR"
+declare -A WALMB SECS RATE
+trap 'bench_cleanup; rm -f "$DIR/input.copy"; [[ -n ${WP_BENCH_COPY:-} ]] && rm -rf "$WP_BENCH_COPY"' EXIT
+
+# About 110 bytes of WAL per row.
+ROWS=$((MB * 1000000 / 110))
+
+now_ns() { date +%s%N; }
+
+# run_setup MODE: sets WALMB[MODE], SECS[MODE], RATE[MODE]
+run_setup() {
+  local mode=$1 dir=$DIR/$1
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  bench_start_primary "$dir" "$mode" || { echo "bench: setup $mode failed (logs in $dir)" >&2; return 1; }
+  if [[ ! -f $DIR/input.copy ]]; then
+    sql "COPY (SELECT g, md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) FROM generate_series(1, $ROWS) g) TO '$DIR/input.copy'" >/dev/null
+  fi
+  sql "CREATE TABLE bulk (id int, payload text)" >/dev/null
+  sql "CHECKPOINT" >/dev/null
+  local start_lsn end_lsn t0 t1
+  start_lsn=$(sql "SELECT pg_current_wal_insert_lsn()")
+  t0=$(now_ns)
+  sql "COPY bulk FROM '$DIR/input.copy'" >/dev/null
+  t1=$(now_ns)
+  end_lsn=$(sql "SELECT pg_current_wal_insert_lsn()")
+  bench_cleanup
+  local bytes=$(($(lsn_to_int "$end_lsn") - $(lsn_to_int "$start_lsn")))
+  WALMB[$mode]=$(awk -v b="$bytes" 'BEGIN {printf "%.1f", b / 1e6}')
+  SECS[$mode]=$(awk -v n=$((t1 - t0)) 'BEGIN {printf "%.2f", n / 1e9}')
+  RATE[$mode]=$(awk -v b="$bytes" -v n=$((t1 - t0)) 'BEGIN {printf "%.1f", b / 1e6 / (n / 1e9)}')
+}
+
+echo "bulk WAL: COPY of $ROWS rows (about $MB MB) in one transaction, synchronous_commit = on"
+bench_describe_machine "$DIR"
+for mode in local pgsync wp; do
+  run_setup "$mode" || exit 1
+done
+
+printf '\n%-44s %10s %10s %12s %8s\n' setup "WAL MB" seconds "MB/s" "vs (a)"
+for mode in local pgsync wp; do
+  case $mode in
+    local) label="(a) local fsync only" ;;
+    pgsync) label="(b) PostgreSQL ANY 2 of 3 pg_receivewal" ;;
+    wp) label="(c) walproposer, 3 safekeepers" ;;
+  esac
+  ratio=$(awk -v x="${RATE[$mode]}" -v a="${RATE[local]}" 'BEGIN {printf "%.2f", x / a}')
+  printf '%-44s %10s %10s %12s %8s\n' "$label" "${WALMB[$mode]}" "${SECS[$mode]}" "${RATE[$mode]}" "$ratio"
+done
+echo
+echo "ratio c/a (walproposer / local only) confirmed WAL MB/s: $(awk -v c="${RATE[wp]}" -v a="${RATE[local]}" 'BEGIN {printf "%.2f", c / a}') (target >= 0.90)"
+((SMOKE)) && echo "(smoke mode: numbers are not meaningful)"
+exit 0

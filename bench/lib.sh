@@ -1,0 +1,147 @@
+# Shared helpers of the PostgreSQL benchmarks (sourced, not run).
+#
+# Each benchmark compares, in one run on one disk, three setups of the same
+# PostgreSQL 15 primary:
+#   local   commits wait for the local fsync only
+#   pgsync  PostgreSQL's own quorum commit: synchronous_standby_names =
+#           'ANY 2 (r1,r2,r3)' with three `pg_receivewal --synchronous --slot`
+#   wp      walproposer: synchronous_standby_names = 'walproposer' with three
+#           safekeepers
+# All processes run as the invoking user; started as root, the benchmark
+# re-executes itself as the `postgres` user from a copy of bench/.
+
+bench_reexec_unprivileged() { # "$0" "$@"
+  [[ $(id -u) -eq 0 ]] || return 0
+  local user=${WP_TEST_USER:-postgres} self=$1
+  shift
+  id "$user" >/dev/null 2>&1 || { echo "bench: user $user does not exist (run scripts/setup)" >&2; exit 1; }
+  local copy
+  copy=$(mktemp -d /tmp/wp-bench.XXXXXX)
+  cp -r "$(dirname "$self")" "$copy/bench"
+  chown -R "$user" "$copy"
+  cd /
+  exec runuser -u "$user" -- env WP_BENCH_COPY="$copy" "$copy/bench/$(basename "$self")" "$@"
+}
+
+BINDIR=$(pg_config --bindir 2>/dev/null || true)
+[[ -x $BINDIR/initdb ]] || BINDIR=/usr/lib/postgresql/15/bin
+SAFEKEEPER=${WP_BIN_DIR:+$WP_BIN_DIR/safekeeper}
+[[ -x ${SAFEKEEPER:-} ]] || SAFEKEEPER=$BINDIR/safekeeper
+
+bench_check_installed() {
+  [[ -x $BINDIR/initdb ]] || { echo "bench: PostgreSQL 15 not found; run scripts/setup" >&2; exit 1; }
+  [[ -x $SAFEKEEPER ]] || { echo "bench: safekeeper not found at $SAFEKEEPER; run make install" >&2; exit 1; }
+  [[ -f $(pg_config --pkglibdir)/walproposer.so ]] || { echo "bench: walproposer.so is not installed; run make install" >&2; exit 1; }
+}
+
+BENCH_PIDS=()
+BENCH_NODES=()
+bench_cleanup() {
+  local d p
+  for d in "${BENCH_NODES[@]}"; do
+    "$BINDIR/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
+  done
+  for p in "${BENCH_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${BENCH_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  BENCH_PIDS=()
+  BENCH_NODES=()
+}
+
+CHOSEN_PORTS=" "
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    [[ $CHOSEN_PORTS == *" $p "* ]] && continue
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+    CHOSEN_PORTS+="$p "
+    echo "$p"
+    return
+  done
+}
+
+wait_for() { # seconds command...
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# psql to the primary: sql "SQL"
+sql() { "$BINDIR/psql" -X -A -t -q -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PGPORT_PRIMARY" -d postgres -c "$1"; }
+
+lsn_to_int() { echo $(((16#${1%/*} << 32) | 16#${1#*/})); }
+
+# bench_start_primary DIR MODE: a fresh primary configured for MODE
+# (local|pgsync|wp); sets PGPORT_PRIMARY and SOCKDIR.
+bench_start_primary() {
+  local dir=$1 mode=$2
+  SOCKDIR=$dir/run
+  mkdir -p "$SOCKDIR"
+  PGPORT_PRIMARY=$(free_port)
+  "$BINDIR/initdb" -D "$dir/data" -U "$(id -un)" --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
+    { cat "$dir/initdb.log" >&2; return 1; }
+  cat >>"$dir/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $PGPORT_PRIMARY
+unix_socket_directories = '$SOCKDIR'
+shared_buffers = '512MB'
+max_wal_size = '8GB'
+checkpoint_timeout = '30min'
+wal_level = replica
+synchronous_commit = on
+fsync = on
+EOF
+  case $mode in
+    local) ;;
+    pgsync) echo "synchronous_standby_names = 'ANY 2 (r1, r2, r3)'" >>"$dir/data/postgresql.conf" ;;
+    wp)
+      local list="" i pg http
+      for i in 1 2 3; do
+        pg=$(free_port)
+        http=$(free_port)
+        mkdir -p "$dir/sk$i"
+        "$SAFEKEEPER" -D "$dir/sk$i" --id "$i" --listen-pg "127.0.0.1:$pg" --listen-http "127.0.0.1:$http" \
+          >"$dir/sk$i.log" 2>&1 &
+        BENCH_PIDS+=($!)
+        wait_for 10 curl -sf -o /dev/null "http://127.0.0.1:$http/v1/status" ||
+          { echo "bench: safekeeper $i did not start (log $dir/sk$i.log)" >&2; return 1; }
+        list+="${list:+,}127.0.0.1:$pg"
+      done
+      cat >>"$dir/data/postgresql.conf" <<EOF
+shared_preload_libraries = 'walproposer'
+synchronous_standby_names = 'walproposer'
+walproposer.safekeepers = '$list'
+EOF
+      ;;
+  esac
+  "$BINDIR/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 start >/dev/null ||
+    { tail "$dir/postgres.log" >&2; return 1; }
+  BENCH_NODES+=("$dir/data")
+  case $mode in
+    pgsync)
+      local r
+      for r in r1 r2 r3; do
+        mkdir -p "$dir/$r"
+        "$BINDIR/pg_receivewal" -h "$SOCKDIR" -p "$PGPORT_PRIMARY" --slot="$r" --create-slot >/dev/null 2>&1 ||
+          { echo "bench: could not create slot $r" >&2; return 1; }
+        "$BINDIR/pg_receivewal" -d "host=$SOCKDIR port=$PGPORT_PRIMARY application_name=$r" \
+          --slot="$r" --synchronous --no-loop -D "$dir/$r" >"$dir/$r.log" 2>&1 &
+        BENCH_PIDS+=($!)
+      done
+      wait_for 30 bash -c "[[ \$('$BINDIR/psql' -XAtq -h '$SOCKDIR' -p $PGPORT_PRIMARY -d postgres -c \"SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'quorum'\") == 3 ]]" ||
+        { echo "bench: pg_receivewal did not become a quorum standby" >&2; return 1; }
+      ;;
+    wp)
+      sql "CREATE EXTENSION walproposer" >/dev/null
+      wait_for 30 bash -c "[[ \$('$BINDIR/psql' -XAtq -h '$SOCKDIR' -p $PGPORT_PRIMARY -d postgres -c 'SELECT state FROM walproposer_status') == elected ]]" ||
+        { echo "bench: walproposer was not elected (log $dir/postgres.log)" >&2; return 1; }
+      ;;
+  esac
+}
+
+bench_describe_machine() {
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), disk $(df -h "${1:-/tmp}" | awk 'NR==2 {print $1}') ($(stat -f -c %T "${1:-/tmp}")), $(date -u '+%Y-%m-%d')"
+}
