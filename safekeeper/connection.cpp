@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "push_handler.h"
+#include "replication_handler.h"
 
 namespace wp::sk {
 namespace {
@@ -132,7 +133,13 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
                 if (!run_wal_push(conn, pctx)) return;
             }
         } else {
-            conn.send_error(sqlstate::kFeatureNotSupported, "command not supported by safekeeper: " + query);
+            ReplicationContext rctx{ctx.registry, ctx.conn_id, tenant, timeline, {}};
+            if (auto it = startup->params.find("application_name"); it != startup->params.end())
+                rctx.application_name = it->second;
+            const ReplicationOutcome outcome = handle_replication_query(conn, rctx, query);
+            if (outcome == ReplicationOutcome::kClose) return;
+            if (outcome == ReplicationOutcome::kNotHandled)
+                conn.send_error(sqlstate::kFeatureNotSupported, "command not supported by safekeeper: " + query);
         }
         conn.send_ready_for_query();
         if (!conn.flush()) return;

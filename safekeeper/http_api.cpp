@@ -10,6 +10,42 @@
 namespace wp::sk {
 namespace {
 
+// Prometheus label value escaping.
+std::string label_escape(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out.push_back('\\');
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+// WAL consumers (replication_handler.h) with their reported positions.
+nlohmann::json consumers_json(Timeline& tl) {
+    nlohmann::json out = nlohmann::json::array();
+    auto lsn_or_null = [](Lsn l) { return l ? nlohmann::json(format_lsn(l)) : nlohmann::json(nullptr); };
+    auto xid_or_null = [](std::uint64_t x) { return x ? nlohmann::json(x) : nlohmann::json(nullptr); };
+    for (const ConsumerInfo& c : tl.consumers().list()) {
+        out.push_back({{"peer", c.peer},
+                       {"application_name", c.application_name},
+                       {"slot_name", c.slot_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.slot_name)},
+                       {"pg_timeline", c.pg_timeline},
+                       {"start_lsn", format_lsn(c.start_lsn)},
+                       {"sent_lsn", format_lsn(c.sent_lsn)},
+                       {"write_lsn", lsn_or_null(c.write_lsn)},
+                       {"flush_lsn", lsn_or_null(c.flush_lsn)},
+                       {"apply_lsn", lsn_or_null(c.apply_lsn)},
+                       {"hs_xmin", xid_or_null(c.hs_xmin)},
+                       {"hs_catalog_xmin", xid_or_null(c.hs_catalog_xmin)},
+                       {"last_reply_unix_ms", c.last_reply_unix_ms}});
+    }
+    return out;
+}
+
 nlohmann::json timeline_json(Timeline& tl) {
     const TimelineSnapshot s = tl.snapshot();
     nlohmann::json history = nlohmann::json::array();
@@ -32,7 +68,7 @@ nlohmann::json timeline_json(Timeline& tl) {
         {"proposer", s.proposer_connected
                          ? nlohmann::json{{"peer", s.proposer_peer}, {"term", s.proposer_term}}
                          : nlohmann::json(nullptr)},
-        {"consumers", s.consumers},
+        {"consumers", consumers_json(tl)},
         {"last_error", s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
     };
     return j;
@@ -167,6 +203,26 @@ std::string HttpApi::render_metrics() {
           [](const Row& r) { return r.counters ? r.counters->fsync_count.load() : 0; });
     gauge("safekeeper_flush_hint_writes_total", "Flushes that ended inside a record (hint written).", "counter",
           [](const Row& r) { return r.counters ? r.counters->flush_hint_writes.load() : 0; });
+    out += "# HELP safekeeper_consumers WAL consumers streaming the timeline.\n"
+           "# TYPE safekeeper_consumers gauge\n";
+    for (auto& tl : tls)
+        out += "safekeeper_consumers{tenant_id=\"" + id_to_hex(tl->tenant_id()) + "\",timeline_id=\"" +
+               id_to_hex(tl->timeline_id()) + "\"} " + std::to_string(tl->consumers().size()) + "\n";
+    for (const char* which : {"sent", "write", "flush", "apply"}) {
+        const std::string metric = std::string("safekeeper_consumer_") + which + "_lsn";
+        out += "# HELP " + metric + " WAL consumer's " + which + " position (byte position).\n# TYPE " +
+               metric + " gauge\n";
+        for (auto& tl : tls)
+            for (const ConsumerInfo& c : tl->consumers().list()) {
+                const Lsn v = which[0] == 's'   ? c.sent_lsn
+                              : which[0] == 'w' ? c.write_lsn
+                              : which[0] == 'f' ? c.flush_lsn
+                                                : c.apply_lsn;
+                out += metric + "{tenant_id=\"" + id_to_hex(tl->tenant_id()) + "\",timeline_id=\"" +
+                       id_to_hex(tl->timeline_id()) + "\",consumer=\"" + label_escape(c.peer) +
+                       "\",application_name=\"" + label_escape(c.application_name) + "\"} " + std::to_string(v) + "\n";
+            }
+    }
     out += "# HELP safekeeper_fsync_seconds Duration of WAL fdatasync calls.\n"
            "# TYPE safekeeper_fsync_seconds histogram\n";
     for (auto& r : rows)

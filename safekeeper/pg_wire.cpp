@@ -261,6 +261,37 @@ void PgConnection::send_simple_result(const std::vector<std::string>& columns,
     send_command_complete(tag);
 }
 
+void PgConnection::send_typed_result(const std::vector<Column>& columns,
+                                     const std::vector<std::vector<std::optional<std::string>>>& rows,
+                                     const std::string& tag) {
+    begin_message('T');
+    put_u16(static_cast<std::uint16_t>(columns.size()));
+    for (const auto& c : columns) {
+        put_cstr(c.name);
+        put_u32(0);  // table oid
+        put_u16(0);  // column number
+        put_u32(c.type_oid);
+        put_u16(0xFFFF);      // typlen -1 (not used by clients)
+        put_u32(0xFFFFFFFF);  // typmod -1
+        put_u16(0);           // text format
+    }
+    end_message();
+    for (const auto& row : rows) {
+        begin_message('D');
+        put_u16(static_cast<std::uint16_t>(row.size()));
+        for (const auto& v : row) {
+            if (!v) {
+                put_u32(0xFFFFFFFF);  // NULL
+                continue;
+            }
+            put_u32(static_cast<std::uint32_t>(v->size()));
+            out_.append(*v);
+        }
+        end_message();
+    }
+    send_command_complete(tag);
+}
+
 Status PgConnection::flush() {
     std::size_t done = 0;
     while (done < out_.size()) {

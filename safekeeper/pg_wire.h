@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,18 @@ public:
     void send_simple_result(const std::vector<std::string>& columns,
                             const std::vector<std::vector<std::string>>& rows,
                             const std::string& tag);
+    // Same with a type OID per column and NULLs (nullopt); values are sent
+    // as given (text format).
+    struct Column {
+        std::string name;
+        std::uint32_t type_oid = 25;  // text
+    };
+    void send_typed_result(const std::vector<Column>& columns,
+                           const std::vector<std::vector<std::optional<std::string>>>& rows,
+                           const std::string& tag);
     Status flush();
+    // Bytes queued by send_* and not yet flushed.
+    std::size_t pending_output() const { return out_.size(); }
 
     // Wakes a blocked reader/writer (shutdown(2) both directions). Thread-safe.
     void shutdown();

@@ -73,7 +73,10 @@ void Timeline::publish_locked() {
         snapshot_.pg_version = st.identity.pg_version;
         snapshot_.pg_timeline = st.identity.pg_timeline;
         snapshot_.wal_segment_size = st.identity.wal_segment_size;
-        if (advanced) commit_cv_.notify_all();
+        if (advanced) {
+            commit_cv_.notify_all();
+            consumers_.notify_all();
+        }
     }
 }
 
@@ -89,6 +92,7 @@ void Timeline::mark_broken_locked(const std::string& error) {
     snapshot_.state = TimelineState::kBroken;
     snapshot_.last_error = error;
     commit_cv_.notify_all();
+    consumers_.notify_all();
 }
 
 void Timeline::mark_deleted() {
@@ -96,6 +100,7 @@ void Timeline::mark_deleted() {
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.state = TimelineState::kDeleted;
     commit_cv_.notify_all();
+    consumers_.notify_all();
 }
 
 void Timeline::set_last_error(const std::string& error) {
@@ -108,6 +113,11 @@ Lsn Timeline::wait_for_commit_beyond(Lsn lsn, std::chrono::milliseconds timeout)
     commit_cv_.wait_for(g, timeout, [&] {
         return snapshot_.commit_lsn > lsn || state_.load() != TimelineState::kActive;
     });
+    return snapshot_.commit_lsn;
+}
+
+Lsn Timeline::published_commit_lsn() const {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
     return snapshot_.commit_lsn;
 }
 

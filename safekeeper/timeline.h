@@ -32,6 +32,7 @@
 
 #include "durable_file.h"
 #include "status.h"
+#include "wal_consumers.h"
 #include "wal_storage.h"
 #include "walproposer/acceptor.h"
 
@@ -90,6 +91,12 @@ public:
     // Blocks until commit_lsn > lsn, the timeline stops being active, or the
     // timeout passes. Returns the current commit_lsn. Thread-safe.
     Lsn wait_for_commit_beyond(Lsn lsn, std::chrono::milliseconds timeout);
+    // The published commit_lsn (cheap; no copy of the snapshot). Thread-safe.
+    Lsn published_commit_lsn() const;
+
+    // WAL consumers of this timeline (replication_handler.h); woken through
+    // their eventfds whenever commit_lsn advances or the state changes.
+    ConsumerSet& consumers() { return consumers_; }
 
     // Proposer streaming ownership: only one connection streams at a time.
     // claim_streaming() makes `conn_id` (elected in `term`) the streamer;
@@ -118,6 +125,7 @@ private:
     mutable std::mutex snapshot_mutex_;
     std::condition_variable commit_cv_;
     TimelineSnapshot snapshot_;
+    ConsumerSet consumers_;
 };
 
 class TimelineRegistry {

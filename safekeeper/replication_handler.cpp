@@ -1,0 +1,567 @@
+#include "replication_handler.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "replication_command.h"
+#include "wal_format.h"
+
+namespace wp::sk {
+namespace {
+
+constexpr std::uint32_t kMaxPagesPerMessage = 16;
+constexpr auto kKeepaliveInterval = std::chrono::seconds(10);
+constexpr auto kConsumerTimeout = std::chrono::seconds(60);
+constexpr const char kUndefinedFile[] = "58P01";
+constexpr std::uint32_t kTextOid = 25, kInt4Oid = 23, kInt8Oid = 20, kByteaOid = 17;
+
+using Clock = std::chrono::steady_clock;
+
+// Microseconds since 2000-01-01 00:00:00 UTC (PostgreSQL's TimestampTz).
+std::int64_t pg_now_us() {
+    const auto unix_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    return unix_us - 946684800LL * 1000000LL;
+}
+
+std::int64_t unix_now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+void put_be64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t get_be64(const char* p) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+    return v;
+}
+
+std::uint32_t get_be32(const char* p) {
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+    return v;
+}
+
+std::string history_file_name(std::uint32_t tli) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%08X.history", tli);
+    return buf;
+}
+
+std::string format_segment_size(std::uint32_t bytes) {
+    if (bytes % (1u << 30) == 0) return std::to_string(bytes >> 30) + "GB";
+    if (bytes % (1u << 20) == 0) return std::to_string(bytes >> 20) + "MB";
+    return std::to_string(bytes >> 10) + "kB";
+}
+
+struct Resolved {
+    std::shared_ptr<Timeline> timeline;
+    std::string error;  // set when timeline is null
+    const char* sqlstate = sqlstate::kUndefinedObject;
+};
+
+Resolved resolve_timeline(const ReplicationContext& ctx) {
+    Resolved r;
+    if (ctx.tenant_id && ctx.timeline_id) {
+        r.timeline = ctx.registry->find(*ctx.tenant_id, *ctx.timeline_id);
+        if (!r.timeline)
+            r.error = "timeline " + id_to_hex(*ctx.tenant_id) + "/" + id_to_hex(*ctx.timeline_id) +
+                      " does not exist on this safekeeper";
+        return r;
+    }
+    if (ctx.tenant_id || ctx.timeline_id) {
+        r.sqlstate = sqlstate::kInvalidParameterValue;
+        r.error = "give both tenant_id and timeline_id in the startup options, or neither";
+        return r;
+    }
+    auto all = ctx.registry->list();
+    if (all.size() == 1) {
+        r.timeline = all.front();
+        return r;
+    }
+    r.error = all.empty() ? "this safekeeper holds no timeline yet"
+                          : "this safekeeper holds " + std::to_string(all.size()) +
+                                " timelines; choose one with options='-c tenant_id=<hex> -c "
+                                "timeline_id=<hex>'";
+    return r;
+}
+
+// Resolves and checks that the timeline can serve WAL (active, identity
+// known). On failure queues the ErrorResponse and returns null.
+std::shared_ptr<Timeline> serving_timeline(PgConnection& conn, const ReplicationContext& ctx,
+                                           TimelineSnapshot& snap) {
+    Resolved r = resolve_timeline(ctx);
+    if (!r.timeline) {
+        conn.send_error(r.sqlstate, r.error);
+        return nullptr;
+    }
+    snap = r.timeline->snapshot();
+    if (snap.state != TimelineState::kActive) {
+        conn.send_error(sqlstate::kObjectNotInPrerequisiteState,
+                        "timeline " + r.timeline->name() + " is " +
+                            timeline_state_name(snap.state) +
+                            (snap.last_error.empty() ? "" : ": " + snap.last_error));
+        return nullptr;
+    }
+    if (snap.system_id == 0 || snap.pg_timeline == 0) {
+        conn.send_error(
+            sqlstate::kObjectNotInPrerequisiteState,
+            "timeline " + r.timeline->name() + " has not been written by a primary yet");
+        return nullptr;
+    }
+    return r.timeline;
+}
+
+void identify_system(PgConnection& conn, const ReplicationContext& ctx) {
+    TimelineSnapshot snap;
+    auto tl = serving_timeline(conn, ctx, snap);
+    if (!tl) return;
+    const Lsn xlogpos = std::max(snap.commit_lsn, snap.timeline_start_lsn);
+    conn.send_typed_result({{"systemid", kTextOid},
+                            {"timeline", kInt4Oid},
+                            {"xlogpos", kTextOid},
+                            {"dbname", kTextOid}},
+                           {{std::to_string(snap.system_id), std::to_string(snap.pg_timeline),
+                             format_lsn(xlogpos), std::nullopt}},
+                           "IDENTIFY_SYSTEM");
+}
+
+void timeline_history(PgConnection& conn, const ReplicationContext& ctx, std::uint32_t tli) {
+    TimelineSnapshot snap;
+    auto tl = serving_timeline(conn, ctx, snap);
+    if (!tl) return;
+    std::string content;
+    if (tli > 1 && tli <= snap.pg_timeline) {
+        std::lock_guard<std::mutex> g(tl->mutex());
+        if (WalStorage* st = tl->storage()) content = st->control().pg_timeline_history;
+    }
+    std::optional<std::string> file;
+    if (tli > 1 && tli == snap.pg_timeline && !content.empty()) file = content;
+    if (tli > 1 && tli < snap.pg_timeline) file = history_prefix_for(content, tli);
+    if (!file) {
+        conn.send_error(kUndefinedFile, "could not find timeline history file \"" +
+                                            history_file_name(tli) +
+                                            "\" on this safekeeper (its PostgreSQL timeline is " +
+                                            std::to_string(snap.pg_timeline) + ")");
+        return;
+    }
+    conn.send_typed_result({{"filename", kTextOid}, {"content", kByteaOid}},
+                           {{history_file_name(tli), *file}}, "TIMELINE_HISTORY");
+}
+
+void read_replication_slot(PgConnection& conn, const ReplicationContext& ctx,
+                           const std::string& slot) {
+    TimelineSnapshot snap;
+    auto tl = serving_timeline(conn, ctx, snap);
+    if (!tl) return;
+    std::optional<std::string> restart_lsn, restart_tli;
+    if (auto flush = tl->consumers().slot_flush_lsn(slot)) {
+        restart_lsn = format_lsn(*flush);
+        restart_tli = std::to_string(snap.pg_timeline);
+    }
+    conn.send_typed_result(
+        {{"slot_type", kTextOid}, {"restart_lsn", kTextOid}, {"restart_tli", kInt8Oid}},
+        {{std::string("physical"), restart_lsn, restart_tli}}, "READ_REPLICATION_SLOT");
+}
+
+void show(PgConnection& conn, const ReplicationContext& ctx, const std::string& name) {
+    std::string value;
+    if (name == "wal_segment_size") {
+        std::uint32_t size = 16u << 20;  // PostgreSQL's default until a primary told us
+        Resolved r = resolve_timeline(ctx);
+        if (r.timeline) {
+            const TimelineSnapshot snap = r.timeline->snapshot();
+            if (snap.wal_segment_size) size = snap.wal_segment_size;
+        }
+        value = format_segment_size(size);
+    } else if (name == "data_directory_mode") {
+        value = "0700";
+    } else if (name == "server_version") {
+        value = "15.0";
+    } else if (name == "server_version_num") {
+        value = "150000";
+    } else if (name == "integer_datetimes") {
+        value = "on";
+    } else {
+        conn.send_error(sqlstate::kUndefinedObject,
+                        "unrecognized configuration parameter \"" + name + "\"");
+        return;
+    }
+    conn.send_typed_result({{name, kTextOid}}, {{value}}, "SHOW");
+}
+
+// ------------------------------------------------------------ the sender
+
+class WalSender {
+  public:
+    WalSender(PgConnection& conn, const ReplicationContext& ctx, std::shared_ptr<Timeline> tl)
+        : conn_(conn), ctx_(ctx), tl_(std::move(tl)) {}
+    ~WalSender() {
+        if (consumer_id_) {
+            tl_->consumers().remove(consumer_id_);
+            forward_feedback();
+        }
+        if (efd_ >= 0) ::close(efd_);
+    }
+
+    ReplicationOutcome run(const ReplicationCommand& cmd, const TimelineSnapshot& snap);
+
+  private:
+    enum class Step { kContinue, kStop, kClose };
+    Step handle_client_message(const FrontendMessage& m);
+    void send_keepalive(bool reply_requested);
+    bool send_wal(Lsn end);
+    void forward_feedback();
+
+    PgConnection& conn_;
+    const ReplicationContext& ctx_;
+    std::shared_ptr<Timeline> tl_;
+    int efd_ = -1;
+    std::uint64_t consumer_id_ = 0;
+    Lsn sent_ = kInvalidLsn;
+    std::uint32_t segment_size_ = 0;
+    Clock::time_point last_send_{}, last_receive_{};
+    std::vector<std::uint8_t> buf_;
+    bool client_done_ = false;
+};
+
+void WalSender::forward_feedback() {
+    const auto [xmin, catalog_xmin] = tl_->consumers().min_hot_standby_feedback();
+    std::lock_guard<std::mutex> g(tl_->mutex());
+    if (Acceptor* a = tl_->acceptor()) a->set_hot_standby_feedback(xmin, catalog_xmin);
+}
+
+void WalSender::send_keepalive(bool reply_requested) {
+    std::vector<std::uint8_t> m;
+    m.push_back('k');
+    put_be64(m, tl_->published_commit_lsn());
+    put_be64(m, static_cast<std::uint64_t>(pg_now_us()));
+    m.push_back(reply_requested ? 1 : 0);
+    conn_.send_copy_data(m.data(), m.size());
+    last_send_ = Clock::now();
+}
+
+// Sends one XLogData message of WAL starting at sent_, ending at `end` or
+// earlier (page/segment/size rules). false on a read error (reported).
+bool WalSender::send_wal(Lsn end) {
+    const Lsn page_start = sent_ - sent_ % kWalPageSize;
+    Lsn limit = page_start + static_cast<Lsn>(kMaxPagesPerMessage) * kWalPageSize;
+    const Lsn segment_end = sent_ - sent_ % segment_size_ + segment_size_;
+    limit = std::min({limit, segment_end, end});
+    const std::size_t want = static_cast<std::size_t>(limit - sent_);
+    buf_.assign(25, 0);
+    buf_.resize(25 + want);
+    std::size_t got = 0;
+    {
+        std::lock_guard<std::mutex> g(tl_->mutex());
+        WalStorage* st = tl_->storage();
+        if (!st || tl_->state() != TimelineState::kActive) {
+            conn_.send_error(sqlstate::kObjectNotInPrerequisiteState, "timeline stopped serving");
+            return false;
+        }
+        auto n = st->read_wal(sent_, buf_.data() + 25, want);
+        if (!n) {
+            spdlog::error("timeline {}: WAL sender for {}: cannot read WAL at {}: {}", tl_->name(),
+                          conn_.peer(), format_lsn(sent_), n.status().message());
+            conn_.send_error(sqlstate::kIoError, "cannot read WAL at " + format_lsn(sent_) + ": " +
+                                                     n.status().message());
+            return false;
+        }
+        got = *n;
+    }
+    if (got == 0) {
+        // commit_lsn is never above the durable end; this is a bug guard.
+        conn_.send_error(sqlstate::kInternalError,
+                         "WAL at " + format_lsn(sent_) + " is not available on this safekeeper");
+        return false;
+    }
+    buf_.resize(25 + got);
+    std::vector<std::uint8_t> header;
+    header.push_back('w');
+    put_be64(header, sent_);
+    put_be64(header, end);
+    put_be64(header, static_cast<std::uint64_t>(pg_now_us()));
+    std::copy(header.begin(), header.end(), buf_.begin());
+    conn_.send_copy_data(buf_.data(), buf_.size());
+    sent_ += got;
+    last_send_ = Clock::now();
+    return true;
+}
+
+WalSender::Step WalSender::handle_client_message(const FrontendMessage& m) {
+    last_receive_ = Clock::now();
+    if (m.type == 'c') {
+        client_done_ = true;
+        return Step::kStop;
+    }
+    if (m.type == 'X') return Step::kClose;
+    if (m.type != 'd') {
+        conn_.send_error(sqlstate::kProtocolViolation, std::string("unexpected message type '") +
+                                                           m.type + "' during START_REPLICATION");
+        return Step::kClose;
+    }
+    const std::string& p = m.payload;
+    if (p.empty()) return Step::kContinue;
+    switch (p[0]) {
+        case 'r': {  // standby status update
+            if (p.size() < 34) break;
+            tl_->consumers().set_reply(consumer_id_, get_be64(p.data() + 1), get_be64(p.data() + 9),
+                                       get_be64(p.data() + 17), unix_now_ms());
+            if (p[33] != 0) {  // reply requested: answer at once
+                send_keepalive(false);
+                (void)conn_.flush();
+            }
+            return Step::kContinue;
+        }
+        case 'h': {  // hot-standby feedback
+            if (p.size() < 17) break;
+            const std::uint32_t xmin = get_be32(p.data() + 9);
+            const std::uint32_t xmin_epoch = get_be32(p.data() + 13);
+            std::uint32_t catalog_xmin = 0, catalog_epoch = 0;
+            if (p.size() >= 25) {
+                catalog_xmin = get_be32(p.data() + 17);
+                catalog_epoch = get_be32(p.data() + 21);
+            }
+            // Transaction ids 0..2 are special (invalid, bootstrap, frozen): none.
+            const std::uint64_t full_xmin =
+                xmin >= 3 ? (static_cast<std::uint64_t>(xmin_epoch) << 32) | xmin : 0;
+            const std::uint64_t full_catalog =
+                catalog_xmin >= 3 ? (static_cast<std::uint64_t>(catalog_epoch) << 32) | catalog_xmin
+                                  : 0;
+            if (tl_->consumers().set_hot_standby_feedback(consumer_id_, full_xmin, full_catalog))
+                forward_feedback();
+            return Step::kContinue;
+        }
+        case 'p':  // pg_receivewal / walreceiver never send this; ignore
+            return Step::kContinue;
+        default:
+            break;
+    }
+    conn_.send_error(sqlstate::kProtocolViolation,
+                     std::string("invalid standby message type '") + p[0] + "' or length");
+    return Step::kClose;
+}
+
+ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineSnapshot& snap) {
+    const std::string& name = tl_->name();
+    segment_size_ = snap.wal_segment_size;
+    if (!is_valid_segment_size(segment_size_)) {
+        conn_.send_error(sqlstate::kObjectNotInPrerequisiteState, "timeline has no segment size");
+        return ReplicationOutcome::kContinue;
+    }
+    const std::uint32_t tli = cmd.timeline ? cmd.timeline : snap.pg_timeline;
+    if (tli != snap.pg_timeline) {
+        // The safekeeper holds the WAL of its current PostgreSQL timeline only.
+        conn_.send_error(sqlstate::kFeatureNotSupported,
+                         "requested timeline " + std::to_string(tli) +
+                             " is not the timeline this safekeeper serves (" +
+                             std::to_string(snap.pg_timeline) + ")");
+        return ReplicationOutcome::kContinue;
+    }
+    const Lsn start = cmd.start_lsn;
+    const Lsn commit = tl_->published_commit_lsn();
+    if (start == kInvalidLsn || snap.timeline_start_lsn == kInvalidLsn ||
+        start < snap.timeline_start_lsn) {
+        conn_.send_error(kUndefinedFile, "requested starting point " + format_lsn(start) +
+                                             " is before the first WAL this safekeeper holds (" +
+                                             format_lsn(snap.timeline_start_lsn) + ")");
+        return ReplicationOutcome::kContinue;
+    }
+    if (start > commit) {
+        conn_.send_error(sqlstate::kObjectNotInPrerequisiteState,
+                         "requested starting point " + format_lsn(start) +
+                             " is ahead of the commit position of this safekeeper " +
+                             format_lsn(commit));
+        return ReplicationOutcome::kContinue;
+    }
+    efd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd_ < 0) {
+        conn_.send_error(sqlstate::kInternalError, std::string("eventfd: ") + std::strerror(errno));
+        return ReplicationOutcome::kContinue;
+    }
+    ConsumerInfo info;
+    info.peer = conn_.peer();
+    info.application_name = ctx_.application_name;
+    info.slot_name = cmd.slot_name;
+    info.pg_timeline = tli;
+    info.start_lsn = start;
+    info.sent_lsn = start;
+    consumer_id_ = tl_->consumers().add(info, efd_);
+    sent_ = start;
+    spdlog::info("timeline {}: WAL consumer {} ({}{}) starts at {}", name, conn_.peer(),
+                 ctx_.application_name.empty() ? "no name" : ctx_.application_name,
+                 cmd.slot_name.empty() ? "" : ", slot " + cmd.slot_name, format_lsn(start));
+
+    conn_.send_copy_both_response();
+    if (!conn_.flush()) return ReplicationOutcome::kClose;
+    last_send_ = last_receive_ = Clock::now();
+    std::string end_reason = "consumer ended the stream";
+    for (;;) {
+        // 1. Everything the consumer sent.
+        while (conn_.message_ready()) {
+            auto m = conn_.read_message();
+            if (!m) {
+                if (m.status().kind() == StatusKind::kInvalidInput)
+                    conn_.send_error(sqlstate::kProtocolViolation, m.status().message());
+                (void)conn_.flush();
+                spdlog::info("timeline {}: WAL consumer {} disconnected at {}", name, conn_.peer(),
+                             format_lsn(sent_));
+                return ReplicationOutcome::kClose;
+            }
+            const Step s = handle_client_message(*m);
+            if (s == Step::kClose) {
+                (void)conn_.flush();
+                spdlog::info("timeline {}: WAL consumer {} left at {}", name, conn_.peer(),
+                             format_lsn(sent_));
+                return ReplicationOutcome::kClose;
+            }
+            if (s == Step::kStop) break;
+        }
+        if (client_done_) break;
+        if (tl_->state() != TimelineState::kActive) {
+            conn_.send_error(sqlstate::kAdminShutdown, "timeline " + name + " stopped serving");
+            (void)conn_.flush();
+            return ReplicationOutcome::kClose;
+        }
+        // 2. Committed WAL not yet sent.
+        const Lsn commit_now = tl_->published_commit_lsn();
+        if (sent_ < commit_now) {
+            if (!send_wal(commit_now)) {
+                (void)conn_.flush();
+                return ReplicationOutcome::kClose;
+            }
+            tl_->consumers().set_sent(consumer_id_, sent_);
+            if (conn_.pending_output() >= (256u << 10) || sent_ >= commit_now) {
+                if (!conn_.flush()) return ReplicationOutcome::kClose;
+            }
+            continue;
+        }
+        if (!conn_.flush()) return ReplicationOutcome::kClose;
+        // 3. Caught up: wait for a commit, a consumer message, or the timer.
+        const auto now = Clock::now();
+        if (now - last_receive_ >= kConsumerTimeout) {
+            end_reason = "no message from the consumer for 60 s";
+            spdlog::warn("timeline {}: WAL consumer {}: {}; closing", name, conn_.peer(),
+                         end_reason);
+            return ReplicationOutcome::kClose;
+        }
+        if (now - last_send_ >= kKeepaliveInterval) {
+            // Ask for a reply once half of the consumer timeout has passed.
+            send_keepalive(now - last_receive_ >= kConsumerTimeout / 2);
+            if (!conn_.flush()) return ReplicationOutcome::kClose;
+            continue;
+        }
+        const auto wait = std::min(
+            kKeepaliveInterval - (now - last_send_),
+            std::chrono::duration_cast<Clock::duration>(kConsumerTimeout - (now - last_receive_)));
+        const int timeout_ms =
+            static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(wait).count()) +
+            1;
+        pollfd fds[2] = {{conn_.fd(), POLLIN, 0}, {efd_, POLLIN, 0}};
+        const int n = ::poll(fds, 2, timeout_ms);
+        if (n < 0 && errno != EINTR) {
+            spdlog::error("timeline {}: WAL sender poll: {}", name, std::strerror(errno));
+            return ReplicationOutcome::kClose;
+        }
+        if (n > 0 && (fds[1].revents & POLLIN)) {
+            std::uint64_t counter;
+            (void)!::read(efd_, &counter, sizeof counter);
+        }
+        if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !conn_.message_ready()) {
+            // Readable but no complete message: EOF, error, or a partial one.
+            auto m = conn_.read_message();  // blocks only until the rest arrives
+            if (!m) {
+                spdlog::info("timeline {}: WAL consumer {} disconnected at {}", name, conn_.peer(),
+                             format_lsn(sent_));
+                return ReplicationOutcome::kClose;
+            }
+            if (handle_client_message(*m) == Step::kClose) {
+                (void)conn_.flush();
+                return ReplicationOutcome::kClose;
+            }
+        }
+    }
+    // The consumer sent CopyDone: end the copy and go back to command mode.
+    conn_.send_copy_done();
+    conn_.send_command_complete("START_REPLICATION");
+    spdlog::info("timeline {}: WAL consumer {} ended streaming at {}", name, conn_.peer(),
+                 format_lsn(sent_));
+    return ReplicationOutcome::kContinue;
+}
+
+void start_replication(PgConnection& conn, const ReplicationContext& ctx,
+                       const ReplicationCommand& cmd, ReplicationOutcome& outcome) {
+    TimelineSnapshot snap;
+    auto tl = serving_timeline(conn, ctx, snap);
+    if (!tl) return;
+    WalSender sender(conn, ctx, tl);
+    outcome = sender.run(cmd, snap);
+}
+
+}  // namespace
+
+std::optional<std::string> history_prefix_for(const std::string& content, std::uint32_t want_tli) {
+    if (want_tli < 2) return std::nullopt;
+    const std::string parent = std::to_string(want_tli - 1);
+    std::size_t pos = 0;
+    while (pos < content.size()) {
+        std::size_t eol = content.find('\n', pos);
+        const std::size_t line_end = eol == std::string::npos ? content.size() : eol + 1;
+        std::size_t i = pos;
+        while (i < line_end && (content[i] == ' ' || content[i] == '\t')) ++i;
+        std::size_t j = i;
+        while (j < line_end && content[j] >= '0' && content[j] <= '9') ++j;
+        if (j > i && content.compare(i, j - i, parent) == 0 &&
+            (j == line_end || content[j] == '\t' || content[j] == ' '))
+            return content.substr(0, line_end);
+        pos = line_end;
+    }
+    return std::nullopt;
+}
+
+ReplicationOutcome handle_replication_query(PgConnection& conn, const ReplicationContext& ctx,
+                                            const std::string& query) {
+    ReplicationCommandParse parsed = parse_replication_command(query);
+    if (!parsed.error.empty()) {
+        conn.send_error(sqlstate::kSyntaxError, parsed.error);
+        return ReplicationOutcome::kContinue;
+    }
+    const ReplicationCommand& cmd = parsed.command;
+    ReplicationOutcome outcome = ReplicationOutcome::kContinue;
+    switch (cmd.kind) {
+        case ReplicationCommandKind::kNone:
+            return ReplicationOutcome::kNotHandled;
+        case ReplicationCommandKind::kIdentifySystem:
+            identify_system(conn, ctx);
+            break;
+        case ReplicationCommandKind::kTimelineHistory:
+            timeline_history(conn, ctx, cmd.timeline);
+            break;
+        case ReplicationCommandKind::kReadReplicationSlot:
+            read_replication_slot(conn, ctx, cmd.slot_name);
+            break;
+        case ReplicationCommandKind::kShow:
+            show(conn, ctx, cmd.show_name);
+            break;
+        case ReplicationCommandKind::kStartReplication:
+            start_replication(conn, ctx, cmd, outcome);
+            break;
+    }
+    return outcome;
+}
+
+}  // namespace wp::sk
