@@ -13,6 +13,7 @@ extern "C" {
 
 #include <signal.h>
 
+#include "access/transam.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "catalog/pg_control.h"
@@ -190,6 +191,48 @@ void advance_slot(XLogRecPtr lsn) {
     if (moved) {
         ReplicationSlotMarkDirty();
         ReplicationSlotsComputeRequiredLSN();
+    }
+}
+
+// A full transaction id from hot-standby feedback (forwarded by the
+// safekeepers) as a 32-bit xid the slot can hold: InvalidTransactionId for
+// "none" or for a value that is not in the recent past (a bogus or stale
+// report); clamped up to the oldest xid still in the clog.
+TransactionId feedback_xid(uint64 full) {
+    if (full == 0) return InvalidTransactionId;
+    const uint64 next = U64FromFullTransactionId(ReadNextFullTransactionId());
+    if (full > next || next - full >= (uint64(1) << 31)) return InvalidTransactionId;
+    TransactionId xid = static_cast<TransactionId>(full & 0xFFFFFFFF);
+    if (!TransactionIdIsNormal(xid)) return InvalidTransactionId;
+    LWLockAcquire(XidGenLock, LW_SHARED);
+    const TransactionId oldest = ShmemVariableCache->oldestXid;
+    LWLockRelease(XidGenLock);
+    if (TransactionIdPrecedes(xid, oldest)) xid = oldest;
+    return xid;
+}
+
+// Holds the slot's xmin / catalog_xmin at the lowest hot-standby feedback of
+// the safekeepers' consumers, so VACUUM on the primary keeps rows a standby
+// query still needs (what a walsender does for a standby with a slot).
+void apply_hot_standby_feedback(uint64 full_xmin, uint64 full_catalog_xmin) {
+    if (!g_have_slot) return;
+    const TransactionId xmin = feedback_xid(full_xmin);
+    const TransactionId catalog_xmin = feedback_xid(full_catalog_xmin);
+    bool changed = false;
+    SpinLockAcquire(&MyReplicationSlot->mutex);
+    if (MyReplicationSlot->data.xmin != xmin || MyReplicationSlot->effective_xmin != xmin ||
+        MyReplicationSlot->data.catalog_xmin != catalog_xmin ||
+        MyReplicationSlot->effective_catalog_xmin != catalog_xmin) {
+        MyReplicationSlot->data.xmin = xmin;
+        MyReplicationSlot->effective_xmin = xmin;
+        MyReplicationSlot->data.catalog_xmin = catalog_xmin;
+        MyReplicationSlot->effective_catalog_xmin = catalog_xmin;
+        changed = true;
+    }
+    SpinLockRelease(&MyReplicationSlot->mutex);
+    if (changed) {
+        ReplicationSlotMarkDirty();
+        ReplicationSlotsComputeRequiredXmin(false);
     }
 }
 
@@ -473,8 +516,21 @@ void walproposer_worker_main(Datum) {
                                        g_driver->fatal_error().c_str())));
             publish_commit_lsn(g_driver->commit_lsn(), g_driver->sent_lsn());
             wp::Lsn truncate_lsn = 0;
-            run_cxx([&] { truncate_lsn = g_driver->status().truncate_lsn; }, errbuf, sizeof errbuf);
+            uint64 hs_xmin = 0, hs_catalog_xmin = 0;
+            bool elected = false;
+            run_cxx(
+                [&] {
+                    const wp::ProposerStatus st = g_driver->status();
+                    truncate_lsn = st.truncate_lsn;
+                    hs_xmin = st.hs_xmin;
+                    hs_catalog_xmin = st.hs_catalog_xmin;
+                    elected = st.state == wp::ProposerState::kElected;
+                },
+                errbuf, sizeof errbuf);
             advance_slot(truncate_lsn);
+            // Only an elected proposer hears from streaming safekeepers; keep
+            // the last feedback while campaigning or reconnecting.
+            if (elected) apply_hot_standby_feedback(hs_xmin, hs_catalog_xmin);
             publish_status(local_flush);
             safekeeper_count = static_cast<int>(g_driver->safekeeper_count());
             for (int i = 0; i < safekeeper_count; ++i)
