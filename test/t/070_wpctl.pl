@@ -1,0 +1,91 @@
+# wpctl, the local cluster tool: init, start, status, stop, destroy as a user
+# runs them, the standby streaming from the safekeepers, and nothing left
+# running afterwards.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SafekeeperNode;
+
+my $wpctl = "$ENV{WP_TEST_ROOT}/scripts/wpctl";
+my $dir = PostgreSQL::Test::Utils::tempdir() . '/cluster';
+my @args = ('--dir', $dir);
+# The safekeeper under test, not whichever one is installed.
+$ENV{WPCTL_SAFEKEEPER} = "$ENV{WP_BIN_DIR}/safekeeper" if $ENV{WP_BIN_DIR};
+
+sub wpctl {
+    my ($stdout, $stderr);
+    my $ok = IPC::Run::run([ $wpctl, @_ ], '>', \$stdout, '2>', \$stderr);
+    return ($ok, $stdout // '', $stderr // '');
+}
+
+# Command lines of running processes that mention $dir.
+sub processes_of {
+    my ($path) = @_;
+    my @found;
+    for my $cmdline (glob '/proc/[0-9]*/cmdline') {
+        open(my $fh, '<', $cmdline) or next;
+        local $/;
+        my $args = <$fh> // '';
+        close $fh;
+        $args =~ s/\0/ /g;
+        push @found, "$cmdline: $args" if index($args, $path) >= 0;
+    }
+    return join("\n", @found);
+}
+
+# Bad input gets a clear error and changes nothing.
+my ($ok, $out, $err) = wpctl('init', '--safekeepers', '0', @args);
+ok(!$ok && $err =~ /--safekeepers must be a number from 1 to 9/, 'init refuses 0 safekeepers');
+ok(!-e $dir, '... and creates nothing');
+($ok, $out, $err) = wpctl('status', @args);
+ok(!$ok && $err =~ /no cluster in \Q$dir\E/, 'status of a missing cluster says so');
+($ok, $out, $err) = wpctl('frobnicate');
+ok(!$ok && $err =~ /unknown command 'frobnicate'/, 'unknown command is refused');
+
+($ok, $out, $err) = wpctl('init', '--safekeepers', '3', @args);
+ok($ok, 'init') or diag($err);
+($ok, $out, $err) = wpctl('init', @args);
+ok(!$ok && $err =~ /already holds a cluster/, 'a second init refuses to overwrite');
+
+($ok, $out, $err) = wpctl('start', @args);
+ok($ok, 'start: safekeepers, primary, standby') or diag("$out\n$err");
+
+my %conf = map { /^(\w+)=(.*)$/ ? ($1 => $2) : () } split /\n/, slurp_file("$dir/wpctl.conf");
+my @psql = ('psql', '-XAtq', '-h', "$dir/run", '-U', 'postgres', '-d', 'postgres');
+sub primary_sql { my $r = `@psql -p $conf{PRIMARY_PORT} -c "$_[0]"`; chomp $r; return $r; }
+sub standby_sql { my $r = `@psql -p $conf{STANDBY_PORT} -c "$_[0]"`; chomp $r; return $r; }
+
+primary_sql('CREATE TABLE demo AS SELECT g FROM generate_series(1, 1000) g');
+my $lsn = primary_sql('SELECT pg_current_wal_flush_lsn()');
+ok(SafekeeperNode::poll_until(sub { standby_sql("SELECT pg_last_wal_replay_lsn() >= '$lsn'") eq 't' }, 60),
+    'the standby replays what the primary committed');
+is(standby_sql('SELECT count(*) FROM demo'), '1000', 'the standby has the rows');
+
+# status: three safekeepers up with the same commit LSN, a streaming standby.
+my $status;
+ok( SafekeeperNode::poll_until(
+        sub {
+            ($ok, $status) = wpctl('status', @args);
+            my @commits = map { (split ' ')[5] } grep { /^\s+\d+\s+127\.0\.0\.1:\d+\s+up\s/ } split /\n/, $status;
+            my %distinct = map { $_ => 1 } @commits;
+            return @commits == 3 && keys(%distinct) == 1;
+        },
+        30),
+    'status shows 3 safekeepers up with equal commit LSN')
+  or diag($status);
+like($status, qr/^primary .*running\s+walproposer: elected/m, 'status shows the elected primary');
+like($status, qr/^standby .*running\s+streaming from 127\.0\.0\.1:\d+/m, 'status shows the standby streaming from a safekeeper');
+
+($ok, $out, $err) = wpctl('stop', @args);
+ok($ok, 'stop') or diag($err);
+is(processes_of($dir), '', 'nothing of the cluster is left running');
+($ok, $out, $err) = wpctl('start', @args);
+ok($ok, 'start again after stop') or diag("$out\n$err");
+($ok, $out, $err) = wpctl('destroy', @args);
+ok($ok, 'destroy') or diag($err);
+ok(!-e $dir, 'destroy removed the directory');
+is(processes_of($dir), '', 'nothing is left running after destroy');
+
+done_testing();
