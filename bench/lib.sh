@@ -9,6 +9,7 @@
 #           safekeepers
 # All processes run as the invoking user; started as root, the benchmark
 # re-executes itself as the `postgres` user from a copy of bench/.
+# WP_SK_FLAGS: extra safekeeper flags for experiments (e.g. --zero-fill-segments).
 
 bench_reexec_unprivileged() { # "$0" "$@"
   [[ $(id -u) -eq 0 ]] || return 0
@@ -103,7 +104,7 @@ EOF
         pg=$(free_port)
         http=$(free_port)
         mkdir -p "$dir/sk$i"
-        "$SAFEKEEPER" -D "$dir/sk$i" --id "$i" --listen-pg "127.0.0.1:$pg" --listen-http "127.0.0.1:$http" \
+        "$SAFEKEEPER" -D "$dir/sk$i" --id "$i" ${WP_SK_FLAGS:-} --listen-pg "127.0.0.1:$pg" --listen-http "127.0.0.1:$http" \
           >"$dir/sk$i.log" 2>&1 &
         BENCH_PIDS+=($!)
         wait_for 10 curl -sf -o /dev/null "http://127.0.0.1:$http/v1/status" ||
