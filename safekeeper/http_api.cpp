@@ -1,5 +1,7 @@
 #include "http_api.h"
 
+#include <sys/socket.h>
+
 #include "httplib_abi.h"
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -98,6 +100,13 @@ void json_error(httplib::Response& res, int status, const std::string& msg) {
 
 HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id)
     : registry_(registry), pg_server_(pg_server), node_id_(node_id), server_(std::make_unique<httplib::Server>()) {
+    // httplib's default sets SO_REUSEPORT, which lets a second daemon bind
+    // the same HTTP port silently; SO_REUSEADDR alone makes "address in use"
+    // an error at start-up, as for the PostgreSQL port.
+    server_->set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     server_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
         auto tls = registry_.list();
         std::size_t broken = 0;
