@@ -87,6 +87,58 @@ WalproposerCluster::wait_for_status($primary, "commit_lsn >= '$checkpoint_end'",
     'the shutdown checkpoint is confirmed after the restart');
 pass('WAL written at shutdown is streamed after the next start');
 
+# A crash in the middle of a large multi-page record. Only flushed WAL is
+# streamed, so the safekeepers hold the record's first pages. Crash recovery
+# ends before the torn record and PostgreSQL writes an
+# XLOG_OVERWRITE_CONTRECORD at the first missing page; the WAL before that
+# page is unchanged, so the safekeepers' WAL must stay a byte-exact prefix of
+# the restarted primary's WAL and streaming must continue past it.
+my $torn_start = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+my $big = IPC::Run::start(
+    [ 'psql', '-XAtq', '-h', $primary->host, '-p', $primary->port, '-d', 'postgres', '-c',
+        "SELECT pg_logical_emit_message(false, 'wp-torn', repeat('x', 512 * 1024 * 1024))" ],
+    '>', \my $big_out, '2>', \my $big_err);
+my $big_pid;
+ok( SafekeeperNode::poll_until(sub {
+        $big_pid = $primary->safe_psql('postgres',
+            "SELECT pid FROM pg_stat_activity WHERE query LIKE '%wp-torn%' AND pid <> pg_backend_pid()");
+        return 0 unless $big_pid;
+        # Wait until the record's first 32 MB are flushed (and streamed).
+        return WalproposerCluster::lsn_to_int(
+            $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()'))
+          > WalproposerCluster::lsn_to_int($torn_start) + 32 * 1024 * 1024;
+    }, 120),
+    'a 512 MB record is being inserted and its first pages are flushed');
+# Freeze the inserting backend so the record cannot complete, then crash the
+# server (SIGKILL of a backend makes the postmaster reinitialize: crash
+# recovery, as after a power loss for everything not written).
+kill 'STOP', $big_pid;
+my $flushed_part = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+kill 'KILL', $big_pid;
+$big->kill_kill;
+# The test cluster runs with restart_after_crash = off: the postmaster stops
+# after the crash; start it again (crash recovery).
+ok(SafekeeperNode::poll_until(sub { !-f $primary->data_dir . '/postmaster.pid' }, 60),
+    'the server went down after the backend crash');
+$primary->_update_pid(0);
+$primary->start;
+WalproposerCluster::wait_for_status($primary, "state = 'elected'", 'election after the torn record');
+my $after_lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+my ($dump_ok, $dump_out, $dump_err) = ('', '', '');
+IPC::Run::run([ 'pg_waldump', '-p', $primary->data_dir . '/pg_wal', '-s', $flushed_part, '-e', $after_lsn,
+        '-r', 'XLOG' ], '>', \$dump_out, '2>', \$dump_err);
+like($dump_out, qr/OVERWRITE_CONTRECORD/,
+    'recovery wrote an OVERWRITE_CONTRECORD after the torn record');
+$primary->safe_psql('postgres', "INSERT INTO acked VALUES (-2, 0, 'after torn record')");
+$end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+for my $sk (@sks) {
+    ok(WalproposerCluster::wait_for_sk_flush($sk, $primary, $end),
+        $sk->name . ' streams past the overwritten record');
+    my ($bytes, @mismatches) = WalproposerCluster::compare_wal_with_primary($sk, $primary);
+    ok(!@mismatches, $sk->name . "'s WAL is a byte-exact prefix across the torn record")
+      or diag(join("\n", @mismatches));
+}
+
 $primary->stop;
 $_->stop for @sks;
 done_testing();
