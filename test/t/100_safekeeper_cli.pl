@@ -1,0 +1,135 @@
+# The safekeeper's command line: --help and --version, a clear message and a
+# non-zero exit for bad flags, an unusable data directory, a directory
+# already in use and a port already in use; SIGTERM and SIGINT shut a
+# running daemon down cleanly (exit 0), with a proposer connected too.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use SafekeeperNode;
+use WalproposerCluster;
+
+my $bin = SafekeeperNode::binary();
+my $tmp = PostgreSQL::Test::Utils::tempdir('sk_cli');
+
+# Runs the binary with @args (bounded by a timeout: a command that should
+# fail must not start serving); returns (exit code, stdout, stderr).
+sub run_sk {
+    my @args = @_;
+    my ($out, $err) = ('', '');
+    my $h = IPC::Run::start([ $bin, @args ], '>', \$out, '2>', \$err,
+        IPC::Run::timeout(30));
+    eval { $h->finish; };
+    if ($@) {
+        $h->kill_kill;
+        return (-1, $out, "timed out: $@ $err");
+    }
+    return ($h->result(0), $out, $err);
+}
+
+sub free_addr { '127.0.0.1:' . PostgreSQL::Test::Cluster::get_free_port() }
+
+# --help / --version
+my ($rc, $out, $err) = run_sk('--help');
+is($rc, 0, '--help exits 0');
+like($out, qr/--listen-pg.*--listen-http/s, '--help lists the listen flags');
+like($out, qr/127\.0\.0\.1:5454/, '--help shows the default PostgreSQL-protocol address');
+($rc, $out) = run_sk('--version');
+is($rc, 0, '--version exits 0');
+like($out, qr/^safekeeper \(walproposer\) \d+\.\d+\.\d+$/m, '--version prints the version');
+
+# Bad flags: exit 2 with a message naming the problem.
+my @bad = (
+    [ [ '-D', "$tmp/x", '--id', '1', '--no-such-flag' ], qr/--no-such-flag/, 'an unknown flag' ],
+    [ [ '--id', '1' ], qr/--datadir is required/, 'a missing -D' ],
+    [ [ '-D', "$tmp/x" ], qr/--id is required/, 'a missing --id' ],
+    [ [ '-D', "$tmp/x", '--id', '0' ], qr/--id.*not in range/, '--id 0' ],
+    [ [ '-D', "$tmp/x", '--id', 'abc' ], qr/--id/, 'a non-numeric --id' ],
+    [ [ '-D', "$tmp/x", '--id', '1', '--listen-pg', 'nohost' ], qr/--listen-pg: expected HOST:PORT/,
+        'a --listen-pg without a port' ],
+    [ [ '-D', "$tmp/x", '--id', '1', '--listen-http', '127.0.0.1:99999' ],
+        qr/--listen-http: port out of range/, 'a --listen-http port out of range' ],
+    [ [ '-D', "$tmp/x", '--id', '1', '--log-level', 'loud' ], qr/--log-level/, 'an unknown log level' ],
+);
+for my $case (@bad) {
+    my ($args, $re, $what) = @$case;
+    ($rc, $out, $err) = run_sk(@$args);
+    is($rc, 2, "$what: exit 2");
+    like($err, $re, "$what: the message says why");
+}
+
+# Unusable data directories: exit 1 with the reason, nothing started.
+PostgreSQL::Test::Utils::append_to_file("$tmp/a_file", "not a directory\n");
+($rc, $out, $err) = run_sk('-D', "$tmp/a_file", '--id', '1', '--listen-pg', free_addr(),
+    '--listen-http', free_addr());
+is($rc, 1, 'a data directory that is a file: exit 1');
+like("$out$err", qr/data directory .*a_file is not a directory/, 'a file as -D: clear message');
+
+($rc, $out, $err) = run_sk('-D', "$tmp/a_file/sub", '--id', '1', '--listen-pg', free_addr(),
+    '--listen-http', free_addr());
+is($rc, 1, 'a data directory that cannot be created: exit 1');
+like("$out$err", qr/cannot create data directory .*Not a directory/,
+    'an uncreatable -D: clear message');
+
+SKIP: {
+    # root can write anywhere; the runner runs TAP tests as an ordinary user.
+    skip 'running as root: permissions are not enforced', 2 if $> == 0;
+    mkdir "$tmp/readonly" or die "mkdir: $!";
+    chmod 0500, "$tmp/readonly";
+    ($rc, $out, $err) = run_sk('-D', "$tmp/readonly", '--id', '1', '--listen-pg', free_addr(),
+        '--listen-http', free_addr());
+    is($rc, 1, 'a read-only data directory: exit 1');
+    like("$out$err", qr/data directory .*readonly is not writable/, 'a read-only -D: clear message');
+}
+
+# A running daemon: its directory and its ports are in use.
+my $sk = SafekeeperNode->new('cli', id => 1);
+$sk->start;
+($rc, $out, $err) = run_sk('-D', $sk->data_dir, '--id', '2', '--listen-pg', free_addr(),
+    '--listen-http', free_addr());
+is($rc, 1, 'a data directory in use by another daemon: exit 1');
+like("$out$err", qr/is in use by another safekeeper/, 'directory in use: clear message');
+
+($rc, $out, $err) = run_sk('-D', "$tmp/other1", '--id', '2', '--listen-pg', $sk->address,
+    '--listen-http', free_addr());
+is($rc, 1, 'a PostgreSQL-protocol port in use: exit 1');
+like("$out$err", qr/--listen-pg .*Address already in use/, 'PostgreSQL port in use: clear message');
+
+($rc, $out, $err) = run_sk('-D', "$tmp/other2", '--id', '2', '--listen-pg', free_addr(),
+    '--listen-http', '127.0.0.1:' . $sk->http_port);
+is($rc, 1, 'an HTTP port in use: exit 1');
+like("$out$err", qr/--listen-http .*address in use/, 'HTTP port in use: clear message');
+ok($sk->is_running, 'the running daemon is unaffected');
+
+# SIGTERM of an idle daemon: exit 0, logged.
+my $status = $sk->stop;
+is($status, 0, 'SIGTERM: exit status 0');
+like(slurp_file($sk->log_file), qr/received SIGTERM, shutting down.*shutdown complete/s,
+    'SIGTERM: shutdown is logged');
+
+# SIGINT with a primary streaming to it (one safekeeper, quorum 1): exit 0,
+# and a restart comes back with at least the flush LSN seen before.
+$sk->start;
+my $primary = WalproposerCluster::start_primary('primary', [$sk]);
+WalproposerCluster::wait_for_status($primary, "state = 'elected'", 'elected with one safekeeper');
+$primary->safe_psql('postgres', 'CREATE TABLE t AS SELECT g FROM generate_series(1, 10000) g');
+my $lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
+ok(WalproposerCluster::wait_for_sk_flush($sk, $primary, $lsn), 'the safekeeper has the WAL');
+my $flush_before = WalproposerCluster::sk_timeline($sk, $primary)->{flush_lsn};
+kill 'INT', $sk->pid;
+$status = $sk->_reap;
+is($status, 0, 'SIGINT with a connected proposer: exit status 0');
+like(slurp_file($sk->log_file), qr/received SIGINT, shutting down.*shutdown complete/s,
+    'SIGINT: shutdown is logged');
+$sk->start;
+my $tl = WalproposerCluster::sk_timeline($sk, $primary);
+ok(WalproposerCluster::lsn_to_int($tl->{flush_lsn}) >= WalproposerCluster::lsn_to_int($flush_before),
+    "after the restart flush_lsn $tl->{flush_lsn} >= $flush_before");
+$primary->safe_psql('postgres', 'INSERT INTO t VALUES (0)');
+pass('the primary commits again after the safekeeper restart');
+
+$primary->stop;
+is($sk->stop, 0, 'final SIGTERM: exit 0');
+done_testing();
