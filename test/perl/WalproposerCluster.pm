@@ -44,6 +44,13 @@ sub start_primary {
     my $node = PostgreSQL::Test::Cluster->new($name);
     $node->init(allows_streaming => 1);
     my $list = safekeeper_list($sks);
+    # Explicit ids (tenant_id => HEX, timeline_id => HEX) replace the
+    # defaults derived from the system identifier.
+    for my $key (qw(tenant_id timeline_id)) {
+        next unless $params{$key};
+        $node->{"_wp_$key"} = $params{$key};
+        $node->append_conf('postgresql.conf', "walproposer.$key = '$params{$key}'\n");
+    }
     $node->append_conf('postgresql.conf', <<"EOC");
 shared_preload_libraries = 'walproposer'
 synchronous_standby_names = 'walproposer'
@@ -79,19 +86,22 @@ sub lsn_to_int {
     return hex($1) * 2**32 + hex($2);
 }
 
+# The tenant and timeline ids the primary streams under.
+sub tenant_id   { my ($node) = @_; return $node->{_wp_tenant_id}   // default_id($node); }
+sub timeline_id { my ($node) = @_; return $node->{_wp_timeline_id} // default_id($node); }
+
 # The safekeeper's JSON status of the primary's timeline (undef if absent).
 sub sk_timeline {
     my ($sk, $node) = @_;
-    my $id = default_id($node);
-    my $resp = $sk->http('GET', "/v1/tenant/$id/timeline/$id");
+    my ($t, $l) = (tenant_id($node), timeline_id($node));
+    my $resp = $sk->http('GET', "/v1/tenant/$t/timeline/$l");
     return undef unless $resp->{success};
     return JSON::PP::decode_json($resp->{content});
 }
 
 sub sk_timeline_dir {
     my ($sk, $node) = @_;
-    my $id = default_id($node);
-    return $sk->data_dir . "/$id/$id";
+    return $sk->data_dir . '/' . tenant_id($node) . '/' . timeline_id($node);
 }
 
 # Waits (bounded) until the row of walproposer_status satisfies $condition.
