@@ -1,0 +1,296 @@
+// End-to-end test of the safekeeper's WAL sender (replication_handler.h):
+// spawns build/safekeeper (or $WP_SAFEKEEPER_BIN), pushes generated WAL as a
+// proposer, and reads it back with START_REPLICATION over a raw v3
+// connection, checking the message shape rules and the commit_lsn bound.
+#include <catch2/catch.hpp>
+
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include "push_client.h"
+#include "timeline.h"
+#include "wal_format.h"
+#include "wal_generator.h"
+
+using namespace wp;
+using namespace wp::sk;
+
+namespace {
+
+constexpr std::uint32_t kSeg = 1u << 20;
+constexpr std::uint64_t kSysId = 4242;
+constexpr Lsn kStart = 0x3000000;
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+class Daemon {
+  public:
+    Daemon() : port_(free_port()), http_port_(free_port()) {
+        char tmpl[] = "/tmp/sk_sender_XXXXXX";
+        REQUIRE(::mkdtemp(tmpl));
+        dir_ = std::string(tmpl) + "/data";
+    }
+    ~Daemon() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+    }
+    void start() {
+        const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
+        const std::string path = bin ? bin : "build/safekeeper";
+        const std::string pg = "127.0.0.1:" + std::to_string(port_);
+        const std::string http = "127.0.0.1:" + std::to_string(http_port_);
+        pid_ = ::fork();
+        if (pid_ == 0) {
+            const std::string log = dir_ + ".log";
+            FILE* f = std::freopen(log.c_str(), "a", stderr);
+            (void)f;
+            ::dup2(2, 1);
+            ::execl(path.c_str(), path.c_str(), "-D", dir_.c_str(), "--id", "3", "--listen-pg",
+                    pg.c_str(), "--listen-http", http.c_str(), static_cast<char*>(nullptr));
+            std::_Exit(127);
+        }
+        for (int i = 0; i < 200; ++i) {
+            PushClient c;
+            if (c.connect("127.0.0.1", port_, {})) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        FAIL("safekeeper did not start; see " << dir_ << ".log");
+    }
+    std::uint16_t port() const { return port_; }
+
+  private:
+    std::string dir_;
+    std::uint16_t port_, http_port_;
+    pid_t pid_ = -1;
+};
+
+std::string be32(std::uint32_t v) {
+    std::string s(4, '\0');
+    for (int i = 0; i < 4; ++i)
+        s[static_cast<std::size_t>(i)] = static_cast<char>(v >> (24 - 8 * i));
+    return s;
+}
+std::string be64(std::uint64_t v) {
+    return be32(static_cast<std::uint32_t>(v >> 32)) + be32(static_cast<std::uint32_t>(v));
+}
+std::uint64_t get64(const std::string& p, std::size_t off) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i)
+        v = (v << 8) | static_cast<std::uint8_t>(p[off + static_cast<std::size_t>(i)]);
+    return v;
+}
+std::string query(const std::string& q) {
+    return "Q" + be32(static_cast<std::uint32_t>(q.size() + 5)) + q + '\0';
+}
+std::string copy_data(const std::string& payload) {
+    return "d" + be32(static_cast<std::uint32_t>(payload.size() + 4)) + payload;
+}
+
+bool readable_within(int fd, int ms) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, ms) > 0;
+}
+
+class Proposer {
+  public:
+    Proposer(std::uint16_t port, const Id128& id) : gen_(kSysId, kSeg, 1, kStart) {
+        REQUIRE(c_.connect(
+            "127.0.0.1", port,
+            {{"options", "-c tenant_id=" + id_to_hex(id) + " -c timeline_id=" + id_to_hex(id)}}));
+        REQUIRE(c_.start_wal_push());
+        ProposerGreeting g;
+        g.system_id = kSysId;
+        g.pg_version = 150004;
+        g.wal_segment_size = kSeg;
+        g.tenant_id = id;
+        g.timeline_id = id;
+        g.pg_timeline = 1;
+        REQUIRE(c_.send(g));
+        REQUIRE(c_.receive());
+        REQUIRE(c_.send(VoteRequest{1}));
+        REQUIRE(c_.receive());
+        ProposerElected e;
+        e.term = 1;
+        e.term_history = {{1, kStart}};
+        e.start_streaming_lsn = kStart;
+        REQUIRE(c_.send(e));
+        REQUIRE(c_.receive());
+    }
+    // Appends `bytes` of WAL reporting `commit` as commit_lsn; returns the flush LSN.
+    Lsn append(std::size_t bytes, Lsn commit) {
+        std::vector<std::uint8_t> wal = gen_.append_bytes(bytes, 3000);
+        const Lsn begin = gen_.position() - wal.size();
+        all_.insert(all_.end(), wal.begin(), wal.end());
+        Lsn flushed = 0;
+        for (std::size_t off = 0; off < wal.size(); off += 256 * 1024) {
+            AppendRequest a;
+            a.term = 1;
+            a.begin_lsn = begin + off;
+            const std::size_t n = std::min<std::size_t>(256 * 1024, wal.size() - off);
+            a.end_lsn = a.begin_lsn + n;
+            a.commit_lsn = commit;
+            a.wal.assign(wal.begin() + static_cast<long>(off),
+                         wal.begin() + static_cast<long>(off + n));
+            REQUIRE(c_.send(a));
+            auto r = c_.receive();
+            REQUIRE(r);
+            flushed = std::get<AppendResponse>(*r).flush_lsn;
+        }
+        return flushed;
+    }
+    // Heartbeat that moves commit_lsn.
+    AppendResponse commit(Lsn commit) {
+        AppendRequest a;
+        a.term = 1;
+        a.begin_lsn = a.end_lsn = gen_.position();
+        a.commit_lsn = commit;
+        REQUIRE(c_.send(a));
+        auto r = c_.receive();
+        REQUIRE(r);
+        return std::get<AppendResponse>(*r);
+    }
+    const std::vector<std::uint8_t>& all() const { return all_; }
+
+  private:
+    PushClient c_;
+    WalGenerator gen_;
+    std::vector<std::uint8_t> all_;
+};
+
+// Reads XLogData until `until`, checking the shape rules; appends the bytes.
+void read_until(PushClient& r, Lsn& next, Lsn until, Lsn commit, std::string& got) {
+    while (next < until) {
+        REQUIRE(readable_within(r.fd(), 10000));
+        char type = 0;
+        std::string payload;
+        REQUIRE(r.read_backend_message(type, payload));
+        REQUIRE(type == 'd');
+        REQUIRE(!payload.empty());
+        if (payload[0] == 'k') continue;
+        REQUIRE(payload[0] == 'w');
+        const Lsn start = get64(payload, 1);
+        const Lsn wal_end = get64(payload, 9);
+        const std::size_t len = payload.size() - 25;
+        REQUIRE(start == next);
+        CHECK(wal_end == commit);
+        CHECK(len > 0);
+        CHECK(len <= 16 * kWalPageSize);
+        const Lsn end = start + len;
+        CHECK(end <= commit);  // never beyond commit_lsn
+        CHECK((end % kWalPageSize == 0 || end == commit));
+        CHECK(start / kSeg == (end - 1) / kSeg);  // never spans two segments
+        got.append(payload, 25, len);
+        next = end;
+    }
+}
+
+}  // namespace
+
+TEST_CASE("WAL sender: page-aligned XLogData up to commit_lsn, woken by commits",
+          "[sk][replication][daemon]") {
+    Daemon d;
+    d.start();
+    Id128 id{};
+    id.fill(0x5a);
+    Proposer p(d.port(), id);
+    // 2.5 segments flushed, 1.3 committed (inside a page).
+    const Lsn flushed = p.append(kSeg * 5 / 2, 0);
+    const Lsn commit1 = kStart + kSeg + kSeg * 3 / 10 + 100;
+    REQUIRE(flushed > commit1);
+    CHECK(p.commit(commit1).commit_lsn == commit1);
+
+    PushClient r;  // no ids: the only timeline is served
+    REQUIRE(
+        r.connect("127.0.0.1", d.port(), {{"replication", "true"}, {"application_name", "unit"}}));
+    auto err = r.simple_query("IDENTIFY_SYSTEM");
+    REQUIRE(err);
+    CHECK(*err == "");
+    err = r.simple_query("START_REPLICATION " + format_lsn(commit1 + 1) + " TIMELINE 1");
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("ahead of the commit position"));
+    err = r.simple_query("START_REPLICATION " + format_lsn(kStart - kSeg) + " TIMELINE 1");
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("before the first WAL"));
+
+    REQUIRE(r.send_raw(
+        query("START_REPLICATION SLOT \"s\" PHYSICAL " + format_lsn(kStart) + " TIMELINE 1")));
+    char type = 0;
+    std::string payload;
+    REQUIRE(r.read_backend_message(type, payload));
+    REQUIRE(type == 'W');
+
+    Lsn next = kStart;
+    std::string got;
+    read_until(r, next, commit1, commit1, got);
+    CHECK(next == commit1);
+    // Nothing more while commit_lsn stays (WAL up to `flushed` is there).
+    for (int i = 0; i < 5 && readable_within(r.fd(), 100); ++i) {
+        REQUIRE(r.read_backend_message(type, payload));
+        CHECK(payload[0] == 'k');
+    }
+    // A reply request is answered at once with a keepalive.
+    REQUIRE(r.send_raw(copy_data("r" + be64(commit1) + be64(commit1) + be64(kStart) + be64(0) +
+                                 std::string(1, '\1'))));
+    REQUIRE(readable_within(r.fd(), 5000));
+    REQUIRE(r.read_backend_message(type, payload));
+    CHECK(payload[0] == 'k');
+    CHECK(get64(payload, 1) == commit1);
+
+    // The next commit wakes the sender.
+    CHECK(p.commit(flushed).commit_lsn == flushed);
+    read_until(r, next, flushed, flushed, got);
+    CHECK(next == flushed);
+    REQUIRE(got.size() == flushed - kStart);
+    CHECK(std::equal(got.begin(), got.end(), reinterpret_cast<const char*>(p.all().data())));
+
+    // Hot-standby feedback reaches the proposer in the next AppendResponse.
+    REQUIRE(r.send_raw(copy_data("h" + be64(0) + be32(1000) + be32(2) + be32(0) + be32(0))));
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; ++i) {
+        seen = p.commit(flushed).hs_xmin == ((2ull << 32) | 1000);
+        if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    CHECK(seen);
+
+    // CopyDone ends the stream cleanly and the session goes on.
+    REQUIRE(r.send_raw("c" + be32(4)));
+    bool done = false, complete = false, ready = false;
+    while (!ready) {
+        REQUIRE(readable_within(r.fd(), 5000));
+        REQUIRE(r.read_backend_message(type, payload));
+        if (type == 'c') done = true;
+        if (type == 'C') complete = true;
+        if (type == 'Z') ready = true;
+    }
+    CHECK(done);
+    CHECK(complete);
+    err = r.simple_query("READ_REPLICATION_SLOT s");
+    REQUIRE(err);
+    CHECK(*err == "");
+    err = r.simple_query("SHOW wal_segment_size");
+    REQUIRE(err);
+    CHECK(*err == "");
+    err = r.simple_query("SHOW work_mem");
+    REQUIRE(err);
+    CHECK_THAT(*err, Catch::Contains("unrecognized configuration parameter"));
+}
