@@ -182,6 +182,16 @@ Status TimelineRegistry::load_all() {
             const std::string name = tenant_name + "/" + entry;
             auto storage = WalStorage::open(fs_, dir, options_);
             std::shared_ptr<Timeline> tl;
+            if (!storage && storage.status().kind() == StatusKind::kNotFound &&
+                !fs_.exists(join_path(dir, kControlFileName))) {
+                // A crash while the timeline was being created, before its
+                // first control file was durable: nothing was acknowledged
+                // yet. Not registered; the first push creates it again.
+                spdlog::warn("timeline {}: no control file (creation was interrupted); it will be created "
+                             "again on first use",
+                             name);
+                continue;
+            }
             if (!storage) {
                 spdlog::error("timeline {}: refusing service: {}", name, storage.status().message());
                 tl = std::make_shared<Timeline>(*tenant, *timeline, storage.status().message());

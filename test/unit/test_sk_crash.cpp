@@ -12,6 +12,7 @@
 #include <random>
 
 #include "fault_injection_fs.h"
+#include "timeline.h"
 #include "wal_generator.h"
 #include "wal_storage.h"
 #include "walproposer/acceptor.h"
@@ -192,6 +193,41 @@ TEST_CASE("crash at every file operation keeps acknowledged WAL and votes", "[sk
                 INFO("seed " << seed << " crash at op " << n << "/" << total_ops << (torn ? " torn" : ""));
                 check_recovered(fs, o);
             }
+        }
+    }
+}
+
+TEST_CASE("crash while a timeline is created never leaves it unusable", "[sk][crash]") {
+    Id128 tenant{}, timeline{};
+    tenant.fill(0x11);
+    timeline.fill(0x22);
+    std::uint64_t total_ops;
+    {
+        FaultInjectionFs fs;
+        REQUIRE(fs.make_directory("/d"));
+        TimelineRegistry registry(fs, "/d", 1);
+        REQUIRE(registry.find_or_create(tenant, timeline));
+        total_ops = fs.mutating_ops();
+    }
+    REQUIRE(total_ops > 3);
+    for (bool torn : {false, true}) {
+        for (std::uint64_t n = 1; n <= total_ops; ++n) {
+            FaultInjectionFs fs;
+            REQUIRE(fs.make_directory("/d"));
+            REQUIRE(fs.sync_directory("/"));
+            fs.set_crash_after(n);
+            {
+                TimelineRegistry registry(fs, "/d", 1);
+                (void)registry.find_or_create(tenant, timeline);
+            }
+            std::mt19937_64 rng(n);
+            fs.crash_and_restart(rng, torn);
+            INFO("crash at op " << n << "/" << total_ops << (torn ? " torn" : ""));
+            TimelineRegistry registry(fs, "/d", 1);
+            REQUIRE(registry.load_all());
+            auto tl = registry.find_or_create(tenant, timeline);
+            REQUIRE(tl);
+            CHECK((*tl)->state() == TimelineState::kActive);
         }
     }
 }
