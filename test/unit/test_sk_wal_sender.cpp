@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "push_client.h"
@@ -76,6 +77,11 @@ class Daemon {
         }
         FAIL("safekeeper did not start; see " << dir_ << ".log");
     }
+    void stop() {
+        ::kill(pid_, SIGTERM);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+    }
     std::uint16_t port() const { return port_; }
 
   private:
@@ -113,7 +119,9 @@ bool readable_within(int fd, int ms) {
 
 class Proposer {
   public:
-    Proposer(std::uint16_t port, const Id128& id) : gen_(kSysId, kSeg, 1, kStart) {
+    Proposer(std::uint16_t port, const Id128& id, std::uint32_t pg_timeline = 1,
+             const std::string& history = "")
+        : gen_(kSysId, kSeg, pg_timeline, kStart) {
         REQUIRE(c_.connect(
             "127.0.0.1", port,
             {{"options", "-c tenant_id=" + id_to_hex(id) + " -c timeline_id=" + id_to_hex(id)}}));
@@ -124,7 +132,8 @@ class Proposer {
         g.wal_segment_size = kSeg;
         g.tenant_id = id;
         g.timeline_id = id;
-        g.pg_timeline = 1;
+        g.pg_timeline = pg_timeline;
+        g.pg_timeline_history = history;
         REQUIRE(c_.send(g));
         REQUIRE(c_.receive());
         REQUIRE(c_.send(VoteRequest{1}));
@@ -176,6 +185,41 @@ class Proposer {
     WalGenerator gen_;
     std::vector<std::uint8_t> all_;
 };
+
+struct QueryResult {
+    std::string error;
+    std::vector<std::vector<std::optional<std::string>>> rows;
+};
+
+// Runs a simple query, collecting DataRows.
+QueryResult run_query(PushClient& c, const std::string& sql) {
+    QueryResult out;
+    REQUIRE(c.send_raw(query(sql)));
+    for (;;) {
+        char type = 0;
+        std::string p;
+        REQUIRE(c.read_backend_message(type, p));
+        if (type == 'E') out.error = PushClient::error_text(p);
+        if (type == 'Z') return out;
+        if (type != 'D') continue;
+        const std::size_t n =
+            (static_cast<std::uint8_t>(p[0]) << 8) | static_cast<std::uint8_t>(p[1]);
+        std::size_t off = 2;
+        std::vector<std::optional<std::string>> row;
+        for (std::size_t i = 0; i < n; ++i) {
+            const std::uint32_t len =
+                static_cast<std::uint32_t>(get64(std::string(4, '\0') + p.substr(off, 4), 0));
+            off += 4;
+            if (len == 0xFFFFFFFF) {
+                row.emplace_back(std::nullopt);
+                continue;
+            }
+            row.emplace_back(p.substr(off, len));
+            off += len;
+        }
+        out.rows.push_back(std::move(row));
+    }
+}
 
 // Reads XLogData until `until`, checking the shape rules; appends the bytes.
 void read_until(PushClient& r, Lsn& next, Lsn until, Lsn commit, std::string& got) {
@@ -293,4 +337,59 @@ TEST_CASE("WAL sender: page-aligned XLogData up to commit_lsn, woken by commits"
     err = r.simple_query("SHOW work_mem");
     REQUIRE(err);
     CHECK_THAT(*err, Catch::Contains("unrecognized configuration parameter"));
+}
+
+TEST_CASE("WAL sender: IDENTIFY_SYSTEM and TIMELINE_HISTORY from the proposer's greeting, durably",
+          "[sk][replication][daemon]") {
+    Daemon d;
+    d.start();
+    Id128 id{};
+    id.fill(0x6b);
+    const std::string tli2 = "1\t0/2000158\tno recovery target specified\n";
+    const std::string tli3 = tli2 + "\n2\t0/2800000\tno recovery target specified\n";
+    {
+        Proposer p(d.port(), id, 3, tli3);
+        const Lsn flushed = p.append(100000, 0);
+        p.commit(flushed);
+    }
+    for (int round = 0; round < 2; ++round) {  // before and after a restart
+        INFO("round " << round);
+        PushClient r;
+        REQUIRE(r.connect(
+            "127.0.0.1", d.port(),
+            {{"replication", "true"},
+             {"options", "-c tenant_id=" + id_to_hex(id) + " -c timeline_id=" + id_to_hex(id)}}));
+        QueryResult q = run_query(r, "IDENTIFY_SYSTEM");
+        REQUIRE(q.error == "");
+        REQUIRE(q.rows.size() == 1);
+        REQUIRE(q.rows[0].size() == 4);
+        CHECK(q.rows[0][0] == std::to_string(kSysId));
+        CHECK(q.rows[0][1] == std::string("3"));
+        CHECK_FALSE(q.rows[0][3].has_value());  // dbname NULL
+        q = run_query(r, "TIMELINE_HISTORY 3");
+        REQUIRE(q.error == "");
+        REQUIRE(q.rows.size() == 1);
+        CHECK(q.rows[0][0] == std::string("00000003.history"));
+        CHECK(q.rows[0][1] == tli3);
+        q = run_query(r, "TIMELINE_HISTORY 2");
+        REQUIRE(q.rows.size() == 1);
+        CHECK(q.rows[0][0] == std::string("00000002.history"));
+        CHECK(q.rows[0][1] == tli2);
+        CHECK_THAT(run_query(r, "TIMELINE_HISTORY 1").error, Catch::Contains("00000001.history"));
+        CHECK_THAT(run_query(r, "TIMELINE_HISTORY 4").error, Catch::Contains("00000004.history"));
+        CHECK_THAT(run_query(r, "START_REPLICATION 0/3000000 TIMELINE 2").error,
+                   Catch::Contains("timeline"));
+        q = run_query(r, "READ_REPLICATION_SLOT nobody");
+        REQUIRE(q.rows.size() == 1);
+        CHECK(q.rows[0][0] == std::string("physical"));
+        CHECK_FALSE(q.rows[0][1].has_value());
+        q = run_query(r, "SHOW wal_segment_size");
+        REQUIRE(q.rows.size() == 1);
+        CHECK(q.rows[0][0] == std::string("1MB"));
+        r.close();
+        if (round == 0) {
+            d.stop();
+            d.start();
+        }
+    }
 }
