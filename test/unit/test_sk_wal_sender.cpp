@@ -105,6 +105,11 @@ std::uint64_t get64(const std::string& p, std::size_t off) {
         v = (v << 8) | static_cast<std::uint8_t>(p[off + static_cast<std::size_t>(i)]);
     return v;
 }
+std::uint32_t get32(const std::string& p, std::size_t off) {
+    std::uint32_t v = 0;
+    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[off + i]);
+    return v;
+}
 std::string query(const std::string& q) {
     return "Q" + be32(static_cast<std::uint32_t>(q.size() + 5)) + q + '\0';
 }
@@ -207,8 +212,7 @@ QueryResult run_query(PushClient& c, const std::string& sql) {
         std::size_t off = 2;
         std::vector<std::optional<std::string>> row;
         for (std::size_t i = 0; i < n; ++i) {
-            const std::uint32_t len =
-                static_cast<std::uint32_t>(get64(std::string(4, '\0') + p.substr(off, 4), 0));
+            const std::uint32_t len = get32(p, off);
             off += 4;
             if (len == 0xFFFFFFFF) {
                 row.emplace_back(std::nullopt);
