@@ -206,6 +206,27 @@ void show(PgConnection& conn, const ReplicationContext& ctx, const std::string& 
 
 // ------------------------------------------------------------ the sender
 
+// Parses a history file: the LSN where timeline `tli` ends and the timeline
+// that follows it (the next entry's, or `current` after the last entry).
+std::optional<std::pair<Lsn, std::uint32_t>> timeline_switch_point(const std::string& content,
+                                                                   std::uint32_t tli,
+                                                                   std::uint32_t current) {
+    std::optional<Lsn> found;
+    std::size_t pos = 0;
+    while (pos < content.size()) {
+        std::size_t eol = content.find('\n', pos);
+        if (eol == std::string::npos) eol = content.size();
+        const std::string line = content.substr(pos, eol - pos);
+        pos = eol + 1;
+        unsigned int line_tli = 0, hi = 0, lo = 0;
+        if (std::sscanf(line.c_str(), " %u %X/%X", &line_tli, &hi, &lo) != 3) continue;
+        if (found) return std::make_pair(*found, static_cast<std::uint32_t>(line_tli));
+        if (line_tli == tli) found = (static_cast<Lsn>(hi) << 32) | lo;
+    }
+    if (found) return std::make_pair(*found, current);
+    return std::nullopt;
+}
+
 class WalSender {
   public:
     WalSender(PgConnection& conn, const ReplicationContext& ctx, std::shared_ptr<Timeline> tl)
@@ -237,6 +258,16 @@ class WalSender {
     Clock::time_point last_send_{}, last_receive_{};
     std::vector<std::uint8_t> buf_;
     bool client_done_ = false;
+    // Streaming an earlier PostgreSQL timeline: where it ends and which
+    // timeline follows (kInvalidLsn: the current timeline, no end).
+    Lsn switch_point_ = kInvalidLsn;
+    std::uint32_t next_tli_ = 0;
+    bool server_done_ = false;  // we sent CopyDone at the switch point
+    void send_next_timeline() {
+        conn_.send_typed_result({{"next_tli", kInt8Oid}, {"next_tli_startpos", kTextOid}},
+                                {{std::to_string(next_tli_), format_lsn(switch_point_)}}, "SELECT");
+        conn_.send_command_complete("START_REPLICATION");
+    }
 };
 
 void WalSender::forward_feedback() {
@@ -246,6 +277,7 @@ void WalSender::forward_feedback() {
 }
 
 void WalSender::send_keepalive(bool reply_requested) {
+    if (server_done_) return;  // no CopyData after our CopyDone
     std::vector<std::uint8_t> m;
     m.push_back('k');
     put_be64(m, tl_->published_commit_lsn());
@@ -364,15 +396,30 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
         return ReplicationOutcome::kContinue;
     }
     const std::uint32_t tli = cmd.timeline ? cmd.timeline : snap.pg_timeline;
-    if (tli != snap.pg_timeline) {
-        // The safekeeper holds the WAL of its current PostgreSQL timeline only.
-        conn_.send_error(sqlstate::kFeatureNotSupported,
-                         "requested timeline " + std::to_string(tli) +
-                             " is not the timeline this safekeeper serves (" +
-                             std::to_string(snap.pg_timeline) + ")");
-        return ReplicationOutcome::kContinue;
-    }
     const Lsn start = cmd.start_lsn;
+    if (tli != snap.pg_timeline) {
+        // An earlier timeline of the history: its WAL is ours up to the
+        // switch point, where the stream ends and the next timeline is named.
+        std::string content;
+        {
+            std::lock_guard<std::mutex> g(tl_->mutex());
+            if (WalStorage* st = tl_->storage()) content = st->control().pg_timeline_history;
+        }
+        auto sw = tli < snap.pg_timeline ? timeline_switch_point(content, tli, snap.pg_timeline)
+                                         : std::nullopt;
+        if (!sw || start > sw->first) {
+            conn_.send_error(sqlstate::kObjectNotInPrerequisiteState,
+                             "requested starting point " + format_lsn(start) + " on timeline " +
+                                 std::to_string(tli) + " is not in this server's history");
+            return ReplicationOutcome::kContinue;
+        }
+        switch_point_ = sw->first;
+        next_tli_ = sw->second;
+        if (start == switch_point_) {  // nothing to stream: name the next timeline
+            send_next_timeline();
+            return ReplicationOutcome::kContinue;
+        }
+    }
     const Lsn commit = tl_->published_commit_lsn();
     if (start == kInvalidLsn || snap.timeline_start_lsn == kInvalidLsn ||
         start < snap.timeline_start_lsn) {
@@ -437,8 +484,15 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
             (void)conn_.flush();
             return ReplicationOutcome::kClose;
         }
-        // 2. Committed WAL not yet sent.
-        const Lsn commit_now = tl_->published_commit_lsn();
+        // 2. Committed WAL not yet sent (on a historic timeline: up to its end).
+        Lsn commit_now = tl_->published_commit_lsn();
+        if (switch_point_ != kInvalidLsn && commit_now >= switch_point_) {
+            commit_now = switch_point_;
+            if (sent_ == switch_point_ && !server_done_) {
+                conn_.send_copy_done();  // end of this timeline; wait for the consumer's
+                server_done_ = true;
+            }
+        }
         if (sent_ < commit_now) {
             if (!send_wal(commit_now)) {
                 (void)conn_.flush();
@@ -459,7 +513,7 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
                          end_reason);
             return ReplicationOutcome::kClose;
         }
-        if (now - last_send_ >= kKeepaliveInterval) {
+        if (now - last_send_ >= kKeepaliveInterval && !server_done_) {
             // Ask for a reply once half of the consumer timeout has passed.
             send_keepalive(now - last_receive_ >= kConsumerTimeout / 2);
             if (!conn_.flush()) return ReplicationOutcome::kClose;
@@ -496,6 +550,12 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
         }
     }
     // The consumer sent CopyDone: end the copy and go back to command mode.
+    if (server_done_) {
+        send_next_timeline();
+        spdlog::info("timeline {}: WAL consumer {} reached the end of PostgreSQL timeline {} at {}",
+                     name, conn_.peer(), tli, format_lsn(sent_));
+        return ReplicationOutcome::kContinue;
+    }
     conn_.send_copy_done();
     conn_.send_command_complete("START_REPLICATION");
     spdlog::info("timeline {}: WAL consumer {} ended streaming at {}", name, conn_.peer(),

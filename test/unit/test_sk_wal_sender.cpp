@@ -350,7 +350,7 @@ TEST_CASE("WAL sender: IDENTIFY_SYSTEM and TIMELINE_HISTORY from the proposer's 
     Id128 id{};
     id.fill(0x6b);
     const std::string tli2 = "1\t0/2000158\tno recovery target specified\n";
-    const std::string tli3 = tli2 + "\n2\t0/2800000\tno recovery target specified\n";
+    const std::string tli3 = tli2 + "\n2\t0/3010000\tno recovery target specified\n";
     {
         Proposer p(d.port(), id, 3, tli3);
         const Lsn flushed = p.append(100000, 0);
@@ -381,8 +381,43 @@ TEST_CASE("WAL sender: IDENTIFY_SYSTEM and TIMELINE_HISTORY from the proposer's 
         CHECK(q.rows[0][1] == tli2);
         CHECK_THAT(run_query(r, "TIMELINE_HISTORY 1").error, Catch::Contains("00000001.history"));
         CHECK_THAT(run_query(r, "TIMELINE_HISTORY 4").error, Catch::Contains("00000004.history"));
-        CHECK_THAT(run_query(r, "START_REPLICATION 0/3000000 TIMELINE 2").error,
-                   Catch::Contains("timeline"));
+        CHECK_THAT(run_query(r, "START_REPLICATION 0/3000000 TIMELINE 1").error,
+                   Catch::Contains("not in this server's history"));
+        CHECK_THAT(run_query(r, "START_REPLICATION 0/3010008 TIMELINE 2").error,
+                   Catch::Contains("not in this server's history"));
+        CHECK_THAT(run_query(r, "START_REPLICATION 0/3000000 TIMELINE 4").error,
+                   Catch::Contains("not in this server's history"));
+        // At the switch point: no stream, just the next timeline.
+        q = run_query(r, "START_REPLICATION 0/3010000 TIMELINE 2");
+        REQUIRE(q.error == "");
+        REQUIRE(q.rows.size() == 1);
+        CHECK(q.rows[0][0] == std::string("3"));
+        CHECK(q.rows[0][1] == std::string("0/3010000"));
+        // Before it: WAL up to the switch point, CopyDone, then the next timeline.
+        REQUIRE(r.send_raw(query("START_REPLICATION 0/3000000 TIMELINE 2")));
+        char type = 0;
+        std::string payload;
+        REQUIRE(r.read_backend_message(type, payload));
+        REQUIRE(type == 'W');
+        Lsn next = 0x3000000;
+        std::string got;
+        read_until(r, next, 0x3010000, 0x3010000, got);
+        CHECK(next == 0x3010000);
+        REQUIRE(readable_within(r.fd(), 5000));
+        REQUIRE(r.read_backend_message(type, payload));
+        CHECK(type == 'c');
+        REQUIRE(r.send_raw("c" + be32(4)));
+        std::vector<char> types;
+        std::string next_tli;
+        for (;;) {
+            REQUIRE(readable_within(r.fd(), 5000));
+            REQUIRE(r.read_backend_message(type, payload));
+            types.push_back(type);
+            if (type == 'D') next_tli = payload.substr(6, 1);
+            if (type == 'Z') break;
+        }
+        CHECK(types == std::vector<char>{'T', 'D', 'C', 'C', 'Z'});
+        CHECK(next_tli == "3");
         q = run_query(r, "READ_REPLICATION_SLOT nobody");
         REQUIRE(q.rows.size() == 1);
         CHECK(q.rows[0][0] == std::string("physical"));
