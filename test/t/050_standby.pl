@@ -13,7 +13,9 @@ use Test::More;
 use SafekeeperNode;
 use WalproposerCluster;
 
-my @sks = WalproposerCluster::start_safekeepers(3);
+# Own names (sk51..): safekeeper directories under tmp_check are shared by
+# every test file of a run, and standby2 relies on a single timeline.
+my @sks = WalproposerCluster::start_safekeepers(3, 51);
 my $primary = WalproposerCluster::start_primary('primary', \@sks);
 WalproposerCluster::wait_for_status($primary, "state = 'elected' AND commit_lsn IS NOT NULL",
     'first election');

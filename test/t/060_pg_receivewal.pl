@@ -10,7 +10,9 @@ use Test::More;
 use SafekeeperNode;
 use WalproposerCluster;
 
-my @sks = WalproposerCluster::start_safekeepers(3);
+# Own names (sk61..): safekeeper directories under tmp_check are shared by
+# every test file of a run, and receiver 1 relies on a single timeline.
+my @sks = WalproposerCluster::start_safekeepers(3, 61);
 my $primary = WalproposerCluster::start_primary('primary', \@sks);
 WalproposerCluster::wait_for_status($primary, "state = 'elected' AND commit_lsn IS NOT NULL",
     'first election');

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <thread>
 
@@ -54,6 +55,8 @@ class Daemon {
             ::kill(pid_, SIGKILL);
             ::waitpid(pid_, nullptr, 0);
         }
+        std::error_code ec;
+        std::filesystem::remove_all(std::filesystem::path(dir_).parent_path(), ec);
     }
     void start() {
         const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
