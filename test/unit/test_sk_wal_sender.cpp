@@ -335,6 +335,18 @@ TEST_CASE("WAL sender: page-aligned XLogData up to commit_lsn, woken by commits"
     }
     CHECK(done);
     CHECK(complete);
+    // A start exactly at commit_lsn is accepted and waits for more.
+    REQUIRE(r.send_raw(query("START_REPLICATION " + format_lsn(flushed) + " TIMELINE 1")));
+    REQUIRE(r.read_backend_message(type, payload));
+    REQUIRE(type == 'W');
+    CHECK_FALSE(readable_within(r.fd(), 300));
+    REQUIRE(r.send_raw("c" + be32(4)));
+    for (bool ready = false; !ready;) {
+        REQUIRE(readable_within(r.fd(), 5000));
+        REQUIRE(r.read_backend_message(type, payload));
+        CHECK(type != 'd');
+        ready = type == 'Z';
+    }
     err = r.simple_query("READ_REPLICATION_SLOT s");
     REQUIRE(err);
     CHECK(*err == "");
