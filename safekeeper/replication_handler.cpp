@@ -247,6 +247,7 @@ class WalSender {
     void send_keepalive(bool reply_requested);
     bool send_wal(Lsn end);
     void forward_feedback();
+    void send_next_timeline();
 
     PgConnection& conn_;
     const ReplicationContext& ctx_;
@@ -263,12 +264,14 @@ class WalSender {
     Lsn switch_point_ = kInvalidLsn;
     std::uint32_t next_tli_ = 0;
     bool server_done_ = false;  // we sent CopyDone at the switch point
-    void send_next_timeline() {
-        conn_.send_typed_result({{"next_tli", kInt8Oid}, {"next_tli_startpos", kTextOid}},
-                                {{std::to_string(next_tli_), format_lsn(switch_point_)}}, "SELECT");
-        conn_.send_command_complete("START_REPLICATION");
-    }
 };
+
+// The end of an earlier timeline: the next timeline and where it starts.
+void WalSender::send_next_timeline() {
+    conn_.send_typed_result({{"next_tli", kInt8Oid}, {"next_tli_startpos", kTextOid}},
+                            {{std::to_string(next_tli_), format_lsn(switch_point_)}}, "SELECT");
+    conn_.send_command_complete("START_REPLICATION");
+}
 
 void WalSender::forward_feedback() {
     const auto [xmin, catalog_xmin] = tl_->consumers().min_hot_standby_feedback();
