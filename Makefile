@@ -34,7 +34,7 @@ PG_CPPFLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL
 PG_CXXFLAGS = -std=c++17 -fPIC $(WP_WARNINGS) -Wno-missing-field-initializers \
               -Wno-register -MMD -MP
 SHLIB_LINK = build/libwpcore.a -L$(PG_LIBDIR) -lpq -lstdc++
-EXTRA_CLEAN = build src/pg/*.d
+EXTRA_CLEAN = build build-asan src/pg/*.d
 
 # No LLVM bitcode: the JIT inlining bitcode is C-only and gains nothing here.
 override with_llvm = no
@@ -50,93 +50,98 @@ $(shlib): build/libwpcore.a
 -include $(OBJS:.o=.d)
 
 # ------------------------------------------------------------ shared flags
+# B: the build directory of the core, the daemon, the tests and the bench
+# clients. `make test-sanitize` builds a second tree in build-asan/ with
+# ASan+UBSan; the extension always links build/libwpcore.a.
+B ?= build
 WP_CXX ?= $(CXX)
 WP_CXXFLAGS := -std=c++17 -O2 -g -fPIC $(WP_WARNINGS) -MMD -MP -Iinclude
 WP_SANITIZE ?=
 ifneq ($(WP_SANITIZE),)
-WP_CXXFLAGS += -fsanitize=$(WP_SANITIZE) -fno-omit-frame-pointer
+# GCC 12 reports false maybe-uninitialized warnings in libstdc++ under ASan.
+WP_CXXFLAGS += -fsanitize=$(WP_SANITIZE) -fno-omit-frame-pointer -Wno-maybe-uninitialized
 WP_LDFLAGS += -fsanitize=$(WP_SANITIZE)
 endif
 
 # ------------------------------------------------------------- core library
 CORE_SOURCES := $(sort $(wildcard src/core/*.cpp))
-CORE_OBJS := $(CORE_SOURCES:%.cpp=build/obj/%.o)
+CORE_OBJS := $(CORE_SOURCES:%.cpp=$(B)/obj/%.o)
 
-build/libwpcore.a: $(CORE_OBJS)
+$(B)/libwpcore.a: $(CORE_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@
 	$(AR) rcs $@ $^
 
 # Core and daemon objects: compiled without any PostgreSQL include path, so a
 # PostgreSQL header in them is a build error.
-build/obj/src/core/%.o: src/core/%.cpp
+$(B)/obj/src/core/%.o: src/core/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
 
 # Every public core header must compile on its own, with no PG header.
 CORE_HEADERS := $(sort $(wildcard include/walproposer/*.h))
-build/header-check.stamp: $(CORE_HEADERS)
+$(B)/header-check.stamp: $(CORE_HEADERS)
 	@mkdir -p $(@D)
 	@for h in $(CORE_HEADERS); do \
 	  echo "#include \"$${h#include/}\"" | \
 	    $(WP_CXX) -std=c++17 $(WP_WARNINGS) -Iinclude -fsyntax-only -x c++ - || exit 1; \
 	done
 	@touch $@
-all: build/header-check.stamp
+all: $(B)/header-check.stamp
 
 # ------------------------------------------------------------------ daemon
 SK_SOURCES := $(sort $(filter-out safekeeper/main.cpp,$(wildcard safekeeper/*.cpp)))
-SK_OBJS := $(SK_SOURCES:%.cpp=build/obj/%.o)
+SK_OBJS := $(SK_SOURCES:%.cpp=$(B)/obj/%.o)
 SK_LIBS := -lcpp-httplib -lspdlog -lfmt -lpthread $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
 
 # The one file of the daemon allowed PostgreSQL (frontend) headers: CRC-32C.
-build/obj/safekeeper/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)
-build/obj/safekeeper/%.o: safekeeper/%.cpp
+$(B)/obj/safekeeper/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)
+$(B)/obj/safekeeper/%.o: safekeeper/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper $(WP_EXTRA_FLAGS) -c -o $@ $<
 
-build/libsafekeeper.a: $(SK_OBJS)
+$(B)/libsafekeeper.a: $(SK_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@
 	$(AR) rcs $@ $^
 
-build/safekeeper: build/obj/safekeeper/main.o build/libsafekeeper.a build/libwpcore.a
+$(B)/safekeeper: $(B)/obj/safekeeper/main.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
 # -------------------------------------------------------------------- tests
 UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
-UNIT_OBJS := $(UNIT_SOURCES:%.cpp=build/obj/%.o)
-build/obj/test/unit/%.o: test/unit/%.cpp
+UNIT_OBJS := $(UNIT_SOURCES:%.cpp=$(B)/obj/%.o)
+$(B)/obj/test/unit/%.o: test/unit/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Wno-error=unused-parameter -c -o $@ $<
 
-build/unit_tests: $(UNIT_OBJS) build/libsafekeeper.a build/libwpcore.a
+$(B)/unit_tests: $(UNIT_OBJS) $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
 SIM_SOURCES := $(sort $(wildcard test/sim/*.cpp))
-SIM_OBJS := $(SIM_SOURCES:%.cpp=build/obj/%.o)
-build/obj/test/sim/%.o: test/sim/%.cpp
+SIM_OBJS := $(SIM_SOURCES:%.cpp=$(B)/obj/%.o)
+$(B)/obj/test/sim/%.o: test/sim/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
 
-build/wpsim: $(SIM_OBJS) build/libwpcore.a
+$(B)/wpsim: $(SIM_OBJS) $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^
 
-# Benchmark clients: each bench/NAME.cpp is one program, build/bench/NAME,
-# driven by the bench/ scripts (which find it in $$WP_BIN_DIR or build/bench).
+# Benchmark clients: each bench/NAME.cpp is one program, $(B)/bench/NAME,
+# driven by the bench/ scripts (which find it in $$WP_BIN_DIR or $(B)/bench).
 BENCH_SOURCES := $(sort $(wildcard bench/*.cpp))
-BENCH_BINS := $(BENCH_SOURCES:bench/%.cpp=build/bench/%)
-build/obj/bench/%.o: bench/%.cpp
+BENCH_BINS := $(BENCH_SOURCES:bench/%.cpp=$(B)/bench/%)
+$(B)/obj/bench/%.o: bench/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -c -o $@ $<
-build/bench/%: build/obj/bench/%.o build/libsafekeeper.a build/libwpcore.a
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
--include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) build/obj/safekeeper/main.d \
-         $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=build/obj/bench/%.d)
+-include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d \
+         $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d)
 
-all: build/libwpcore.a build/safekeeper build/unit_tests $(if $(SIM_SOURCES),build/wpsim) $(BENCH_BINS)
+all: $(B)/libwpcore.a $(B)/safekeeper $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS)
 
 # ----------------------------------------------------------------- install
 install: install-safekeeper
@@ -147,7 +152,7 @@ install-safekeeper: build/safekeeper
 	  $(INSTALL_SCRIPT) scripts/wpctl '$(DESTDIR)$(bindir)/wpctl'; fi
 
 # -------------------------------------------------------------------- tests
-.PHONY: test test-unit test-sim test-regress test-tap install-safekeeper format
+.PHONY: test test-unit test-sim test-regress test-tap test-sanitize install-safekeeper format
 test:
 	scripts/run-tests all
 test-unit:
@@ -158,6 +163,14 @@ test-regress:
 	scripts/run-tests regress
 test-tap:
 	scripts/run-tests tap
+
+# The core, the daemon and their tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer, in their own build tree.
+test-sanitize:
+	$(MAKE) --no-print-directory B=build-asan WP_SANITIZE=address,undefined \
+	    build-asan/unit_tests build-asan/wpsim build-asan/safekeeper
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/unit_tests
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/wpsim --seeds 1..300
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

@@ -97,7 +97,7 @@ public:
         if (from >= to) return true;
         if (from < start || to > flushed_end) return false;
         if (to - kTimelineStart > wal.size()) return false;
-        return std::memcmp(bytes.data() + (from - start), wal.data() + (from - kTimelineStart), to - from) == 0;
+        return to == from || std::memcmp(bytes.data() + (from - start), wal.data() + (from - kTimelineStart), to - from) == 0;
     }
 };
 
@@ -361,7 +361,7 @@ void World::on_elected(int p) {
     for (const auto& c : commit_events_)
         if (c.first < t) must_hold = std::max(must_hold, c.second);
     const std::size_t need = must_hold - kTimelineStart;
-    if (sp.wal.size() < need || std::memcmp(sp.wal.data(), committed_.data(), need) != 0) {
+    if (sp.wal.size() < need || (need > 0 && std::memcmp(sp.wal.data(), committed_.data(), need) != 0)) {
         std::size_t i = 0;
         while (i < need && i < sp.wal.size() && sp.wal[i] == committed_[i]) ++i;
         fail("invariant 2/6 (committed WAL lost: a primary whose WAL diverges was elected)",
@@ -394,7 +394,7 @@ void World::on_commit(int p, Lsn commit) {
                  format_lsn(commit) + " but only " + std::to_string(holders) + " of " +
                  std::to_string(acceptors_.size()) + " acceptors durably hold that WAL");
     const std::size_t overlap = std::min(len, committed_.size());
-    if (std::memcmp(sp.wal.data(), committed_.data(), overlap) != 0) {
+    if (overlap > 0 && std::memcmp(sp.wal.data(), committed_.data(), overlap) != 0) {
         std::size_t i = 0;
         while (i < overlap && sp.wal[i] == committed_[i]) ++i;
         fail("invariant 2 (committed byte changed)",
