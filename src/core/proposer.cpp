@@ -115,8 +115,12 @@ ProposerOutput Proposer::on_connected(std::size_t k, TimeMs now) {
 ProposerOutput Proposer::on_disconnected(std::size_t k, TimeMs now, const std::string& reason) {
     ProposerOutput out;
     if (k >= peers_.size() || peers_[k].state == AcceptorConnState::kOffline) return out;
-    log(out, LogLevel::kInfo, "acceptor " + std::to_string(k) + " disconnected in state " +
-                                  to_string(peers_[k].state) + ": " + reason);
+    // A failed connection attempt repeats every reconnect interval while an
+    // acceptor is down; the driver reports the reason once, so it is debug here.
+    const LogLevel level =
+        peers_[k].state == AcceptorConnState::kConnecting ? LogLevel::kDebug : LogLevel::kInfo;
+    log(out, level, "acceptor " + std::to_string(k) + " disconnected in state " +
+                        to_string(peers_[k].state) + ": " + reason);
     drop_peer(k, now, reason, false, out);
     if (state_ == ProposerState::kElected) update_commit(out);
     return out;
