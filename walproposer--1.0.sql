@@ -15,7 +15,9 @@ CREATE FUNCTION walproposer_status(
     OUT truncate_lsn pg_lsn,
     OUT safekeepers integer,
     OUT pid integer,
-    OUT message text)
+    OUT message text,
+    OUT tenant_id text,
+    OUT timeline_id text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'walproposer_status'
 LANGUAGE C STRICT VOLATILE;

@@ -18,6 +18,10 @@ SELECT name, setting, unit, context FROM pg_settings
 SELECT state IS NOT NULL AS has_state, term, commit_lsn, safekeepers, pid IS NOT NULL AS running,
        message
   FROM walproposer_status;
+-- The ids default to the system identifier as 32 hex digits.
+SELECT tenant_id = lpad(to_hex(system_identifier), 32, '0') AS tenant_is_system_id,
+       timeline_id = tenant_id AS timeline_is_system_id
+  FROM walproposer_status, pg_control_system();
 SELECT count(*) AS safekeeper_rows FROM walproposer_safekeepers;
 SELECT application_name, state FROM pg_stat_replication;
 

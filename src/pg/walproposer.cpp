@@ -7,6 +7,7 @@ extern "C" {
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "access/xlog.h"
 #include "postmaster/bgworker.h"
 #include "utils/builtins.h"
 #include "utils/pg_lsn.h"
@@ -14,8 +15,10 @@ extern "C" {
 
 #include <cstring>
 
+#include "cxx_guard.h"
 #include "guc.h"
 #include "shared_status.h"
+#include "walproposer/config.h"
 #include "walproposer/version.h"
 
 extern "C" {
@@ -49,6 +52,25 @@ Datum lsn_or_null(std::uint64_t lsn, bool* isnull) {
     return LSNGetDatum(lsn);
 }
 
+// The tenant or timeline id the worker uses: the setting, or (when empty) the
+// system identifier as 32 hex digits. Written into `out` (33 bytes).
+void effective_id(const char* setting, char* out) {
+    char errbuf[256];
+    out[0] = '\0';
+    const std::uint64_t system_id = GetSystemIdentifier();
+    if (!wp::pg::run_cxx(
+            [&] {
+                auto parsed = wp::parse_hex_id(setting ? setting : "");
+                const std::string id = setting && setting[0] && parsed
+                                           ? *parsed
+                                           : wp::default_id_from_system_id(system_id);
+                std::strncpy(out, id.c_str(), 32);
+                out[32] = '\0';
+            },
+            errbuf, sizeof errbuf))
+        elog(ERROR, "walproposer_status: %s", errbuf);
+}
+
 }  // namespace
 
 void _PG_init(void) {
@@ -79,8 +101,8 @@ Datum walproposer_status(PG_FUNCTION_ARGS) {
         elog(ERROR, "walproposer_status: return type must be a row type");
     tupdesc = BlessTupleDesc(tupdesc);
 
-    Datum values[8];
-    bool nulls[8] = {false, false, false, false, false, false, false, false};
+    Datum values[10];
+    bool nulls[10] = {false, false, false, false, false, false, false, false, false, false};
     values[0] = CStringGetTextDatum(status.state);
     values[1] = Int64GetDatum(static_cast<int64>(status.term));
     values[2] = lsn_or_null(status.commit_lsn, &nulls[2]);
@@ -91,6 +113,11 @@ Datum walproposer_status(PG_FUNCTION_ARGS) {
     nulls[6] = status.worker_pid == 0;
     values[7] = CStringGetTextDatum(status.message);
     nulls[7] = status.message[0] == '\0';
+    char tenant_id[33], timeline_id[33];
+    effective_id(wp::pg::guc_tenant_id, tenant_id);
+    effective_id(wp::pg::guc_timeline_id, timeline_id);
+    values[8] = CStringGetTextDatum(tenant_id);
+    values[9] = CStringGetTextDatum(timeline_id);
     HeapTuple tuple = heap_form_tuple(tupdesc, values, nulls);
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
