@@ -73,7 +73,11 @@ Outcome run_workload(FaultInjectionFs& fs, std::uint64_t seed) {
         // `start`: the new proposer's history supersedes it.
         out.acked_flush = std::min(out.acked_flush, start);
         auto r = acc.handle_proposer_elected(e);
-        if (!r || r->flush_lsn != start) { UNSCOPED_INFO("elect failed: " << r.message() << " " << (r ? format_lsn(r->flush_lsn) : "")); return std::nullopt; }
+        if (!r || r->flush_lsn != start) {
+            UNSCOPED_INFO("elect failed: " << r.message() << " "
+                                           << (r ? format_lsn(r->flush_lsn) : ""));
+            return std::nullopt;
+        }
         out.acked_flush = std::min(out.acked_flush, start);
         out.wal.resize(start - kStart);
         return WalGenerator(kSysId, kSeg, 1, start, prev);
@@ -97,13 +101,16 @@ Outcome run_workload(FaultInjectionFs& fs, std::uint64_t seed) {
                 std::size_t send = unsent.size();
                 const Lsn begin = kStart + out.wal.size();
                 switch (rng() % 3) {
-                    case 0: break;
+                    case 0:
+                        break;
                     case 1: {
                         const Lsn page_end = ((begin + send) / 8192) * 8192;
                         if (page_end > begin) send = page_end - begin;
                         break;
                     }
-                    default: send -= std::min<std::size_t>(send - 1, rng() % 8000); break;
+                    default:
+                        send -= std::min<std::size_t>(send - 1, rng() % 8000);
+                        break;
                 }
                 AppendRequest req;
                 req.term = term;
@@ -111,11 +118,17 @@ Outcome run_workload(FaultInjectionFs& fs, std::uint64_t seed) {
                 req.end_lsn = begin + send;
                 req.wal.assign(unsent.begin(), unsent.begin() + static_cast<long>(send));
                 auto o = acc.handle_append_request(req);
-                if (!o) { UNSCOPED_INFO("append failed: " << o.message()); return out; }
+                if (!o) {
+                    UNSCOPED_INFO("append failed: " << o.message());
+                    return out;
+                }
                 out.wal.insert(out.wal.end(), req.wal.begin(), req.wal.end());
                 unsent.erase(unsent.begin(), unsent.begin() + static_cast<long>(send));
             }
-            if (auto fs_ = acc.flush(); !fs_.ok()) { UNSCOPED_INFO("flush failed: " << fs_.message()); return out; }
+            if (auto fs_ = acc.flush(); !fs_.ok()) {
+                UNSCOPED_INFO("flush failed: " << fs_.message());
+                return out;
+            }
             out.acked_flush = acc.make_append_response().flush_lsn;
             if (rng() % 4 == 0 && !acc.persist_horizons().ok()) return out;
         }
@@ -190,7 +203,8 @@ TEST_CASE("crash at every file operation keeps acknowledged WAL and votes", "[sk
                 Outcome o = run_workload(fs, seed);
                 std::mt19937_64 rng(seed * 1000 + n);
                 fs.crash_and_restart(rng, torn);
-                INFO("seed " << seed << " crash at op " << n << "/" << total_ops << (torn ? " torn" : ""));
+                INFO("seed " << seed << " crash at op " << n << "/" << total_ops
+                             << (torn ? " torn" : ""));
                 check_recovered(fs, o);
             }
         }

@@ -37,8 +37,9 @@ std::uint16_t free_port() {
 }
 
 class Daemon {
-public:
-    explicit Daemon(std::string dir) : dir_(std::move(dir)), pg_port_(free_port()), http_port_(free_port()) {}
+  public:
+    explicit Daemon(std::string dir)
+        : dir_(std::move(dir)), pg_port_(free_port()), http_port_(free_port()) {}
     ~Daemon() { kill(SIGKILL); }
     void start() {
         const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
@@ -51,8 +52,8 @@ public:
             FILE* f = std::freopen(log.c_str(), "a", stderr);
             (void)f;
             ::dup2(2, 1);
-            ::execl(path.c_str(), path.c_str(), "-D", dir_.c_str(), "--id", "7", "--listen-pg", pg.c_str(),
-                    "--listen-http", http.c_str(), static_cast<char*>(nullptr));
+            ::execl(path.c_str(), path.c_str(), "-D", dir_.c_str(), "--id", "7", "--listen-pg",
+                    pg.c_str(), "--listen-http", http.c_str(), static_cast<char*>(nullptr));
             std::_Exit(127);
         }
         // Wait until it accepts connections.
@@ -75,7 +76,7 @@ public:
     std::uint16_t pg_port() const { return pg_port_; }
     std::uint16_t http_port() const { return http_port_; }
 
-private:
+  private:
     std::string dir_;
     std::uint16_t pg_port_, http_port_;
     pid_t pid_ = -1;
@@ -98,7 +99,8 @@ Id128 make_id(std::uint8_t b) {
 }
 
 std::map<std::string, std::string> options_for(const Id128& tenant, const Id128& timeline) {
-    return {{"options", "-c tenant_id=" + id_to_hex(tenant) + " -c timeline_id=" + id_to_hex(timeline)}};
+    return {{"options",
+             "-c tenant_id=" + id_to_hex(tenant) + " -c timeline_id=" + id_to_hex(timeline)}};
 }
 
 ProposerGreeting greeting(const Id128& tenant, const Id128& timeline) {
@@ -114,7 +116,8 @@ ProposerGreeting greeting(const Id128& tenant, const Id128& timeline) {
 
 // Greets, votes and gets elected in `term` with `history`; returns the
 // acceptor's flush LSN (where streaming starts).
-Lsn become_proposer(PushClient& c, const Id128& tenant, const Id128& timeline, Term term, TermHistory history) {
+Lsn become_proposer(PushClient& c, const Id128& tenant, const Id128& timeline, Term term,
+                    TermHistory history) {
     REQUIRE(c.start_wal_push());
     REQUIRE(c.send(greeting(tenant, timeline)));
     auto g = c.receive();
@@ -152,7 +155,8 @@ Lsn stream(PushClient& c, Term term, WalGenerator& gen, std::size_t total, std::
             a.begin_lsn = begin + sent;
             const std::size_t n = std::min<std::size_t>(128 * 1024, wal.size() - sent);
             a.end_lsn = a.begin_lsn + n;
-            a.wal.assign(wal.begin() + static_cast<long>(sent), wal.begin() + static_cast<long>(sent + n));
+            a.wal.assign(wal.begin() + static_cast<long>(sent),
+                         wal.begin() + static_cast<long>(sent + n));
             if (!c.send(a)) return acked;
             sent += n;
             ++in_flight;
@@ -193,7 +197,8 @@ TEST_CASE("daemon: greeting, vote, election, appends, status", "[sk][daemon]") {
 
     const std::string status = http_get(d.http_port(), "/v1/status");
     CHECK_THAT(status, Catch::Contains("\"timelines\":1"));
-    const std::string tl = http_get(d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
+    const std::string tl = http_get(
+        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
     CHECK_THAT(tl, Catch::Contains("\"flush_lsn\":\"" + format_lsn(acked) + "\""));
     CHECK_THAT(tl, Catch::Contains("\"term\":1"));
     const std::string metrics = http_get(d.http_port(), "/metrics");
@@ -254,7 +259,8 @@ TEST_CASE("daemon: two timelines stream at once", "[sk][daemon]") {
     std::vector<std::thread> threads;
     for (int i = 0; i < 2; ++i) {
         threads.emplace_back([&, i] {
-            const Id128 tenant = make_id(0x40), timeline = make_id(static_cast<std::uint8_t>(0x41 + i));
+            const Id128 tenant = make_id(0x40),
+                        timeline = make_id(static_cast<std::uint8_t>(0x41 + i));
             PushClient c;
             if (!c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline))) return;
             become_proposer(c, tenant, timeline, 1, {{1, kStart}});
@@ -301,6 +307,13 @@ TEST_CASE("daemon: malformed input closes only the offending connection", "[sk][
     Daemon d(dir);
     d.start();
     const Id128 tenant = make_id(0x61), timeline = make_id(0x62);
+    // A healthy proposer session that is open while the bad input arrives.
+    PushClient live;
+    REQUIRE(live.connect("127.0.0.1", d.pg_port(), options_for(make_id(0x65), make_id(0x66))));
+    become_proposer(live, make_id(0x65), make_id(0x66), 1, {{1, kStart}});
+    WalGenerator live_gen(kSysId, kSeg, 1, kStart);
+    const Lsn live_acked = stream(live, 1, live_gen, 100000);
+    CHECK(live_acked == live_gen.position());
     auto expect_error_and_close = [&](PushClient& c) {
         char type = 0;
         std::string payload;
@@ -361,6 +374,15 @@ TEST_CASE("daemon: malformed input closes only the offending connection", "[sk][
         REQUIRE(c.start_wal_push());
         REQUIRE(c.send_raw(std::string("d\0\1\0\0partial", 12)));
         c.close();
+        // The daemon notices and closes its side: the timeline has no
+        // streaming proposer afterwards (bounded wait).
+        bool gone = false;
+        for (int i = 0; i < 200 && !gone; ++i) {
+            gone = http_get(d.http_port(), "/v1/status").find("\"active_connections\":1") !=
+                   std::string::npos;
+            if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        CHECK(gone);
     }
     SECTION("unknown command and missing ids") {
         PushClient c;
@@ -371,10 +393,13 @@ TEST_CASE("daemon: malformed input closes only the offending connection", "[sk][
         auto e2 = c.simple_query("START_WAL_PUSH");
         REQUIRE(e2);
         CHECK_THAT(*e2, Catch::Contains("tenant_id"));
-        CHECK(c.simple_query("") );
+        CHECK(c.simple_query(""));
     }
-    // Whatever happened above, the daemon still serves a full session.
+    // Whatever happened above, the session that was open keeps streaming
+    // and the daemon still serves a new full session.
     REQUIRE(d.alive());
+    const Lsn live_acked2 = stream(live, 1, live_gen, 100000);
+    CHECK(live_acked2 == live_gen.position());
     PushClient ok;
     REQUIRE(ok.connect("127.0.0.1", d.pg_port(), options_for(make_id(0x70), make_id(0x71))));
     become_proposer(ok, make_id(0x70), make_id(0x71), 1, {{1, kStart}});
@@ -396,19 +421,34 @@ TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][da
         stream(c, 1, gen, 100000);
     }
     d.kill(SIGTERM);
-    const std::string control = dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(bad) + "/safekeeper.control";
-    {
+    const std::string control =
+        dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(bad) + "/safekeeper.control";
+    std::string expected_error;
+    SECTION("bad CRC") {
         auto f = real_file_system().open(control, OpenMode::kReadWrite);
         REQUIRE(f);
         REQUIRE((*f)->pwrite_all("X", 1, 30));
+        expected_error = "CRC mismatch";
     }
+    SECTION("unknown format version") {
+        auto f = real_file_system().open(control, OpenMode::kReadWrite);
+        REQUIRE(f);
+        REQUIRE((*f)->pwrite_all("\x63\0\0\0", 4, 4));  // version 99
+        expected_error = "unknown format version 99";
+    }
+    auto before = read_whole_file(real_file_system(), control);
+    REQUIRE(before);
     d.start();
-    const std::string st = http_get(d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad));
+    const std::string st =
+        http_get(d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad));
     CHECK_THAT(st, Catch::Contains("\"state\":\"broken\""));
-    CHECK_THAT(st, Catch::Contains("CRC"));
+    CHECK_THAT(st, Catch::Contains(expected_error));
     PushClient c;
     REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, bad)));
     CHECK_FALSE(c.start_wal_push());
+    auto after = read_whole_file(real_file_system(), control);
+    REQUIRE(after);
+    CHECK(*after == *before);  // refused, and nothing was overwritten
     PushClient c2;
     REQUIRE(c2.connect("127.0.0.1", d.pg_port(), options_for(tenant, good)));
     REQUIRE(c2.start_wal_push());
@@ -416,7 +456,8 @@ TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][da
     CHECK(c2.receive());
     // DELETE removes the broken timeline.
     httplib::Client cli("127.0.0.1", d.http_port());
-    auto res = cli.Delete(("/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad)).c_str());
+    auto res =
+        cli.Delete(("/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad)).c_str());
     REQUIRE(res);
     INFO(res->body);
     CHECK(res->status == 200);
