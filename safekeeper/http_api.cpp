@@ -99,7 +99,10 @@ void json_error(httplib::Response& res, int status, const std::string& msg) {
 }  // namespace
 
 HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id)
-    : registry_(registry), pg_server_(pg_server), node_id_(node_id), server_(std::make_unique<httplib::Server>()) {
+    : registry_(registry),
+      pg_server_(pg_server),
+      node_id_(node_id),
+      server_(std::make_unique<httplib::Server>()) {
     // httplib's default sets SO_REUSEPORT, which lets a second daemon bind
     // the same HTTP port silently; SO_REUSEADDR alone makes "address in use"
     // an error at start-up, as for the PostgreSQL port.

@@ -245,10 +245,11 @@ bool run_wal_push(PgConnection& conn, const PushContext& ctx) {
     }
     if ((*tl)->state() != TimelineState::kActive) {
         const TimelineSnapshot snap = (*tl)->snapshot();
-        spdlog::warn("timeline {}: refused proposer {}: timeline is {}: {}", (*tl)->name(), conn.peer(),
-                     timeline_state_name(snap.state), snap.last_error);
+        spdlog::warn("timeline {}: refused proposer {}: timeline is {}: {}", (*tl)->name(),
+                     conn.peer(), timeline_state_name(snap.state), snap.last_error);
         conn.send_error(sqlstate::kDataCorrupted, "timeline " + (*tl)->name() + " is " +
-                                                      timeline_state_name(snap.state) + ": " + snap.last_error);
+                                                      timeline_state_name(snap.state) + ": " +
+                                                      snap.last_error);
         return true;
     }
     PushSession session(conn, ctx, *tl);

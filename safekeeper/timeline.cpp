@@ -187,9 +187,10 @@ Status TimelineRegistry::load_all() {
                 // A crash while the timeline was being created, before its
                 // first control file was durable: nothing was acknowledged
                 // yet. Not registered; the first push creates it again.
-                spdlog::warn("timeline {}: no control file (creation was interrupted); it will be created "
-                             "again on first use",
-                             name);
+                spdlog::warn(
+                    "timeline {}: no control file (creation was interrupted); it will be created "
+                    "again on first use",
+                    name);
                 continue;
             }
             if (!storage) {
