@@ -22,7 +22,8 @@ use WalproposerCluster;
 my $tenant = 'aa' x 16;
 my %tlid = (a => '0a' x 16, b => '0b' x 16);
 
-my @sks = WalproposerCluster::start_safekeepers(3);
+# Own names (tmp_check is shared by the test files of a run): sk111..sk113.
+my @sks = WalproposerCluster::start_safekeepers(3, 111);
 my %pg;
 for my $name (qw(a b)) {
     $pg{$name} = WalproposerCluster::start_primary("primary_$name", \@sks,
