@@ -463,3 +463,34 @@ TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][da
     CHECK(res->status == 200);
     CHECK_FALSE(real_file_system().exists(control));
 }
+
+TEST_CASE("daemon: a stalled proposer on one timeline does not slow another", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x91), stalled_tl = make_id(0x92), busy_tl = make_id(0x93);
+    // The stalled proposer: elected, then sends the first half of an
+    // AppendRequest and goes silent with the connection open.
+    PushClient stalled;
+    REQUIRE(stalled.connect("127.0.0.1", d.pg_port(), options_for(tenant, stalled_tl)));
+    become_proposer(stalled, tenant, stalled_tl, 1, {{1, kStart}});
+    WalGenerator stalled_gen(kSysId, kSeg, 1, kStart);
+    const Lsn stalled_acked = stream(stalled, 1, stalled_gen, 100000);
+    REQUIRE(stalled_acked == stalled_gen.position());
+    REQUIRE(stalled.send_raw(std::string("d\0\2\0\0", 5) + std::string(1000, 'A')));
+    // Another timeline streams at full speed meanwhile, and the HTTP API
+    // still answers for the stalled one.
+    PushClient busy;
+    REQUIRE(busy.connect("127.0.0.1", d.pg_port(), options_for(tenant, busy_tl)));
+    become_proposer(busy, tenant, busy_tl, 1, {{1, kStart}});
+    WalGenerator busy_gen(kSysId, kSeg, 1, kStart);
+    const auto t0 = std::chrono::steady_clock::now();
+    const Lsn acked = stream(busy, 1, busy_gen, 4 * kSeg);
+    const auto elapsed = std::chrono::steady_clock::now() - t0;
+    CHECK(acked == busy_gen.position());
+    CHECK(elapsed < std::chrono::seconds(30));
+    const std::string st = http_get(
+        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(stalled_tl));
+    CHECK_THAT(st, Catch::Contains("\"flush_lsn\":\"" + format_lsn(stalled_gen.position()) + "\""));
+    CHECK_THAT(st, Catch::Contains("\"proposer\":{"));
+}
