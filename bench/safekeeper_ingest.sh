@@ -88,3 +88,6 @@ wait_for 30 bash -c "echo >/dev/tcp/127.0.0.1/$PORT" 2>/dev/null ||
   { echo "bench: safekeeper did not start" >&2; cat "$DIR/safekeeper.log" >&2; exit 1; }
 echo "disk: $(df -h "$DIR" | awk 'NR==2 {print $1, $6}')  fs: $(stat -f -c %T "$DIR")  cores: $(nproc)"
 "$CLIENT" --port "$PORT" --baseline-dir "$DIR" "${INPUT[@]}"
+if [ -n "${WP_BENCH_METRICS:-}" ]; then
+  curl -s "http://127.0.0.1:$HPORT/metrics" | grep -E '^safekeeper_(fsync|flush_hint)' | grep -v bucket
+fi

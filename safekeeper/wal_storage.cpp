@@ -400,15 +400,30 @@ Status WalStorage::do_flush() {
     if (open_file_ && open_file_dirty_) WP_RETURN_IF_ERROR(sync_one(*open_file_));
     open_file_dirty_ = false;
 
-    const Lsn new_flush = write_lsn_;
-    const bool at_record_end = ingest_decoder_ && !ingest_decoder_->failed() &&
-                               ingest_decoder_->valid_end() == new_flush;
-    if (at_record_end) {
+    // Every written byte is durable now. What may be acknowledged is what a
+    // restart can prove: the end of the last complete record (its CRC vouches
+    // for it), or the durable hint. A flush that ends inside a record
+    // acknowledges only up to the previous record end while the unproven
+    // tail is shorter than kHintLagBytes (the record completes with the next
+    // appends, and commits end at record ends); a longer tail (a huge record,
+    // the padding after a WAL switch) is acknowledged through the hint, at
+    // the cost of one more fdatasync. The limit (options_.hint_lag_bytes) is
+    // far below the proposer's in-flight limit, so the proposer never waits
+    // for an acknowledgement that waits for more WAL from it.
+    const bool decoding = ingest_decoder_ && !ingest_decoder_->failed();
+    const Lsn record_end = decoding ? ingest_decoder_->valid_end() : kInvalidLsn;
+    Lsn new_flush = write_lsn_;
+    if (decoding && record_end == write_lsn_) {
         if (boundary_candidates_.empty() || boundary_candidates_.back() < new_flush)
             boundary_candidates_.push_back(new_flush);
         if (boundary_candidates_.size() > kMaxBoundaryCandidates) boundary_candidates_.pop_front();
-    } else if (new_flush > hint_lsn_) {
-        WP_RETURN_IF_ERROR(write_flush_hint(new_flush));
+    } else {
+        const Lsn provable = std::max({flush_lsn_, record_end, hint_lsn_});
+        if (decoding && provable <= write_lsn_ && write_lsn_ - provable < options_.hint_lag_bytes) {
+            new_flush = provable;
+        } else if (write_lsn_ > hint_lsn_) {
+            WP_RETURN_IF_ERROR(write_flush_hint(write_lsn_));
+        }
     }
 
     if (!completed_unsynced_.empty()) {
@@ -422,7 +437,7 @@ Status WalStorage::do_flush() {
         completed_unsynced_.clear();
         WP_RETURN_IF_ERROR(fs_.sync_directory(dir_));
     }
-    flush_lsn_ = new_flush;
+    flush_lsn_ = std::max(flush_lsn_, new_flush);
     return Status::ok();
 }
 

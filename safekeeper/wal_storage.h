@@ -58,6 +58,11 @@ constexpr const char kFlushHintFileName[] = "wal_end_hint";
 struct WalStorageOptions {
     // true: create segments with posix_fallocate; false: write zeros.
     bool preallocate_with_fallocate = true;
+    // A flush that ends inside a record acknowledges only up to the last
+    // record end while the tail after it is shorter than this; a longer tail
+    // is acknowledged through the durable flush hint (one more fdatasync).
+    // Must stay well below the proposer's in-flight limit (16 MB).
+    std::uint64_t hint_lag_bytes = 1024 * 1024;
 };
 
 // What open() found; for the log and the status API.

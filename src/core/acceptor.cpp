@@ -122,7 +122,10 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerElected& 
         return Status::error("refusing to truncate WAL at " + format_lsn(cut) +
                              " below commit_lsn " + format_lsn(state_.commit_lsn));
     }
-    if (empty || cut < flush) {
+    // Also when cut == flush < write_lsn_: the storage may hold written,
+    // unacknowledged bytes past its flush LSN (an incomplete record), and
+    // streaming resumes at the cut.
+    if (empty || cut < write_lsn_) {
         Status s = storage_->truncate_wal(cut);
         if (!s.ok()) return Status::error("cannot truncate WAL: " + s.message());
         write_lsn_ = storage_->flush_lsn();

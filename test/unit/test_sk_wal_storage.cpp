@@ -20,8 +20,9 @@ ControlFileData sample_identity() {
     return d;
 }
 
-std::unique_ptr<WalStorage> create_at_sample_start(FileSystem& fs, const std::string& dir) {
-    auto s = WalStorage::create(fs, dir, sample_identity());
+std::unique_ptr<WalStorage> create_at_sample_start(FileSystem& fs, const std::string& dir,
+                                                   WalStorageOptions options = {}) {
+    auto s = WalStorage::create(fs, dir, sample_identity(), options);
     REQUIRE(s);
     REQUIRE((*s)->truncate_wal(kSampleStart).ok());  // empty store: WAL starts here
     wp::AcceptorDurableState st = (*s)->control().acceptor;
@@ -70,19 +71,44 @@ TEST_CASE("storage: write, flush, reopen finds the end of WAL", "[sk][storage]")
     CHECK(std::equal(back.begin(), back.end(), wal.begin()));
 }
 
-TEST_CASE("storage: a flush inside a record survives reopen (flush hint)", "[sk][storage]") {
+TEST_CASE("storage: a flush inside a record with a short tail acknowledges the record's start",
+          "[sk][storage]") {
     FaultInjectionFs fs;
     REQUIRE(fs.make_directory("/data"));
     const auto wal = sample_wal();
     {
-        auto s = create_at_sample_start(fs, "/data/tl");
+        auto s = create_at_sample_start(fs, "/data/tl");  // default: tails under 1 MB wait
+        write_range(*s, wal, kSampleStart, 0xA00000);      // 374 kB into the big record
+        REQUIRE(s->flush_wal().ok());
+        CHECK(s->counters().flush_hint_writes.load() == 0);
+        CHECK(s->flush_lsn() == kSampleBigRecord);  // only what a restart can prove
+        CHECK(s->write_lsn() == 0xA00000);
+        // The record completes with the next appends: all of it is acknowledged.
+        write_range(*s, wal, 0xA00000, kSampleEnd);
+        REQUIRE(s->flush_wal().ok());
+        CHECK(s->flush_lsn() == kSampleEnd);
+        CHECK(s->counters().flush_hint_writes.load() == 0);
+    }
+    auto s = WalStorage::open(fs, "/data/tl");
+    REQUIRE(s);
+    CHECK((*s)->flush_lsn() == kSampleEnd);
+}
+
+TEST_CASE("storage: a flush inside a record survives reopen (flush hint)", "[sk][storage]") {
+    FaultInjectionFs fs;
+    REQUIRE(fs.make_directory("/data"));
+    const auto wal = sample_wal();
+    WalStorageOptions small_lag;
+    small_lag.hint_lag_bytes = 64 * 1024;  // the sample's big record is 450 kB
+    {
+        auto s = create_at_sample_start(fs, "/data/tl", small_lag);
         write_range(*s, wal, kSampleStart, 0xA00000);  // page boundary inside the big record
         REQUIRE(s->flush_wal().ok());
         CHECK(s->counters().flush_hint_writes.load() == 1);
         CHECK(s->segment_file_names() == std::vector<std::string>{"000000010000000000000009"});
     }
     {
-        auto s = WalStorage::open(fs, "/data/tl");
+        auto s = WalStorage::open(fs, "/data/tl", small_lag);
         REQUIRE(s);
         CHECK((*s)->recovery_report().decoded_end == kSampleBigRecord);
         CHECK((*s)->flush_lsn() == 0xA00000);
