@@ -237,28 +237,11 @@ void PgConnection::send_empty_query_response() {
 void PgConnection::send_simple_result(const std::vector<std::string>& columns,
                                       const std::vector<std::vector<std::string>>& rows,
                                       const std::string& tag) {
-    begin_message('T');
-    put_u16(static_cast<std::uint16_t>(columns.size()));
-    for (const auto& c : columns) {
-        put_cstr(c);
-        put_u32(0);       // table oid
-        put_u16(0);       // column number
-        put_u32(25);      // text
-        put_u16(0xFFFF);  // typlen -1
-        put_u32(0xFFFFFFFF);  // typmod -1
-        put_u16(0);       // text format
-    }
-    end_message();
-    for (const auto& row : rows) {
-        begin_message('D');
-        put_u16(static_cast<std::uint16_t>(row.size()));
-        for (const auto& v : row) {
-            put_u32(static_cast<std::uint32_t>(v.size()));
-            out_.append(v);
-        }
-        end_message();
-    }
-    send_command_complete(tag);
+    std::vector<Column> typed_columns;
+    for (const auto& name : columns) typed_columns.push_back(Column{name});
+    std::vector<std::vector<std::optional<std::string>>> typed_rows;
+    for (const auto& row : rows) typed_rows.emplace_back(row.begin(), row.end());
+    send_typed_result(typed_columns, typed_rows, tag);
 }
 
 void PgConnection::send_typed_result(const std::vector<Column>& columns,

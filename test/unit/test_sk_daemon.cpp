@@ -16,6 +16,7 @@
 
 #include "durable_file.h"
 #include "push_client.h"
+#include "test_sk_helpers.h"
 #include "timeline.h"
 #include "wal_generator.h"
 
@@ -42,20 +43,7 @@ class Daemon {
         : dir_(std::move(dir)), pg_port_(free_port()), http_port_(free_port()) {}
     ~Daemon() { kill(SIGKILL); }
     void start() {
-        const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
-        const std::string path = bin ? bin : "build/safekeeper";
-        const std::string pg = "127.0.0.1:" + std::to_string(pg_port_);
-        const std::string http = "127.0.0.1:" + std::to_string(http_port_);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            const std::string log = dir_ + ".log";
-            FILE* f = std::freopen(log.c_str(), "a", stderr);
-            (void)f;
-            ::dup2(2, 1);
-            ::execl(path.c_str(), path.c_str(), "-D", dir_.c_str(), "--id", "7", "--listen-pg",
-                    pg.c_str(), "--listen-http", http.c_str(), static_cast<char*>(nullptr));
-            std::_Exit(127);
-        }
+        pid_ = sk_test::spawn_safekeeper(dir_, 7, pg_port_, http_port_);
         // Wait until it accepts connections.
         for (int i = 0; i < 200; ++i) {
             PushClient c;

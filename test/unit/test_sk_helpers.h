@@ -1,7 +1,10 @@
 // Shared helpers of the safekeeper unit tests (test_sk_*.cpp).
 #pragma once
 
+#include <unistd.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -11,6 +14,29 @@
 #include "walproposer/lsn.h"
 
 namespace sk_test {
+
+// Starts the safekeeper binary ($WP_SAFEKEEPER_BIN, else build/safekeeper)
+// on 127.0.0.1 with data directory `dir`, its output appended to dir + ".log".
+// Returns the child's pid; the caller waits for it to accept connections and
+// reaps it.
+inline pid_t spawn_safekeeper(const std::string& dir, int node_id, int pg_port, int http_port) {
+    const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
+    const std::string path = bin ? bin : "build/safekeeper";
+    const std::string pg = "127.0.0.1:" + std::to_string(pg_port);
+    const std::string http = "127.0.0.1:" + std::to_string(http_port);
+    const std::string id = std::to_string(node_id);
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const std::string log = dir + ".log";
+        FILE* f = std::freopen(log.c_str(), "a", stderr);
+        (void)f;
+        ::dup2(2, 1);
+        ::execl(path.c_str(), path.c_str(), "-D", dir.c_str(), "--id", id.c_str(), "--listen-pg",
+                pg.c_str(), "--listen-http", http.c_str(), static_cast<char*>(nullptr));
+        std::_Exit(127);
+    }
+    return pid;
+}
 
 // Directory of test/data (the tests run from the repository root, or
 // WP_TEST_DATA points at it).

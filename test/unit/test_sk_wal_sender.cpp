@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "push_client.h"
+#include "test_sk_helpers.h"
 #include "timeline.h"
 #include "wal_format.h"
 #include "wal_generator.h"
@@ -59,20 +60,7 @@ class Daemon {
         std::filesystem::remove_all(std::filesystem::path(dir_).parent_path(), ec);
     }
     void start() {
-        const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
-        const std::string path = bin ? bin : "build/safekeeper";
-        const std::string pg = "127.0.0.1:" + std::to_string(port_);
-        const std::string http = "127.0.0.1:" + std::to_string(http_port_);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            const std::string log = dir_ + ".log";
-            FILE* f = std::freopen(log.c_str(), "a", stderr);
-            (void)f;
-            ::dup2(2, 1);
-            ::execl(path.c_str(), path.c_str(), "-D", dir_.c_str(), "--id", "3", "--listen-pg",
-                    pg.c_str(), "--listen-http", http.c_str(), static_cast<char*>(nullptr));
-            std::_Exit(127);
-        }
+        pid_ = sk_test::spawn_safekeeper(dir_, 3, port_, http_port_);
         for (int i = 0; i < 200; ++i) {
             PushClient c;
             if (c.connect("127.0.0.1", port_, {})) return;
