@@ -14,12 +14,6 @@ constexpr std::uint32_t kGssEncRequestCode = 80877104;
 constexpr std::uint32_t kCancelRequestCode = 80877102;
 constexpr std::size_t kRecvChunk = 256 * 1024;
 
-std::uint32_t be32(const char* p) {
-    return (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[0])) << 24) |
-           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[1])) << 16) |
-           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[2])) << 8) |
-           static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[3]));
-}
 }  // namespace
 
 PgConnection::PgConnection(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
@@ -72,12 +66,12 @@ Status PgConnection::fill(std::size_t n) {
 Result<StartupMessage> PgConnection::read_startup() {
     for (int attempts = 0; attempts < 3; ++attempts) {
         WP_RETURN_IF_ERROR(fill(4));
-        const std::uint32_t len = be32(in_.data() + in_pos_);
+        const std::uint32_t len = wire_be32(in_.data() + in_pos_);
         if (len < 8 || len > kMaxStartupBytes)
             return Status::invalid("invalid startup packet length " + std::to_string(len));
         WP_RETURN_IF_ERROR(fill(len));
         const char* p = in_.data() + in_pos_;
-        const std::uint32_t code = be32(p + 4);
+        const std::uint32_t code = wire_be32(p + 4);
         in_pos_ += len;
         if (code == kSslRequestCode || code == kGssEncRequestCode) {
             if (len != 8) return Status::invalid("invalid SSLRequest length");
@@ -115,7 +109,7 @@ Result<StartupMessage> PgConnection::read_startup() {
 Result<FrontendMessage> PgConnection::read_message() {
     WP_RETURN_IF_ERROR(fill(5));
     const char type = in_[in_pos_];
-    const std::uint32_t len = be32(in_.data() + in_pos_ + 1);
+    const std::uint32_t len = wire_be32(in_.data() + in_pos_ + 1);
     if (len < 4) return Status::invalid("invalid message length " + std::to_string(len));
     if (len > kMaxMessageBytes)
         return Status::invalid("message length " + std::to_string(len) + " exceeds the limit of " +
@@ -131,7 +125,7 @@ Result<FrontendMessage> PgConnection::read_message() {
 bool PgConnection::message_ready() {
     auto complete = [this] {
         if (in_.size() - in_pos_ < 5) return false;
-        const std::uint32_t len = be32(in_.data() + in_pos_ + 1);
+        const std::uint32_t len = wire_be32(in_.data() + in_pos_ + 1);
         if (len < 4 || len > kMaxMessageBytes) return true;  // let read_message report it
         return in_.size() - in_pos_ >= 1 + static_cast<std::size_t>(len);
     };

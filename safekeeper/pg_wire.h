@@ -38,6 +38,14 @@ struct FrontendMessage {
 };
 
 // SQLSTATEs we use.
+// The protocol's integers are big-endian: the 32-bit value at p[0..3].
+inline std::uint32_t wire_be32(const char* p) {
+    return (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[0])) << 24) |
+           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[1])) << 16) |
+           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[2])) << 8) |
+           static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[3]));
+}
+
 namespace sqlstate {
 constexpr const char kProtocolViolation[] = "08P01";
 constexpr const char kFeatureNotSupported[] = "0A000";

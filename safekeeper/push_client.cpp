@@ -1,5 +1,7 @@
 #include "push_client.h"
 
+#include "pg_wire.h"
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -12,12 +14,6 @@ namespace wp::sk {
 namespace {
 void put_u32(std::string& s, std::uint32_t v) {
     for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-std::uint32_t be32(const char* p) {
-    return (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[0])) << 24) |
-           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[1])) << 16) |
-           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[2])) << 8) |
-           static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[3]));
 }
 }  // namespace
 
@@ -151,7 +147,7 @@ Status PushClient::read_backend_message(char& type, std::string& payload) {
     char hdr[5];
     WP_RETURN_IF_ERROR(read_exact(hdr, 5));
     type = hdr[0];
-    const std::uint32_t len = be32(hdr + 1);
+    const std::uint32_t len = wire_be32(hdr + 1);
     if (len < 4 || len > (64u << 20)) return Status::invalid("bad length from server");
     payload.resize(len - 4);
     return read_exact(payload.data(), payload.size());

@@ -50,12 +50,6 @@ std::uint64_t get_be64(const char* p) {
     return v;
 }
 
-std::uint32_t get_be32(const char* p) {
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-    return v;
-}
-
 std::string history_file_name(std::uint32_t tli) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%08X.history", tli);
@@ -364,12 +358,12 @@ WalSender::Step WalSender::handle_client_message(const FrontendMessage& m) {
         }
         case 'h': {  // hot-standby feedback
             if (p.size() < 17) break;
-            const std::uint32_t xmin = get_be32(p.data() + 9);
-            const std::uint32_t xmin_epoch = get_be32(p.data() + 13);
+            const std::uint32_t xmin = wire_be32(p.data() + 9);
+            const std::uint32_t xmin_epoch = wire_be32(p.data() + 13);
             std::uint32_t catalog_xmin = 0, catalog_epoch = 0;
             if (p.size() >= 25) {
-                catalog_xmin = get_be32(p.data() + 17);
-                catalog_epoch = get_be32(p.data() + 21);
+                catalog_xmin = wire_be32(p.data() + 17);
+                catalog_epoch = wire_be32(p.data() + 21);
             }
             // Transaction ids 0..2 are special (invalid, bootstrap, frozen): none.
             const std::uint64_t full_xmin =

@@ -25,22 +25,10 @@ using namespace wp::sk;
 
 namespace {
 
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 class Daemon {
   public:
     explicit Daemon(std::string dir)
-        : dir_(std::move(dir)), pg_port_(free_port()), http_port_(free_port()) {}
+        : dir_(std::move(dir)), pg_port_(sk_test::free_port()), http_port_(sk_test::free_port()) {}
     ~Daemon() { kill(SIGKILL); }
     void start() {
         pid_ = sk_test::spawn_safekeeper(dir_, 7, pg_port_, http_port_);

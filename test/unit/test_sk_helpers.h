@@ -1,6 +1,9 @@
 // Shared helpers of the safekeeper unit tests (test_sk_*.cpp).
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -14,6 +17,19 @@
 #include "walproposer/lsn.h"
 
 namespace sk_test {
+
+// A loopback TCP port that was free a moment ago (bound to port 0, released).
+inline std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
 
 // Starts the safekeeper binary ($WP_SAFEKEEPER_BIN, else build/safekeeper)
 // on 127.0.0.1 with data directory `dir`, its output appended to dir + ".log".

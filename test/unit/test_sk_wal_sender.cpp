@@ -32,21 +32,9 @@ constexpr std::uint32_t kSeg = 1u << 20;
 constexpr std::uint64_t kSysId = 4242;
 constexpr Lsn kStart = 0x3000000;
 
-std::uint16_t free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 class Daemon {
   public:
-    Daemon() : port_(free_port()), http_port_(free_port()) {
+    Daemon() : port_(sk_test::free_port()), http_port_(sk_test::free_port()) {
         char tmpl[] = "/tmp/sk_sender_XXXXXX";
         REQUIRE(::mkdtemp(tmpl));
         dir_ = std::string(tmpl) + "/data";
