@@ -29,11 +29,23 @@ private:
     void fail(const char* sqlstate, std::string message) {
         if (!error_) error_ = std::make_pair(std::string(sqlstate), std::move(message));
     }
+    // An error from the acceptor: after a storage failure the timeline stops
+    // (the acceptor refuses everything from then on); anything else is this
+    // proposer's problem and only ends its connection.
+    void fail_from_acceptor(const std::string& message) {
+        if (tl_->acceptor()->failed()) {
+            tl_->mark_broken_locked(message);
+            fail(sqlstate::kIoError, message);
+        } else {
+            fail(sqlstate::kObjectNotInPrerequisiteState, message);
+        }
+    }
 
     PgConnection& conn_;
     const PushContext& ctx_;
     std::shared_ptr<Timeline> tl_;
     bool greeted_ = false;
+    ProposerGreeting greeting_;  // valid once greeted_
     std::size_t pending_appends_ = 0;
     std::vector<std::vector<std::uint8_t>> out_;
     std::optional<std::pair<std::string, std::string>> error_;
@@ -147,16 +159,11 @@ bool PushSession::handle_locked(const std::string& payload) {
         }
         auto reply = acceptor.handle_greeting(*g);
         if (!reply) {
-            fail(sqlstate::kObjectNotInPrerequisiteState, reply.message());
-            return false;
-        }
-        Status s = tl_->storage()->set_pg_timeline_history(g->pg_timeline_history);
-        if (!s) {
-            tl_->mark_broken_locked(s.message());
-            fail(sqlstate::kIoError, s.message());
+            fail_from_acceptor(reply.message());
             return false;
         }
         greeted_ = true;
+        greeting_ = *g;
         spdlog::info("timeline {}: proposer {} connected (system id {}, PG timeline {}, our term {}, flush {})",
                      name, conn_.peer(), g->system_id, g->pg_timeline, reply->term,
                      format_lsn(reply->flush_lsn));
@@ -166,8 +173,7 @@ bool PushSession::handle_locked(const std::string& payload) {
     if (auto* v = std::get_if<VoteRequest>(&message)) {
         auto reply = acceptor.handle_vote_request(*v);
         if (!reply) {
-            tl_->mark_broken_locked(reply.message());
-            fail(sqlstate::kIoError, reply.message());
+            fail_from_acceptor(reply.message());
             return false;
         }
         spdlog::info("timeline {}: vote for term {} {} (term now {}, flush {})", name, v->term,
@@ -177,13 +183,23 @@ bool PushSession::handle_locked(const std::string& payload) {
     }
     if (auto* e = std::get_if<ProposerElected>(&message)) {
         const Lsn flush_before = acceptor.flush_lsn();
-        auto reply = acceptor.handle_proposer_elected(*e);
+        auto reply = acceptor.handle_proposer_elected(greeting_, *e);
         if (!reply) {
-            fail(sqlstate::kObjectNotInPrerequisiteState, reply.message());
+            fail_from_acceptor(reply.message());
             return false;
         }
         if (reply->term == e->term) {
-            tl_->claim_streaming_locked(ctx_.conn_id, e->term, conn_.peer());
+            // Elected: only now may its PostgreSQL timeline history replace
+            // ours (a proposer that is never elected changes nothing).
+            if (acceptor.state().identity.pg_timeline == greeting_.pg_timeline) {
+                Status s = tl_->storage()->set_pg_timeline_history(greeting_.pg_timeline_history);
+                if (!s) {
+                    tl_->mark_broken_locked("cannot store the PostgreSQL timeline history: " + s.message());
+                    fail(sqlstate::kIoError, s.message());
+                    return false;
+                }
+            }
+            tl_->claim_streaming_locked(ctx_.conn_id, &conn_, e->term, conn_.peer());
             if (reply->flush_lsn < flush_before)
                 spdlog::warn("timeline {}: truncated WAL from {} to {} for proposer term {}", name,
                              format_lsn(flush_before), format_lsn(reply->flush_lsn), e->term);
@@ -204,7 +220,7 @@ bool PushSession::handle_locked(const std::string& payload) {
         }
         auto outcome = acceptor.handle_append_request(*a);
         if (!outcome) {
-            fail(sqlstate::kObjectNotInPrerequisiteState, outcome.message());
+            fail_from_acceptor(outcome.message());
             return false;
         }
         if (outcome->needs_flush) {

@@ -1,5 +1,7 @@
 #include "timeline.h"
 
+#include "pg_wire.h"
+
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -121,11 +123,14 @@ Lsn Timeline::published_commit_lsn() const {
     return snapshot_.commit_lsn;
 }
 
-void Timeline::claim_streaming_locked(std::uint64_t conn_id, Term term, const std::string& peer) {
-    if (streamer_conn_ != 0 && streamer_conn_ != conn_id)
-        spdlog::info("timeline {}: proposer {} (term {}) takes over streaming from an older connection",
+void Timeline::claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term, const std::string& peer) {
+    if (streamer_conn_ != 0 && streamer_conn_ != conn_id) {
+        spdlog::info("timeline {}: proposer {} (term {}) takes over streaming; shutting down the older connection",
                      name_, peer, term);
+        if (streamer_socket_) streamer_socket_->shutdown();
+    }
     streamer_conn_ = conn_id;
+    streamer_socket_ = conn;
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.proposer_connected = true;
     snapshot_.proposer_peer = peer;
@@ -135,6 +140,7 @@ void Timeline::claim_streaming_locked(std::uint64_t conn_id, Term term, const st
 void Timeline::release_streaming_locked(std::uint64_t conn_id) {
     if (streamer_conn_ != conn_id) return;
     streamer_conn_ = 0;
+    streamer_socket_ = nullptr;
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.proposer_connected = false;
 }

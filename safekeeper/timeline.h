@@ -38,6 +38,8 @@
 
 namespace wp::sk {
 
+class PgConnection;
+
 // 32 lower-case hex digits.
 std::string id_to_hex(const Id128& id);
 // Exactly 32 hex digits (either case).
@@ -100,9 +102,13 @@ public:
 
     // Proposer streaming ownership: only one connection streams at a time.
     // claim_streaming() makes `conn_id` (elected in `term`) the streamer;
-    // any earlier streamer is superseded. is_streamer() tells a connection
-    // whether it still owns the stream. Must hold mutex().
-    void claim_streaming_locked(std::uint64_t conn_id, Term term, const std::string& peer);
+    // any earlier streamer is superseded and its socket shut down, so that
+    // nothing it still has in flight is read any more (the core refuses such
+    // late messages anyway; this makes the old session end at once).
+    // `conn` must stay valid until release_streaming_locked(conn_id).
+    // is_streamer() tells a connection whether it still owns the stream.
+    // Must hold mutex().
+    void claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term, const std::string& peer);
     bool is_streamer_locked(std::uint64_t conn_id) const { return streamer_conn_ == conn_id; }
     void release_streaming_locked(std::uint64_t conn_id);
     // Must hold mutex(); persists commit/truncate LSNs if due (at most once a
@@ -120,6 +126,7 @@ private:
     std::atomic<TimelineState> state_{TimelineState::kActive};
 
     std::uint64_t streamer_conn_ = 0;
+    PgConnection* streamer_socket_ = nullptr;  // valid while streamer_conn_ != 0
     std::chrono::steady_clock::time_point last_horizon_persist_{};
 
     mutable std::mutex snapshot_mutex_;

@@ -94,6 +94,8 @@ public:
     wp::Status write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) override;
     wp::Status flush_wal() override;
     wp::Status truncate_wal(Lsn end) override;
+    // The core's read of durable WAL [begin, end) (a vote's WAL tail).
+    wp::Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override;
     Lsn flush_lsn() const override { return flush_lsn_; }
 
     // The PG timeline history content (from the greeting); persisted durably

@@ -12,6 +12,18 @@
 // about (a higher term) are not errors: they are normal responses carrying the
 // acceptor's term.
 //
+// Storage failures stop the acceptor (PostgreSQL's fsync rule: after a failed
+// write or fsync the state on disk is unknown, so it is never retried): from
+// the first failed storage call on, failed() is true and every handle_* call
+// returns that error; the driver stops serving the timeline. The acceptor also
+// starts failed when its recovered state is inconsistent (a durable commit_lsn
+// above the recovered end of WAL: acknowledged WAL is missing).
+//
+// Nothing a proposer sends changes durable state before that proposer is
+// elected, except the term promise of a vote: the greeting only validates, and
+// the identity and PostgreSQL timeline of a proposer are adopted together with
+// its ProposerElected (docs/consensus.md).
+//
 // Group commit: handle_append_request() only *writes* WAL (storage.write_wal).
 // The driver may handle several AppendRequests (from the same connection), then
 // call flush() once (one fsync), then send make_append_response(), which
@@ -24,6 +36,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "walproposer/lsn.h"
 #include "walproposer/messages.h"
@@ -68,6 +82,9 @@ public:
     virtual Status write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) = 0;
     // Makes every written byte durable.
     virtual Status flush_wal() = 0;
+    // Appends durable WAL bytes [begin, end) to `out` (begin >= the start of
+    // the stored WAL, end <= flush_lsn()).
+    virtual Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) = 0;
     // Removes all WAL at and after `end` and makes that durable; afterwards
     // flush_lsn() == end. On an empty store this sets where WAL starts.
     virtual Status truncate_wal(Lsn end) = 0;
@@ -77,6 +94,10 @@ public:
 
 struct AcceptorConfig {
     NodeId node_id = 0;
+    // TEST ONLY -- the simulator's negative control: accept a ProposerElected
+    // whose start differs from the highest common point and cut at the lower
+    // of the two (the rule before the late-message fix).
+    bool unsafe_test_only_trust_elected_start = false;
 };
 
 // Result of handle_append_request().
@@ -91,26 +112,41 @@ class Acceptor {
 public:
     // `storage` must be non-null and outlive this object. `initial` is the
     // durable state read back from storage by the driver (default-constructed
-    // for a new timeline); the WAL end is taken from storage->flush_lsn().
+    // for a new timeline); the WAL end is taken from storage->flush_lsn(). If
+    // the durable commit_lsn lies above that end, the acceptor starts failed.
     Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDurableState initial);
 
-    // ProposerGreeting: adopts the identity if unknown (persisting it), else
-    // rejects a different system id, segment size, tenant/timeline, protocol
-    // version, or a PG timeline older than the one held (a newer one is adopted
-    // and persisted). Returns the AcceptorGreeting to send.
+    // ProposerGreeting: validates only. Rejects a protocol version it does not
+    // speak, system id 0, and, once an identity is known, a different system
+    // id, segment size, tenant/timeline, or a PG timeline older than the one
+    // held. Changes nothing (a node that is never elected, e.g. a promoted
+    // copy, must not lock the real primary out). Returns the AcceptorGreeting.
     Result<AcceptorGreeting> handle_greeting(const ProposerGreeting& greeting);
 
     // VoteRequest: grants iff request.term > term; the new term is persisted
-    // before this returns. Always answers (refusals carry the higher term).
+    // before this returns. Written but unflushed WAL is flushed first, so the
+    // reply (flush LSN, history, WAL tail) describes exactly what the acceptor
+    // keeps until a ProposerElected. Always answers (refusals carry the higher
+    // term).
     Result<VoteResponse> handle_vote_request(const VoteRequest& request);
 
-    // ProposerElected: if request.term < term, answers with the higher term and
-    // changes nothing. Otherwise truncates WAL at the highest common point
-    // (never below commit_lsn: that is an error), then persists term and the
-    // proposer's history, then answers with its flush_lsn (where the proposer
-    // must start streaming). Truncation happens before the history is
-    // persisted, so a crash in between leaves a consistent old state.
-    Result<AppendResponse> handle_proposer_elected(const ProposerElected& request);
+    // ProposerElected, sent on a connection whose greeting was `greeting`. If
+    // request.term < term, answers with the higher term and changes nothing.
+    // The greeting is validated again against the identity (which may have
+    // been adopted since). Then:
+    //  * first ProposerElected of this term: request.start_streaming_lsn must
+    //    equal the highest common point recomputed from the current state
+    //    (anything else is a stale or reordered message: an error); WAL is
+    //    truncated there (never below commit_lsn: an error), then the term, the
+    //    history and the greeting's identity/PG timeline are persisted;
+    //  * a repeated ProposerElected of the term already accepted (a reconnect
+    //    of the same proposer, or a late copy from an old connection): the
+    //    history must be identical; nothing is truncated or persisted.
+    // Answers with the flush LSN where the proposer must continue. Truncation
+    // happens before the history is persisted, so a crash in between leaves a
+    // consistent old state.
+    Result<AppendResponse> handle_proposer_elected(const ProposerGreeting& greeting,
+                                                   const ProposerElected& request);
 
     // AppendRequest: a different term than the accepted proposer's is rejected
     // (a lower term gets a normal reply with the acceptor's term; a term the
@@ -136,6 +172,11 @@ public:
     // Hot-standby feedback to forward to the proposer (from consumers).
     void set_hot_standby_feedback(std::uint64_t xmin, std::uint64_t catalog_xmin);
 
+    // True after a storage failure or an inconsistent recovered state; then
+    // failure() says why and every handle_* call returns it.
+    bool failed() const { return !failure_.ok(); }
+    const Status& failure() const { return failure_; }
+
     const AcceptorDurableState& state() const { return state_; }  // in-memory view
     const AcceptorDurableState& durable_state() const { return durable_; }  // last persisted
     Lsn flush_lsn() const { return storage_->flush_lsn(); }
@@ -148,11 +189,15 @@ public:
 
 private:
     Status persist();
+    // Records the first storage failure; returns it with `context`.
+    Status fail(const std::string& context, const Status& cause);
+    Status check_identity(const ProposerGreeting& greeting) const;
 
     AcceptorConfig config_;
     AcceptorStorage* storage_;
     AcceptorDurableState state_;
     AcceptorDurableState durable_;
+    Status failure_;
     Lsn write_lsn_ = kInvalidLsn;         // end of written (maybe unflushed) WAL
     Lsn pending_commit_lsn_ = kInvalidLsn;    // from the last AppendRequest
     Lsn pending_truncate_lsn_ = kInvalidLsn;

@@ -27,8 +27,12 @@
 
 namespace wp {
 
-constexpr std::uint32_t kProtocolVersion = 1;
+// Version 2: VoteResponse carries the acceptor's WAL tail (content check of a
+// primary's claim that the quorum's WAL is its own).
+constexpr std::uint32_t kProtocolVersion = 2;
 constexpr std::size_t kMaxWalPayloadBytes = 16u * 1024 * 1024;        // per AppendRequest
+// Bytes of WAL below its flush LSN an acceptor returns in a VoteResponse.
+constexpr std::size_t kVoteTailBytes = 8192;
 constexpr std::size_t kMaxTimelineHistoryBytes = 1u * 1024 * 1024;    // PG .history file
 
 using NodeId = std::uint64_t;
@@ -82,6 +86,11 @@ struct VoteResponse {
     Lsn flush_lsn = kInvalidLsn;
     Lsn truncate_lsn = kInvalidLsn;
     TermHistory term_history;  // up to flush_lsn
+    // The last bytes of durable WAL: [tail_lsn, flush_lsn), at most
+    // kVoteTailBytes, fewer only where the acceptor's WAL starts. The elected
+    // proposer compares the donor's tail with its own WAL at the same LSNs.
+    Lsn tail_lsn = kInvalidLsn;
+    std::vector<std::uint8_t> tail;
     bool operator==(const VoteResponse& o) const;
 };
 

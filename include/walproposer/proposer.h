@@ -27,6 +27,14 @@
 // extends past the primary's own end of WAL, the primary's WAL is not a
 // superset of it: the proposer does not take the term, enters kSuperseded,
 // says why (term and LSN) in status() and the log, and never campaigns again.
+// Terms are checked by the bytes too: the donor's VoteResponse carries the last
+// kVoteTailBytes of its WAL, and they must equal the primary's own WAL at the
+// same LSNs (a data directory restored from a snapshot has our terms but not
+// our WAL).
+//
+// Histories stay bounded: the elected history drops entries below the highest
+// truncate_lsn among the voters and terms that wrote nothing (trim_history);
+// the own terms shrink to the current term at its first commit.
 // (A promoted standby will get its inherited terms from the failover tool.)
 //
 // Ownership / lifetime: the WalReader is not owned and must outlive the
@@ -87,6 +95,8 @@ struct ProposerConfig {
     // Commit WAL below the current term's start by counting replicas (Raft's
     // figure 8 mistake).
     bool unsafe_test_only_commit_old_terms = false;
+    // Skip the byte comparison of the donor's WAL tail with the local WAL.
+    bool unsafe_test_only_skip_content_check = false;
 };
 
 // Proposer-level state. Transitions:
@@ -199,6 +209,8 @@ private:
         Lsn commit_lsn = kInvalidLsn;
         Lsn sent_lsn = kInvalidLsn;
         Lsn sent_commit_lsn = kInvalidLsn;
+        Term confirmed_term = 0;            // term of confirmed_flush
+        Lsn confirmed_flush = kInvalidLsn;  // acknowledged after our ProposerElected
         TimeMs last_received_at = 0;
         TimeMs last_sent_at = 0;
         TimeMs reconnect_at = 0;
@@ -217,6 +229,9 @@ private:
     void maybe_start_campaign(TimeMs now, ProposerOutput& out);
     void send_vote_request(std::size_t k, TimeMs now, ProposerOutput& out);
     void maybe_become_elected(TimeMs now, ProposerOutput& out);
+    // Compares the donor's WAL tail with the local WAL; on a mismatch or an
+    // unreadable local range becomes superseded and returns false.
+    bool verify_donor_tail(const VoteResponse& donor, Term donor_llt, ProposerOutput& out);
     void send_elected(std::size_t k, TimeMs now, ProposerOutput& out);
     void handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& m, TimeMs now, ProposerOutput& out);
     void handle_vote_response(std::size_t k, const VoteResponse& m, TimeMs now, ProposerOutput& out);

@@ -58,25 +58,37 @@ struct HighestCommonPoint {
 };
 
 // Highest common point of a proposer's and an acceptor's WAL (after Neon RFC
-// 013): take the longest common prefix of equal (term, start_lsn) entries; its
-// last term T ends, on each side, at the start of the next entry, or for the
-// acceptor's last entry at `acceptor_flush_lsn` (and for the proposer's last
-// entry also at `acceptor_flush_lsn`: the proposer holds at least that much).
-// The common point is the smaller of the two ends. The acceptor keeps its WAL
-// below this LSN and must truncate everything at and above it.
-// Expects `acceptor` to be history_up_to(acceptor_flush_lsn) already or not;
-// entries past the flush LSN are ignored.
+// 013, generalised to trimmed histories): find the highest term both histories
+// contain with the same start LSN (entries of the acceptor past
+// `acceptor_flush_lsn` are ignored). Sharing a term's entry means sharing all
+// WAL before it, because a term's entry is made once by its proposer. That
+// term T ends, on each side, at the start of the next entry, or for a last
+// entry at `acceptor_flush_lsn` (the proposer holds at least that much). The
+// common point is the smaller of the two ends: the acceptor keeps its WAL
+// below it and must truncate everything at and above it. No common term: not
+// found, and the LSN is the proposer's first start (its oldest kept entry).
 HighestCommonPoint highest_common_point(const TermHistory& proposer, const TermHistory& acceptor,
                                         Lsn acceptor_flush_lsn);
 
+// Bounded histories (the rule is in docs/consensus.md, "Trimming"): drops
+//  * entries wholly below `horizon_lsn` (the next entry starts at or below it),
+//    where `horizon_lsn` is WAL that every member holds identically (a
+//    truncate_lsn, always <= a commit_lsn), and
+//  * entries whose term wrote no byte (the next entry starts at the same LSN).
+// The last entry is always kept. Trimming changes no highest common point
+// between histories that share the horizon.
+TermHistory trim_history(const TermHistory& history, Lsn horizon_lsn);
+
 // The first entry of `other` (a WAL history ending at `other_end`) that
-// contributed bytes (start < end) and whose term is not among the terms of
-// `own_terms`; nullopt if there is none. A primary passes the terms it was
-// elected in: every byte an acceptor holds under such a term came from that
-// primary's own WAL, so a WAL made only of those terms is a prefix of its WAL.
-// Empty terms (start == end) are skipped: they contributed no bytes.
+// contributed bytes (start < end) above `known_own_below` and whose term is
+// not among the terms of `own_terms`; nullopt if there is none. A primary
+// passes the terms it was elected in (every byte an acceptor holds under such
+// a term came from that primary's own WAL) and the LSN below which it already
+// proved the quorum's WAL to be its own (its oldest kept own term's start):
+// a WAL made only of those is a prefix of its WAL. Empty terms (start == end)
+// are skipped: they contributed no bytes.
 std::optional<TermLsn> first_foreign_entry(const TermHistory& own_terms, const TermHistory& other,
-                                           Lsn other_end);
+                                           Lsn other_end, Lsn known_own_below = kInvalidLsn);
 
 // "[(1, 0/1000000), (3, 0/1000A00)]"
 std::string format_history(const TermHistory& history);

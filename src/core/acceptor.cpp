@@ -19,16 +19,29 @@ bool AcceptorDurableState::operator==(const AcceptorDurableState& o) const {
 Acceptor::Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDurableState initial)
     : config_(config), storage_(storage), state_(std::move(initial)), durable_(state_) {
     write_lsn_ = storage_->flush_lsn();
-    // commit/truncate LSNs never exceed what we hold (defensive on load).
-    state_.commit_lsn = std::min(state_.commit_lsn, write_lsn_);
-    state_.truncate_lsn = std::min(state_.truncate_lsn, write_lsn_);
+    // commit_lsn only ever covers durable WAL, so a durable commit_lsn above
+    // the recovered end means acknowledged WAL is gone. Lowering it silently
+    // would let this node vote and donate as if nothing was lost.
+    const Lsn horizon = std::max(state_.commit_lsn, state_.truncate_lsn);
+    if (horizon > write_lsn_)
+        failure_ = Status::error("durable commit_lsn " + format_lsn(state_.commit_lsn) + " / truncate_lsn " +
+                                 format_lsn(state_.truncate_lsn) + " lie above the recovered end of WAL " +
+                                 format_lsn(write_lsn_) +
+                                 ": acknowledged WAL is missing; refusing to serve this timeline");
     pending_commit_lsn_ = state_.commit_lsn;
     pending_truncate_lsn_ = state_.truncate_lsn;
 }
 
+Status Acceptor::fail(const std::string& context, const Status& cause) {
+    Status error = Status::error(context + ": " + cause.message());
+    if (failure_.ok()) failure_ = error;
+    return error;
+}
+
 Status Acceptor::persist() {
     Status s = storage_->persist_state(state_);
-    if (s.ok()) durable_ = state_;
+    if (!s.ok()) return fail("cannot persist control file", s);
+    durable_ = state_;
     return s;
 }
 
@@ -36,42 +49,32 @@ Term Acceptor::last_log_term() const {
     return wp::last_log_term(history_up_to(state_.term_history, flush_lsn()));
 }
 
-Result<AcceptorGreeting> Acceptor::handle_greeting(const ProposerGreeting& g) {
+Status Acceptor::check_identity(const ProposerGreeting& g) const {
     if (g.protocol_version != kProtocolVersion)
         return Status::error("unsupported protocol version " + std::to_string(g.protocol_version) +
                              " (this acceptor speaks " + std::to_string(kProtocolVersion) + ")");
     if (g.system_id == 0) return Status::error("proposer sent system id 0");
-    TimelineIdentity& id = state_.identity;
-    if (id.system_id == 0) {
-        id.tenant_id = g.tenant_id;
-        id.timeline_id = g.timeline_id;
-        id.system_id = g.system_id;
-        id.pg_version = g.pg_version;
-        id.pg_timeline = g.pg_timeline;
-        id.wal_segment_size = g.wal_segment_size;
-        Status s = persist();
-        if (!s.ok()) return Status::error("cannot persist timeline identity: " + s.message());
-    } else {
-        if (g.system_id != id.system_id)
-            return Status::error("system id mismatch: proposer " + std::to_string(g.system_id) +
-                                 ", acceptor holds " + std::to_string(id.system_id));
-        if (g.wal_segment_size != id.wal_segment_size)
-            return Status::error("WAL segment size mismatch: proposer " +
-                                 std::to_string(g.wal_segment_size) + ", acceptor holds " +
-                                 std::to_string(id.wal_segment_size));
-        if (g.tenant_id != id.tenant_id || g.timeline_id != id.timeline_id)
-            return Status::error("tenant/timeline id mismatch");
-        if (g.pg_timeline < id.pg_timeline)
-            return Status::error("proposer's PostgreSQL timeline " + std::to_string(g.pg_timeline) +
-                                 " is older than the timeline " + std::to_string(id.pg_timeline) +
-                                 " this acceptor holds (stale primary?)");
-        if (g.pg_timeline > id.pg_timeline || g.pg_version != id.pg_version) {
-            id.pg_timeline = g.pg_timeline;
-            id.pg_version = g.pg_version;
-            Status s = persist();
-            if (!s.ok()) return Status::error("cannot persist timeline identity: " + s.message());
-        }
-    }
+    const TimelineIdentity& id = state_.identity;
+    if (id.system_id == 0) return Status();  // adopted with the first ProposerElected
+    if (g.system_id != id.system_id)
+        return Status::error("system id mismatch: proposer " + std::to_string(g.system_id) +
+                             ", acceptor holds " + std::to_string(id.system_id));
+    if (g.wal_segment_size != id.wal_segment_size)
+        return Status::error("WAL segment size mismatch: proposer " + std::to_string(g.wal_segment_size) +
+                             ", acceptor holds " + std::to_string(id.wal_segment_size));
+    if (g.tenant_id != id.tenant_id || g.timeline_id != id.timeline_id)
+        return Status::error("tenant/timeline id mismatch");
+    if (g.pg_timeline < id.pg_timeline)
+        return Status::error("proposer's PostgreSQL timeline " + std::to_string(g.pg_timeline) +
+                             " is older than the timeline " + std::to_string(id.pg_timeline) +
+                             " this acceptor holds (stale primary?)");
+    return Status();
+}
+
+Result<AcceptorGreeting> Acceptor::handle_greeting(const ProposerGreeting& g) {
+    if (failed()) return failure_;
+    Status valid = check_identity(g);
+    if (!valid.ok()) return valid;
     AcceptorGreeting reply;
     reply.node_id = config_.node_id;
     reply.term = state_.term;
@@ -81,13 +84,20 @@ Result<AcceptorGreeting> Acceptor::handle_greeting(const ProposerGreeting& g) {
 }
 
 Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
+    if (failed()) return failure_;
+    // Make the reply exact: WAL written before this vote becomes durable now,
+    // so nothing later moves the flush LSN the proposer places us by.
+    if (write_lsn_ != flush_lsn()) {
+        Status s = flush();
+        if (!s.ok()) return s;
+    }
     VoteResponse reply;
     if (request.term > state_.term) {
         state_.term = request.term;
         Status s = persist();
         if (!s.ok()) {
             state_.term = durable_.term;
-            return Status::error("cannot persist vote: " + s.message());
+            return s;
         }
         reply.vote_granted = true;
     }
@@ -95,56 +105,113 @@ Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
     reply.flush_lsn = flush_lsn();
     reply.truncate_lsn = state_.truncate_lsn;
     reply.term_history = history_up_to(state_.term_history, reply.flush_lsn);
+    reply.tail_lsn = reply.flush_lsn;
+    if (reply.flush_lsn != kInvalidLsn) {
+        Lsn begin = reply.flush_lsn > kVoteTailBytes ? reply.flush_lsn - kVoteTailBytes : 0;
+        begin = std::max(begin, state_.timeline_start_lsn);
+        if (begin < reply.flush_lsn) {
+            Status s = storage_->read_wal(begin, reply.flush_lsn, reply.tail);
+            if (!s.ok()) return fail("cannot read the WAL tail for a vote", s);
+            reply.tail_lsn = begin;
+        }
+    }
     return reply;
 }
 
-Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerElected& request) {
+Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting& greeting,
+                                                         const ProposerElected& request) {
+    if (failed()) return failure_;
     if (request.term < state_.term) return make_append_response();  // carries the higher term
     if (request.term_history.empty() || request.term_history.back().term != request.term ||
         !is_well_formed(request.term_history))
         return Status::error("ProposerElected history must be well formed and end with its term");
+    Status valid = check_identity(greeting);
+    if (!valid.ok()) return valid;
     // Anything written but not flushed is discarded with the truncation below
     // or kept and flushed; flush first so flush_lsn is exact.
     if (write_lsn_ != flush_lsn()) {
         Status s = flush();
         if (!s.ok()) return s;
     }
+    const bool repeated = state_.term == request.term && !state_.term_history.empty() &&
+                          state_.term_history.back().term == request.term &&
+                          !config_.unsafe_test_only_trust_elected_start;
+    if (repeated) {
+        // The elected proposer of this term reconnected, or an old connection
+        // delivers a late copy. Everything we hold of this term came from that
+        // proposer, so nothing is cut; it continues from our end of WAL.
+        if (request.term_history != state_.term_history)
+            return Status::error("ProposerElected for term " + std::to_string(request.term) + " carries history " +
+                                 format_history(request.term_history) + " but this acceptor accepted " +
+                                 format_history(state_.term_history) + " for that term");
+        return make_append_response();
+    }
     const Lsn flush = flush_lsn();
     const bool empty = (flush == kInvalidLsn);
     const HighestCommonPoint hcp = highest_common_point(request.term_history, state_.term_history, flush);
-    // The proposer computed the start from our VoteResponse; we recompute from
-    // our current state and use the lower of the two (we may have lost
-    // unflushed WAL in a crash since, or the proposer may be more conservative).
-    Lsn cut = std::min(hcp.lsn, request.start_streaming_lsn);
-    if (empty) {
-        cut = request.start_streaming_lsn;
-    } else if (cut < state_.commit_lsn) {
-        return Status::error("refusing to truncate WAL at " + format_lsn(cut) +
-                             " below commit_lsn " + format_lsn(state_.commit_lsn));
+    Lsn cut = hcp.lsn;
+    if (config_.unsafe_test_only_trust_elected_start) {
+        cut = empty ? request.start_streaming_lsn : std::min(hcp.lsn, request.start_streaming_lsn);
+    } else if (request.start_streaming_lsn != hcp.lsn) {
+        // The proposer placed us by our VoteResponse; our state has changed
+        // since (this is a stale or reordered message). Cutting at its start
+        // could remove WAL acknowledged after that vote.
+        return Status::error("ProposerElected for term " + std::to_string(request.term) + " starts at " +
+                             format_lsn(request.start_streaming_lsn) +
+                             " but the highest common point with this acceptor's WAL is " + format_lsn(hcp.lsn) +
+                             " (stale or reordered message)");
+    }
+    if (!empty && !hcp.found && cut > state_.timeline_start_lsn)
+        return Status::error("this acceptor's WAL shares no term with the proposer's history " +
+                             format_history(request.term_history) + "; its WAL below " + format_lsn(cut) +
+                             " cannot be matched (recover this member from its peers)");
+    if (!empty && cut < state_.commit_lsn)
+        return Status::error("refusing to truncate WAL at " + format_lsn(cut) + " below commit_lsn " +
+                             format_lsn(state_.commit_lsn));
+    TimelineIdentity& id = state_.identity;
+    if (id.system_id == 0) {
+        // First election on this timeline: the storage needs the identity
+        // (segment size) before it can place WAL.
+        id.tenant_id = greeting.tenant_id;
+        id.timeline_id = greeting.timeline_id;
+        id.system_id = greeting.system_id;
+        id.wal_segment_size = greeting.wal_segment_size;
+        id.pg_timeline = greeting.pg_timeline;
+        id.pg_version = greeting.pg_version;
+        Status s = persist();
+        if (!s.ok()) {
+            state_.identity = durable_.identity;
+            return s;
+        }
     }
     // Also when cut == flush < write_lsn_: the storage may hold written,
     // unacknowledged bytes past its flush LSN (an incomplete record), and
     // streaming resumes at the cut.
     if (empty || cut < write_lsn_) {
         Status s = storage_->truncate_wal(cut);
-        if (!s.ok()) return Status::error("cannot truncate WAL: " + s.message());
+        if (!s.ok()) return fail("cannot truncate WAL", s);
         write_lsn_ = storage_->flush_lsn();
-        if (empty && state_.timeline_start_lsn == kInvalidLsn) state_.timeline_start_lsn = cut;
+        if (empty || cut < state_.timeline_start_lsn) state_.timeline_start_lsn = cut;
         state_.truncate_lsn = std::min(state_.truncate_lsn, write_lsn_);
         pending_truncate_lsn_ = std::min(pending_truncate_lsn_, write_lsn_);
         pending_commit_lsn_ = std::min(pending_commit_lsn_, write_lsn_);
     }
+    id.pg_timeline = std::max(id.pg_timeline, greeting.pg_timeline);
+    id.pg_version = greeting.pg_version;
     state_.term = request.term;
     state_.term_history = request.term_history;
     Status s = persist();
     if (!s.ok()) {
-        state_ = durable_;
-        return Status::error("cannot persist term history: " + s.message());
+        state_.term = durable_.term;
+        state_.term_history = durable_.term_history;
+        state_.identity = durable_.identity;
+        return s;
     }
     return make_append_response();
 }
 
 Result<AppendOutcome> Acceptor::handle_append_request(const AppendRequest& request) {
+    if (failed()) return failure_;
     AppendOutcome outcome;
     if (request.term < state_.term) {
         outcome.reply = make_append_response();  // carries the higher term
@@ -161,7 +228,7 @@ Result<AppendOutcome> Acceptor::handle_append_request(const AppendRequest& reque
         return Status::error("AppendRequest length does not match its LSN range");
     if (!request.wal.empty()) {
         Status s = storage_->write_wal(request.begin_lsn, request.wal.data(), request.wal.size());
-        if (!s.ok()) return Status::error("cannot write WAL: " + s.message());
+        if (!s.ok()) return fail("cannot write WAL", s);
         write_lsn_ = request.end_lsn;
     }
     pending_commit_lsn_ = std::max(pending_commit_lsn_, request.commit_lsn);
@@ -171,9 +238,10 @@ Result<AppendOutcome> Acceptor::handle_append_request(const AppendRequest& reque
 }
 
 Status Acceptor::flush() {
+    if (failed()) return failure_;
     if (write_lsn_ != storage_->flush_lsn()) {
         Status s = storage_->flush_wal();
-        if (!s.ok()) return s;
+        if (!s.ok()) return fail("cannot flush WAL", s);
     }
     const Lsn flush = storage_->flush_lsn();
     // Only WAL that matches the accepted proposer's history is ever below the
@@ -194,6 +262,7 @@ AppendResponse Acceptor::make_append_response() const {
 }
 
 Status Acceptor::persist_horizons() {
+    if (failed()) return failure_;
     if (state_.commit_lsn == durable_.commit_lsn && state_.truncate_lsn == durable_.truncate_lsn)
         return Status();
     return persist();

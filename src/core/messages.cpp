@@ -17,7 +17,8 @@ bool AcceptorGreeting::operator==(const AcceptorGreeting& o) const {
 }
 bool VoteResponse::operator==(const VoteResponse& o) const {
     return term == o.term && vote_granted == o.vote_granted && flush_lsn == o.flush_lsn &&
-           truncate_lsn == o.truncate_lsn && term_history == o.term_history;
+           truncate_lsn == o.truncate_lsn && term_history == o.term_history && tail_lsn == o.tail_lsn &&
+           tail == o.tail;
 }
 bool ProposerElected::operator==(const ProposerElected& o) const {
     return term == o.term && start_streaming_lsn == o.start_streaming_lsn &&
@@ -183,6 +184,9 @@ std::vector<std::uint8_t> encode(const Message& message) {
         w.u64(m->flush_lsn);
         w.u64(m->truncate_lsn);
         w.history(m->term_history);
+        w.u64(m->tail_lsn);
+        w.u32(static_cast<std::uint32_t>(m->tail.size()));
+        w.bytes(m->tail.data(), m->tail.size());
     } else if (auto* m = std::get_if<ProposerElected>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kProposerElected));
         w.u64(m->term);
@@ -252,6 +256,14 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             m.flush_lsn = r.u64("flush lsn");
             m.truncate_lsn = r.u64("truncate lsn");
             m.term_history = r.history();
+            m.tail_lsn = r.u64("tail lsn");
+            const std::uint32_t tail_len = r.u32("tail length");
+            if (r.ok() && tail_len > kVoteTailBytes)
+                r.fail("WAL tail of " + std::to_string(tail_len) + " bytes exceeds the limit " +
+                       std::to_string(kVoteTailBytes));
+            if (const std::uint8_t* tail = r.take(r.ok() ? tail_len : 0, "WAL tail")) m.tail.assign(tail, tail + tail_len);
+            if (r.ok() && m.tail_lsn + m.tail.size() != m.flush_lsn)
+                r.fail("WAL tail must end at the flush lsn");
             return done(r, std::move(m));
         }
         case MessageTag::kProposerElected: {
@@ -313,7 +325,8 @@ std::string describe(const Message& message) {
         s += " term=" + std::to_string(m->term);
     } else if (auto* m = std::get_if<VoteResponse>(&message)) {
         s += " term=" + std::to_string(m->term) + (m->vote_granted ? " granted" : " refused") +
-             " flush=" + format_lsn(m->flush_lsn) + " history=" + format_history(m->term_history);
+             " flush=" + format_lsn(m->flush_lsn) + " history=" + format_history(m->term_history) +
+             " tail=" + std::to_string(m->tail.size()) + "B";
     } else if (auto* m = std::get_if<ProposerElected>(&message)) {
         s += " term=" + std::to_string(m->term) + " start=" + format_lsn(m->start_streaming_lsn) +
              " history=" + format_history(m->term_history);

@@ -311,7 +311,9 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
                               out);
             return;
         }
-        if (const std::optional<TermLsn> foreign = first_foreign_entry(own_history_, donor_history, donor_flush)) {
+        const Lsn known_own_below = own_history_.empty() ? kInvalidLsn : own_history_.front().lsn;
+        if (const std::optional<TermLsn> foreign =
+                first_foreign_entry(own_history_, donor_history, donor_flush, known_own_below)) {
             become_superseded(foreign->term, foreign->lsn,
                               "the quorum holds WAL of term " + std::to_string(foreign->term) + " from " +
                                   format_lsn(foreign->lsn) + " that this primary did not write (quorum history " +
@@ -320,13 +322,22 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
                               out);
             return;
         }
+        // Terms say whose WAL it is; bytes prove it. A data directory restored
+        // from a snapshot keeps our terms but not our WAL after the snapshot.
+        if (!config_.unsafe_test_only_skip_content_check && !verify_donor_tail(*donor->vote, donor_llt, out))
+            return;
         history = donor_history;
         start = donor_flush;
     }
     history.push_back(TermLsn{term_, start});
-    elected_history_ = history;
+    // Bounded history: drop what lies below the horizon every member holds
+    // (the highest truncate_lsn a voter reports) and terms that wrote nothing.
+    Lsn horizon = kInvalidLsn;
+    for (const Peer& p : peers_)
+        if (p.vote && p.vote->vote_granted && p.vote->term == term_) horizon = std::max(horizon, p.vote->truncate_lsn);
+    elected_history_ = trim_history(history, std::min(horizon, start));
     // Remember that we authored this term (LSN clamped so the list stays well
-    // formed; only the terms matter). Oldest entries go beyond the cap.
+    // formed; only the terms matter).
     own_history_.push_back(TermLsn{term_, own_history_.empty() ? start : std::max(start, own_history_.back().lsn)});
     if (own_history_.size() > kMaxTermHistoryEntries) own_history_.erase(own_history_.begin());
     term_start_lsn_ = start;
@@ -335,10 +346,33 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
     set_state(ProposerState::kElected, out);
     log(out, LogLevel::kInfo,
         "elected in term " + std::to_string(term_) + " with " + std::to_string(grants) +
-            " votes; term starts at " + format_lsn(start) + ", history " + format_history(history));
+            " votes; term starts at " + format_lsn(start) + ", history " + format_history(elected_history_));
     for (std::size_t k = 0; k < peers_.size(); ++k)
         if (peers_[k].vote && peers_[k].state == AcceptorConnState::kWaitingForElection)
             send_elected(k, now, out);
+}
+
+bool Proposer::verify_donor_tail(const VoteResponse& donor, Term donor_llt, ProposerOutput& out) {
+    if (donor.tail.empty()) return true;  // the donor holds no bytes to keep
+    std::vector<std::uint8_t> local;
+    Status s = wal_->read_wal(donor.tail_lsn, donor.flush_lsn, local);
+    if (!s.ok() || local.size() != donor.tail.size()) {
+        become_superseded(donor_llt, donor.tail_lsn,
+                          "cannot read this primary's WAL [" + format_lsn(donor.tail_lsn) + ", " +
+                              format_lsn(donor.flush_lsn) + ") to compare it with the quorum's: " +
+                              (s.ok() ? std::string("short read") : s.message()),
+                          out);
+        return false;
+    }
+    std::size_t i = 0;
+    while (i < local.size() && local[i] == donor.tail[i]) ++i;
+    if (i == local.size()) return true;
+    become_superseded(donor_llt, donor.tail_lsn + i,
+                      "the quorum's WAL differs from this primary's WAL at " + format_lsn(donor.tail_lsn + i) +
+                          " (compared [" + format_lsn(donor.tail_lsn) + ", " + format_lsn(donor.flush_lsn) +
+                          ")): this data directory is not the primary that wrote it (restored snapshot or copy?)",
+                      out);
+    return false;
 }
 
 void Proposer::send_elected(std::size_t k, TimeMs now, ProposerOutput& out) {
@@ -387,6 +421,9 @@ void Proposer::handle_append_response(std::size_t k, const AppendResponse& a, Ti
         }
         p.flush_lsn = std::max(p.flush_lsn, a.flush_lsn);
     }
+    // WAL this acceptor holds as ours, after any truncation of this term.
+    p.confirmed_term = term_;
+    p.confirmed_flush = p.flush_lsn;
     update_commit(out);
 }
 
@@ -405,11 +442,20 @@ void Proposer::update_commit(ProposerOutput& out) {
         if (own_term_ok && candidate > commit_lsn_) {
             commit_lsn_ = candidate;
             out.commit_lsn = commit_lsn_;
+            // The first commit of this term makes everything below its start
+            // committed and proven ours: older own terms no longer matter.
+            if (own_history_.size() > 1 && commit_lsn_ >= term_start_lsn_) {
+                own_history_ = TermHistory{TermLsn{term_, term_start_lsn_}};
+                out.persist_own_term_history = own_history_;
+            }
         }
     }
-    // truncate_lsn: what every acceptor has (last known flush), capped at commit.
+    // truncate_lsn: WAL every acceptor holds as ours in this term (a flush it
+    // acknowledged after our ProposerElected, never the pre-truncation flush
+    // of its greeting), capped at commit. An acceptor not heard from in this
+    // term holds it back.
     Lsn lowest = commit_lsn_;
-    for (const Peer& p : peers_) lowest = std::min(lowest, p.flush_lsn);
+    for (const Peer& p : peers_) lowest = std::min(lowest, p.confirmed_term == term_ ? p.confirmed_flush : kInvalidLsn);
     truncate_lsn_ = std::max(truncate_lsn_, lowest);
 }
 

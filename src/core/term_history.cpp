@@ -33,32 +33,44 @@ HighestCommonPoint highest_common_point(const TermHistory& proposer, const TermH
                                         Lsn acceptor_flush_lsn) {
     const TermHistory acceptor = history_up_to(acceptor_full, acceptor_flush_lsn);
     HighestCommonPoint point;
-    std::size_t common = 0;  // length of the common prefix
-    while (common < proposer.size() && common < acceptor.size() &&
-           proposer[common] == acceptor[common])
-        ++common;
-    if (common == 0) {
-        point.lsn = proposer.empty() ? kInvalidLsn : proposer.front().lsn;
+    // The highest term both histories hold with the same start LSN. A term's
+    // entry is made once, so sharing it means sharing everything before it,
+    // even when one side has trimmed its older entries (trim_history).
+    for (std::size_t j = acceptor.size(); j-- > 0;) {
+        const auto it = std::lower_bound(proposer.begin(), proposer.end(), acceptor[j].term,
+                                         [](const TermLsn& e, Term t) { return e.term < t; });
+        if (it == proposer.end() || *it != acceptor[j]) continue;
+        const std::size_t i = static_cast<std::size_t>(it - proposer.begin());
+        const Lsn acceptor_end = (j + 1 < acceptor.size()) ? acceptor[j + 1].lsn : acceptor_flush_lsn;
+        const Lsn proposer_end = (i + 1 < proposer.size()) ? proposer[i + 1].lsn : acceptor_flush_lsn;
+        point.found = true;
+        point.term = acceptor[j].term;
+        point.lsn = std::min(acceptor_end, proposer_end);
         return point;
     }
-    const std::size_t last = common - 1;
-    const Lsn acceptor_end =
-        (last + 1 < acceptor.size()) ? acceptor[last + 1].lsn : acceptor_flush_lsn;
-    const Lsn proposer_end =
-        (last + 1 < proposer.size()) ? proposer[last + 1].lsn : acceptor_flush_lsn;
-    point.found = true;
-    point.term = proposer[last].term;
-    point.lsn = std::min(acceptor_end, proposer_end);
+    point.lsn = proposer.empty() ? kInvalidLsn : proposer.front().lsn;
     return point;
 }
 
+TermHistory trim_history(const TermHistory& history, Lsn horizon_lsn) {
+    TermHistory out;
+    for (std::size_t i = 0; i < history.size(); ++i) {
+        const bool last = i + 1 == history.size();
+        if (!last && history[i + 1].lsn <= horizon_lsn) continue;    // wholly below the horizon
+        if (!last && history[i + 1].lsn == history[i].lsn) continue;  // wrote no byte
+        out.push_back(history[i]);
+    }
+    return out;
+}
+
 std::optional<TermLsn> first_foreign_entry(const TermHistory& own_terms, const TermHistory& other,
-                                           Lsn other_end) {
+                                           Lsn other_end, Lsn known_own_below) {
     for (std::size_t i = 0; i < other.size(); ++i) {
         const Lsn begin = other[i].lsn;
         if (begin >= other_end) break;
         const Lsn end = (i + 1 < other.size()) ? std::min(other[i + 1].lsn, other_end) : other_end;
-        if (begin >= end) continue;  // empty term: no bytes
+        if (begin >= end) continue;              // empty term: no bytes
+        if (end <= known_own_below) continue;    // bytes already known to be ours
         const bool ours = std::any_of(own_terms.begin(), own_terms.end(),
                                       [&](const TermLsn& e) { return e.term == other[i].term; });
         if (!ours) return other[i];

@@ -4,12 +4,17 @@
 // acceptors on a simulated network: per-connection FIFO queues (like TCP),
 // random delivery order across connections, dropped connections, network
 // partitions, acceptor crashes that lose unflushed WAL, proposer restarts,
-// group commit (write, later flush, then respond). A seeded scheduler picks
-// every step, so a seed replays identically. After every step the invariants
+// group commit (write, later flush, then respond). Messages already sent on a
+// connection that the proposer has given up may still arrive later (TCP
+// delivers what it has buffered). An acceptor's process may crash while the
+// OS keeps its page cache, and a power loss later drops what was never
+// synced. A member's timeline may be deleted and recreated, and a primary's
+// data directory may be restored from a snapshot of another's. A seeded
+// scheduler picks every step, so a seed replays identically. After every step the invariants
 // 1-4 and 6 of DESIGN.md section 3 are checked against a record of every
 // committed byte.
 //
-// Usage: wpsim [--seeds A..B] [--seed N] [--trace] [--break quorum|own-term]
+// Usage: wpsim [--seeds A..B] [--seed N] [--trace] [--break MODE] (see --help)
 // Exit: 0 all schedules passed, 1 an invariant violation, 2 usage error.
 #include <chrono>
 #include <cstdint>
@@ -35,7 +40,21 @@ using namespace wp;
 constexpr Lsn kTimelineStart = 0x1000000;  // first LSN of the simulated timeline
 constexpr std::uint64_t kSystemId = 7300000000000000001ull;
 
-enum class BreakMode { kNone, kQuorum, kOwnTerm };
+enum class BreakMode { kNone, kQuorum, kOwnTerm, kLateElected, kUnsyncedRestart, kDelete, kContent };
+
+struct BreakName {
+    BreakMode mode;
+    const char* name;
+    const char* what;
+};
+const BreakName kBreakModes[] = {
+    {BreakMode::kQuorum, "quorum", "majority of N/2"},
+    {BreakMode::kOwnTerm, "own-term", "commit old-term WAL by counting replicas (Raft figure 8)"},
+    {BreakMode::kLateElected, "late-elected", "acceptor cuts at a stale ProposerElected's start"},
+    {BreakMode::kUnsyncedRestart, "unsynced-restart", "restart trusts WAL still only in the page cache"},
+    {BreakMode::kDelete, "delete", "a deleted and recreated member starts again at term 0"},
+    {BreakMode::kContent, "content", "no byte comparison of the donor's WAL with the primary's"},
+};
 
 struct Rng {
     std::uint64_t s;
@@ -55,13 +74,16 @@ struct Violation {
     std::string detail;
 };
 
-// In-memory acceptor storage: written bytes are lost on crash unless flushed.
+// In-memory acceptor storage with a page cache: written bytes survive a
+// process crash (they are in the OS page cache) but only synced bytes survive
+// a power loss.
 class MemStorage : public AcceptorStorage {
 public:
     AcceptorDurableState durable;
     Lsn start = kInvalidLsn;  // 0 = no WAL
-    std::vector<std::uint8_t> bytes;  // [start, start + bytes.size()) written
-    Lsn flushed_end = kInvalidLsn;
+    std::vector<std::uint8_t> bytes;  // [start, start + bytes.size()) written (page cache)
+    Lsn synced_end = kInvalidLsn;     // on disk
+    Lsn flushed_end = kInvalidLsn;    // what the acceptor was told is durable
 
     Lsn written_end() const { return start ? start + bytes.size() : kInvalidLsn; }
     Status persist_state(const AcceptorDurableState& s) override {
@@ -74,7 +96,14 @@ public:
         return Status();
     }
     Status flush_wal() override {
-        flushed_end = written_end();
+        flushed_end = synced_end = written_end();
+        return Status();
+    }
+    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
+        if (!start || begin < start || end > flushed_end || begin > end)
+            return Status::error("read outside the stored WAL");
+        out.insert(out.end(), bytes.begin() + static_cast<long>(begin - start),
+                   bytes.begin() + static_cast<long>(end - start));
         return Status();
     }
     Status truncate_wal(Lsn end) override {
@@ -85,17 +114,25 @@ public:
             if (end > written_end()) return Status::error("truncate beyond end of WAL");
             bytes.resize(end - start);
         }
-        flushed_end = end;
+        flushed_end = synced_end = end;
         return Status();
     }
     Lsn flush_lsn() const override { return flushed_end; }
-    void crash() {
-        if (start) bytes.resize(flushed_end - start);
+    // Start-up after a process crash: the daemon finds every written byte in
+    // its files. It must sync them before it reports them as flushed.
+    void recover(bool sync_first) {
+        if (sync_first) synced_end = written_end();
+        flushed_end = written_end();
     }
-    // Durable bytes [from, to) equal `wal` (indexed from kTimelineStart)?
+    // Power loss: the page cache is gone.
+    void power_loss() {
+        if (start) bytes.resize(synced_end - start);
+        flushed_end = synced_end;
+    }
+    // Synced bytes [from, to) equal `wal` (indexed from kTimelineStart)?
     bool durable_matches(const std::vector<std::uint8_t>& wal, Lsn from, Lsn to) const {
         if (from >= to) return true;
-        if (from < start || to > flushed_end) return false;
+        if (from < start || to > synced_end) return false;
         if (to - kTimelineStart > wal.size()) return false;
         return to == from || std::memcmp(bytes.data() + (from - start), wal.data() + (from - kTimelineStart), to - from) == 0;
     }
@@ -110,6 +147,7 @@ struct SimAcceptor {
     Lsn seen_commit = kInvalidLsn;   // in-memory commit_lsn last observed (this life)
     Lsn seen_durable_commit = kInvalidLsn;
     std::vector<int> pending_flush;  // connections waiting for an AppendResponse
+    bool recreated = false;          // its timeline was deleted and created again
 };
 
 struct SimProposer;
@@ -142,6 +180,10 @@ struct Conn {
     bool open = true;
     bool established = false;
     bool greeted = false;  // acceptor side: ProposerGreeting accepted
+    ProposerGreeting greeting;  // acceptor side: the accepted greeting
+    // The proposer gave this connection up, but the acceptor has not noticed:
+    // what was already sent may still arrive (late); replies go nowhere.
+    bool zombie = false;
     std::deque<std::vector<std::uint8_t>> to_acceptor, to_proposer;
 };
 
@@ -149,7 +191,8 @@ constexpr unsigned kEpisodesPerSeed = 10;
 
 struct Stats {
     std::uint64_t seeds = 0, schedules = 0, steps = 0, elections = 0, commits = 0, committed_bytes = 0,
-                  crashes = 0, superseded = 0, messages = 0, old_term_commits = 0;
+                  crashes = 0, superseded = 0, messages = 0, old_term_commits = 0, late_messages = 0,
+                  power_losses = 0, recreated = 0, clones = 0;
 };
 
 class World {
@@ -179,7 +222,10 @@ private:
     void deliver_to_acceptor(int c);
     void deliver_to_proposer(int c);
     void acceptor_flush(int k);
-    void crash_acceptor(int k);
+    void crash_acceptor(int k, bool power_loss);
+    void recreate_acceptor(int k);
+    void clone_proposer(int from, int to);
+    AcceptorConfig acceptor_config(int k) const;
     void restart_acceptor(int k);
     void generate_wal(int p);
     void check_invariants();
@@ -211,7 +257,16 @@ private:
     int flip_towards_ = -1;               // proposer that gets the majority at the flip
     unsigned targeted_elected_drop_ = 0;  // % of ProposerElected deliveries replaced by a drop
     unsigned targeted_append_drop_ = 0;   // same for AppendRequest
+    unsigned zombie_percent_ = 0;         // % of closed connections whose messages still arrive
+    bool recreated_one_ = false;          // at most one deleted/recreated member per schedule
 };
+
+AcceptorConfig World::acceptor_config(int k) const {
+    AcceptorConfig cfg;
+    cfg.node_id = static_cast<NodeId>(k + 1);
+    cfg.unsafe_test_only_trust_elected_start = mode_ == BreakMode::kLateElected;
+    return cfg;
+}
 
 void World::setup() {
     const int n_acceptors = rng_.chance(70) ? 3 : 5;
@@ -220,11 +275,10 @@ void World::setup() {
     nemesis_ = n_proposers == 2 && rng_.chance(70);
     targeted_elected_drop_ = static_cast<unsigned>(rng_.below(70));
     targeted_append_drop_ = static_cast<unsigned>(rng_.below(4));
+    zombie_percent_ = rng_.chance(60) ? static_cast<unsigned>(rng_.below(80)) : 0;
     acceptors_.resize(n_acceptors);
-    for (int k = 0; k < n_acceptors; ++k) {
-        acceptors_[k].acceptor = std::make_unique<Acceptor>(AcceptorConfig{static_cast<NodeId>(k + 1)},
-                                                            &acceptors_[k].storage, AcceptorDurableState{});
-    }
+    for (int k = 0; k < n_acceptors; ++k)
+        acceptors_[k].acceptor = std::make_unique<Acceptor>(acceptor_config(k), &acceptors_[k].storage, AcceptorDurableState{});
     proposers_.resize(n_proposers);
     link_up_.assign(n_proposers, std::vector<bool>(n_acceptors, true));
     note("schedule: " + std::to_string(n_proposers) + " proposer(s), " + std::to_string(n_acceptors) +
@@ -287,6 +341,7 @@ void World::restart_proposer(int p) {
     cfg.random_seed = seed_ * 31 + static_cast<std::uint64_t>(p) * 7 + static_cast<std::uint64_t>(sp.incarnation);
     if (mode_ == BreakMode::kQuorum) cfg.unsafe_test_only_quorum_override = acceptors_.size() / 2;
     if (mode_ == BreakMode::kOwnTerm) cfg.unsafe_test_only_commit_old_terms = true;
+    if (mode_ == BreakMode::kContent) cfg.unsafe_test_only_skip_content_check = true;
     sp.reader.wal = &sp.wal;
     sp.proposer = std::make_unique<Proposer>(cfg, &sp.reader);
     note("proposer " + std::to_string(p) + " (re)starts, incarnation " + std::to_string(sp.incarnation) +
@@ -386,8 +441,10 @@ void World::on_commit(int p, Lsn commit) {
     const std::size_t len = commit - kTimelineStart;
     // Invariant 6 / quorum: the committed WAL is durable on a real majority.
     std::size_t holders = 0;
+    // (A recreated member starts its WAL where it rejoined.)
     for (const SimAcceptor& a : acceptors_)
-        if (a.storage.durable_matches(sp.wal, kTimelineStart, commit)) ++holders;
+        if (a.storage.start && a.storage.durable_matches(sp.wal, std::max(a.storage.start, kTimelineStart), commit))
+            ++holders;
     if (holders < majority())
         fail("invariant 2/6 (commit without a quorum)",
              "proposer " + std::to_string(p) + " term " + std::to_string(sp.proposer->term()) + " confirmed commit " +
@@ -431,13 +488,19 @@ void World::close_connection(int c, bool notify_proposer, const std::string& why
     Conn& conn = conns_[c];
     if (!conn.open) return;
     conn.open = false;
-    conn.to_acceptor.clear();
     conn.to_proposer.clear();
+    // TCP may still deliver what was sent before the proposer gave up, unless
+    // the acceptor's process is gone.
+    const bool acceptor_alive = acceptors_[conn.acceptor].up && acceptors_[conn.acceptor].acceptor;
+    if (acceptor_alive && !conn.to_acceptor.empty() && zombie_percent_ && rng_.chance(zombie_percent_))
+        conn.zombie = true;
+    else
+        conn.to_acceptor.clear();
     SimProposer& sp = proposers_[conn.proposer];
     if (sp.conn[conn.acceptor] == c) sp.conn[conn.acceptor] = -1;
     if (verbose_ || notify_proposer)
         note("conn " + std::to_string(c) + " P" + std::to_string(conn.proposer) + "-A" + std::to_string(conn.acceptor) +
-             " closed: " + why);
+             " closed: " + why + (conn.zombie ? " (" + std::to_string(conn.to_acceptor.size()) + " messages still in flight)" : ""));
     if (notify_proposer) apply(conn.proposer, sp.proposer->on_disconnected(conn.acceptor, now_, why));
 }
 
@@ -455,15 +518,23 @@ void World::deliver_to_acceptor(int c) {
         return;
     }
     const Message& msg = decoded.value();
-    const std::string who = "A" + std::to_string(k) + "<-P" + std::to_string(conn.proposer) + " ";
-    if (verbose_) note(who + describe(msg));
+    const std::string who = "A" + std::to_string(k) + "<-P" + std::to_string(conn.proposer) +
+                            (conn.zombie ? " (late, conn " + std::to_string(c) + ") " : " ");
+    if (conn.zombie) ++stats_->late_messages;
+    if (verbose_ || conn.zombie) note(who + describe(msg));
     auto reply = [&](const Message& m) {
+        if (conn.zombie) return;  // the proposer is gone from this connection
         if (verbose_) note("A" + std::to_string(k) + "->P" + std::to_string(conn.proposer) + " " + describe(m));
         conn.to_proposer.push_back(encode(m));
     };
     auto error = [&](const std::string& e) {
         note(who + describe(msg) + " -> error: " + e);
-        close_connection(c, true, "acceptor error: " + e);
+        if (conn.zombie) {
+            conn.zombie = false;
+            conn.to_acceptor.clear();
+        } else {
+            close_connection(c, true, "acceptor error: " + e);
+        }
     };
     if (!conn.greeted && !std::holds_alternative<ProposerGreeting>(msg)) {
         error("first message must be ProposerGreeting");
@@ -473,6 +544,7 @@ void World::deliver_to_acceptor(int c) {
         auto r = acc.handle_greeting(*g);
         if (!r.ok()) return error(r.message());
         conn.greeted = true;
+        conn.greeting = *g;
         sa.acked_flush = std::max(sa.acked_flush, r->flush_lsn);
         reply(*r);
     } else if (auto* v = std::get_if<VoteRequest>(&msg)) {
@@ -482,14 +554,15 @@ void World::deliver_to_acceptor(int c) {
         sa.acked_flush = std::max(sa.acked_flush, r->flush_lsn);
         reply(*r);
     } else if (auto* e = std::get_if<ProposerElected>(&msg)) {
-        auto r = acc.handle_proposer_elected(*e);
+        auto r = acc.handle_proposer_elected(conn.greeting, *e);
         if (!r.ok()) return error(r.message());
         if (r->term == e->term) {
             sa.acked_flush = acc.flush_lsn();  // truncation may legitimately lower it
             // Log matching: what the acceptor keeps equals the elected primary's WAL.
             const SimProposer& sp = proposers_[conn.proposer];
             const Lsn from = std::max(sa.storage.start, kTimelineStart);
-            if (sa.storage.start && !sa.storage.durable_matches(sp.wal, from, acc.flush_lsn()))
+            if (sa.storage.start && !sa.storage.durable_matches(sp.wal, from, acc.flush_lsn()) &&
+                sp.proposer->state() == ProposerState::kElected && sp.proposer->term() == e->term)
                 fail("invariant 6 (acceptor WAL diverges from the elected proposer's)",
                      "A" + std::to_string(k) + " kept WAL up to " + format_lsn(acc.flush_lsn()) +
                          " that differs from the WAL of proposer " + std::to_string(conn.proposer) +
@@ -528,26 +601,35 @@ void World::acceptor_flush(int k) {
     if (rng_.chance(20)) (void)sa.acceptor->persist_horizons();
 }
 
-void World::crash_acceptor(int k) {
+void World::crash_acceptor(int k, bool power_loss) {
     SimAcceptor& sa = acceptors_[k];
     ++stats_->crashes;
-    note("A" + std::to_string(k) + " CRASHES (write end " + format_lsn(sa.storage.written_end()) + ", flushed " +
-         format_lsn(sa.storage.flushed_end) + ")");
+    if (power_loss) ++stats_->power_losses;
+    note("A" + std::to_string(k) + (power_loss ? " LOSES POWER" : " CRASHES (process; page cache kept)") +
+         " (write end " + format_lsn(sa.storage.written_end()) + ", synced " + format_lsn(sa.storage.synced_end) +
+         ")");
     sa.up = false;
     sa.pending_flush.clear();
-    for (std::size_t c = 0; c < conns_.size(); ++c)
-        if (conns_[c].open && conns_[c].acceptor == k) close_connection(static_cast<int>(c), true, "acceptor crashed");
-    sa.storage.crash();
     sa.acceptor.reset();
+    for (std::size_t c = 0; c < conns_.size(); ++c) {
+        if (conns_[c].acceptor != k) continue;
+        conns_[c].zombie = false;
+        conns_[c].to_acceptor.clear();
+        if (conns_[c].open) close_connection(static_cast<int>(c), true, "acceptor crashed");
+    }
+    if (power_loss) sa.storage.power_loss();
 }
 
 void World::restart_acceptor(int k) {
     SimAcceptor& sa = acceptors_[k];
-    sa.acceptor = std::make_unique<Acceptor>(AcceptorConfig{static_cast<NodeId>(k + 1)}, &sa.storage, sa.storage.durable);
+    sa.storage.recover(/*sync_first=*/mode_ != BreakMode::kUnsyncedRestart);
+    sa.acceptor = std::make_unique<Acceptor>(acceptor_config(k), &sa.storage, sa.storage.durable);
     sa.up = true;
     sa.seen_commit = sa.acceptor->commit_lsn();
     note("A" + std::to_string(k) + " restarts: term " + std::to_string(sa.acceptor->term()) + " flush " +
          format_lsn(sa.acceptor->flush_lsn()) + " history " + format_history(sa.acceptor->state().term_history));
+    if (sa.acceptor->failed())
+        fail("invariant 4 (acceptor cannot serve after a crash)", "A" + std::to_string(k) + ": " + sa.acceptor->failure().message());
     if (sa.acceptor->flush_lsn() < sa.acked_flush)
         fail("invariant 4 (acknowledged flush lost in a crash)",
              "A" + std::to_string(k) + " acknowledged " + format_lsn(sa.acked_flush) + " but restarted at " +
@@ -558,7 +640,51 @@ void World::restart_acceptor(int k) {
                  std::to_string(sa.acceptor->term()));
 }
 
+void World::recreate_acceptor(int k) {
+    // DELETE of the timeline and a new one created by the next greeting: the
+    // WAL and the control file are gone; the tombstone keeps the term.
+    SimAcceptor& sa = acceptors_[k];
+    const Term tombstone_term = sa.storage.durable.term;
+    crash_acceptor(k, /*power_loss=*/false);
+    ++stats_->recreated;
+    recreated_one_ = true;
+    sa.storage = MemStorage{};
+    sa.storage.durable.term = mode_ == BreakMode::kDelete ? 0 : tombstone_term;
+    sa.acked_flush = kInvalidLsn;
+    sa.seen_commit = sa.seen_durable_commit = kInvalidLsn;
+    sa.recreated = true;
+    sa.acceptor = std::make_unique<Acceptor>(acceptor_config(k), &sa.storage, sa.storage.durable);
+    sa.up = true;
+    note("A" + std::to_string(k) + " timeline DELETED and recreated empty, term " + std::to_string(sa.acceptor->term()));
+}
+
+void World::clone_proposer(int from, int to) {
+    // The data directory of `to` is replaced by a snapshot of `from`'s (a
+    // restored backup started as a primary): the same own terms and a prefix
+    // of the same WAL; from here on it writes WAL of its own.
+    SimProposer& src = proposers_[from];
+    SimProposer& dst = proposers_[to];
+    const std::size_t keep = static_cast<std::size_t>(rng_.below(src.wal.size() + 1));
+    dst.wal.assign(src.wal.begin(), src.wal.begin() + static_cast<long>(keep));
+    dst.persisted_history = src.persisted_history;
+    ++stats_->clones;
+    note("P" + std::to_string(to) + " data directory RESTORED from a snapshot of P" + std::to_string(from) +
+         " at " + format_lsn(kTimelineStart + keep));
+    restart_proposer(to);
+}
+
 void World::check_invariants() {
+    if (!committed_.empty()) {
+        const Lsn end = kTimelineStart + committed_.size();
+        std::size_t holders = 0;
+        for (const SimAcceptor& a : acceptors_)
+            if (a.storage.start && a.storage.durable_matches(committed_, std::max(a.storage.start, kTimelineStart), end))
+                ++holders;
+        if (holders < majority())
+            fail("invariant 2 (committed WAL no longer durable on a majority)",
+                 "only " + std::to_string(holders) + " of " + std::to_string(acceptors_.size()) +
+                     " acceptors hold the committed WAL up to " + format_lsn(end));
+    }
     for (std::size_t k = 0; k < acceptors_.size(); ++k) {
         SimAcceptor& sa = acceptors_[k];
         const Lsn durable_commit = sa.storage.durable.commit_lsn;
@@ -594,7 +720,10 @@ void World::step() {
     const unsigned roll = static_cast<unsigned>(rng_.below(100));
     // Collect deliverable queues.
     std::vector<std::pair<int, bool>> ready;  // (conn, to_acceptor)
+    const bool late_delivery = rng_.chance(15);
     for (std::size_t c = 0; c < conns_.size(); ++c) {
+        if (conns_[c].zombie && late_delivery && !conns_[c].to_acceptor.empty())
+            ready.push_back({static_cast<int>(c), true});
         if (!conns_[c].open) continue;
         if (!conns_[c].to_acceptor.empty()) ready.push_back({static_cast<int>(c), true});
         if (!conns_[c].to_proposer.empty()) ready.push_back({static_cast<int>(c), false});
@@ -607,8 +736,8 @@ void World::step() {
         const std::uint8_t head_tag = to_acc ? conns_[c].to_acceptor.front()[0] : 0;
         const bool elected_msg = head_tag == static_cast<std::uint8_t>(MessageTag::kProposerElected);
         const bool append_msg = head_tag == static_cast<std::uint8_t>(MessageTag::kAppendRequest);
-        if (faults && ((elected_msg && rng_.chance(targeted_elected_drop_)) ||
-                       (append_msg && rng_.chance(targeted_append_drop_))))
+        if (faults && conns_[c].open && ((elected_msg && rng_.chance(targeted_elected_drop_)) ||
+                                         (append_msg && rng_.chance(targeted_append_drop_))))
             close_connection(c, true, elected_msg ? "network drop before ProposerElected" : "network drop before AppendRequest");
         else if (to_acc)
             deliver_to_acceptor(c);
@@ -640,7 +769,33 @@ void World::step() {
             if (!open.empty()) close_connection(open[rng_.below(open.size())], true, "network drop");
         } else if (kind < 37) {
             const int k = static_cast<int>(rng_.below(acceptors_.size()));
-            if (acceptors_[k].up) crash_acceptor(k);
+            if (acceptors_[k].up) crash_acceptor(k, rng_.chance(40));
+        } else if (kind < 40) {
+            // Power loss of a machine whose safekeeper process crashed earlier
+            // (its restart may have trusted the page cache).
+            const int k = static_cast<int>(rng_.below(acceptors_.size()));
+            if (acceptors_[k].up) crash_acceptor(k, true);
+            else acceptors_[k].storage.power_loss();
+        } else if (kind < 43) {
+            // An operator deletes a live timeline on one member; the next
+            // greeting recreates it. Only while every other member holds the
+            // committed WAL and knows it is committed (its durable commit_lsn
+            // covers it): the data loss itself is not what is tested here, but
+            // that the member does not vote twice in a term.
+            const int k = static_cast<int>(rng_.below(acceptors_.size()));
+            bool others_hold = !recreated_one_;
+            for (std::size_t j = 0; j < acceptors_.size() && others_hold; ++j)
+                if (static_cast<int>(j) != k &&
+                    (acceptors_[j].storage.durable.commit_lsn < kTimelineStart + committed_.size() ||
+                     !acceptors_[j].storage.durable_matches(committed_, std::max(acceptors_[j].storage.start, kTimelineStart),
+                                                            kTimelineStart + committed_.size())))
+                    others_hold = false;
+            if (others_hold && acceptors_[k].up) recreate_acceptor(k);
+        } else if (kind < 45) {
+            if (proposers_.size() == 2) {
+                const int to = static_cast<int>(rng_.below(2));
+                clone_proposer(1 - to, to);
+            }
         } else if (kind < 90) {
             // Partition: each proposer-acceptor link up with 70%.
             std::string desc;
@@ -728,16 +883,22 @@ bool parse_u64(const std::string& s, std::uint64_t& out) {
 
 int usage(const char* why) {
     std::fprintf(stderr,
-                 "wpsim: %s\nusage: wpsim [--seeds A..B | --seed N] [--trace] [--break quorum|own-term]\n"
+                 "wpsim: %s\nusage: wpsim [--seeds A..B | --seed N] [--trace] [--keep-going] [--break MODE]\n"
                  "  --seeds A..B   run schedules for seeds A through B (default 1..2000)\n"
                  "  --seed N       run one schedule (replays a failing seed)\n"
                  "  --trace        print the full trace of each schedule\n"
                  "  --keep-going   do not stop at the first violating seed; count them\n"
-                 "  --break MODE   deliberately break a rule (test of the checker):\n"
-                 "                 quorum = majority of N/2, own-term = commit old-term WAL by counting\n"
-                 "exit: 0 ok, 1 invariant violation, 2 usage error\n",
+                 "  --break MODE   deliberately break a rule (test of the checker); MODE is one of:\n",
                  why);
+    for (const BreakName& b : kBreakModes) std::fprintf(stderr, "                   %-17s %s\n", b.name, b.what);
+    std::fprintf(stderr, "exit: 0 ok, 1 invariant violation, 2 usage error\n");
     return 2;
+}
+
+const char* break_name(BreakMode mode) {
+    for (const BreakName& b : kBreakModes)
+        if (b.mode == mode) return b.name;
+    return "";
 }
 
 }  // namespace
@@ -758,9 +919,13 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) return usage(("missing value for " + arg).c_str());
             const std::string value = argv[++i];
             if (arg == "--break") {
-                if (value == "quorum") mode = BreakMode::kQuorum;
-                else if (value == "own-term") mode = BreakMode::kOwnTerm;
-                else return usage(("unknown --break mode '" + value + "'").c_str());
+                bool known = false;
+                for (const BreakName& b : kBreakModes)
+                    if (value == b.name) {
+                        mode = b.mode;
+                        known = true;
+                    }
+                if (!known) return usage(("unknown --break mode '" + value + "'").c_str());
             } else if (arg == "--seed") {
                 if (!parse_u64(value, first)) return usage("bad --seed");
                 last = first;
@@ -808,10 +973,10 @@ int main(int argc, char** argv) {
             for (std::size_t i = from; i < lines.size(); ++i) std::printf("%s\n", lines[i].c_str());
         }
         if (v) {
-            std::printf("\nviolation of %s in seed %llu (episode %u): %s\nreplay: wpsim --seed %llu --trace%s\n",
+            std::printf("\nviolation of %s in seed %llu (episode %u): %s\nreplay: wpsim --seed %llu --trace%s%s\n",
                         v->invariant.c_str(), static_cast<unsigned long long>(seed), episode - 1, v->detail.c_str(),
-                        static_cast<unsigned long long>(seed),
-                        mode == BreakMode::kQuorum ? " --break quorum" : mode == BreakMode::kOwnTerm ? " --break own-term" : "");
+                        static_cast<unsigned long long>(seed), mode == BreakMode::kNone ? "" : " --break ",
+                        break_name(mode));
             return 1;
         }
     }
@@ -822,12 +987,15 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::printf("wpsim: seeds %llu..%llu: %llu schedules (%u cluster lifetimes per seed), %llu steps, %llu messages, %llu elections, %llu commits "
-                "(%llu bytes committed), %llu acceptor crashes, %llu superseded proposers, %llu old-term commits; no violation (%.1f s)\n",
+                "(%llu bytes committed), %llu acceptor crashes (%llu power losses), %llu late messages, %llu recreated members, %llu restored primaries, "
+                "%llu superseded proposers, %llu old-term commits; no violation (%.1f s)\n",
                 static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
                 static_cast<unsigned long long>(stats.schedules), kEpisodesPerSeed, static_cast<unsigned long long>(stats.steps),
                 static_cast<unsigned long long>(stats.messages), static_cast<unsigned long long>(stats.elections),
                 static_cast<unsigned long long>(stats.commits), static_cast<unsigned long long>(stats.committed_bytes),
-                static_cast<unsigned long long>(stats.crashes), static_cast<unsigned long long>(stats.superseded),
+                static_cast<unsigned long long>(stats.crashes), static_cast<unsigned long long>(stats.power_losses),
+                static_cast<unsigned long long>(stats.late_messages), static_cast<unsigned long long>(stats.recreated),
+                static_cast<unsigned long long>(stats.clones), static_cast<unsigned long long>(stats.superseded),
                 static_cast<unsigned long long>(stats.old_term_commits), secs);
     return 0;
 }

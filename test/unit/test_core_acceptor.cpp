@@ -7,35 +7,58 @@ using namespace wp;
 namespace {
 
 // In-memory storage that records calls; unflushed bytes vanish on crash().
+// fail_next makes the next storage call fail (a full disk, an EIO).
 class TestStorage : public AcceptorStorage {
 public:
     AcceptorDurableState durable;
     Lsn start = 0, written = 0, flushed = 0;
+    std::vector<std::uint8_t> bytes;  // [start, written)
     std::vector<std::string> calls;
-    Status persist_state(const AcceptorDurableState& s) override {
-        calls.push_back("persist");
-        durable = s;
-        return Status();
+    bool fail_next = false;
+    Status injected(const char* what) {
+        calls.push_back(what);
+        if (!fail_next) return Status();
+        fail_next = false;
+        return Status::error(std::string(what) + ": No space left on device");
     }
-    Status write_wal(Lsn begin, const std::uint8_t*, std::size_t size) override {
-        calls.push_back("write");
+    Status persist_state(const AcceptorDurableState& s) override {
+        Status e = injected("persist");
+        if (e.ok()) durable = s;
+        return e;
+    }
+    Status write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) override {
+        Status e = injected("write");
+        if (!e.ok()) return e;
         if (begin != written) return Status::error("not at end");
+        bytes.insert(bytes.end(), data, data + size);
         written += size;
         return Status();
     }
     Status flush_wal() override {
-        calls.push_back("flush");
-        flushed = written;
+        Status e = injected("flush");
+        if (e.ok()) flushed = written;
+        return e;
+    }
+    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
+        calls.push_back("read");
+        if (begin < start || end > flushed) return Status::error("read outside WAL");
+        out.insert(out.end(), bytes.begin() + static_cast<long>(begin - start),
+                   bytes.begin() + static_cast<long>(end - start));
         return Status();
     }
     Status truncate_wal(Lsn end) override {
-        calls.push_back("truncate");
+        Status e = injected("truncate");
+        if (!e.ok()) return e;
         if (!start) start = end;
+        bytes.resize(end - start);
         written = flushed = end;
         return Status();
     }
     Lsn flush_lsn() const override { return flushed; }
-    void crash() { written = flushed; }
+    void crash() {
+        written = flushed;
+        bytes.resize(written - start);
+    }
 };
 
 ProposerGreeting greeting() {
@@ -68,7 +91,7 @@ struct Fixture {
         e.term = term;
         e.start_streaming_lsn = 1000;
         e.term_history = {{term, 1000}};
-        auto r = acceptor.handle_proposer_elected(e);
+        auto r = acceptor.handle_proposer_elected(greeting(), e);
         REQUIRE(r.ok());
         REQUIRE(r->flush_lsn == 1000);
     }
@@ -82,7 +105,15 @@ TEST_CASE("greeting validation", "[core][acceptor]") {
     auto first = acc.handle_greeting(greeting());
     REQUIRE(first.ok());
     CHECK(first->node_id == 7);
-    CHECK(storage.durable.identity.system_id == 99);  // adopted and persisted
+    CHECK(storage.calls.empty());  // a greeting changes nothing
+    // Identity is adopted with the first ProposerElected.
+    REQUIRE(acc.handle_vote_request(VoteRequest{1})->vote_granted);
+    ProposerElected e;
+    e.term = 1;
+    e.start_streaming_lsn = 1000;
+    e.term_history = {{1, 1000}};
+    REQUIRE(acc.handle_proposer_elected(greeting(), e).ok());
+    CHECK(storage.durable.identity.system_id == 99);
 
     auto g = greeting();
     g.system_id = 100;
@@ -98,10 +129,45 @@ TEST_CASE("greeting validation", "[core][acceptor]") {
     g = greeting();
     g.protocol_version = 99;
     CHECK_FALSE(acc.handle_greeting(g).ok());
-    g = greeting();
-    g.pg_timeline = 3;  // newer: adopted
-    CHECK(acc.handle_greeting(g).ok());
-    CHECK(storage.durable.identity.pg_timeline == 3);
+}
+
+TEST_CASE("a greeting from a node that is never elected changes nothing", "[core][acceptor]") {
+    // A promoted copy of the primary greets with a newer PostgreSQL timeline.
+    // It must not lock the real primary (older timeline) out.
+    Fixture f(1);
+    const AcceptorDurableState before = f.storage.durable;
+    auto promoted = greeting();
+    promoted.pg_timeline = 3;
+    f.storage.calls.clear();
+    REQUIRE(f.acceptor.handle_greeting(promoted).ok());
+    CHECK(f.storage.calls.empty());
+    CHECK(f.storage.durable == before);
+    CHECK(f.acceptor.state().identity.pg_timeline == 2);
+    // Even its vote only promises the term.
+    REQUIRE(f.acceptor.handle_vote_request(VoteRequest{2})->vote_granted);
+    CHECK(f.storage.durable.identity == before.identity);
+    CHECK(f.storage.durable.term_history == before.term_history);
+    // The real primary is still welcome and can be elected again.
+    REQUIRE(f.acceptor.handle_greeting(greeting()).ok());
+    REQUIRE(f.acceptor.handle_vote_request(VoteRequest{3})->vote_granted);
+    ProposerElected e;
+    e.term = 3;
+    e.term_history = {{1, 1000}, {3, 1000}};
+    e.start_streaming_lsn = 1000;
+    REQUIRE(f.acceptor.handle_proposer_elected(greeting(), e).ok());
+    // Once elected, a newer timeline is adopted with the election.
+    REQUIRE(f.acceptor.handle_vote_request(VoteRequest{4})->vote_granted);
+    e.term = 4;
+    e.term_history = {{1, 1000}, {4, 1000}};
+    REQUIRE(f.acceptor.handle_proposer_elected(promoted, e).ok());
+    CHECK(f.storage.durable.identity.pg_timeline == 3);
+    // A ProposerElected re-checks the identity of its connection's greeting.
+    REQUIRE(f.acceptor.handle_vote_request(VoteRequest{5})->vote_granted);
+    e.term = 5;
+    e.term_history = {{1, 1000}, {5, 1000}};
+    auto stale = f.acceptor.handle_proposer_elected(greeting(), e);
+    REQUIRE_FALSE(stale.ok());
+    CHECK(stale.message().find("older") != std::string::npos);
 }
 
 TEST_CASE("votes: only a higher term, persisted before the reply", "[core][acceptor]") {
@@ -179,7 +245,7 @@ TEST_CASE("ProposerElected truncates at the highest common point, never below co
         e.term_history = {{1, 1000}, {2, 1150}, {3, 1180}};
         e.start_streaming_lsn = 1150;
         f.storage.calls.clear();
-        auto r = f.acceptor.handle_proposer_elected(e);
+        auto r = f.acceptor.handle_proposer_elected(greeting(), e);
         REQUIRE(r.ok());
         CHECK(r->flush_lsn == 1150);
         // Truncate first, then persist the history.
@@ -192,7 +258,7 @@ TEST_CASE("ProposerElected truncates at the highest common point, never below co
         e.term = 3;
         e.term_history = {{1, 1000}, {2, 1050}, {3, 1050}};
         e.start_streaming_lsn = 1050;
-        auto r = f.acceptor.handle_proposer_elected(e);
+        auto r = f.acceptor.handle_proposer_elected(greeting(), e);
         REQUIRE_FALSE(r.ok());
         CHECK(r.message().find("commit_lsn") != std::string::npos);
         CHECK(f.acceptor.flush_lsn() == 1200);
@@ -202,7 +268,7 @@ TEST_CASE("ProposerElected truncates at the highest common point, never below co
         e.term = 2;
         e.term_history = {{1, 1000}, {2, 1200}};
         e.start_streaming_lsn = 1200;
-        auto r = f.acceptor.handle_proposer_elected(e);
+        auto r = f.acceptor.handle_proposer_elected(greeting(), e);
         REQUIRE(r.ok());
         CHECK(r->term == 3);
     }
@@ -221,4 +287,106 @@ TEST_CASE("a crash loses unflushed WAL but keeps votes and acknowledged WAL", "[
     auto v = restarted.handle_vote_request(VoteRequest{1});
     CHECK_FALSE(v->vote_granted);
     CHECK(v->term_history == TermHistory{{1, 1000}});
+}
+
+TEST_CASE("a late ProposerElected never cuts acknowledged WAL", "[core][acceptor]") {
+    // Term 3 is elected; its ProposerElected on connection c1 is held up in
+    // TCP. The proposer reconnects (c2), is placed again at 1150, streams to
+    // 1400 and commits past 1150 with this acceptor's acknowledgement, while
+    // this acceptor's own commit_lsn is still 1100. Then c1's copy arrives.
+    Fixture f(1);
+    REQUIRE(f.acceptor.handle_append_request(append(1, 1000, 200, 1100)).ok());
+    REQUIRE(f.acceptor.flush().ok());
+    REQUIRE(f.acceptor.handle_vote_request(VoteRequest{3})->vote_granted);
+    ProposerElected e;
+    e.term = 3;
+    e.term_history = {{1, 1000}, {2, 1150}, {3, 1180}};
+    e.start_streaming_lsn = 1150;
+    REQUIRE(f.acceptor.handle_proposer_elected(greeting(), e).ok());  // on c2
+    REQUIRE(f.acceptor.handle_append_request(append(3, 1150, 250, 1100)).ok());
+    REQUIRE(f.acceptor.flush().ok());
+    REQUIRE(f.acceptor.flush_lsn() == 1400);  // acknowledged
+    REQUIRE(f.acceptor.commit_lsn() == 1100);
+    f.storage.calls.clear();
+    auto late = f.acceptor.handle_proposer_elected(greeting(), e);  // c1's copy
+    REQUIRE(late.ok());
+    CHECK(late->flush_lsn == 1400);
+    CHECK(f.acceptor.flush_lsn() == 1400);
+    CHECK(f.storage.calls.empty());  // nothing cut, nothing persisted
+
+    SECTION("a different history for the same term is refused") {
+        ProposerElected other = e;
+        other.term_history = {{1, 1000}, {3, 1150}};
+        CHECK_FALSE(f.acceptor.handle_proposer_elected(greeting(), other).ok());
+        CHECK(f.acceptor.flush_lsn() == 1400);
+    }
+}
+
+TEST_CASE("ProposerElected must start at the recomputed highest common point", "[core][acceptor]") {
+    Fixture f(1);
+    REQUIRE(f.acceptor.handle_append_request(append(1, 1000, 200, 1000)).ok());
+    REQUIRE(f.acceptor.flush().ok());
+    REQUIRE(f.acceptor.handle_vote_request(VoteRequest{3})->vote_granted);
+    ProposerElected e;
+    e.term = 3;
+    e.term_history = {{1, 1000}, {2, 1150}, {3, 1180}};
+    e.start_streaming_lsn = 1050;  // placed by an older view of this acceptor
+    auto r = f.acceptor.handle_proposer_elected(greeting(), e);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.message().find("highest common point") != std::string::npos);
+    CHECK(f.acceptor.flush_lsn() == 1200);
+    CHECK(f.storage.durable.term_history == TermHistory{{1, 1000}});
+}
+
+TEST_CASE("a vote makes written WAL durable and reports the WAL tail", "[core][acceptor]") {
+    Fixture f(1);
+    REQUIRE(f.acceptor.handle_append_request(append(1, 1000, 300)).ok());  // written, not flushed
+    auto v = f.acceptor.handle_vote_request(VoteRequest{2});
+    REQUIRE(v.ok());
+    CHECK(v->flush_lsn == 1300);
+    CHECK(v->tail_lsn == 1000);  // the WAL starts at 1000: fewer than kVoteTailBytes
+    CHECK(v->tail == std::vector<std::uint8_t>(300, 0x5A));
+    REQUIRE(f.acceptor.handle_append_request(append(1, 1300, 0)).ok());  // lower term now: refused
+}
+
+TEST_CASE("a storage failure stops the acceptor and keeps what others saw", "[core][acceptor]") {
+    Fixture f(1);
+    REQUIRE(f.acceptor.handle_append_request(append(1, 1000, 100, 1100)).ok());
+    REQUIRE(f.acceptor.flush().ok());
+    REQUIRE(f.acceptor.commit_lsn() == 1100);
+    SECTION("a failed persist of horizons") {
+        f.storage.fail_next = true;
+        CHECK_FALSE(f.acceptor.persist_horizons().ok());
+    }
+    SECTION("a failed write (ENOSPC)") {
+        f.storage.fail_next = true;
+        CHECK_FALSE(f.acceptor.handle_append_request(append(1, 1100, 10)).ok());
+    }
+    SECTION("a failed vote persist") {
+        f.storage.fail_next = true;
+        CHECK_FALSE(f.acceptor.handle_vote_request(VoteRequest{2}).ok());
+        CHECK(f.acceptor.term() == 1);  // the promise was not made
+    }
+    CHECK(f.acceptor.failed());
+    CHECK(f.acceptor.commit_lsn() == 1100);  // not rolled back
+    // Everything is refused from now on, even if the disk recovers.
+    CHECK_FALSE(f.acceptor.handle_greeting(greeting()).ok());
+    CHECK_FALSE(f.acceptor.handle_vote_request(VoteRequest{9}).ok());
+    CHECK_FALSE(f.acceptor.handle_append_request(append(1, 1100, 10)).ok());
+    CHECK_FALSE(f.acceptor.flush().ok());
+}
+
+TEST_CASE("a durable commit_lsn above the recovered WAL refuses service", "[core][acceptor]") {
+    Fixture f(1);
+    REQUIRE(f.acceptor.handle_append_request(append(1, 1000, 100, 1100)).ok());
+    REQUIRE(f.acceptor.flush().ok());
+    REQUIRE(f.acceptor.persist_horizons().ok());
+    f.storage.flushed = f.storage.written = 1050;  // acknowledged WAL went missing
+    f.storage.bytes.resize(50);
+    Acceptor restarted(AcceptorConfig{1}, &f.storage, f.storage.durable);
+    CHECK(restarted.failed());
+    auto g = restarted.handle_greeting(greeting());
+    REQUIRE_FALSE(g.ok());
+    CHECK(g.message().find("missing") != std::string::npos);
+    CHECK(restarted.commit_lsn() == 1100);  // not silently lowered
 }

@@ -27,6 +27,8 @@ std::vector<Message> sample_messages() {
     vp.flush_lsn = 0x2000000;
     vp.truncate_lsn = 0x1000000;
     vp.term_history = {{1, 0x1000000}, {5, 0x1800000}};
+    vp.tail_lsn = 0x2000000 - 3;
+    vp.tail = {7, 8, 9};
     ProposerElected pe;
     pe.term = 8;
     pe.start_streaming_lsn = 0x1800000;
@@ -192,4 +194,23 @@ TEST_CASE("random garbage never crashes the decoder", "[core][codec]") {
         auto r = decode(b.data(), b.size());
         if (r.ok()) CHECK(encode(r.value()) == b);  // anything accepted re-encodes identically
     }
+}
+
+TEST_CASE("a VoteResponse's WAL tail is bounded and ends at its flush LSN", "[core][codec]") {
+    VoteResponse v;
+    v.term = 2;
+    v.flush_lsn = 0x5000;
+    v.tail_lsn = 0x4000;
+    v.tail.assign(0x1000, 1);
+    REQUIRE(decode(encode(v)).ok());
+    v.tail_lsn = 0x4001;  // does not end at flush
+    auto bad = decode(encode(v));
+    REQUIRE_FALSE(bad.ok());
+    CHECK(bad.message().find("flush") != std::string::npos);
+    v.flush_lsn = 0x10000;
+    v.tail_lsn = 0x10000 - (kVoteTailBytes + 1);
+    v.tail.assign(kVoteTailBytes + 1, 1);
+    auto big = decode(encode(v));
+    REQUIRE_FALSE(big.ok());
+    CHECK(big.message().find("limit") != std::string::npos);
 }

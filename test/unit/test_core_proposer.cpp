@@ -56,11 +56,17 @@ struct Harness {
     }
 };
 
-VoteResponse vote(Term term, Lsn flush, TermHistory h, bool granted = true) {
+// A VoteResponse whose WAL tail holds the PatternWal bytes (the acceptor
+// holds this primary's WAL) unless `foreign_tail` (another primary's WAL).
+VoteResponse vote(Term term, Lsn flush, TermHistory h, bool granted = true, bool foreign_tail = false) {
     VoteResponse v;
     v.term = term;
     v.vote_granted = granted;
     v.flush_lsn = flush;
+    v.tail_lsn = flush;
+    if (!h.empty()) v.tail_lsn = std::max<Lsn>(h.front().lsn, flush > kVoteTailBytes ? flush - kVoteTailBytes : 0);
+    for (Lsn l = v.tail_lsn; l < flush; ++l)
+        v.tail.push_back(static_cast<std::uint8_t>(foreign_tail && l + 16 >= flush ? ~l : l));
     v.term_history = std::move(h);
     return v;
 }
@@ -209,6 +215,45 @@ TEST_CASE("a stale primary refuses to campaign and says why", "[core][proposer]"
         h.deliver(1, vote(4, 0x1200, {{1, 0x1000}}));
         CHECK(h.p->state() == ProposerState::kElected);
     }
+}
+
+TEST_CASE("a restored snapshot has our terms but not our WAL: refused by content", "[core][proposer]") {
+    // This data directory was restored from a snapshot taken in term 3; the
+    // real primary went on writing in term 3 after it. The terms match, the
+    // positions look fine (our WAL is longer), only the bytes tell.
+    Harness h({{1, 0x1000}, {3, 0x1800}}, 0x4000);
+    for (std::size_t k = 0; k < 3; ++k) h.deliver(k, AcceptorGreeting{k + 1, 3, 3, 0x2000});
+    h.deliver(0, vote(4, 0x2000, {{1, 0x1000}, {3, 0x1800}}, true, /*foreign_tail=*/true));
+    h.deliver(1, vote(4, 0x2000, {{1, 0x1000}, {3, 0x1800}}, true, /*foreign_tail=*/true));
+    REQUIRE(h.p->state() == ProposerState::kSuperseded);
+    auto st = h.p->status();
+    CHECK(st.superseded_at_lsn == 0x2000 - 16);
+    CHECK(st.superseded_reason.find("differs") != std::string::npos);
+    CHECK_FALSE(h.last.persist_own_term_history.has_value());
+    CHECK(h.sent<ProposerElected>(0).empty());
+}
+
+TEST_CASE("truncate_lsn counts only flushes acknowledged in this term", "[core][proposer]") {
+    // Acceptor 2 greets with a long divergent tail (flush 0x2800 of term 1)
+    // that the election will cut at 0x1800: its greeting's flush must not
+    // move truncate_lsn (the primary's slot) past what it will hold.
+    Harness h({{1, 0x1000}, {2, 0x1800}}, 0x4000);
+    for (std::size_t k = 0; k < 3; ++k) h.deliver(k, AcceptorGreeting{k + 1, 2, 1, 0x2800});
+    h.deliver(0, vote(3, 0x2000, {{1, 0x1000}, {2, 0x1800}}));
+    h.deliver(1, vote(3, 0x2000, {{1, 0x1000}, {2, 0x1800}}));
+    REQUIRE(h.p->state() == ProposerState::kElected);
+    h.deliver(0, AppendResponse{3, 0x2000, 0, 0, 0});
+    h.deliver(1, AppendResponse{3, 0x2000, 0, 0, 0});
+    h.deliver(0, AppendResponse{3, 0x3000, 0, 0, 0});
+    h.deliver(1, AppendResponse{3, 0x3000, 0, 0, 0});
+    REQUIRE(h.p->commit_lsn() == 0x3000);
+    CHECK(h.p->status().truncate_lsn == 0);  // acceptor 2 not heard from in term 3
+    h.deliver(2, vote(3, 0x2800, {{1, 0x1000}}, false));
+    auto e = h.sent<ProposerElected>(2);
+    REQUIRE(e.size() == 1);
+    CHECK(e[0].start_streaming_lsn == 0x1800);
+    h.deliver(2, AppendResponse{3, 0x1800, 0, 0, 0});
+    CHECK(h.p->status().truncate_lsn == 0x1800);
 }
 
 TEST_CASE("garbage from an acceptor drops only that connection", "[core][proposer]") {

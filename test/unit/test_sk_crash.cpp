@@ -72,7 +72,7 @@ Outcome run_workload(FaultInjectionFs& fs, std::uint64_t seed) {
         // From here on the acceptor may legitimately discard WAL after
         // `start`: the new proposer's history supersedes it.
         out.acked_flush = std::min(out.acked_flush, start);
-        auto r = acc.handle_proposer_elected(e);
+        auto r = acc.handle_proposer_elected(greeting(), e);
         if (!r || r->flush_lsn != start) {
             UNSCOPED_INFO("elect failed: " << r.message() << " "
                                            << (r ? format_lsn(r->flush_lsn) : ""));
