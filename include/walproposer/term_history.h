@@ -71,9 +71,10 @@ HighestCommonPoint highest_common_point(const TermHistory& proposer, const TermH
                                         Lsn acceptor_flush_lsn);
 
 // Bounded histories (the rule is in docs/consensus.md, "Trimming"): drops
-//  * entries wholly below `horizon_lsn` (the next entry starts at or below it),
-//    where `horizon_lsn` is WAL that every member holds identically (a
-//    truncate_lsn, always <= a commit_lsn), and
+//  * entries wholly below `horizon_lsn` (the next entry starts below it), where
+//    `horizon_lsn` is WAL that every member holds identically (a truncate_lsn,
+//    always <= a commit_lsn); the entry that wrote the byte just below the
+//    horizon stays, so a member whose WAL ends exactly there still shares it;
 //  * entries whose term wrote no byte (the next entry starts at the same LSN).
 // The last entry is always kept. Trimming changes no highest common point
 // between histories that share the horizon.

@@ -56,7 +56,7 @@ TermHistory trim_history(const TermHistory& history, Lsn horizon_lsn) {
     TermHistory out;
     for (std::size_t i = 0; i < history.size(); ++i) {
         const bool last = i + 1 == history.size();
-        if (!last && history[i + 1].lsn <= horizon_lsn) continue;    // wholly below the horizon
+        if (!last && history[i + 1].lsn < horizon_lsn) continue;     // wholly below the horizon
         if (!last && history[i + 1].lsn == history[i].lsn) continue;  // wrote no byte
         out.push_back(history[i]);
     }
