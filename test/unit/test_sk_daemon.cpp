@@ -2,6 +2,8 @@
 // (or $WP_SAFEKEEPER_BIN) on free ports and speaks the proposer protocol to
 // it over TCP with PushClient.
 #include <catch2/catch.hpp>
+#include <cerrno>
+#include <poll.h>
 
 #include "httplib_abi.h"
 #include <netinet/in.h>
@@ -133,12 +135,18 @@ Lsn stream(PushClient& c, Term term, WalGenerator& gen, std::size_t total, std::
             a.end_lsn = a.begin_lsn + n;
             a.wal.assign(wal.begin() + static_cast<long>(sent),
                          wal.begin() + static_cast<long>(sent + n));
-            if (!c.send(a)) return acked;
+            if (auto st = c.send(a); !st) {
+                WARN("send failed: " << st.message());
+                return acked;
+            }
             sent += n;
             ++in_flight;
         }
         auto r = c.receive();
-        if (!r) return acked;
+        if (!r) {
+            WARN("receive failed: " << r.status().message());
+            return acked;
+        }
         const auto& resp = std::get<AppendResponse>(*r);
         REQUIRE(resp.term == term);
         REQUIRE(resp.flush_lsn >= acked);
@@ -156,7 +164,95 @@ std::string http_get(std::uint16_t port, const std::string& path) {
     return res->body;
 }
 
+// True when the peer closes `fd` within `timeout_ms` (anything it still sends
+// first is read and dropped).
+bool closed_by_peer_within(int fd, int timeout_ms) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    char buf[4096];
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+        if (n == 0) return true;
+        if (n < 0 && errno != EAGAIN && errno != EINTR) return true;  // reset
+    }
+}
+
 }  // namespace
+
+TEST_CASE("daemon: a reconnecting proposer takes over; the old connection is shut down", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x41), timeline = make_id(0x42);
+    PushClient old_conn;
+    REQUIRE(old_conn.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    become_proposer(old_conn, tenant, timeline, 1, {{1, kStart}});
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    const Lsn acked = stream(old_conn, 1, gen, 300000);
+    REQUIRE(acked == gen.position());
+
+    // The same proposer (term 1) reconnects, as after a response timeout.
+    PushClient c;
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    REQUIRE(c.start_wal_push());
+    REQUIRE(c.send(greeting(tenant, timeline)));
+    REQUIRE(c.receive());
+    REQUIRE(c.send(VoteRequest{1}));
+    auto v = c.receive();
+    REQUIRE(v);
+    CHECK_FALSE(std::get<VoteResponse>(*v).vote_granted);
+    CHECK(std::get<VoteResponse>(*v).flush_lsn == acked);
+    ProposerElected e;
+    e.term = 1;
+    e.term_history = {{1, kStart}};
+    e.start_streaming_lsn = acked;
+    REQUIRE(c.send(e));
+    auto r = c.receive();
+    REQUIRE(r);
+    CHECK(std::get<AppendResponse>(*r).flush_lsn == acked);  // nothing cut
+    CHECK(closed_by_peer_within(old_conn.fd(), 10000));
+    const Lsn more = stream(c, 1, gen, 200000);
+    CHECK(more == gen.position());
+}
+
+TEST_CASE("daemon: a greeting that is never elected changes nothing", "[sk][daemon]") {
+    // A promoted copy of the primary (PostgreSQL timeline 2) greets and even
+    // wins a vote, but is never elected: the primary (timeline 1) must still
+    // be served, and nothing of the copy is stored.
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0x51), timeline = make_id(0x52);
+    {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        become_proposer(c, tenant, timeline, 1, {{1, kStart}});
+    }
+    {
+        PushClient copy;
+        REQUIRE(copy.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        REQUIRE(copy.start_wal_push());
+        ProposerGreeting g = greeting(tenant, timeline);
+        g.pg_timeline = 2;
+        g.pg_timeline_history = "1\t0/2000000\tno recovery target specified\n";
+        REQUIRE(copy.send(g));
+        REQUIRE(copy.receive());
+        REQUIRE(copy.send(VoteRequest{2}));
+        auto v = copy.receive();
+        REQUIRE(v);
+        CHECK(std::get<VoteResponse>(*v).vote_granted);
+    }
+    const std::string tl = http_get(
+        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
+    CHECK_THAT(tl, Catch::Contains("\"pg_timeline\":1"));
+    PushClient c;
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    const Lsn start = become_proposer(c, tenant, timeline, 3, {{1, kStart}, {3, kStart}});
+    CHECK(start == kStart);
+}
 
 TEST_CASE("daemon: greeting, vote, election, appends, status", "[sk][daemon]") {
     const std::string dir = temp_dir();
