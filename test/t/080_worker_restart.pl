@@ -73,11 +73,16 @@ WalproposerCluster::wait_for_status($primary, "state = 'elected' AND pid = $new_
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM t'), '2', 'both rows are there');
 
 # The slot keeps one verification window (8192 bytes) below truncate_lsn.
-WalproposerCluster::wait_for_status($primary,
-    "truncate_lsn IS NOT NULL AND (SELECT restart_lsn FROM pg_replication_slots "
-      . "WHERE slot_name = 'walproposer') = truncate_lsn - 8192",
-    'the slot is 8192 bytes below truncate_lsn');
-pass("the slot's restart_lsn is truncate_lsn - 8192");
+ok( SafekeeperNode::poll_until(sub {
+            $primary->safe_psql('postgres',
+                "SELECT truncate_lsn IS NOT NULL AND (SELECT restart_lsn FROM pg_replication_slots "
+                  . "WHERE slot_name = 'walproposer') = truncate_lsn - 8192 FROM walproposer_status")
+              eq 't';
+        }, $commit_timeout),
+    "the slot's restart_lsn is truncate_lsn - 8192")
+  or diag($primary->safe_psql('postgres',
+        "SELECT s.restart_lsn, w.truncate_lsn FROM pg_replication_slots s, walproposer_status w "
+          . "WHERE s.slot_name = 'walproposer'"));
 
 # A fast shutdown completes promptly: the postmaster does not restart the
 # worker once the shutdown began.
