@@ -37,7 +37,9 @@ void register_worker() {
     std::memset(&worker, 0, sizeof worker);
     worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     // Runs only on a primary: started once recovery has finished (also after
-    // a standby is promoted), restarted a second after it exits abnormally.
+    // a standby is promoted). Restarted a second after it exits with a
+    // nonzero status, which it does on every exit except at a server
+    // shutdown (for example after pg_terminate_backend): COMMITs wait for it.
     worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
     worker.bgw_restart_time = 1;
     snprintf(worker.bgw_library_name, BGW_MAXLEN, "walproposer");

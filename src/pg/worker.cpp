@@ -45,6 +45,7 @@ extern "C" {
 #include "shared_status.h"
 #include "term_history_file.h"
 #include "wait_bits.h"
+#include "wal_retention.h"
 
 // LSN_FORMAT_ARGS uses a C-only type check; this is the same for C++.
 #define WP_LSN_ARGS(lsn) static_cast<uint32>((lsn) >> 32), static_cast<uint32>(lsn)
@@ -62,17 +63,51 @@ using wp::pg::Driver;
 using wp::pg::kErrorBufferSize;
 using wp::pg::run_cxx;
 
-volatile sig_atomic_t g_shutdown_requested = false;
+// SIGTERM comes from the postmaster when the server shuts down, or from
+// anyone else (pg_terminate_backend, kill) while it keeps running. Only the
+// first kind is a shutdown; on the second the worker exits with status 1 so
+// the postmaster starts it again (status 0 would unregister it for good and
+// COMMITs would wait for it until the server restarts).
+volatile sig_atomic_t g_shutdown_requested = false;   // SIGTERM from the postmaster
+volatile sig_atomic_t g_terminate_requested = false;  // SIGTERM from another process
+volatile sig_atomic_t g_terminate_sender = 0;          // that process's pid
 Driver* g_driver = nullptr;
 bool g_have_slot = false;
 
 constexpr long kTickMs = 100;
 
-void handle_sigterm(SIGNAL_ARGS) {
+void handle_sigterm(int, siginfo_t* info, void*) {
     const int saved_errno = errno;
-    g_shutdown_requested = true;
+    if (info != nullptr && info->si_pid == PostmasterPid) {
+        g_shutdown_requested = true;
+    } else {
+        g_terminate_sender = info != nullptr ? info->si_pid : 0;
+        g_terminate_requested = true;
+    }
     SetLatch(MyLatch);
     errno = saved_errno;
+}
+
+// pqsignal's handlers do not see the sender; this one does (SA_SIGINFO).
+void install_sigterm_handler() {
+    struct sigaction action;
+    std::memset(&action, 0, sizeof action);
+    action.sa_sigaction = handle_sigterm;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    if (sigaction(SIGTERM, &action, nullptr) != 0)
+        ereport(FATAL, (errmsg("walproposer: cannot install the SIGTERM handler: %m")));
+}
+
+// Terminated while the server keeps running: exit with status 1, which the
+// postmaster treats as "restart after bgw_restart_time".
+void exit_for_restart() {
+    elog(LOG,
+         "walproposer: worker terminated by a signal from process %d (not a server shutdown); "
+         "exiting with status 1, the postmaster restarts it in %d s",
+         static_cast<int>(g_terminate_sender),
+         MyBgworkerEntry != nullptr ? MyBgworkerEntry->bgw_restart_time : 1);
+    proc_exit(1);
 }
 
 wp::TimeMs now_ms() {
@@ -178,9 +213,11 @@ void acquire_or_create_slot_guarded(void* arg) {
     SpinLockRelease(&MyReplicationSlot->mutex);
 }
 
-// Moves the slot's restart LSN forward to what every safekeeper has.
-void advance_slot(XLogRecPtr lsn) {
-    if (!g_have_slot || lsn == InvalidXLogRecPtr) return;
+// Moves the slot's restart LSN forward to what every safekeeper has, less
+// the verification window (wal_retention.h); never backwards.
+void advance_slot(XLogRecPtr truncate_lsn) {
+    if (!g_have_slot || truncate_lsn <= wp::pg::kWalVerifyWindowBytes) return;
+    const XLogRecPtr lsn = truncate_lsn - wp::pg::kWalVerifyWindowBytes;
     bool moved = false;
     SpinLockAcquire(&MyReplicationSlot->mutex);
     if (lsn > MyReplicationSlot->data.restart_lsn) {
@@ -419,7 +456,7 @@ void start_driver(DriverInputs& inputs) {
 
 void walproposer_worker_main(Datum) {
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
-    pqsignal(SIGTERM, handle_sigterm);
+    install_sigterm_handler();
     BackgroundWorkerUnblockSignals();
     BackgroundWorkerInitializeConnection(nullptr, nullptr, 0);
     pgstat_report_appname(wp::pg::guc_application_name);
@@ -434,10 +471,12 @@ void walproposer_worker_main(Datum) {
                           errhint("Change it in postgresql.conf and restart the server.")));
         set_status_message("error", why);
         while (!g_shutdown_requested) {
+            if (g_terminate_requested) exit_for_restart();
             (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L, PG_WAIT_EXTENSION);
             ResetLatch(MyLatch);
             CHECK_FOR_INTERRUPTS();
         }
+        elog(LOG, "walproposer: the server is shutting down; the worker exits");
         proc_exit(0);
     }
     become_sync_rep_participant();
@@ -492,12 +531,17 @@ void walproposer_worker_main(Datum) {
             pfree(old_list);
         }
 
+        // Terminated outside a shutdown: no point draining, the restarted
+        // worker streams on from where the quorum is.
+        if (g_terminate_requested && !g_shutdown_requested) exit_for_restart();
+
         const XLogRecPtr local_flush = GetFlushRecPtr(nullptr);
         if (g_shutdown_requested && shutdown_deadline == 0) {
             shutdown_target = local_flush;
             shutdown_deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
                                                             wp::pg::guc_shutdown_timeout_ms);
-            elog(LOG, "walproposer: shutting down; waiting up to %d ms for the quorum to confirm %X/%X",
+            elog(LOG, "walproposer: the server is shutting down; waiting up to %d ms for the quorum "
+                      "to confirm %X/%X, then the worker exits",
                  wp::pg::guc_shutdown_timeout_ms, WP_LSN_ARGS(shutdown_target));
         }
 
@@ -569,5 +613,7 @@ void walproposer_worker_main(Datum) {
             }
         }
     }
+    // Only reached at a server shutdown: the postmaster restarts no worker
+    // then, whatever the exit status.
     proc_exit(0);
 }
