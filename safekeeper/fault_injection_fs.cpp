@@ -23,14 +23,21 @@ struct FaultInjectionFs::State {
     std::uint64_t crash_at = 0;  // op number that crashes; 0 = never
     bool crashed = false;
     std::uint64_t epoch = 0;
+    std::uint64_t error_at = 0;  // op number that fails with error_errno; 0 = never
+    int error_errno = 0;
 
-    // Returns an error if this mutating op crashes (or already crashed).
+    // Returns an error if this mutating op crashes (or already crashed), or
+    // is the one chosen by inject_error_after().
     Status mutate() {
         if (crashed) return Status::error(StatusKind::kCrashed, "simulated crash");
         ++ops;
         if (crash_at != 0 && ops >= crash_at) {
             crashed = true;
             return Status::error(StatusKind::kCrashed, "simulated crash");
+        }
+        if (error_at != 0 && ops == error_at) {
+            error_at = 0;
+            return Status::from_errno("injected error", error_errno);
         }
         return Status::ok();
     }
@@ -54,12 +61,13 @@ public:
         std::lock_guard<std::mutex> g(st_->mutex);
         WP_RETURN_IF_ERROR(check());
         if (!writable_) return Status::from_errno("pwrite", EBADF);
-        WP_RETURN_IF_ERROR(st_->mutate());
-        auto& d = inode_->data;
-        if (d.size() < offset + len) d.resize(offset + len, 0);
-        std::memcpy(d.data() + offset, data, len);
-        const auto* p = static_cast<const std::uint8_t*>(data);
-        inode_->pending.push_back({offset, std::vector<std::uint8_t>(p, p + len)});
+        Status m = st_->mutate();
+        if (!m && m.kind() != StatusKind::kCrashed) {
+            store_locked(data, len / 2, offset);  // a short write, then the error
+            return m;
+        }
+        WP_RETURN_IF_ERROR(m);
+        store_locked(data, len, offset);
         return Status::ok();
     }
     Result<std::size_t> pread_upto(void* buf, std::size_t len, std::uint64_t offset) override {
@@ -97,6 +105,14 @@ public:
     }
 
 private:
+    void store_locked(const void* data, std::size_t len, std::uint64_t offset) {
+        if (len == 0) return;
+        auto& d = inode_->data;
+        if (d.size() < offset + len) d.resize(offset + len, 0);
+        std::memcpy(d.data() + offset, data, len);
+        const auto* p = static_cast<const std::uint8_t*>(data);
+        inode_->pending.push_back({offset, std::vector<std::uint8_t>(p, p + len)});
+    }
     Status check() const {
         if (st_->crashed || st_->epoch != epoch_)
             return Status::error(StatusKind::kCrashed, "simulated crash (stale file handle)");
@@ -155,7 +171,22 @@ void FaultInjectionFs::crash_and_restart(std::mt19937_64& rng, bool torn) {
     st.dirs = st.durable_dirs;
     st.crashed = false;
     st.crash_at = 0;
+    st.error_at = 0;
     ++st.epoch;
+}
+
+void FaultInjectionFs::process_crash() {
+    std::lock_guard<std::mutex> g(state_->mutex);
+    state_->crashed = false;
+    state_->crash_at = 0;
+    state_->error_at = 0;
+    ++state_->epoch;  // open files die with the process; the page cache stays
+}
+
+void FaultInjectionFs::inject_error_after(std::uint64_t n, int err) {
+    std::lock_guard<std::mutex> g(state_->mutex);
+    state_->error_at = n == 0 ? 0 : state_->ops + n;
+    state_->error_errno = err;
 }
 
 Result<std::unique_ptr<File>> FaultInjectionFs::open(const std::string& raw, OpenMode mode) {

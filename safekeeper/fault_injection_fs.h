@@ -10,6 +10,15 @@
 // set_crash_after(n): the n-th mutating operation from now fails with
 // StatusKind::kCrashed, and so does everything after it until restart;
 // files opened before the crash stay dead.
+// process_crash(): the daemon process dies (SIGKILL, OOM kill) but the
+// machine keeps running: every open File becomes invalid, yet the current
+// bytes and directory entries stay, durable or not (the page cache
+// survives); a later crash_and_restart() can still drop what was never
+// synced.
+// inject_error_after(n, err): the n-th mutating operation from now fails
+// once with errno `err` (e.g. ENOSPC) without crashing; it has no effect,
+// except that a failing pwrite stores the first half of its bytes (a short
+// write followed by the error).
 //
 // Thread-safety: one mutex; fine for tests that use it from many threads.
 #pragma once
@@ -36,6 +45,8 @@ public:
     bool crashed() const;
     std::uint64_t mutating_ops() const;
     void crash_and_restart(std::mt19937_64& rng, bool torn);
+    void process_crash();
+    void inject_error_after(std::uint64_t mutating_ops, int err);  // 0: never
 
     Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override;
     Status rename(const std::string& from, const std::string& to) override;

@@ -22,6 +22,13 @@
 //    to wal_end_hint (two checksummed 512-byte slots, alternating).
 //    Recovered flush_lsn = max(decoded end, hint): never below an
 //    acknowledged flush.
+//  * open() first fsyncs every file of the directory (segments, control
+//    file, hint), then the directory and its parent: a killed process
+//    (SIGKILL, OOM) leaves written but unsynced bytes in the page cache,
+//    and recovery must not acknowledge WAL that an OS crash could still
+//    erase. A failed fsync fails open() (the timeline is then broken).
+//  * Any failed write, fsync or file operation poisons the storage
+//    (failure()): every later call fails with the first error.
 //  * New segments are created as NAME.partial.tmp, allocated, fsynced,
 //    renamed, directory fsynced.
 //  * truncate_wal(end): first the hint is set durably to `end`, then the
@@ -105,6 +112,13 @@ public:
     Result<std::size_t> read_wal(Lsn lsn, std::uint8_t* buf, std::size_t len);
 
     Lsn write_lsn() const { return write_lsn_; }
+    // The first failure of a write_wal, flush_wal, truncate_wal (other than
+    // a refused request), persist_state or set_pg_timeline_history; ok if
+    // none. Once set, every one of those calls and read_wal fail with it:
+    // after a failed write or fsync the state of the files is unknown, so
+    // the storage is never used again (the caller marks the timeline
+    // broken; a restart recovers from what is on disk).
+    const Status& failure() const { return failure_; }
     Lsn timeline_start_lsn() const { return timeline_start_; }
     const ControlFileData& control() const { return control_; }  // last persisted
     const RecoveryReport& recovery_report() const { return recovery_; }
@@ -122,6 +136,8 @@ private:
 
     WalStorage(FileSystem& fs, std::string dir, WalStorageOptions options);
     Status recover();
+    Status sync_everything(const std::vector<std::string>& names);
+    Status poison(Status s);  // records the first failure; returns s
     Status remove_leftovers(std::vector<std::string>& names);
     Status scan_segments(const std::vector<std::string>& names);
     Status decode_forward(WalStreamDecoder& decoder, Lsn until);  // until == 0: to the end
@@ -163,6 +179,8 @@ private:
 
     std::unique_ptr<File> hint_file_;
     std::uint32_t hint_seq_ = 0;
+
+    Status failure_;  // first failure (failure()); ok while usable
 };
 
 }  // namespace wp::sk
