@@ -252,7 +252,8 @@ TEST_CASE("storage: a write_wal that fails midway poisons the storage and leaves
         write_range(*s, wal, kSampleStart, kBefore);
         REQUIRE(s->flush_wal().ok());
         const std::uint64_t before = fs.mutating_ops();
-        REQUIRE(s->write_wal(kBefore, wal.data() + (kBefore - kSampleStart), kAfter - kBefore).ok());
+        REQUIRE(
+            s->write_wal(kBefore, wal.data() + (kBefore - kSampleStart), kAfter - kBefore).ok());
         call_ops = fs.mutating_ops() - before;
     }
     REQUIRE(call_ops >= 3);
@@ -268,7 +269,8 @@ TEST_CASE("storage: a write_wal that fails midway poisons the storage and leaves
             REQUIRE(s->flush_wal().ok());
             acked = s->flush_lsn();
             fs.inject_error_after(n, ENOSPC);
-            wp::Status w = s->write_wal(kBefore, wal.data() + (kBefore - kSampleStart), kAfter - kBefore);
+            wp::Status w =
+                s->write_wal(kBefore, wal.data() + (kBefore - kSampleStart), kAfter - kBefore);
             REQUIRE_FALSE(w.ok());
             CHECK_THAT(w.message(), Catch::Contains("No space left"));
             // The write position covers only complete pwrites: segment 9's
@@ -299,11 +301,13 @@ TEST_CASE("storage: a write_wal that fails midway poisons the storage and leaves
             for (const std::string& name : (*s)->segment_file_names()) {
                 auto f = fs.open("/data/tl/" + name, OpenMode::kReadOnly);
                 REQUIRE(f);
-                const wp::Lsn seg_start = name.compare(0, 24, "00000001000000000000000A") == 0 ? 0xA00000 : 0x900000;
+                const wp::Lsn seg_start =
+                    name.compare(0, 24, "00000001000000000000000A") == 0 ? 0xA00000 : 0x900000;
                 std::vector<std::uint8_t> bytes(kSampleSegmentSize);
                 auto got = (*f)->pread_upto(bytes.data(), bytes.size(), 0);
                 REQUIRE(got);
-                const std::size_t from = recovered > seg_start ? static_cast<std::size_t>(recovered - seg_start) : 0;
+                const std::size_t from =
+                    recovered > seg_start ? static_cast<std::size_t>(recovered - seg_start) : 0;
                 if (from < *got)
                     CHECK(std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(from),
                                       bytes.begin() + static_cast<std::ptrdiff_t>(*got),
