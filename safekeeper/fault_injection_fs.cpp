@@ -23,6 +23,9 @@ struct FaultInjectionFs::State {
     std::uint64_t crash_at = 0;  // op number that crashes; 0 = never
     bool crashed = false;
     std::uint64_t epoch = 0;
+    // Directory renames not yet durable (from, to): their subtrees move in
+    // the durable view when the new parent directory is synced.
+    std::vector<std::pair<std::string, std::string>> pending_dir_renames;
     std::uint64_t error_at = 0;  // op number that fails with error_errno; 0 = never
     int error_errno = 0;
 
@@ -169,6 +172,7 @@ void FaultInjectionFs::crash_and_restart(std::mt19937_64& rng, bool torn) {
     for (auto& [name, inode] : st.durable_names) settle(inode);
     st.names = st.durable_names;
     st.dirs = st.durable_dirs;
+    st.pending_dir_renames.clear();
     st.crashed = false;
     st.crash_at = 0;
     st.error_at = 0;
@@ -238,6 +242,7 @@ Status FaultInjectionFs::rename(const std::string& from_raw, const std::string& 
         for (const auto& d : st.dirs)
             dirs.insert(d == from || d.rfind(from + "/", 0) == 0 ? to + d.substr(from.size()) : d);
         st.dirs = dirs;
+        st.pending_dir_renames.emplace_back(from, to);
         return Status::ok();
     }
     return Status::from_errno("rename " + from, ENOENT);
@@ -267,6 +272,25 @@ Status FaultInjectionFs::sync_directory(const std::string& raw) {
     std::lock_guard<std::mutex> g(state_->mutex);
     State& st = *state_;
     WP_RETURN_IF_ERROR(st.mutate());
+    // A renamed directory takes its whole durable subtree to the new name.
+    for (auto r = st.pending_dir_renames.begin(); r != st.pending_dir_renames.end();) {
+        if (parent_directory(r->second) != dir) {
+            ++r;
+            continue;
+        }
+        const std::string& from = r->first;
+        const std::string& to = r->second;
+        auto moved = [&](const std::string& p) {
+            return p.rfind(from + "/", 0) == 0 ? to + p.substr(from.size()) : p;
+        };
+        std::map<std::string, std::shared_ptr<Inode>> names;
+        for (auto& [name, inode] : st.durable_names) names[moved(name)] = inode;
+        st.durable_names = std::move(names);
+        std::set<std::string> dirs;
+        for (const auto& d : st.durable_dirs) dirs.insert(moved(d));
+        st.durable_dirs = std::move(dirs);
+        r = st.pending_dir_renames.erase(r);
+    }
     for (auto it = st.durable_names.begin(); it != st.durable_names.end();)
         it = parent_directory(it->first) == dir ? st.durable_names.erase(it) : std::next(it);
     for (const auto& [name, inode] : st.names)

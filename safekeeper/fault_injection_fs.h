@@ -3,7 +3,9 @@
 //
 // Model: every file has current bytes and durable bytes; File::sync_data
 // makes the current bytes durable. Directory entries (create, rename,
-// unlink, mkdir) become durable only when their directory is synced.
+// unlink, mkdir) become durable only when their directory is synced; a
+// directory rename moves everything durable below it once the new parent is
+// synced; remove_tree is never durable by itself.
 // crash_and_restart() drops everything not durable; with torn=true a random
 // subset of the un-synced writes (in 4 kB pieces) survives instead, as a
 // real disk may write back dirty pages in any order.

@@ -27,6 +27,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
+Status check_commit_within_wal(Lsn commit_lsn, Lsn flush_lsn) {
+    if (commit_lsn <= flush_lsn) return Status::ok();
+    return Status::corrupt("control file commit_lsn " + format_lsn(commit_lsn) +
+                           " is above the end of WAL found on disk " + format_lsn(flush_lsn) +
+                           ": WAL acknowledged as committed is missing; refusing service "
+                           "(restore the missing WAL, or DELETE the timeline)");
+}
+
 WalStorage::WalStorage(FileSystem& fs, std::string dir, WalStorageOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(options) {}
 
@@ -103,6 +111,23 @@ Status WalStorage::recover() {
 
     Lsn scan_start = control_.wal_scan_start_lsn;
     if (scan_start < timeline_start_) scan_start = timeline_start_;
+    // Decoding trusts the WAL below scan_start, and a missing segment just
+    // ends it: every segment from scan_start up to commit_lsn must exist.
+    const Lsn commit = control_.acceptor.commit_lsn;
+    if (commit > timeline_start_) {
+        const SegmentNumber last = segment_of(commit - 1, segment_size());
+        for (SegmentNumber segno = segment_of(std::min(scan_start, commit - 1), segment_size());
+             segno <= last; ++segno) {
+            if (segments_.count(segno)) continue;
+            return Status::corrupt(
+                "WAL segment " +
+                wal_segment_file_name(control_.acceptor.identity.pg_timeline, segno,
+                                      segment_size()) +
+                " is missing, but control file commit_lsn " + format_lsn(commit) +
+                " says WAL in it was committed; refusing service (restore the missing WAL, or "
+                "DELETE the timeline)");
+        }
+    }
     WalStreamDecoder decoder(decoder_options(), scan_start);
     WP_RETURN_IF_ERROR(decode_forward(decoder, kInvalidLsn));
     recovery_.scan_start = scan_start;
@@ -115,6 +140,8 @@ Status WalStorage::recover() {
     write_lsn_ = flush_lsn_;
     hint_lsn_ = *hint;
     recovery_.flush_lsn = flush_lsn_;
+    // Checked before normalizing, so the files stay as found for an operator.
+    WP_RETURN_IF_ERROR(check_commit_within_wal(control_.acceptor.commit_lsn, flush_lsn_));
 
     WP_RETURN_IF_ERROR(normalize_after_recovery());
 
