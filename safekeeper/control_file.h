@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "durable_file.h"
@@ -44,5 +45,26 @@ Result<ControlFileData> decode_control_file(const std::string& bytes);
 Result<ControlFileData> load_control_file(FileSystem& fs, const std::string& timeline_dir);
 // Atomically and durably replaces DIR/safekeeper.control.
 Status store_control_file(FileSystem& fs, const std::string& timeline_dir, const ControlFileData& data);
+
+// Tombstone of a deleted timeline: TENANT_DIR/<timeline hex>.tombstone.
+// Holds the highest term the timeline had promised when it was deleted, so
+// that a timeline created again under the same id starts at that term and
+// can never grant a vote in a term it may already have voted in.
+// Format (little-endian, 36 bytes; docs/storage.md): u32 magic 0x53544B53
+// ("SKTS"), u32 version (1), 16-byte timeline id, u64 term, u32 CRC-32C of
+// the 32 bytes before it.
+constexpr std::uint32_t kTombstoneMagic = 0x53544B53;  // "SKTS" read as little-endian bytes
+constexpr std::uint32_t kTombstoneVersion = 1;
+constexpr const char kTombstoneSuffix[] = ".tombstone";
+
+std::string encode_tombstone(const Id128& timeline_id, Term term);
+// kCorrupt on any mismatch (size, magic, version, CRC, another timeline's id).
+Result<Term> decode_tombstone(const std::string& bytes, const Id128& timeline_id);
+// The term of `path`; std::nullopt if it does not exist; kCorrupt if bad.
+Result<std::optional<Term>> load_tombstone(FileSystem& fs, const std::string& path,
+                                           const Id128& timeline_id);
+// Atomically and durably replaces `path` (file and directory fsynced).
+Status store_tombstone(FileSystem& fs, const std::string& path, const Id128& timeline_id,
+                       Term term);
 
 }  // namespace wp::sk

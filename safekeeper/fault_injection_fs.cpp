@@ -23,14 +23,24 @@ struct FaultInjectionFs::State {
     std::uint64_t crash_at = 0;  // op number that crashes; 0 = never
     bool crashed = false;
     std::uint64_t epoch = 0;
+    // Directory renames not yet durable (from, to): their subtrees move in
+    // the durable view when the new parent directory is synced.
+    std::vector<std::pair<std::string, std::string>> pending_dir_renames;
+    std::uint64_t error_at = 0;  // op number that fails with error_errno; 0 = never
+    int error_errno = 0;
 
-    // Returns an error if this mutating op crashes (or already crashed).
+    // Returns an error if this mutating op crashes (or already crashed), or
+    // is the one chosen by inject_error_after().
     Status mutate() {
         if (crashed) return Status::error(StatusKind::kCrashed, "simulated crash");
         ++ops;
         if (crash_at != 0 && ops >= crash_at) {
             crashed = true;
             return Status::error(StatusKind::kCrashed, "simulated crash");
+        }
+        if (error_at != 0 && ops == error_at) {
+            error_at = 0;
+            return Status::from_errno("injected error", error_errno);
         }
         return Status::ok();
     }
@@ -54,12 +64,13 @@ public:
         std::lock_guard<std::mutex> g(st_->mutex);
         WP_RETURN_IF_ERROR(check());
         if (!writable_) return Status::from_errno("pwrite", EBADF);
-        WP_RETURN_IF_ERROR(st_->mutate());
-        auto& d = inode_->data;
-        if (d.size() < offset + len) d.resize(offset + len, 0);
-        std::memcpy(d.data() + offset, data, len);
-        const auto* p = static_cast<const std::uint8_t*>(data);
-        inode_->pending.push_back({offset, std::vector<std::uint8_t>(p, p + len)});
+        Status m = st_->mutate();
+        if (!m && m.kind() != StatusKind::kCrashed) {
+            store_locked(data, len / 2, offset);  // a short write, then the error
+            return m;
+        }
+        WP_RETURN_IF_ERROR(m);
+        store_locked(data, len, offset);
         return Status::ok();
     }
     Result<std::size_t> pread_upto(void* buf, std::size_t len, std::uint64_t offset) override {
@@ -97,6 +108,14 @@ public:
     }
 
 private:
+    void store_locked(const void* data, std::size_t len, std::uint64_t offset) {
+        if (len == 0) return;
+        auto& d = inode_->data;
+        if (d.size() < offset + len) d.resize(offset + len, 0);
+        std::memcpy(d.data() + offset, data, len);
+        const auto* p = static_cast<const std::uint8_t*>(data);
+        inode_->pending.push_back({offset, std::vector<std::uint8_t>(p, p + len)});
+    }
     Status check() const {
         if (st_->crashed || st_->epoch != epoch_)
             return Status::error(StatusKind::kCrashed, "simulated crash (stale file handle)");
@@ -153,9 +172,25 @@ void FaultInjectionFs::crash_and_restart(std::mt19937_64& rng, bool torn) {
     for (auto& [name, inode] : st.durable_names) settle(inode);
     st.names = st.durable_names;
     st.dirs = st.durable_dirs;
+    st.pending_dir_renames.clear();
     st.crashed = false;
     st.crash_at = 0;
+    st.error_at = 0;
     ++st.epoch;
+}
+
+void FaultInjectionFs::process_crash() {
+    std::lock_guard<std::mutex> g(state_->mutex);
+    state_->crashed = false;
+    state_->crash_at = 0;
+    state_->error_at = 0;
+    ++state_->epoch;  // open files die with the process; the page cache stays
+}
+
+void FaultInjectionFs::inject_error_after(std::uint64_t n, int err) {
+    std::lock_guard<std::mutex> g(state_->mutex);
+    state_->error_at = n == 0 ? 0 : state_->ops + n;
+    state_->error_errno = err;
 }
 
 Result<std::unique_ptr<File>> FaultInjectionFs::open(const std::string& raw, OpenMode mode) {
@@ -207,6 +242,7 @@ Status FaultInjectionFs::rename(const std::string& from_raw, const std::string& 
         for (const auto& d : st.dirs)
             dirs.insert(d == from || d.rfind(from + "/", 0) == 0 ? to + d.substr(from.size()) : d);
         st.dirs = dirs;
+        st.pending_dir_renames.emplace_back(from, to);
         return Status::ok();
     }
     return Status::from_errno("rename " + from, ENOENT);
@@ -236,6 +272,25 @@ Status FaultInjectionFs::sync_directory(const std::string& raw) {
     std::lock_guard<std::mutex> g(state_->mutex);
     State& st = *state_;
     WP_RETURN_IF_ERROR(st.mutate());
+    // A renamed directory takes its whole durable subtree to the new name.
+    for (auto r = st.pending_dir_renames.begin(); r != st.pending_dir_renames.end();) {
+        if (parent_directory(r->second) != dir) {
+            ++r;
+            continue;
+        }
+        const std::string& from = r->first;
+        const std::string& to = r->second;
+        auto moved = [&](const std::string& p) {
+            return p.rfind(from + "/", 0) == 0 ? to + p.substr(from.size()) : p;
+        };
+        std::map<std::string, std::shared_ptr<Inode>> names;
+        for (auto& [name, inode] : st.durable_names) names[moved(name)] = inode;
+        st.durable_names = std::move(names);
+        std::set<std::string> dirs;
+        for (const auto& d : st.durable_dirs) dirs.insert(moved(d));
+        st.durable_dirs = std::move(dirs);
+        r = st.pending_dir_renames.erase(r);
+    }
     for (auto it = st.durable_names.begin(); it != st.durable_names.end();)
         it = parent_directory(it->first) == dir ? st.durable_names.erase(it) : std::next(it);
     for (const auto& [name, inode] : st.names)

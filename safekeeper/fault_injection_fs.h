@@ -3,13 +3,24 @@
 //
 // Model: every file has current bytes and durable bytes; File::sync_data
 // makes the current bytes durable. Directory entries (create, rename,
-// unlink, mkdir) become durable only when their directory is synced.
+// unlink, mkdir) become durable only when their directory is synced; a
+// directory rename moves everything durable below it once the new parent is
+// synced; remove_tree is never durable by itself.
 // crash_and_restart() drops everything not durable; with torn=true a random
 // subset of the un-synced writes (in 4 kB pieces) survives instead, as a
 // real disk may write back dirty pages in any order.
 // set_crash_after(n): the n-th mutating operation from now fails with
 // StatusKind::kCrashed, and so does everything after it until restart;
 // files opened before the crash stay dead.
+// process_crash(): the daemon process dies (SIGKILL, OOM kill) but the
+// machine keeps running: every open File becomes invalid, yet the current
+// bytes and directory entries stay, durable or not (the page cache
+// survives); a later crash_and_restart() can still drop what was never
+// synced.
+// inject_error_after(n, err): the n-th mutating operation from now fails
+// once with errno `err` (e.g. ENOSPC) without crashing; it has no effect,
+// except that a failing pwrite stores the first half of its bytes (a short
+// write followed by the error).
 //
 // Thread-safety: one mutex; fine for tests that use it from many threads.
 #pragma once
@@ -36,6 +47,8 @@ public:
     bool crashed() const;
     std::uint64_t mutating_ops() const;
     void crash_and_restart(std::mt19937_64& rng, bool torn);
+    void process_crash();
+    void inject_error_after(std::uint64_t mutating_ops, int err);  // 0: never
 
     Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override;
     Status rename(const std::string& from, const std::string& to) override;

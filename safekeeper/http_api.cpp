@@ -133,9 +133,12 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
     server_->Delete(kTimelinePath, [this](const httplib::Request& req, httplib::Response& res) {
         Id128 tenant, timeline;
         if (!timeline_ids(req, tenant, timeline)) return json_error(res, 400, "ids must be 32 hex digits");
-        Status s = registry_.remove(tenant, timeline);
+        const bool force = req.has_param("force") && req.get_param_value("force") == "true";
+        Status s = registry_.remove(tenant, timeline, force);
         if (!s) spdlog::warn("DELETE {}: {}", req.path, s.message());
         if (s.kind() == StatusKind::kNotFound) return json_error(res, 404, "timeline not found");
+        // A proposer is connected and the request was not forced.
+        if (s.kind() == StatusKind::kInvalidInput) return json_error(res, 409, s.message());
         if (!s) return json_error(res, 500, s.message());
         res.set_content(nlohmann::json{{"deleted", true}}.dump(), "application/json");
     });

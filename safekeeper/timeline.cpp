@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 
 namespace wp::sk {
@@ -164,9 +166,33 @@ std::string TimelineRegistry::timeline_dir(const Id128& tenant, const Id128& tim
     return join_path(join_path(data_dir_, id_to_hex(tenant)), id_to_hex(timeline));
 }
 
+std::string TimelineRegistry::tombstone_path(const Id128& tenant, const Id128& timeline) const {
+    return join_path(join_path(data_dir_, id_to_hex(tenant)),
+                     id_to_hex(timeline) + kTombstoneSuffix);
+}
+
+namespace {
+
+// 24 hex digits, optionally ".partial": a WAL segment file (any segment size).
+bool is_wal_segment_name(const std::string& name) {
+    std::string base = name;
+    const std::string partial = ".partial";
+    if (base.size() > partial.size() &&
+        base.compare(base.size() - partial.size(), partial.size(), partial) == 0)
+        base.resize(base.size() - partial.size());
+    return base.size() == 24 && std::all_of(base.begin(), base.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+           });
+}
+
+}  // namespace
+
 Status TimelineRegistry::load_all() {
     auto tenants = fs_.list_directory(data_dir_);
     if (!tenants) return tenants.status();
+    // The tenant directories' entries, before anything below them is trusted
+    // (each timeline's files and directories are fsynced by WalStorage::open).
+    WP_RETURN_IF_ERROR(fs_.sync_directory(data_dir_).with_context("start-up fsync"));
     for (const std::string& tenant_name : *tenants) {
         auto tenant = parse_id_hex(tenant_name);
         const std::string tenant_dir = join_path(data_dir_, tenant_name);
@@ -186,29 +212,54 @@ Status TimelineRegistry::load_all() {
             auto timeline = parse_id_hex(entry);
             if (!timeline || !fs_.is_directory(dir)) continue;
             const std::string name = tenant_name + "/" + entry;
-            auto storage = WalStorage::open(fs_, dir, options_);
             std::shared_ptr<Timeline> tl;
-            if (!storage && storage.status().kind() == StatusKind::kNotFound &&
-                !fs_.exists(join_path(dir, kControlFileName))) {
-                // A crash while the timeline was being created, before its
-                // first control file was durable: nothing was acknowledged
-                // yet. Not registered; the first push creates it again.
-                spdlog::warn(
-                    "timeline {}: no control file (creation was interrupted); it will be created "
-                    "again on first use",
-                    name);
-                continue;
-            }
-            if (!storage) {
-                spdlog::error("timeline {}: refusing service: {}", name, storage.status().message());
-                tl = std::make_shared<Timeline>(*tenant, *timeline, storage.status().message());
+            auto refuse = [&](const std::string& error) {
+                spdlog::error("timeline {}: refusing service: {}", name, error);
+                tl = std::make_shared<Timeline>(*tenant, *timeline, error);
+            };
+            std::optional<Result<std::unique_ptr<WalStorage>>> storage;
+            if (!fs_.exists(join_path(dir, kControlFileName))) {
+                auto files = fs_.list_directory(dir);
+                if (!files) {
+                    refuse(files.status().message());
+                } else if (std::none_of(files->begin(), files->end(), is_wal_segment_name)) {
+                    // A crash while the timeline was being created, before
+                    // its first control file was durable: no WAL segment
+                    // exists, so nothing was ever acknowledged. Not
+                    // registered; the first push creates it again.
+                    spdlog::warn(
+                        "timeline {}: no control file and no WAL (creation was interrupted); it "
+                        "will be created again on first use",
+                        name);
+                    continue;
+                } else {
+                    // WAL exists, so this timeline voted and acknowledged;
+                    // recreating it empty would forget its promises.
+                    refuse(std::string("timeline directory holds WAL segments but no control "
+                                       "file ") +
+                           kControlFileName +
+                           ": its votes and term history are lost, so it must not be "
+                           "recreated; restore the control file, or DELETE the timeline");
+                }
             } else {
-                const RecoveryReport& r = (*storage)->recovery_report();
+                storage = WalStorage::open(fs_, dir, options_);
+                if (!*storage) {
+                    refuse(storage->status().message());
+                } else {
+                    // The core's Acceptor must never see a commit_lsn above the
+                    // WAL it holds (WalStorage::open checks this too).
+                    Status c = check_commit_within_wal((**storage)->control().acceptor.commit_lsn,
+                                                       (**storage)->flush_lsn());
+                    if (!c) refuse(c.message());
+                }
+            }
+            if (!tl) {
+                const RecoveryReport& r = (**storage)->recovery_report();
                 spdlog::info("timeline {}: loaded, flush_lsn {} (decoded {} records from {} to {}, hint {}; stopped: {})",
                              name, format_lsn(r.flush_lsn), r.records_decoded, format_lsn(r.scan_start),
                              format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.stop_reason);
                 for (const std::string& a : r.actions) spdlog::info("timeline {}: recovery: {}", name, a);
-                tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_, std::move(*storage));
+                tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_, std::move(**storage));
             }
             std::lock_guard<std::mutex> g(mutex_);
             timelines_[{*tenant, *timeline}] = tl;
@@ -230,11 +281,26 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
     ControlFileData initial;
     initial.acceptor.identity.tenant_id = tenant;
     initial.acceptor.identity.timeline_id = timeline;
+    // A timeline deleted earlier may have voted: start at the term its
+    // tombstone recorded, so no vote is ever granted twice in a term.
+    auto tombstone = load_tombstone(fs_, tombstone_path(tenant, timeline), timeline);
+    if (!tombstone) {
+        spdlog::error("timeline {}/{}: refusing to create: {}", id_to_hex(tenant),
+                      id_to_hex(timeline), tombstone.status().message());
+        return tombstone.status().with_context(
+            "refusing to create a timeline that was deleted before: its tombstone (the term "
+            "it had promised) is unreadable");
+    }
+    if (*tombstone) initial.acceptor.term = **tombstone;
     auto storage = WalStorage::create(fs_, timeline_dir(tenant, timeline), initial, options_);
     if (!storage) return storage.status();
     auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage));
     timelines_[{tenant, timeline}] = tl;
-    spdlog::info("timeline {}: created", tl->name());
+    if (*tombstone)
+        spdlog::info("timeline {}: created again after a delete, at term {} (tombstone)",
+                     tl->name(), **tombstone);
+    else
+        spdlog::info("timeline {}: created", tl->name());
     return tl;
 }
 
@@ -245,25 +311,56 @@ std::vector<std::shared_ptr<Timeline>> TimelineRegistry::list() {
     return out;
 }
 
-Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline) {
+Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool force) {
     std::shared_ptr<Timeline> tl;
     {
         std::lock_guard<std::mutex> g(mutex_);
         auto it = timelines_.find({tenant, timeline});
         if (it == timelines_.end()) return Status::error(StatusKind::kNotFound, "timeline not found");
+        const TimelineSnapshot snap = it->second->snapshot();
+        if (snap.proposer_connected && !force)
+            return Status::invalid(
+                "timeline " + it->second->name() + " has a connected proposer (" +
+                snap.proposer_peer + ", term " + std::to_string(snap.proposer_term) +
+                "): deleting it would take this safekeeper out of a running cluster's quorum; "
+                "stop the proposer or remove this safekeeper from its list first, or repeat the "
+                "request with ?force=true");
         tl = it->second;
         timelines_.erase(it);
     }
     tl->mark_deleted();
-    // Wait for an in-flight batch to finish before the files go away.
+    // Wait for an in-flight batch to finish before the files go away; no
+    // vote can be granted on it after this (it is marked deleted).
     std::lock_guard<std::mutex> g(tl->mutex());
     const std::string dir = timeline_dir(tenant, timeline);
+    // The tombstone keeps the highest term the timeline may have promised,
+    // durably, before the directory goes; find_or_create() starts there.
+    Term term = 0;
+    if (Acceptor* acc = tl->acceptor()) {
+        term = std::max(
+            {acc->state().term, acc->durable_state().term, tl->storage()->control().acceptor.term});
+    } else if (auto control = load_control_file(fs_, dir)) {
+        term = control->acceptor.term;
+    } else {
+        spdlog::warn(
+            "timeline {}: deleting a timeline whose control file cannot be read ({}); its "
+            "tombstone keeps only the terms known from earlier tombstones",
+            tl->name(), control.status().message());
+    }
+    const std::string tomb = tombstone_path(tenant, timeline);
+    auto earlier = load_tombstone(fs_, tomb, timeline);
+    if (earlier && *earlier)
+        term = std::max(term, **earlier);
+    else if (!earlier)
+        spdlog::warn("timeline {}: replacing an unreadable tombstone: {}", tl->name(),
+                     earlier.status().message());
+    WP_RETURN_IF_ERROR(store_tombstone(fs_, tomb, timeline, term));
     const std::string graveyard = join_path(parent_directory(dir), ".deleted-" + id_to_hex(timeline));
     if (fs_.exists(graveyard)) WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
     WP_RETURN_IF_ERROR(fs_.rename(dir, graveyard));
     WP_RETURN_IF_ERROR(fs_.sync_directory(parent_directory(dir)));
     WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
-    spdlog::info("timeline {}: deleted", tl->name());
+    spdlog::info("timeline {}: deleted (tombstone at term {})", tl->name(), term);
     return Status::ok();
 }
 

@@ -141,22 +141,32 @@ public:
 
     // Scans DATA_DIR/<tenant>/<timeline>/ and opens every timeline. Never
     // fails because of one bad timeline; returns an error only if DATA_DIR
-    // itself cannot be read.
+    // itself cannot be read or fsynced. Registered as kBroken (files left
+    // as they are): a timeline whose storage cannot be opened (corrupt
+    // control file, failed start-up fsync), whose control file's commit_lsn
+    // is above the recovered end of WAL, or whose directory holds WAL
+    // segments but no control file. A directory with neither a control file
+    // nor WAL segments (creation interrupted) is skipped.
     Status load_all();
     std::shared_ptr<Timeline> find(const Id128& tenant, const Id128& timeline);
-    // Existing timeline, or a new empty one created durably on disk.
+    // Existing timeline, or a new empty one created durably on disk. If the
+    // timeline was deleted before, the new one starts at its tombstone's
+    // term; an unreadable tombstone refuses creation (kCorrupt).
     Result<std::shared_ptr<Timeline>> find_or_create(const Id128& tenant, const Id128& timeline);
     std::vector<std::shared_ptr<Timeline>> list();
-    // Removes the timeline: marks it deleted (its connections stop), renames
-    // its directory durably out of the way, then removes the files.
-    // kNotFound if unknown.
-    Status remove(const Id128& tenant, const Id128& timeline);
+    // Removes the timeline: refuses (kInvalidInput, nothing changed) while a
+    // proposer streams to it unless `force`; marks it deleted (its
+    // connections stop), durably writes its tombstone (the highest term it
+    // promised: TENANT_DIR/<timeline>.tombstone), renames its directory
+    // durably out of the way, then removes the files. kNotFound if unknown.
+    Status remove(const Id128& tenant, const Id128& timeline, bool force = false);
     // Persists commit/truncate LSNs of every active timeline (shutdown).
     void persist_all_horizons();
     NodeId node_id() const { return node_id_; }
 
 private:
     std::string timeline_dir(const Id128& tenant, const Id128& timeline) const;
+    std::string tombstone_path(const Id128& tenant, const Id128& timeline) const;
 
     FileSystem& fs_;
     std::string data_dir_;

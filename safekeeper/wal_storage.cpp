@@ -27,6 +27,14 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 }  // namespace
 
+Status check_commit_within_wal(Lsn commit_lsn, Lsn flush_lsn) {
+    if (commit_lsn <= flush_lsn) return Status::ok();
+    return Status::corrupt("control file commit_lsn " + format_lsn(commit_lsn) +
+                           " is above the end of WAL found on disk " + format_lsn(flush_lsn) +
+                           ": WAL acknowledged as committed is missing; refusing service "
+                           "(restore the missing WAL, or DELETE the timeline)");
+}
+
 WalStorage::WalStorage(FileSystem& fs, std::string dir, WalStorageOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(options) {}
 
@@ -73,6 +81,7 @@ Status WalStorage::recover() {
 
     auto names = fs_.list_directory(dir_);
     if (!names) return names.status();
+    WP_RETURN_IF_ERROR(sync_everything(*names));
     WP_RETURN_IF_ERROR(remove_leftovers(*names));
 
     auto hint = read_flush_hint();
@@ -102,6 +111,23 @@ Status WalStorage::recover() {
 
     Lsn scan_start = control_.wal_scan_start_lsn;
     if (scan_start < timeline_start_) scan_start = timeline_start_;
+    // Decoding trusts the WAL below scan_start, and a missing segment just
+    // ends it: every segment from scan_start up to commit_lsn must exist.
+    const Lsn commit = control_.acceptor.commit_lsn;
+    if (commit > timeline_start_) {
+        const SegmentNumber last = segment_of(commit - 1, segment_size());
+        for (SegmentNumber segno = segment_of(std::min(scan_start, commit - 1), segment_size());
+             segno <= last; ++segno) {
+            if (segments_.count(segno)) continue;
+            return Status::corrupt(
+                "WAL segment " +
+                wal_segment_file_name(control_.acceptor.identity.pg_timeline, segno,
+                                      segment_size()) +
+                " is missing, but control file commit_lsn " + format_lsn(commit) +
+                " says WAL in it was committed; refusing service (restore the missing WAL, or "
+                "DELETE the timeline)");
+        }
+    }
     WalStreamDecoder decoder(decoder_options(), scan_start);
     WP_RETURN_IF_ERROR(decode_forward(decoder, kInvalidLsn));
     recovery_.scan_start = scan_start;
@@ -114,6 +140,8 @@ Status WalStorage::recover() {
     write_lsn_ = flush_lsn_;
     hint_lsn_ = *hint;
     recovery_.flush_lsn = flush_lsn_;
+    // Checked before normalizing, so the files stay as found for an operator.
+    WP_RETURN_IF_ERROR(check_commit_within_wal(control_.acceptor.commit_lsn, flush_lsn_));
 
     WP_RETURN_IF_ERROR(normalize_after_recovery());
 
@@ -121,6 +149,25 @@ Status WalStorage::recover() {
     WP_RETURN_IF_ERROR(decode_forward(ingest, flush_lsn_));
     ingest_decoder_ = ingest;
     return Status::ok();
+}
+
+// A process crash (SIGKILL, OOM kill) keeps the page cache: files may hold
+// bytes that were written but never synced, and would be lost by a later
+// OS crash. Nothing found on disk is trusted (and acknowledged) before it
+// is durable, so every file of the timeline is fsynced one by one (unlike
+// syncfs, a per-file fsync reports an error reliably), then the directory
+// and its parent. A failure is returned: the timeline is then broken, and
+// the fsync is never retried.
+Status WalStorage::sync_everything(const std::vector<std::string>& names) {
+    for (const std::string& name : names) {
+        const std::string path = path_of(name);
+        if (ends_with(name, ".tmp") || fs_.is_directory(path)) continue;  // .tmp: removed next
+        auto f = fs_.open(path, OpenMode::kReadOnly);
+        if (!f) return f.status().with_context("start-up fsync");
+        WP_RETURN_IF_ERROR((*f)->sync_data().with_context("start-up fsync of " + path));
+    }
+    WP_RETURN_IF_ERROR(fs_.sync_directory(dir_).with_context("start-up fsync"));
+    return sync_parent_directory(fs_, dir_).with_context("start-up fsync");
 }
 
 Status WalStorage::remove_leftovers(std::vector<std::string>& names) {
@@ -304,23 +351,30 @@ Lsn WalStorage::choose_scan_start(Lsn commit_lsn) {
     return best;
 }
 
+Status WalStorage::poison(Status s) {
+    if (!s.is_ok() && failure_.is_ok()) failure_ = s;
+    return s;
+}
+
 wp::Status WalStorage::persist_state(const AcceptorDurableState& state) {
+    if (!failure_.is_ok()) return to_core(failure_);
     ControlFileData data = control_;
     data.acceptor = state;
     if (data.acceptor.timeline_start_lsn == kInvalidLsn) data.acceptor.timeline_start_lsn = timeline_start_;
     data.wal_scan_start_lsn = choose_scan_start(state.commit_lsn);
     if (data.wal_scan_start_lsn < data.acceptor.timeline_start_lsn) data.wal_scan_start_lsn = 0;
     Status s = store_control_file(fs_, dir_, data);
-    if (!s) return to_core(s);
+    if (!s) return to_core(poison(s));
     control_ = std::move(data);
     return wp::Status();
 }
 
 Status WalStorage::set_pg_timeline_history(const std::string& content) {
+    if (!failure_.is_ok()) return failure_;
     if (content == control_.pg_timeline_history) return Status::ok();
     ControlFileData data = control_;
     data.pg_timeline_history = content;
-    WP_RETURN_IF_ERROR(store_control_file(fs_, dir_, data));
+    WP_RETURN_IF_ERROR(poison(store_control_file(fs_, dir_, data)));
     control_ = std::move(data);
     return Status::ok();
 }
@@ -351,6 +405,7 @@ Status WalStorage::open_for_write(SegmentNumber segno) {
 }
 
 wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) {
+    if (!failure_.is_ok()) return to_core(failure_);
     const std::uint32_t segsz = segment_size();
     if (!is_valid_segment_size(segsz)) return wp::Status::error("write_wal: timeline identity not known yet");
     if (timeline_start_ == kInvalidLsn && write_lsn_ == kInvalidLsn) {
@@ -365,10 +420,16 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
         const SegmentNumber segno = segment_of(pos, segsz);
         const std::uint64_t off = offset_in_segment(pos, segsz);
         const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size - done, segsz - off));
+        // A failure leaves write_lsn_ and the ingest decoder at the end of
+        // the last complete pwrite, and poisons the storage: bytes of a
+        // partial pwrite may lie beyond write_lsn_ (start-up recovery zeroes
+        // them), so nothing may be written after them.
         Status s = open_for_write(segno);
-        if (!s) return to_core(s);
-        s = open_file_->pwrite_all(data + done, n, off);
-        if (!s) return to_core(s);
+        if (s) s = open_file_->pwrite_all(data + done, n, off);
+        if (!s) {
+            counters_.wal_bytes_written.fetch_add(done, std::memory_order_relaxed);
+            return to_core(poison(s));
+        }
         open_file_dirty_ = true;
         if (off + n == segsz) {
             completed_unsynced_.emplace_back(segno, std::move(open_file_));
@@ -378,13 +439,16 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
         ingest_decoder_->feed(data + done, n);
         done += n;
         pos += n;
+        write_lsn_ = pos;
     }
-    write_lsn_ = pos;
     counters_.wal_bytes_written.fetch_add(size, std::memory_order_relaxed);
     return wp::Status();
 }
 
-wp::Status WalStorage::flush_wal() { return to_core(do_flush()); }
+wp::Status WalStorage::flush_wal() {
+    if (!failure_.is_ok()) return to_core(failure_);
+    return to_core(poison(do_flush()));
+}
 
 Status WalStorage::do_flush() {
     if (write_lsn_ == flush_lsn_ && !open_file_dirty_ && completed_unsynced_.empty()) return Status::ok();
@@ -441,7 +505,14 @@ Status WalStorage::do_flush() {
     return Status::ok();
 }
 
-wp::Status WalStorage::truncate_wal(Lsn end) { return to_core(do_truncate(end)); }
+wp::Status WalStorage::truncate_wal(Lsn end) {
+    if (!failure_.is_ok()) return to_core(failure_);
+    Status s = do_truncate(end);
+    // A refused request (kInvalidInput) changed nothing; any other failure
+    // left the files in an unknown state.
+    if (!s && s.kind() != StatusKind::kInvalidInput) (void)poison(s);
+    return to_core(s);
+}
 
 Status WalStorage::do_truncate(Lsn end) {
     if (timeline_start_ == kInvalidLsn && write_lsn_ == kInvalidLsn) {
@@ -510,6 +581,7 @@ Status WalStorage::do_truncate(Lsn end) {
 }
 
 Result<std::size_t> WalStorage::read_wal(Lsn lsn, std::uint8_t* buf, std::size_t len) {
+    if (!failure_.is_ok()) return failure_;
     const std::uint32_t segsz = segment_size();
     if (lsn >= flush_lsn_ || !is_valid_segment_size(segsz)) return std::size_t{0};
     len = static_cast<std::size_t>(std::min<std::uint64_t>(len, flush_lsn_ - lsn));

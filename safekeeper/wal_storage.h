@@ -22,6 +22,13 @@
 //    to wal_end_hint (two checksummed 512-byte slots, alternating).
 //    Recovered flush_lsn = max(decoded end, hint): never below an
 //    acknowledged flush.
+//  * open() first fsyncs every file of the directory (segments, control
+//    file, hint), then the directory and its parent: a killed process
+//    (SIGKILL, OOM) leaves written but unsynced bytes in the page cache,
+//    and recovery must not acknowledge WAL that an OS crash could still
+//    erase. A failed fsync fails open() (the timeline is then broken).
+//  * Any failed write, fsync or file operation poisons the storage
+//    (failure()): every later call fails with the first error.
 //  * New segments are created as NAME.partial.tmp, allocated, fsynced,
 //    renamed, directory fsynced.
 //  * truncate_wal(end): first the hint is set durably to `end`, then the
@@ -76,6 +83,11 @@ struct RecoveryReport {
     std::vector<std::string> actions;  // cleanups performed
 };
 
+// kCorrupt naming both LSNs if commit_lsn (durable, from the control file)
+// is above the recovered end of WAL: WAL that was acknowledged as committed
+// is missing, and serving the timeline would silently lose it.
+Status check_commit_within_wal(Lsn commit_lsn, Lsn flush_lsn);
+
 class WalStorage final : public AcceptorStorage {
 public:
     // Creates DIR (durably) with an initial control file. Fails if DIR holds a
@@ -84,8 +96,11 @@ public:
                                                       const ControlFileData& initial,
                                                       WalStorageOptions options = {});
     // Opens an existing timeline directory and recovers: reads the control
-    // file (kCorrupt if it fails any check; nothing is modified then), finds
-    // the end of WAL, removes leftovers, zeroes the tail, fixes segment names.
+    // file (kCorrupt if it fails any check; nothing is modified then), makes
+    // every file durable (fsync), finds the end of WAL (kCorrupt if the
+    // control file's commit_lsn is above it: check_commit_within_wal; no WAL
+    // is modified then), removes leftovers, zeroes the tail, fixes segment
+    // names.
     static Result<std::unique_ptr<WalStorage>> open(FileSystem& fs, const std::string& dir,
                                                     WalStorageOptions options = {});
 
@@ -107,6 +122,13 @@ public:
     Result<std::size_t> read_wal(Lsn lsn, std::uint8_t* buf, std::size_t len);
 
     Lsn write_lsn() const { return write_lsn_; }
+    // The first failure of a write_wal, flush_wal, truncate_wal (other than
+    // a refused request), persist_state or set_pg_timeline_history; ok if
+    // none. Once set, every one of those calls and read_wal fail with it:
+    // after a failed write or fsync the state of the files is unknown, so
+    // the storage is never used again (the caller marks the timeline
+    // broken; a restart recovers from what is on disk).
+    const Status& failure() const { return failure_; }
     Lsn timeline_start_lsn() const { return timeline_start_; }
     const ControlFileData& control() const { return control_; }  // last persisted
     const RecoveryReport& recovery_report() const { return recovery_; }
@@ -124,6 +146,8 @@ private:
 
     WalStorage(FileSystem& fs, std::string dir, WalStorageOptions options);
     Status recover();
+    Status sync_everything(const std::vector<std::string>& names);
+    Status poison(Status s);  // records the first failure; returns s
     Status remove_leftovers(std::vector<std::string>& names);
     Status scan_segments(const std::vector<std::string>& names);
     Status decode_forward(WalStreamDecoder& decoder, Lsn until);  // until == 0: to the end
@@ -165,6 +189,8 @@ private:
 
     std::unique_ptr<File> hint_file_;
     std::uint32_t hint_seq_ = 0;
+
+    Status failure_;  // first failure (failure()); ok while usable
 };
 
 }  // namespace wp::sk

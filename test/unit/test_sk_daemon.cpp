@@ -566,3 +566,47 @@ TEST_CASE("daemon: a stalled proposer on one timeline does not slow another", "[
     CHECK_THAT(st, Catch::Contains("\"flush_lsn\":\"" + format_lsn(stalled_gen.position()) + "\""));
     CHECK_THAT(st, Catch::Contains("\"proposer\":{"));
 }
+
+TEST_CASE("daemon: DELETE of a streaming timeline is refused unless forced; the term survives it",
+          "[sk][daemon][tombstone]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0xA1), timeline = make_id(0xA2);
+    const std::string path = "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline);
+    PushClient c;
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    become_proposer(c, tenant, timeline, 3, {{3, kStart}});
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    stream(c, 3, gen, 100000);
+    httplib::Client cli("127.0.0.1", d.http_port());
+    auto refused = cli.Delete(path.c_str());
+    REQUIRE(refused);
+    INFO(refused->body);
+    CHECK(refused->status == 409);
+    CHECK_THAT(refused->body, Catch::Contains("\"error\"") && Catch::Contains("force=true"));
+    CHECK_THAT(http_get(d.http_port(), path), Catch::Contains("\"state\":\"active\""));
+    auto forced = cli.Delete((path + "?force=true").c_str());
+    REQUIRE(forced);
+    CHECK(forced->status == 200);
+    CHECK(real_file_system().exists(dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(timeline) +
+                                    ".tombstone"));
+    c.close();
+    // The next proposer recreates the timeline: it starts at term 3, so it
+    // cannot vote in term 3 a second time.
+    PushClient c2;
+    REQUIRE(c2.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    REQUIRE(c2.start_wal_push());
+    REQUIRE(c2.send(greeting(tenant, timeline)));
+    auto g = c2.receive();
+    REQUIRE(g);
+    CHECK(std::get<AcceptorGreeting>(*g).term == 3);
+    REQUIRE(c2.send(VoteRequest{3}));
+    auto v3 = c2.receive();
+    REQUIRE(v3);
+    CHECK_FALSE(std::get<VoteResponse>(*v3).vote_granted);
+    REQUIRE(c2.send(VoteRequest{4}));
+    auto v4 = c2.receive();
+    REQUIRE(v4);
+    CHECK(std::get<VoteResponse>(*v4).vote_granted);
+}

@@ -191,3 +191,139 @@ TEST_CASE("storage: leftovers and stale segments are cleaned on open", "[sk][sto
           std::vector<std::string>{"000000010000000000000009", "00000001000000000000000A.partial"});
     CHECK_FALSE(fs.exists("/data/tl/00000001000000000000000B.partial.tmp"));
 }
+
+TEST_CASE("storage: WAL a killed process left unsynced is made durable before it is trusted",
+          "[sk][storage][startup_fsync]") {
+    FaultInjectionFs fs;
+    REQUIRE(fs.make_directory("/data"));
+    REQUIRE(fs.sync_directory("/"));
+    const auto wal = sample_wal();
+    {
+        auto s = create_at_sample_start(fs, "/data/tl");
+        write_range(*s, wal, kSampleStart, kSampleEnd);  // pwrite only: in the page cache
+    }
+    // SIGKILL: the process dies, the page cache (and the unsynced WAL) stays.
+    fs.process_crash();
+    wp::Lsn reported = 0;
+    {
+        auto s = WalStorage::open(fs, "/data/tl");
+        REQUIRE(s);
+        reported = (*s)->flush_lsn();  // what a restarted daemon acknowledges
+        CHECK(reported == kSampleEnd);
+    }
+    // Later the machine loses power: what the restarted daemon reported must stay.
+    std::mt19937_64 rng(7);
+    fs.crash_and_restart(rng, /*torn=*/false);
+    auto s = WalStorage::open(fs, "/data/tl");
+    REQUIRE(s);
+    CHECK((*s)->flush_lsn() == reported);
+    auto back = read_back(**s, kSampleStart, reported);
+    REQUIRE(back.size() == reported - kSampleStart);
+    CHECK(std::equal(back.begin(), back.end(), wal.begin()));
+}
+
+TEST_CASE("storage: a start-up fsync failure refuses to open", "[sk][storage][startup_fsync]") {
+    FaultInjectionFs fs;
+    REQUIRE(fs.make_directory("/data"));
+    const auto wal = sample_wal();
+    {
+        auto s = create_at_sample_start(fs, "/data/tl");
+        write_range(*s, wal, kSampleStart, kSampleEnd);
+    }
+    fs.process_crash();
+    fs.inject_error_after(1, EIO);  // the first fsync of open()
+    auto s = WalStorage::open(fs, "/data/tl");
+    REQUIRE_FALSE(s);
+    CHECK_THAT(s.status().message(), Catch::Contains("start-up fsync"));
+}
+
+TEST_CASE("storage: a write_wal that fails midway poisons the storage and leaves no stale bytes",
+          "[sk][storage][poison]") {
+    const auto wal = sample_wal();
+    constexpr wp::Lsn kBefore = 0x9F0000, kBoundary = 0xA00000, kAfter = 0xA10000;
+    // One write_wal across the segment boundary: a pwrite in segment 9, the
+    // creation of segment A (create, allocate, fsync, rename, directory
+    // fsync), a pwrite in it. Count its mutating operations.
+    std::uint64_t call_ops = 0;
+    {
+        FaultInjectionFs fs;
+        REQUIRE(fs.make_directory("/data"));
+        auto s = create_at_sample_start(fs, "/data/tl");
+        write_range(*s, wal, kSampleStart, kBefore);
+        REQUIRE(s->flush_wal().ok());
+        const std::uint64_t before = fs.mutating_ops();
+        REQUIRE(
+            s->write_wal(kBefore, wal.data() + (kBefore - kSampleStart), kAfter - kBefore).ok());
+        call_ops = fs.mutating_ops() - before;
+    }
+    REQUIRE(call_ops >= 3);
+    for (std::uint64_t n = 1; n <= call_ops; ++n) {
+        INFO("ENOSPC at operation " << n << " of " << call_ops);
+        FaultInjectionFs fs;
+        REQUIRE(fs.make_directory("/data"));
+        REQUIRE(fs.sync_directory("/"));
+        wp::Lsn acked = 0;
+        {
+            auto s = create_at_sample_start(fs, "/data/tl");
+            write_range(*s, wal, kSampleStart, kBefore);
+            REQUIRE(s->flush_wal().ok());
+            acked = s->flush_lsn();
+            fs.inject_error_after(n, ENOSPC);
+            wp::Status w =
+                s->write_wal(kBefore, wal.data() + (kBefore - kSampleStart), kAfter - kBefore);
+            REQUIRE_FALSE(w.ok());
+            CHECK_THAT(w.message(), Catch::Contains("No space left"));
+            // The write position covers only complete pwrites: segment 9's
+            // part if it was written, nothing of the failed one.
+            CHECK(s->write_lsn() == (n == 1 ? kBefore : kBoundary));
+            CHECK(s->flush_lsn() == acked);
+            // Poisoned: everything later fails with the first error.
+            CHECK_FALSE(s->failure().is_ok());
+            const wp::Lsn at = s->write_lsn();
+            wp::Status w2 = s->write_wal(at, wal.data() + (at - kSampleStart), 8192);
+            CHECK_FALSE(w2.ok());
+            CHECK(w2.message() == w.message());
+            CHECK_FALSE(s->flush_wal().ok());
+            CHECK_FALSE(s->truncate_wal(acked).ok());
+            CHECK_FALSE(s->persist_state(s->control().acceptor).ok());
+            CHECK(s->flush_lsn() == acked);
+        }
+        // The process restarts (page cache kept): recovery keeps what was
+        // acknowledged and zeroes every byte after the end of WAL.
+        fs.process_crash();
+        wp::Lsn recovered = 0;
+        {
+            auto s = WalStorage::open(fs, "/data/tl");
+            REQUIRE(s);
+            recovered = (*s)->flush_lsn();
+            CHECK(recovered >= acked);
+            CHECK((*s)->write_lsn() == recovered);
+            for (const std::string& name : (*s)->segment_file_names()) {
+                auto f = fs.open("/data/tl/" + name, OpenMode::kReadOnly);
+                REQUIRE(f);
+                const wp::Lsn seg_start =
+                    name.compare(0, 24, "00000001000000000000000A") == 0 ? 0xA00000 : 0x900000;
+                std::vector<std::uint8_t> bytes(kSampleSegmentSize);
+                auto got = (*f)->pread_upto(bytes.data(), bytes.size(), 0);
+                REQUIRE(got);
+                const std::size_t from =
+                    recovered > seg_start ? static_cast<std::size_t>(recovered - seg_start) : 0;
+                if (from < *got)
+                    CHECK(std::all_of(bytes.begin() + static_cast<std::ptrdiff_t>(from),
+                                      bytes.begin() + static_cast<std::ptrdiff_t>(*got),
+                                      [](std::uint8_t b) { return b == 0; }));
+            }
+            // The stream continues from the recovered end.
+            write_range(**s, wal, recovered, kSampleEnd);
+            REQUIRE((*s)->flush_wal().ok());
+            CHECK((*s)->flush_lsn() == kSampleEnd);
+        }
+        std::mt19937_64 rng(n);
+        fs.crash_and_restart(rng, /*torn=*/true);
+        auto s = WalStorage::open(fs, "/data/tl");
+        REQUIRE(s);
+        CHECK((*s)->flush_lsn() == kSampleEnd);
+        auto back = read_back(**s, kSampleStart, kSampleEnd);
+        CHECK(std::equal(back.begin(), back.end(), wal.begin()));
+    }
+}

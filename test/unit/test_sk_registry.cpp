@@ -1,0 +1,271 @@
+// The timeline registry's start-up and delete rules on FaultInjectionFs:
+// what makes a timeline broken at load, and tombstones of deleted
+// timelines (docs/storage.md).
+#include <catch2/catch.hpp>
+
+#include <random>
+
+#include "fault_injection_fs.h"
+#include "test_sk_helpers.h"
+#include "timeline.h"
+#include "wal_storage.h"
+#include "walproposer/acceptor.h"
+
+using namespace wp;
+using namespace wp::sk;
+using namespace sk_test;
+
+namespace {
+
+Id128 make_id(std::uint8_t b) {
+    Id128 id{};
+    id.fill(b);
+    return id;
+}
+
+const Id128 kTenant = make_id(0x11);
+const Id128 kTimeline = make_id(0x22);
+
+std::string tenant_dir() {
+    return "/d/" + id_to_hex(kTenant);
+}
+std::string tl_dir() {
+    return tenant_dir() + "/" + id_to_hex(kTimeline);
+}
+std::string tombstone() {
+    return tl_dir() + ".tombstone";
+}
+
+ProposerGreeting greeting() {
+    ProposerGreeting g;
+    g.system_id = kSampleSystemId;
+    g.pg_version = 150000;
+    g.wal_segment_size = kSampleSegmentSize;
+    g.pg_timeline = 1;
+    g.tenant_id = kTenant;
+    g.timeline_id = kTimeline;
+    return g;
+}
+
+FaultInjectionFs& fresh(FaultInjectionFs& fs) {
+    REQUIRE(fs.make_directory("/d"));
+    REQUIRE(fs.sync_directory("/"));
+    return fs;
+}
+
+// A timeline directory with the sample WAL from kSampleStart to kSampleEnd,
+// flushed, with commit_lsn = kSampleEnd persisted.
+void write_sample_timeline(FileSystem& fs) {
+    ControlFileData d;
+    d.acceptor.identity.tenant_id = kTenant;
+    d.acceptor.identity.timeline_id = kTimeline;
+    d.acceptor.identity.system_id = kSampleSystemId;
+    d.acceptor.identity.wal_segment_size = kSampleSegmentSize;
+    d.acceptor.identity.pg_timeline = 1;
+    d.acceptor.identity.pg_version = 150000;
+    auto s = WalStorage::create(fs, tl_dir(), d);
+    REQUIRE(s);
+    REQUIRE((*s)->truncate_wal(kSampleStart).ok());
+    const auto wal = sample_wal();
+    REQUIRE((*s)->write_wal(kSampleStart, wal.data(), kSampleEnd - kSampleStart).ok());
+    REQUIRE((*s)->flush_wal().ok());
+    REQUIRE((*s)->flush_lsn() == kSampleEnd);
+    AcceptorDurableState st = (*s)->control().acceptor;
+    st.term = 3;
+    st.term_history = {{3, kSampleStart}};
+    st.timeline_start_lsn = kSampleStart;
+    st.commit_lsn = kSampleEnd;
+    REQUIRE((*s)->persist_state(st).ok());
+}
+
+bool granted(Timeline& tl, Term term) {
+    std::lock_guard<std::mutex> g(tl.mutex());
+    auto r = tl.acceptor()->handle_vote_request(VoteRequest{term});
+    REQUIRE(r);
+    return r->vote_granted;
+}
+
+}  // namespace
+
+TEST_CASE("registry: a deleted timeline comes back at the term it had promised",
+          "[sk][registry][tombstone]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    {
+        TimelineRegistry registry(fs, "/d", 1);
+        REQUIRE(registry.load_all());
+        auto tl = registry.find_or_create(kTenant, kTimeline);
+        REQUIRE(tl);
+        {
+            std::lock_guard<std::mutex> g((*tl)->mutex());
+            REQUIRE((*tl)->acceptor()->handle_greeting(greeting()));
+        }
+        REQUIRE(granted(**tl, 5));
+        REQUIRE(registry.remove(kTenant, kTimeline));
+        CHECK_FALSE(fs.exists(tl_dir()));
+        CHECK(fs.exists(tombstone()));
+        CHECK(registry.find(kTenant, kTimeline) == nullptr);
+    }
+    // The tombstone is durable: the machine loses power right after DELETE.
+    std::mt19937_64 rng(3);
+    fs.crash_and_restart(rng, /*torn=*/true);
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    CHECK(registry.find(kTenant, kTimeline) == nullptr);
+    auto tl = registry.find_or_create(kTenant, kTimeline);  // the next proposer greeting
+    INFO(tl.status().message());
+    REQUIRE(tl);
+    {
+        std::lock_guard<std::mutex> g((*tl)->mutex());
+        CHECK((*tl)->acceptor()->term() == 5);
+        auto hello = (*tl)->acceptor()->handle_greeting(greeting());
+        REQUIRE(hello);
+        CHECK(hello->term == 5);
+    }
+    CHECK_FALSE(granted(**tl, 5));  // it may have voted in term 5 before
+    CHECK(granted(**tl, 6));
+    // Deleted again: the tombstone moves up to the new term.
+    REQUIRE(registry.remove(kTenant, kTimeline));
+    auto again = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(again);
+    std::lock_guard<std::mutex> g((*again)->mutex());
+    CHECK((*again)->acceptor()->term() == 6);
+}
+
+TEST_CASE("registry: DELETE is refused while a proposer streams, unless forced",
+          "[sk][registry][tombstone]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    auto tl = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(tl);
+    REQUIRE(granted(**tl, 4));
+    {
+        std::lock_guard<std::mutex> g((*tl)->mutex());
+        (*tl)->claim_streaming_locked(1, 4, "127.0.0.1:5555");
+    }
+    wp::sk::Status s = registry.remove(kTenant, kTimeline);
+    REQUIRE_FALSE(s);
+    CHECK(s.kind() == StatusKind::kInvalidInput);
+    CHECK_THAT(s.message(), Catch::Contains("proposer") && Catch::Contains("force=true"));
+    CHECK(registry.find(kTenant, kTimeline) != nullptr);  // nothing changed
+    CHECK((*tl)->state() == TimelineState::kActive);
+    CHECK_FALSE(fs.exists(tombstone()));
+    REQUIRE(registry.remove(kTenant, kTimeline, /*force=*/true));
+    CHECK((*tl)->state() == TimelineState::kDeleted);
+    auto recreated = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(recreated);
+    std::lock_guard<std::mutex> g((*recreated)->mutex());
+    CHECK((*recreated)->acceptor()->term() == 4);
+}
+
+TEST_CASE("registry: an unreadable tombstone refuses creation", "[sk][registry][tombstone]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    REQUIRE(make_directory_durably(fs, tenant_dir()));
+    std::string bytes = encode_tombstone(kTimeline, 9);
+    REQUIRE(decode_tombstone(bytes, kTimeline));
+    CHECK(*decode_tombstone(bytes, kTimeline) == 9);
+    SECTION("flipped bit") {
+        bytes[20] ^= 1;
+    }
+    SECTION("short") {
+        bytes.resize(10);
+    }
+    SECTION("another timeline's") {
+        bytes = encode_tombstone(make_id(0x33), 9);
+    }
+    REQUIRE(write_file_atomically(fs, tombstone(), bytes));
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    auto tl = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE_FALSE(tl);
+    CHECK(tl.status().kind() == StatusKind::kCorrupt);
+    CHECK_THAT(tl.status().message(), Catch::Contains("tombstone"));
+    CHECK_FALSE(fs.exists(tl_dir()));
+}
+
+TEST_CASE("registry: a commit_lsn above the recovered WAL makes the timeline broken",
+          "[sk][registry][commit_above_flush]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    write_sample_timeline(fs);
+    // The control file says everything up to kSampleEnd is committed, and
+    // start-up decoding begins at the timeline start.
+    auto control = load_control_file(fs, tl_dir());
+    REQUIRE(control);
+    control->wal_scan_start_lsn = 0;
+    REQUIRE(store_control_file(fs, tl_dir(), *control));
+    const std::string seg_a = tl_dir() + "/00000001000000000000000A.partial";
+    std::string error_part;
+    SECTION("the last committed records are gone") {
+        // Zeroed (lost) on disk: the WAL now ends at kSampleSecondLast.
+        auto f = fs.open(seg_a, OpenMode::kReadWrite);
+        REQUIRE(f);
+        REQUIRE(write_zeros(**f, kSampleSecondLast - 0xA00000, kSampleEnd - kSampleSecondLast));
+        REQUIRE((*f)->sync_data());
+        error_part = "above the end of WAL found on disk " + format_lsn(kSampleSecondLast);
+    }
+    SECTION("the segment holding them is gone") {
+        REQUIRE(durable_unlink(fs, seg_a));
+        error_part = "WAL segment 00000001000000000000000A is missing";
+    }
+    auto before_a = read_whole_file(fs, seg_a);
+    auto before_9 = read_whole_file(fs, tl_dir() + "/000000010000000000000009");
+    REQUIRE(before_9);
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    auto tl = registry.find(kTenant, kTimeline);
+    REQUIRE(tl);
+    CHECK(tl->state() == TimelineState::kBroken);
+    const std::string error = tl->snapshot().last_error;
+    CHECK_THAT(error, Catch::Contains("commit_lsn " + format_lsn(kSampleEnd)));
+    CHECK_THAT(error, Catch::Contains(error_part));
+    // Refused before anything was modified.
+    auto after_9 = read_whole_file(fs, tl_dir() + "/000000010000000000000009");
+    REQUIRE(after_9);
+    CHECK(*after_9 == *before_9);
+    auto after_a = read_whole_file(fs, seg_a);
+    CHECK(after_a.is_ok() == before_a.is_ok());
+    if (after_a && before_a) CHECK(*after_a == *before_a);
+    // find_or_create hands out the broken timeline; it is not recreated.
+    auto same = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(same);
+    CHECK((*same)->state() == TimelineState::kBroken);
+}
+
+TEST_CASE("registry: WAL without a control file is broken, not recreated empty",
+          "[sk][registry][no_control]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    write_sample_timeline(fs);
+    REQUIRE(durable_unlink(fs, tl_dir() + "/" + kControlFileName));
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    auto tl = registry.find(kTenant, kTimeline);
+    REQUIRE(tl);
+    CHECK(tl->state() == TimelineState::kBroken);
+    CHECK_THAT(tl->snapshot().last_error, Catch::Contains("WAL segments but no control file"));
+    auto same = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(same);
+    CHECK((*same)->state() == TimelineState::kBroken);
+    CHECK_FALSE(fs.exists(tl_dir() + "/" + kControlFileName));
+    CHECK(fs.exists(tl_dir() + "/000000010000000000000009"));
+}
+
+TEST_CASE("registry: a directory with neither control file nor WAL is an interrupted creation",
+          "[sk][registry][no_control]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    REQUIRE(make_directory_durably(fs, tenant_dir()));
+    REQUIRE(make_directory_durably(fs, tl_dir()));
+    REQUIRE(create_zero_filled_file(fs, tl_dir() + "/" + kFlushHintFileName, 1024, true));
+    REQUIRE(write_file_atomically(fs, tl_dir() + "/safekeeper.control.tmp", "x"));
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    CHECK(registry.find(kTenant, kTimeline) == nullptr);
+    auto tl = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(tl);
+    CHECK((*tl)->state() == TimelineState::kActive);
+}
