@@ -194,7 +194,8 @@ bool PushSession::handle_locked(const std::string& payload) {
             if (acceptor.state().identity.pg_timeline == greeting_.pg_timeline) {
                 Status s = tl_->storage()->set_pg_timeline_history(greeting_.pg_timeline_history);
                 if (!s) {
-                    tl_->mark_broken_locked("cannot store the PostgreSQL timeline history: " + s.message());
+                    tl_->mark_broken_locked("cannot store the PostgreSQL timeline history: " +
+                                            s.message());
                     fail(sqlstate::kIoError, s.message());
                     return false;
                 }

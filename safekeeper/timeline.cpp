@@ -125,10 +125,13 @@ Lsn Timeline::published_commit_lsn() const {
     return snapshot_.commit_lsn;
 }
 
-void Timeline::claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term, const std::string& peer) {
+void Timeline::claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term,
+                                      const std::string& peer) {
     if (streamer_conn_ != 0 && streamer_conn_ != conn_id) {
-        spdlog::info("timeline {}: proposer {} (term {}) takes over streaming; shutting down the older connection",
-                     name_, peer, term);
+        spdlog::info(
+            "timeline {}: proposer {} (term {}) takes over streaming; shutting down the older "
+            "connection",
+            name_, peer, term);
         if (streamer_socket_) streamer_socket_->shutdown();
     }
     streamer_conn_ = conn_id;

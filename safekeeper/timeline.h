@@ -108,7 +108,8 @@ public:
     // `conn` must stay valid until release_streaming_locked(conn_id).
     // is_streamer() tells a connection whether it still owns the stream.
     // Must hold mutex().
-    void claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term, const std::string& peer);
+    void claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term,
+                                const std::string& peer);
     bool is_streamer_locked(std::uint64_t conn_id) const { return streamer_conn_ == conn_id; }
     void release_streaming_locked(std::uint64_t conn_id);
     // Must hold mutex(); persists commit/truncate LSNs if due (at most once a

@@ -609,7 +609,8 @@ std::vector<std::string> WalStorage::segment_file_names() const {
 }
 
 wp::Status WalStorage::read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) {
-    if (end < begin || end > flush_lsn_) return wp::Status::error("read of WAL beyond the flush LSN");
+    if (end < begin || end > flush_lsn_)
+        return wp::Status::error("read of WAL beyond the flush LSN");
     const std::size_t at = out.size();
     out.resize(at + static_cast<std::size_t>(end - begin));
     auto n = read_wal(begin, out.data() + at, static_cast<std::size_t>(end - begin));

@@ -110,82 +110,82 @@ struct AppendOutcome {
 
 class Acceptor {
 public:
-    // `storage` must be non-null and outlive this object. `initial` is the
-    // durable state read back from storage by the driver (default-constructed
-    // for a new timeline); the WAL end is taken from storage->flush_lsn(). If
-    // the durable commit_lsn lies above that end, the acceptor starts failed.
-    Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDurableState initial);
+  // `storage` must be non-null and outlive this object. `initial` is the
+  // durable state read back from storage by the driver (default-constructed
+  // for a new timeline); the WAL end is taken from storage->flush_lsn(). If
+  // the durable commit_lsn lies above that end, the acceptor starts failed.
+  Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDurableState initial);
 
-    // ProposerGreeting: validates only. Rejects a protocol version it does not
-    // speak, system id 0, and, once an identity is known, a different system
-    // id, segment size, tenant/timeline, or a PG timeline older than the one
-    // held. Changes nothing (a node that is never elected, e.g. a promoted
-    // copy, must not lock the real primary out). Returns the AcceptorGreeting.
-    Result<AcceptorGreeting> handle_greeting(const ProposerGreeting& greeting);
+  // ProposerGreeting: validates only. Rejects a protocol version it does not
+  // speak, system id 0, and, once an identity is known, a different system
+  // id, segment size, tenant/timeline, or a PG timeline older than the one
+  // held. Changes nothing (a node that is never elected, e.g. a promoted
+  // copy, must not lock the real primary out). Returns the AcceptorGreeting.
+  Result<AcceptorGreeting> handle_greeting(const ProposerGreeting& greeting);
 
-    // VoteRequest: grants iff request.term > term; the new term is persisted
-    // before this returns. Written but unflushed WAL is flushed first, so the
-    // reply (flush LSN, history, WAL tail) describes exactly what the acceptor
-    // keeps until a ProposerElected. Always answers (refusals carry the higher
-    // term).
-    Result<VoteResponse> handle_vote_request(const VoteRequest& request);
+  // VoteRequest: grants iff request.term > term; the new term is persisted
+  // before this returns. Written but unflushed WAL is flushed first, so the
+  // reply (flush LSN, history, WAL tail) describes exactly what the acceptor
+  // keeps until a ProposerElected. Always answers (refusals carry the higher
+  // term).
+  Result<VoteResponse> handle_vote_request(const VoteRequest& request);
 
-    // ProposerElected, sent on a connection whose greeting was `greeting`. If
-    // request.term < term, answers with the higher term and changes nothing.
-    // The greeting is validated again against the identity (which may have
-    // been adopted since). Then:
-    //  * first ProposerElected of this term: request.start_streaming_lsn must
-    //    equal the highest common point recomputed from the current state
-    //    (anything else is a stale or reordered message: an error); WAL is
-    //    truncated there (never below commit_lsn: an error), then the term, the
-    //    history and the greeting's identity/PG timeline are persisted;
-    //  * a repeated ProposerElected of the term already accepted (a reconnect
-    //    of the same proposer, or a late copy from an old connection): the
-    //    history must be identical; nothing is truncated or persisted.
-    // Answers with the flush LSN where the proposer must continue. Truncation
-    // happens before the history is persisted, so a crash in between leaves a
-    // consistent old state.
-    Result<AppendResponse> handle_proposer_elected(const ProposerGreeting& greeting,
-                                                   const ProposerElected& request);
+  // ProposerElected, sent on a connection whose greeting was `greeting`. If
+  // request.term < term, answers with the higher term and changes nothing.
+  // The greeting is validated again against the identity (which may have
+  // been adopted since). Then:
+  //  * first ProposerElected of this term: request.start_streaming_lsn must
+  //    equal the highest common point recomputed from the current state
+  //    (anything else is a stale or reordered message: an error); WAL is
+  //    truncated there (never below commit_lsn: an error), then the term, the
+  //    history and the greeting's identity/PG timeline are persisted;
+  //  * a repeated ProposerElected of the term already accepted (a reconnect
+  //    of the same proposer, or a late copy from an old connection): the
+  //    history must be identical; nothing is truncated or persisted.
+  // Answers with the flush LSN where the proposer must continue. Truncation
+  // happens before the history is persisted, so a crash in between leaves a
+  // consistent old state.
+  Result<AppendResponse> handle_proposer_elected(const ProposerGreeting& greeting,
+                                                 const ProposerElected& request);
 
-    // AppendRequest: a different term than the accepted proposer's is rejected
-    // (a lower term gets a normal reply with the acceptor's term; a term the
-    // acceptor has not accepted a ProposerElected for is an error); a
-    // begin_lsn != end of written WAL is an error. Otherwise writes the bytes
-    // and records commit/truncate LSNs to apply after the flush.
-    Result<AppendOutcome> handle_append_request(const AppendRequest& request);
+  // AppendRequest: a different term than the accepted proposer's is rejected
+  // (a lower term gets a normal reply with the acceptor's term; a term the
+  // acceptor has not accepted a ProposerElected for is an error); a
+  // begin_lsn != end of written WAL is an error. Otherwise writes the bytes
+  // and records commit/truncate LSNs to apply after the flush.
+  Result<AppendOutcome> handle_append_request(const AppendRequest& request);
 
-    // Flushes written WAL (one fsync for everything written so far) and
-    // advances commit_lsn / truncate_lsn (capped at flush_lsn; never
-    // decreasing). commit_lsn/truncate_lsn are persisted lazily: see
-    // persist_horizons().
-    Status flush();
+  // Flushes written WAL (one fsync for everything written so far) and
+  // advances commit_lsn / truncate_lsn (capped at flush_lsn; never
+  // decreasing). commit_lsn/truncate_lsn are persisted lazily: see
+  // persist_horizons().
+  Status flush();
 
-    // The response reporting only durable WAL.
-    AppendResponse make_append_response() const;
+  // The response reporting only durable WAL.
+  AppendResponse make_append_response() const;
 
-    // Persists the control file if commit_lsn / truncate_lsn advanced since the
-    // last persist. The daemon calls this periodically and on shutdown; any
-    // other persist (vote, election) also includes the latest values.
-    Status persist_horizons();
+  // Persists the control file if commit_lsn / truncate_lsn advanced since the
+  // last persist. The daemon calls this periodically and on shutdown; any
+  // other persist (vote, election) also includes the latest values.
+  Status persist_horizons();
 
-    // Hot-standby feedback to forward to the proposer (from consumers).
-    void set_hot_standby_feedback(std::uint64_t xmin, std::uint64_t catalog_xmin);
+  // Hot-standby feedback to forward to the proposer (from consumers).
+  void set_hot_standby_feedback(std::uint64_t xmin, std::uint64_t catalog_xmin);
 
-    // True after a storage failure or an inconsistent recovered state; then
-    // failure() says why and every handle_* call returns it.
-    bool failed() const { return !failure_.ok(); }
-    const Status& failure() const { return failure_; }
+  // True after a storage failure or an inconsistent recovered state; then
+  // failure() says why and every handle_* call returns it.
+  bool failed() const { return !failure_.ok(); }
+  const Status& failure() const { return failure_; }
 
-    const AcceptorDurableState& state() const { return state_; }  // in-memory view
-    const AcceptorDurableState& durable_state() const { return durable_; }  // last persisted
-    Lsn flush_lsn() const { return storage_->flush_lsn(); }
-    Lsn write_lsn() const { return write_lsn_; }
-    Term term() const { return state_.term; }
-    Lsn commit_lsn() const { return state_.commit_lsn; }
-    // last_log_term of the WAL actually held (history up to flush_lsn).
-    Term last_log_term() const;
-    NodeId node_id() const { return config_.node_id; }
+  const AcceptorDurableState& state() const { return state_; }            // in-memory view
+  const AcceptorDurableState& durable_state() const { return durable_; }  // last persisted
+  Lsn flush_lsn() const { return storage_->flush_lsn(); }
+  Lsn write_lsn() const { return write_lsn_; }
+  Term term() const { return state_.term; }
+  Lsn commit_lsn() const { return state_.commit_lsn; }
+  // last_log_term of the WAL actually held (history up to flush_lsn).
+  Term last_log_term() const;
+  NodeId node_id() const { return config_.node_id; }
 
 private:
     Status persist();

@@ -24,9 +24,9 @@ Acceptor::Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDura
     // would let this node vote and donate as if nothing was lost.
     const Lsn horizon = std::max(state_.commit_lsn, state_.truncate_lsn);
     if (horizon > write_lsn_)
-        failure_ = Status::error("durable commit_lsn " + format_lsn(state_.commit_lsn) + " / truncate_lsn " +
-                                 format_lsn(state_.truncate_lsn) + " lie above the recovered end of WAL " +
-                                 format_lsn(write_lsn_) +
+        failure_ = Status::error("durable commit_lsn " + format_lsn(state_.commit_lsn) +
+                                 " / truncate_lsn " + format_lsn(state_.truncate_lsn) +
+                                 " lie above the recovered end of WAL " + format_lsn(write_lsn_) +
                                  ": acknowledged WAL is missing; refusing to serve this timeline");
     pending_commit_lsn_ = state_.commit_lsn;
     pending_truncate_lsn_ = state_.truncate_lsn;
@@ -60,8 +60,9 @@ Status Acceptor::check_identity(const ProposerGreeting& g) const {
         return Status::error("system id mismatch: proposer " + std::to_string(g.system_id) +
                              ", acceptor holds " + std::to_string(id.system_id));
     if (g.wal_segment_size != id.wal_segment_size)
-        return Status::error("WAL segment size mismatch: proposer " + std::to_string(g.wal_segment_size) +
-                             ", acceptor holds " + std::to_string(id.wal_segment_size));
+        return Status::error("WAL segment size mismatch: proposer " +
+                             std::to_string(g.wal_segment_size) + ", acceptor holds " +
+                             std::to_string(id.wal_segment_size));
     if (g.tenant_id != id.tenant_id || g.timeline_id != id.timeline_id)
         return Status::error("tenant/timeline id mismatch");
     if (g.pg_timeline < id.pg_timeline)
@@ -141,8 +142,9 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
         // delivers a late copy. Everything we hold of this term came from that
         // proposer, so nothing is cut; it continues from our end of WAL.
         if (request.term_history != state_.term_history)
-            return Status::error("ProposerElected for term " + std::to_string(request.term) + " carries history " +
-                                 format_history(request.term_history) + " but this acceptor accepted " +
+            return Status::error("ProposerElected for term " + std::to_string(request.term) +
+                                 " carries history " + format_history(request.term_history) +
+                                 " but this acceptor accepted " +
                                  format_history(state_.term_history) + " for that term");
         return make_append_response();
     }
@@ -156,18 +158,19 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
         // The proposer placed us by our VoteResponse; our state has changed
         // since (this is a stale or reordered message). Cutting at its start
         // could remove WAL acknowledged after that vote.
-        return Status::error("ProposerElected for term " + std::to_string(request.term) + " starts at " +
-                             format_lsn(request.start_streaming_lsn) +
-                             " but the highest common point with this acceptor's WAL is " + format_lsn(hcp.lsn) +
-                             " (stale or reordered message)");
+        return Status::error("ProposerElected for term " + std::to_string(request.term) +
+                             " starts at " + format_lsn(request.start_streaming_lsn) +
+                             " but the highest common point with this acceptor's WAL is " +
+                             format_lsn(hcp.lsn) + " (stale or reordered message)");
     }
     if (!empty && !hcp.found && cut > state_.timeline_start_lsn)
         return Status::error("this acceptor's WAL shares no term with the proposer's history " +
-                             format_history(request.term_history) + "; its WAL below " + format_lsn(cut) +
+                             format_history(request.term_history) + "; its WAL below " +
+                             format_lsn(cut) +
                              " cannot be matched (recover this member from its peers)");
     if (!empty && cut < state_.commit_lsn)
-        return Status::error("refusing to truncate WAL at " + format_lsn(cut) + " below commit_lsn " +
-                             format_lsn(state_.commit_lsn));
+        return Status::error("refusing to truncate WAL at " + format_lsn(cut) +
+                             " below commit_lsn " + format_lsn(state_.commit_lsn));
     TimelineIdentity& id = state_.identity;
     if (id.system_id == 0) {
         // First election on this timeline: the storage needs the identity

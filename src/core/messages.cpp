@@ -17,8 +17,8 @@ bool AcceptorGreeting::operator==(const AcceptorGreeting& o) const {
 }
 bool VoteResponse::operator==(const VoteResponse& o) const {
     return term == o.term && vote_granted == o.vote_granted && flush_lsn == o.flush_lsn &&
-           truncate_lsn == o.truncate_lsn && term_history == o.term_history && tail_lsn == o.tail_lsn &&
-           tail == o.tail;
+           truncate_lsn == o.truncate_lsn && term_history == o.term_history &&
+           tail_lsn == o.tail_lsn && tail == o.tail;
 }
 bool ProposerElected::operator==(const ProposerElected& o) const {
     return term == o.term && start_streaming_lsn == o.start_streaming_lsn &&
@@ -261,7 +261,8 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             if (r.ok() && tail_len > kVoteTailBytes)
                 r.fail("WAL tail of " + std::to_string(tail_len) + " bytes exceeds the limit " +
                        std::to_string(kVoteTailBytes));
-            if (const std::uint8_t* tail = r.take(r.ok() ? tail_len : 0, "WAL tail")) m.tail.assign(tail, tail + tail_len);
+            if (const std::uint8_t* tail = r.take(r.ok() ? tail_len : 0, "WAL tail"))
+                m.tail.assign(tail, tail + tail_len);
             if (r.ok() && m.tail_lsn + m.tail.size() != m.flush_lsn)
                 r.fail("WAL tail must end at the flush lsn");
             return done(r, std::move(m));

@@ -324,7 +324,8 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
         }
         // Terms say whose WAL it is; bytes prove it. A data directory restored
         // from a snapshot keeps our terms but not our WAL after the snapshot.
-        if (!config_.unsafe_test_only_skip_content_check && !verify_donor_tail(*donor->vote, donor_llt, out))
+        if (!config_.unsafe_test_only_skip_content_check &&
+            !verify_donor_tail(*donor->vote, donor_llt, out))
             return;
         history = donor_history;
         start = donor_flush;
@@ -334,7 +335,8 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
     // (the highest truncate_lsn a voter reports) and terms that wrote nothing.
     Lsn horizon = kInvalidLsn;
     for (const Peer& p : peers_)
-        if (p.vote && p.vote->vote_granted && p.vote->term == term_) horizon = std::max(horizon, p.vote->truncate_lsn);
+        if (p.vote && p.vote->vote_granted && p.vote->term == term_)
+            horizon = std::max(horizon, p.vote->truncate_lsn);
     elected_history_ = trim_history(history, std::min(horizon, start));
     // Remember that we authored this term (LSN clamped so the list stays well
     // formed; only the terms matter).
@@ -346,7 +348,8 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
     set_state(ProposerState::kElected, out);
     log(out, LogLevel::kInfo,
         "elected in term " + std::to_string(term_) + " with " + std::to_string(grants) +
-            " votes; term starts at " + format_lsn(start) + ", history " + format_history(elected_history_));
+            " votes; term starts at " + format_lsn(start) + ", history " +
+            format_history(elected_history_));
     for (std::size_t k = 0; k < peers_.size(); ++k)
         if (peers_[k].vote && peers_[k].state == AcceptorConnState::kWaitingForElection)
             send_elected(k, now, out);
@@ -367,11 +370,12 @@ bool Proposer::verify_donor_tail(const VoteResponse& donor, Term donor_llt, Prop
     std::size_t i = 0;
     while (i < local.size() && local[i] == donor.tail[i]) ++i;
     if (i == local.size()) return true;
-    become_superseded(donor_llt, donor.tail_lsn + i,
-                      "the quorum's WAL differs from this primary's WAL at " + format_lsn(donor.tail_lsn + i) +
-                          " (compared [" + format_lsn(donor.tail_lsn) + ", " + format_lsn(donor.flush_lsn) +
-                          ")): this data directory is not the primary that wrote it (restored snapshot or copy?)",
-                      out);
+    become_superseded(
+        donor_llt, donor.tail_lsn + i,
+        "the quorum's WAL differs from this primary's WAL at " + format_lsn(donor.tail_lsn + i) +
+            " (compared [" + format_lsn(donor.tail_lsn) + ", " + format_lsn(donor.flush_lsn) +
+            ")): this data directory is not the primary that wrote it (restored snapshot or copy?)",
+        out);
     return false;
 }
 
@@ -455,7 +459,8 @@ void Proposer::update_commit(ProposerOutput& out) {
     // of its greeting), capped at commit. An acceptor not heard from in this
     // term holds it back.
     Lsn lowest = commit_lsn_;
-    for (const Peer& p : peers_) lowest = std::min(lowest, p.confirmed_term == term_ ? p.confirmed_flush : kInvalidLsn);
+    for (const Peer& p : peers_)
+        lowest = std::min(lowest, p.confirmed_term == term_ ? p.confirmed_flush : kInvalidLsn);
     truncate_lsn_ = std::max(truncate_lsn_, lowest);
 }
 

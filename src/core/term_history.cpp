@@ -41,8 +41,10 @@ HighestCommonPoint highest_common_point(const TermHistory& proposer, const TermH
                                          [](const TermLsn& e, Term t) { return e.term < t; });
         if (it == proposer.end() || *it != acceptor[j]) continue;
         const std::size_t i = static_cast<std::size_t>(it - proposer.begin());
-        const Lsn acceptor_end = (j + 1 < acceptor.size()) ? acceptor[j + 1].lsn : acceptor_flush_lsn;
-        const Lsn proposer_end = (i + 1 < proposer.size()) ? proposer[i + 1].lsn : acceptor_flush_lsn;
+        const Lsn acceptor_end =
+            (j + 1 < acceptor.size()) ? acceptor[j + 1].lsn : acceptor_flush_lsn;
+        const Lsn proposer_end =
+            (i + 1 < proposer.size()) ? proposer[i + 1].lsn : acceptor_flush_lsn;
         point.found = true;
         point.term = acceptor[j].term;
         point.lsn = std::min(acceptor_end, proposer_end);
@@ -56,7 +58,7 @@ TermHistory trim_history(const TermHistory& history, Lsn horizon_lsn) {
     TermHistory out;
     for (std::size_t i = 0; i < history.size(); ++i) {
         const bool last = i + 1 == history.size();
-        if (!last && history[i + 1].lsn < horizon_lsn) continue;     // wholly below the horizon
+        if (!last && history[i + 1].lsn < horizon_lsn) continue;      // wholly below the horizon
         if (!last && history[i + 1].lsn == history[i].lsn) continue;  // wrote no byte
         out.push_back(history[i]);
     }
@@ -69,8 +71,8 @@ std::optional<TermLsn> first_foreign_entry(const TermHistory& own_terms, const T
         const Lsn begin = other[i].lsn;
         if (begin >= other_end) break;
         const Lsn end = (i + 1 < other.size()) ? std::min(other[i + 1].lsn, other_end) : other_end;
-        if (begin >= end) continue;              // empty term: no bytes
-        if (end <= known_own_below) continue;    // bytes already known to be ours
+        if (begin >= end) continue;            // empty term: no bytes
+        if (end <= known_own_below) continue;  // bytes already known to be ours
         const bool ours = std::any_of(own_terms.begin(), own_terms.end(),
                                       [&](const TermLsn& e) { return e.term == other[i].term; });
         if (!ours) return other[i];

@@ -40,7 +40,15 @@ using namespace wp;
 constexpr Lsn kTimelineStart = 0x1000000;  // first LSN of the simulated timeline
 constexpr std::uint64_t kSystemId = 7300000000000000001ull;
 
-enum class BreakMode { kNone, kQuorum, kOwnTerm, kLateElected, kUnsyncedRestart, kDelete, kContent };
+enum class BreakMode {
+    kNone,
+    kQuorum,
+    kOwnTerm,
+    kLateElected,
+    kUnsyncedRestart,
+    kDelete,
+    kContent
+};
 
 struct BreakName {
     BreakMode mode;
@@ -51,7 +59,8 @@ const BreakName kBreakModes[] = {
     {BreakMode::kQuorum, "quorum", "majority of N/2"},
     {BreakMode::kOwnTerm, "own-term", "commit old-term WAL by counting replicas (Raft figure 8)"},
     {BreakMode::kLateElected, "late-elected", "acceptor cuts at a stale ProposerElected's start"},
-    {BreakMode::kUnsyncedRestart, "unsynced-restart", "restart trusts WAL still only in the page cache"},
+    {BreakMode::kUnsyncedRestart, "unsynced-restart",
+     "restart trusts WAL still only in the page cache"},
     {BreakMode::kDelete, "delete", "a deleted and recreated member starts again at term 0"},
     {BreakMode::kContent, "content", "no byte comparison of the donor's WAL with the primary's"},
 };
@@ -190,9 +199,10 @@ struct Conn {
 constexpr unsigned kEpisodesPerSeed = 10;
 
 struct Stats {
-    std::uint64_t seeds = 0, schedules = 0, steps = 0, elections = 0, commits = 0, committed_bytes = 0,
-                  crashes = 0, superseded = 0, messages = 0, old_term_commits = 0, late_messages = 0,
-                  power_losses = 0, recreated = 0, clones = 0;
+    std::uint64_t seeds = 0, schedules = 0, steps = 0, elections = 0, commits = 0,
+                  committed_bytes = 0, crashes = 0, superseded = 0, messages = 0,
+                  old_term_commits = 0, late_messages = 0, power_losses = 0, recreated = 0,
+                  clones = 0;
 };
 
 class World {
@@ -278,7 +288,8 @@ void World::setup() {
     zombie_percent_ = rng_.chance(60) ? static_cast<unsigned>(rng_.below(80)) : 0;
     acceptors_.resize(n_acceptors);
     for (int k = 0; k < n_acceptors; ++k)
-        acceptors_[k].acceptor = std::make_unique<Acceptor>(acceptor_config(k), &acceptors_[k].storage, AcceptorDurableState{});
+        acceptors_[k].acceptor = std::make_unique<Acceptor>(
+            acceptor_config(k), &acceptors_[k].storage, AcceptorDurableState{});
     proposers_.resize(n_proposers);
     link_up_.assign(n_proposers, std::vector<bool>(n_acceptors, true));
     note("schedule: " + std::to_string(n_proposers) + " proposer(s), " + std::to_string(n_acceptors) +
@@ -443,7 +454,8 @@ void World::on_commit(int p, Lsn commit) {
     std::size_t holders = 0;
     // (A recreated member starts its WAL where it rejoined.)
     for (const SimAcceptor& a : acceptors_)
-        if (a.storage.start && a.storage.durable_matches(sp.wal, std::max(a.storage.start, kTimelineStart), commit))
+        if (a.storage.start &&
+            a.storage.durable_matches(sp.wal, std::max(a.storage.start, kTimelineStart), commit))
             ++holders;
     if (holders < majority())
         fail("invariant 2/6 (commit without a quorum)",
@@ -492,15 +504,19 @@ void World::close_connection(int c, bool notify_proposer, const std::string& why
     // TCP may still deliver what was sent before the proposer gave up, unless
     // the acceptor's process is gone.
     const bool acceptor_alive = acceptors_[conn.acceptor].up && acceptors_[conn.acceptor].acceptor;
-    if (acceptor_alive && !conn.to_acceptor.empty() && zombie_percent_ && rng_.chance(zombie_percent_))
+    if (acceptor_alive && !conn.to_acceptor.empty() && zombie_percent_ &&
+        rng_.chance(zombie_percent_))
         conn.zombie = true;
     else
         conn.to_acceptor.clear();
     SimProposer& sp = proposers_[conn.proposer];
     if (sp.conn[conn.acceptor] == c) sp.conn[conn.acceptor] = -1;
     if (verbose_ || notify_proposer)
-        note("conn " + std::to_string(c) + " P" + std::to_string(conn.proposer) + "-A" + std::to_string(conn.acceptor) +
-             " closed: " + why + (conn.zombie ? " (" + std::to_string(conn.to_acceptor.size()) + " messages still in flight)" : ""));
+        note("conn " + std::to_string(c) + " P" + std::to_string(conn.proposer) + "-A" +
+             std::to_string(conn.acceptor) + " closed: " + why +
+             (conn.zombie
+                  ? " (" + std::to_string(conn.to_acceptor.size()) + " messages still in flight)"
+                  : ""));
     if (notify_proposer) apply(conn.proposer, sp.proposer->on_disconnected(conn.acceptor, now_, why));
 }
 
@@ -524,7 +540,9 @@ void World::deliver_to_acceptor(int c) {
     if (verbose_ || conn.zombie) note(who + describe(msg));
     auto reply = [&](const Message& m) {
         if (conn.zombie) return;  // the proposer is gone from this connection
-        if (verbose_) note("A" + std::to_string(k) + "->P" + std::to_string(conn.proposer) + " " + describe(m));
+        if (verbose_)
+            note("A" + std::to_string(k) + "->P" + std::to_string(conn.proposer) + " " +
+                 describe(m));
         conn.to_proposer.push_back(encode(m));
     };
     auto error = [&](const std::string& e) {
@@ -605,8 +623,9 @@ void World::crash_acceptor(int k, bool power_loss) {
     SimAcceptor& sa = acceptors_[k];
     ++stats_->crashes;
     if (power_loss) ++stats_->power_losses;
-    note("A" + std::to_string(k) + (power_loss ? " LOSES POWER" : " CRASHES (process; page cache kept)") +
-         " (write end " + format_lsn(sa.storage.written_end()) + ", synced " + format_lsn(sa.storage.synced_end) +
+    note("A" + std::to_string(k) +
+         (power_loss ? " LOSES POWER" : " CRASHES (process; page cache kept)") + " (write end " +
+         format_lsn(sa.storage.written_end()) + ", synced " + format_lsn(sa.storage.synced_end) +
          ")");
     sa.up = false;
     sa.pending_flush.clear();
@@ -629,7 +648,8 @@ void World::restart_acceptor(int k) {
     note("A" + std::to_string(k) + " restarts: term " + std::to_string(sa.acceptor->term()) + " flush " +
          format_lsn(sa.acceptor->flush_lsn()) + " history " + format_history(sa.acceptor->state().term_history));
     if (sa.acceptor->failed())
-        fail("invariant 4 (acceptor cannot serve after a crash)", "A" + std::to_string(k) + ": " + sa.acceptor->failure().message());
+        fail("invariant 4 (acceptor cannot serve after a crash)",
+             "A" + std::to_string(k) + ": " + sa.acceptor->failure().message());
     if (sa.acceptor->flush_lsn() < sa.acked_flush)
         fail("invariant 4 (acknowledged flush lost in a crash)",
              "A" + std::to_string(k) + " acknowledged " + format_lsn(sa.acked_flush) + " but restarted at " +
@@ -655,7 +675,8 @@ void World::recreate_acceptor(int k) {
     sa.recreated = true;
     sa.acceptor = std::make_unique<Acceptor>(acceptor_config(k), &sa.storage, sa.storage.durable);
     sa.up = true;
-    note("A" + std::to_string(k) + " timeline DELETED and recreated empty, term " + std::to_string(sa.acceptor->term()));
+    note("A" + std::to_string(k) + " timeline DELETED and recreated empty, term " +
+         std::to_string(sa.acceptor->term()));
 }
 
 void World::clone_proposer(int from, int to) {
@@ -668,8 +689,8 @@ void World::clone_proposer(int from, int to) {
     dst.wal.assign(src.wal.begin(), src.wal.begin() + static_cast<long>(keep));
     dst.persisted_history = src.persisted_history;
     ++stats_->clones;
-    note("P" + std::to_string(to) + " data directory RESTORED from a snapshot of P" + std::to_string(from) +
-         " at " + format_lsn(kTimelineStart + keep));
+    note("P" + std::to_string(to) + " data directory RESTORED from a snapshot of P" +
+         std::to_string(from) + " at " + format_lsn(kTimelineStart + keep));
     restart_proposer(to);
 }
 
@@ -678,7 +699,8 @@ void World::check_invariants() {
         const Lsn end = kTimelineStart + committed_.size();
         std::size_t holders = 0;
         for (const SimAcceptor& a : acceptors_)
-            if (a.storage.start && a.storage.durable_matches(committed_, std::max(a.storage.start, kTimelineStart), end))
+            if (a.storage.start && a.storage.durable_matches(
+                                       committed_, std::max(a.storage.start, kTimelineStart), end))
                 ++holders;
         if (holders < majority())
             fail("invariant 2 (committed WAL no longer durable on a majority)",
@@ -736,8 +758,9 @@ void World::step() {
         const std::uint8_t head_tag = to_acc ? conns_[c].to_acceptor.front()[0] : 0;
         const bool elected_msg = head_tag == static_cast<std::uint8_t>(MessageTag::kProposerElected);
         const bool append_msg = head_tag == static_cast<std::uint8_t>(MessageTag::kAppendRequest);
-        if (faults && conns_[c].open && ((elected_msg && rng_.chance(targeted_elected_drop_)) ||
-                                         (append_msg && rng_.chance(targeted_append_drop_))))
+        if (faults && conns_[c].open &&
+            ((elected_msg && rng_.chance(targeted_elected_drop_)) ||
+             (append_msg && rng_.chance(targeted_append_drop_))))
             close_connection(c, true, elected_msg ? "network drop before ProposerElected" : "network drop before AppendRequest");
         else if (to_acc)
             deliver_to_acceptor(c);
@@ -774,8 +797,10 @@ void World::step() {
             // Power loss of a machine whose safekeeper process crashed earlier
             // (its restart may have trusted the page cache).
             const int k = static_cast<int>(rng_.below(acceptors_.size()));
-            if (acceptors_[k].up) crash_acceptor(k, true);
-            else acceptors_[k].storage.power_loss();
+            if (acceptors_[k].up)
+                crash_acceptor(k, true);
+            else
+                acceptors_[k].storage.power_loss();
         } else if (kind < 43) {
             // An operator deletes a live timeline on one member; the next
             // greeting recreates it. Only while every other member holds the
@@ -786,9 +811,11 @@ void World::step() {
             bool others_hold = !recreated_one_;
             for (std::size_t j = 0; j < acceptors_.size() && others_hold; ++j)
                 if (static_cast<int>(j) != k &&
-                    (acceptors_[j].storage.durable.commit_lsn < kTimelineStart + committed_.size() ||
-                     !acceptors_[j].storage.durable_matches(committed_, std::max(acceptors_[j].storage.start, kTimelineStart),
-                                                            kTimelineStart + committed_.size())))
+                    (acceptors_[j].storage.durable.commit_lsn <
+                         kTimelineStart + committed_.size() ||
+                     !acceptors_[j].storage.durable_matches(
+                         committed_, std::max(acceptors_[j].storage.start, kTimelineStart),
+                         kTimelineStart + committed_.size())))
                     others_hold = false;
             if (others_hold && acceptors_[k].up) recreate_acceptor(k);
         } else if (kind < 45) {
@@ -882,15 +909,18 @@ bool parse_u64(const std::string& s, std::uint64_t& out) {
 }
 
 int usage(const char* why) {
-    std::fprintf(stderr,
-                 "wpsim: %s\nusage: wpsim [--seeds A..B | --seed N] [--trace] [--keep-going] [--break MODE]\n"
-                 "  --seeds A..B   run schedules for seeds A through B (default 1..2000)\n"
-                 "  --seed N       run one schedule (replays a failing seed)\n"
-                 "  --trace        print the full trace of each schedule\n"
-                 "  --keep-going   do not stop at the first violating seed; count them\n"
-                 "  --break MODE   deliberately break a rule (test of the checker); MODE is one of:\n",
-                 why);
-    for (const BreakName& b : kBreakModes) std::fprintf(stderr, "                   %-17s %s\n", b.name, b.what);
+    std::fprintf(
+        stderr,
+        "wpsim: %s\nusage: wpsim [--seeds A..B | --seed N] [--trace] [--keep-going] [--break "
+        "MODE]\n"
+        "  --seeds A..B   run schedules for seeds A through B (default 1..2000)\n"
+        "  --seed N       run one schedule (replays a failing seed)\n"
+        "  --trace        print the full trace of each schedule\n"
+        "  --keep-going   do not stop at the first violating seed; count them\n"
+        "  --break MODE   deliberately break a rule (test of the checker); MODE is one of:\n",
+        why);
+    for (const BreakName& b : kBreakModes)
+        std::fprintf(stderr, "                   %-17s %s\n", b.name, b.what);
     std::fprintf(stderr, "exit: 0 ok, 1 invariant violation, 2 usage error\n");
     return 2;
 }
@@ -973,10 +1003,12 @@ int main(int argc, char** argv) {
             for (std::size_t i = from; i < lines.size(); ++i) std::printf("%s\n", lines[i].c_str());
         }
         if (v) {
-            std::printf("\nviolation of %s in seed %llu (episode %u): %s\nreplay: wpsim --seed %llu --trace%s%s\n",
-                        v->invariant.c_str(), static_cast<unsigned long long>(seed), episode - 1, v->detail.c_str(),
-                        static_cast<unsigned long long>(seed), mode == BreakMode::kNone ? "" : " --break ",
-                        break_name(mode));
+            std::printf(
+                "\nviolation of %s in seed %llu (episode %u): %s\nreplay: wpsim --seed %llu "
+                "--trace%s%s\n",
+                v->invariant.c_str(), static_cast<unsigned long long>(seed), episode - 1,
+                v->detail.c_str(), static_cast<unsigned long long>(seed),
+                mode == BreakMode::kNone ? "" : " --break ", break_name(mode));
             return 1;
         }
     }
@@ -986,16 +1018,25 @@ int main(int argc, char** argv) {
                     static_cast<unsigned long long>(violations), static_cast<unsigned long long>(stats.seeds), secs);
         return 1;
     }
-    std::printf("wpsim: seeds %llu..%llu: %llu schedules (%u cluster lifetimes per seed), %llu steps, %llu messages, %llu elections, %llu commits "
-                "(%llu bytes committed), %llu acceptor crashes (%llu power losses), %llu late messages, %llu recreated members, %llu restored primaries, "
-                "%llu superseded proposers, %llu old-term commits; no violation (%.1f s)\n",
-                static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
-                static_cast<unsigned long long>(stats.schedules), kEpisodesPerSeed, static_cast<unsigned long long>(stats.steps),
-                static_cast<unsigned long long>(stats.messages), static_cast<unsigned long long>(stats.elections),
-                static_cast<unsigned long long>(stats.commits), static_cast<unsigned long long>(stats.committed_bytes),
-                static_cast<unsigned long long>(stats.crashes), static_cast<unsigned long long>(stats.power_losses),
-                static_cast<unsigned long long>(stats.late_messages), static_cast<unsigned long long>(stats.recreated),
-                static_cast<unsigned long long>(stats.clones), static_cast<unsigned long long>(stats.superseded),
-                static_cast<unsigned long long>(stats.old_term_commits), secs);
+    std::printf(
+        "wpsim: seeds %llu..%llu: %llu schedules (%u cluster lifetimes per seed), %llu steps, %llu "
+        "messages, %llu elections, %llu commits "
+        "(%llu bytes committed), %llu acceptor crashes (%llu power losses), %llu late messages, "
+        "%llu recreated members, %llu restored primaries, "
+        "%llu superseded proposers, %llu old-term commits; no violation (%.1f s)\n",
+        static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
+        static_cast<unsigned long long>(stats.schedules), kEpisodesPerSeed,
+        static_cast<unsigned long long>(stats.steps),
+        static_cast<unsigned long long>(stats.messages),
+        static_cast<unsigned long long>(stats.elections),
+        static_cast<unsigned long long>(stats.commits),
+        static_cast<unsigned long long>(stats.committed_bytes),
+        static_cast<unsigned long long>(stats.crashes),
+        static_cast<unsigned long long>(stats.power_losses),
+        static_cast<unsigned long long>(stats.late_messages),
+        static_cast<unsigned long long>(stats.recreated),
+        static_cast<unsigned long long>(stats.clones),
+        static_cast<unsigned long long>(stats.superseded),
+        static_cast<unsigned long long>(stats.old_term_commits), secs);
     return 0;
 }

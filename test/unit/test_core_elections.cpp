@@ -18,7 +18,7 @@ constexpr Lsn kStart = 0x1000;
 
 // The primary's WAL: byte at LSN l is (l & 0xFF).
 class PatternWal : public WalReader {
-public:
+  public:
     Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
         for (Lsn l = begin; l < end; ++l) out.push_back(static_cast<std::uint8_t>(l));
         return Status();
@@ -36,8 +36,8 @@ struct Cluster {
 
     Cluster() {
         for (int k = 0; k < 3; ++k)
-            acceptor[k] = std::make_unique<Acceptor>(AcceptorConfig{static_cast<NodeId>(k + 1)}, &storage[k],
-                                                     AcceptorDurableState{});
+            acceptor[k] = std::make_unique<Acceptor>(AcceptorConfig{static_cast<NodeId>(k + 1)},
+                                                     &storage[k], AcceptorDurableState{});
     }
 
     // Runs one proposer life until `done` or the queue runs dry.
@@ -131,12 +131,14 @@ TEST_CASE("20000 elections in a crash loop keep every history bounded", "[core][
     }
 }
 
-TEST_CASE("trimmed and untrimmed histories agree on the highest common point", "[core][term_history]") {
+TEST_CASE("trimmed and untrimmed histories agree on the highest common point",
+          "[core][term_history]") {
     // The acceptor kept the full history; the proposer trimmed below 0x3000.
     const TermHistory full = {{1, 0x1000}, {2, 0x2000}, {4, 0x3000}, {5, 0x3000}, {6, 0x4000}};
     const TermHistory trimmed = trim_history(full, 0x3000);
     CHECK(trimmed == TermHistory{{2, 0x2000}, {5, 0x3000}, {6, 0x4000}});
-    const TermHistory proposer = trim_history({{1, 0x1000}, {2, 0x2000}, {4, 0x3000}, {5, 0x3000}, {7, 0x3800}}, 0x3000);
+    const TermHistory proposer =
+        trim_history({{1, 0x1000}, {2, 0x2000}, {4, 0x3000}, {5, 0x3000}, {7, 0x3800}}, 0x3000);
     for (Lsn flush : {Lsn{0x3000}, Lsn{0x3500}, Lsn{0x4800}}) {
         const auto a = highest_common_point(proposer, full, flush);
         const auto b = highest_common_point(proposer, trimmed, flush);

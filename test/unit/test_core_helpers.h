@@ -11,7 +11,7 @@ namespace wp::testing {
 // In-memory storage that records calls; unflushed bytes vanish on crash().
 // fail_next makes the next storage call fail (a full disk, an EIO).
 class TestStorage : public AcceptorStorage {
-public:
+  public:
     AcceptorDurableState durable;
     Lsn start = 0, written = 0, flushed = 0;
     std::vector<std::uint8_t> bytes;  // [start, written)

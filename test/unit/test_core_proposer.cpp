@@ -58,13 +58,16 @@ struct Harness {
 
 // A VoteResponse whose WAL tail holds the PatternWal bytes (the acceptor
 // holds this primary's WAL) unless `foreign_tail` (another primary's WAL).
-VoteResponse vote(Term term, Lsn flush, TermHistory h, bool granted = true, bool foreign_tail = false) {
+VoteResponse vote(Term term, Lsn flush, TermHistory h, bool granted = true,
+                  bool foreign_tail = false) {
     VoteResponse v;
     v.term = term;
     v.vote_granted = granted;
     v.flush_lsn = flush;
     v.tail_lsn = flush;
-    if (!h.empty()) v.tail_lsn = std::max<Lsn>(h.front().lsn, flush > kVoteTailBytes ? flush - kVoteTailBytes : 0);
+    if (!h.empty())
+        v.tail_lsn =
+            std::max<Lsn>(h.front().lsn, flush > kVoteTailBytes ? flush - kVoteTailBytes : 0);
     for (Lsn l = v.tail_lsn; l < flush; ++l)
         v.tail.push_back(static_cast<std::uint8_t>(foreign_tail && l + 16 >= flush ? ~l : l));
     v.term_history = std::move(h);
@@ -217,7 +220,8 @@ TEST_CASE("a stale primary refuses to campaign and says why", "[core][proposer]"
     }
 }
 
-TEST_CASE("a restored snapshot has our terms but not our WAL: refused by content", "[core][proposer]") {
+TEST_CASE("a restored snapshot has our terms but not our WAL: refused by content",
+          "[core][proposer]") {
     // This data directory was restored from a snapshot taken in term 3; the
     // real primary went on writing in term 3 after it. The terms match, the
     // positions look fine (our WAL is longer), only the bytes tell.

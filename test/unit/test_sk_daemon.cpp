@@ -170,7 +170,8 @@ bool closed_by_peer_within(int fd, int timeout_ms) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     char buf[4096];
     for (;;) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return false;
         pollfd p{fd, POLLIN, 0};
         if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -182,7 +183,8 @@ bool closed_by_peer_within(int fd, int timeout_ms) {
 
 }  // namespace
 
-TEST_CASE("daemon: a reconnecting proposer takes over; the old connection is shut down", "[sk][daemon]") {
+TEST_CASE("daemon: a reconnecting proposer takes over; the old connection is shut down",
+          "[sk][daemon]") {
     const std::string dir = temp_dir();
     Daemon d(dir);
     d.start();
