@@ -97,6 +97,8 @@ struct ProposerConfig {
     bool unsafe_test_only_commit_old_terms = false;
     // Skip the byte comparison of the donor's WAL tail with the local WAL.
     bool unsafe_test_only_skip_content_check = false;
+    // Never trim the elected history nor the own terms (unbounded growth).
+    bool unsafe_test_only_keep_full_history = false;
 };
 
 // Proposer-level state. Transitions:

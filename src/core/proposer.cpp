@@ -337,7 +337,8 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
     for (const Peer& p : peers_)
         if (p.vote && p.vote->vote_granted && p.vote->term == term_)
             horizon = std::max(horizon, p.vote->truncate_lsn);
-    elected_history_ = trim_history(history, std::min(horizon, start));
+    elected_history_ = config_.unsafe_test_only_keep_full_history ? history
+                                                                  : trim_history(history, std::min(horizon, start));
     // Remember that we authored this term (LSN clamped so the list stays well
     // formed; only the terms matter).
     own_history_.push_back(TermLsn{term_, own_history_.empty() ? start : std::max(start, own_history_.back().lsn)});
@@ -448,7 +449,8 @@ void Proposer::update_commit(ProposerOutput& out) {
             out.commit_lsn = commit_lsn_;
             // The first commit of this term makes everything below its start
             // committed and proven ours: older own terms no longer matter.
-            if (own_history_.size() > 1 && commit_lsn_ >= term_start_lsn_) {
+            if (own_history_.size() > 1 && commit_lsn_ >= term_start_lsn_ &&
+                !config_.unsafe_test_only_keep_full_history) {
                 own_history_ = TermHistory{TermLsn{term_, term_start_lsn_}};
                 out.persist_own_term_history = own_history_;
             }

@@ -16,12 +16,14 @@
 //
 // Usage: wpsim [--seeds A..B] [--seed N] [--trace] [--break MODE] (see --help)
 // Exit: 0 all schedules passed, 1 an invariant violation, 2 usage error.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,7 +49,8 @@ enum class BreakMode {
     kLateElected,
     kUnsyncedRestart,
     kDelete,
-    kContent
+    kContent,
+    kNoTrim
 };
 
 struct BreakName {
@@ -63,6 +66,7 @@ const BreakName kBreakModes[] = {
      "restart trusts WAL still only in the page cache"},
     {BreakMode::kDelete, "delete", "a deleted and recreated member starts again at term 0"},
     {BreakMode::kContent, "content", "no byte comparison of the donor's WAL with the primary's"},
+    {BreakMode::kNoTrim, "no-trim", "term histories are never trimmed (use with --crash-loop)"},
 };
 
 struct Rng {
@@ -212,6 +216,10 @@ public:
         : rng_(seed * 1000003ull + episode), seed_(seed * 1000003ull + episode), mode_(mode), verbose_(verbose) {}
 
     std::optional<Violation> run(Stats& stats);
+    // A primary in a crash loop: one proposer, three acceptors, restarted
+    // after each commit (sometimes writing WAL in between) until `elections`
+    // elections; every history must stay bounded and elections must go on.
+    std::optional<Violation> run_crash_loop(Stats& stats, std::uint64_t elections);
     const std::vector<std::string>& trace() const { return trace_; }
 
 private:
@@ -256,8 +264,17 @@ private:
     std::vector<std::vector<bool>> link_up_;  // [proposer][acceptor]
     std::vector<std::pair<int, int>> pending_connects_;
     std::vector<std::uint8_t> committed_;     // committed bytes from kTimelineStart
-    std::vector<std::pair<Term, Lsn>> commit_events_;  // (term of the committing proposer, commit_lsn)
-    std::vector<std::pair<Term, std::pair<int, int>>> elected_;  // term -> (proposer, incarnation)
+    // Highest commit_lsn per committing term, sorted by term, with the running
+    // maximum over all lower terms: what a proposer elected later must hold.
+    struct CommitByTerm {
+        Term term;
+        Lsn max_commit;
+        Lsn prefix_max;
+    };
+    std::vector<CommitByTerm> commits_by_term_;
+    void record_commit(Term term, Lsn commit);
+    Lsn committed_before_term(Term term) const;
+    std::map<Term, std::pair<int, int>> elected_;  // term -> (proposer, incarnation)
     std::vector<std::string> trace_;
     std::optional<Violation> violation_;
     Stats* stats_ = nullptr;
@@ -353,6 +370,7 @@ void World::restart_proposer(int p) {
     if (mode_ == BreakMode::kQuorum) cfg.unsafe_test_only_quorum_override = acceptors_.size() / 2;
     if (mode_ == BreakMode::kOwnTerm) cfg.unsafe_test_only_commit_old_terms = true;
     if (mode_ == BreakMode::kContent) cfg.unsafe_test_only_skip_content_check = true;
+    if (mode_ == BreakMode::kNoTrim) cfg.unsafe_test_only_keep_full_history = true;
     sp.reader.wal = &sp.wal;
     sp.proposer = std::make_unique<Proposer>(cfg, &sp.reader);
     note("proposer " + std::to_string(p) + " (re)starts, incarnation " + std::to_string(sp.incarnation) +
@@ -404,15 +422,13 @@ void World::on_elected(int p) {
     SimProposer& sp = proposers_[p];
     ++stats_->elections;
     const Term t = sp.proposer->term();
-    for (const auto& e : elected_) {
-        if (e.first == t) {
-            fail("invariant 1 (one proposer per term)",
-                 "term " + std::to_string(t) + " elected proposer " + std::to_string(e.second.first) + "#" +
-                     std::to_string(e.second.second) + " and now proposer " + std::to_string(p) + "#" +
-                     std::to_string(sp.incarnation));
-        }
+    if (const auto e = elected_.find(t); e != elected_.end()) {
+        fail("invariant 1 (one proposer per term)",
+             "term " + std::to_string(t) + " elected proposer " + std::to_string(e->second.first) + "#" +
+                 std::to_string(e->second.second) + " and now proposer " + std::to_string(p) + "#" +
+                 std::to_string(sp.incarnation));
     }
-    elected_.push_back({t, {p, sp.incarnation}});
+    elected_[t] = {p, sp.incarnation};
     if (nemesis_ && !flip_at_step_) {
         flip_at_step_ = step_ + 2 + rng_.below(20);
         flip_towards_ = 1 - p;
@@ -423,9 +439,7 @@ void World::on_elected(int p) {
     // Invariants 2 and 6: a primary elected in a later term than a commit holds
     // every byte of it. (A proposer may still complete an election in a stale
     // term; the acceptors' higher terms keep it from committing anything.)
-    Lsn must_hold = kTimelineStart;
-    for (const auto& c : commit_events_)
-        if (c.first < t) must_hold = std::max(must_hold, c.second);
+    const Lsn must_hold = std::max(kTimelineStart, committed_before_term(t));
     const std::size_t need = must_hold - kTimelineStart;
     if (sp.wal.size() < need || (need > 0 && std::memcmp(sp.wal.data(), committed_.data(), need) != 0)) {
         std::size_t i = 0;
@@ -435,6 +449,25 @@ void World::on_elected(int p) {
                  " but its WAL differs from the WAL committed in earlier terms at " + format_lsn(kTimelineStart + i) +
                  " (committed up to " + format_lsn(must_hold) + ")");
     }
+}
+
+void World::record_commit(Term term, Lsn commit) {
+    auto it = std::lower_bound(commits_by_term_.begin(), commits_by_term_.end(), term,
+                               [](const CommitByTerm& c, Term t) { return c.term < t; });
+    if (it == commits_by_term_.end() || it->term != term) it = commits_by_term_.insert(it, CommitByTerm{term, commit, 0});
+    it->max_commit = std::max(it->max_commit, commit);
+    // Recompute running maxima from here on (usually just the last entry).
+    Lsn running = it == commits_by_term_.begin() ? kInvalidLsn : (it - 1)->prefix_max;
+    for (; it != commits_by_term_.end(); ++it) {
+        running = std::max(running, it->max_commit);
+        it->prefix_max = running;
+    }
+}
+
+Lsn World::committed_before_term(Term term) const {
+    auto it = std::lower_bound(commits_by_term_.begin(), commits_by_term_.end(), term,
+                               [](const CommitByTerm& c, Term t) { return c.term < t; });
+    return it == commits_by_term_.begin() ? kInvalidLsn : (it - 1)->prefix_max;
 }
 
 void World::on_commit(int p, Lsn commit) {
@@ -470,7 +503,7 @@ void World::on_commit(int p, Lsn commit) {
              "proposer " + std::to_string(p) + " committed " + format_lsn(commit) +
                  " with WAL differing from earlier committed WAL at " + format_lsn(kTimelineStart + i));
     }
-    commit_events_.push_back({sp.proposer->term(), commit});
+    record_commit(sp.proposer->term(), commit);
     if (len > committed_.size()) {
         stats_->committed_bytes += len - committed_.size();
         committed_.assign(sp.wal.begin(), sp.wal.begin() + len);
@@ -898,6 +931,74 @@ std::optional<Violation> World::run(Stats& stats) {
     return violation_;
 }
 
+std::optional<Violation> World::run_crash_loop(Stats& stats, std::uint64_t elections) {
+    stats_ = &stats;
+    acceptors_.resize(3);
+    for (int k = 0; k < 3; ++k)
+        acceptors_[k].acceptor = std::make_unique<Acceptor>(acceptor_config(k), &acceptors_[k].storage, AcceptorDurableState{});
+    proposers_.resize(1);
+    link_up_.assign(1, std::vector<bool>(3, true));
+    proposers_[0].conn.assign(3, -1);
+    generate_wal(0);
+    restart_proposer(0);
+    const std::uint64_t budget = elections * 400;
+    std::size_t longest = 0;
+    while (stats.elections < elections && step_ < budget && !violation_) {
+        ++step_;
+        now_ += 1 + rng_.below(8);
+        std::vector<int> ready;  // only the live proposer's connections carry messages here
+        for (int c : proposers_[0].conn)
+            if (c >= 0 && conns_[c].open && (!conns_[c].to_acceptor.empty() || !conns_[c].to_proposer.empty()))
+                ready.push_back(c);
+        if (!ready.empty() && rng_.chance(80)) {
+            const int c = ready[rng_.below(ready.size())];
+            if (!conns_[c].to_acceptor.empty() && (conns_[c].to_proposer.empty() || rng_.chance(50))) {
+                deliver_to_acceptor(c);
+            } else {
+                Conn& conn = conns_[c];
+                std::vector<std::uint8_t> bytes = std::move(conn.to_proposer.front());
+                conn.to_proposer.pop_front();
+                apply(conn.proposer, proposers_[0].proposer->on_message(conn.acceptor, bytes.data(), bytes.size(), now_));
+            }
+        } else if (!pending_connects_.empty()) {
+            auto [p, k] = pending_connects_.front();
+            pending_connects_.erase(pending_connects_.begin());
+            open_connection(p, k);
+        } else {
+            for (int k = 0; k < 3; ++k)
+                if (!acceptors_[k].pending_flush.empty()) acceptor_flush(k);
+        }
+        const ProposerStatus st = proposers_[0].proposer->status();
+        if (st.state == ProposerState::kElected) {
+            longest = std::max(longest, st.term_history.size());
+            for (const SimAcceptor& a : acceptors_)
+                longest = std::max(longest, a.acceptor->state().term_history.size());
+            // The primary dies once everything is committed and, mostly,
+            // once the safekeepers also learned the new truncate_lsn (one
+            // heartbeat later); sometimes right at the commit.
+            bool horizon_known = true;
+            for (const SimAcceptor& a : acceptors_)
+                horizon_known = horizon_known && a.acceptor->state().truncate_lsn == st.commit_lsn;
+            if (st.commit_lsn >= st.term_start_lsn && st.commit_lsn == proposers_[0].flush_end() &&
+                st.truncate_lsn == st.commit_lsn && (horizon_known || rng_.chance(10))) {
+                if (rng_.chance(10)) generate_wal(0);  // a restart that wrote WAL
+                restart_proposer(0);                   // the primary crashes again
+            }
+        }
+        apply(0, proposers_[0].proposer->on_tick(now_));
+        check_invariants();
+        if (longest > 8)
+            fail("bounded term history", "a history grew to " + std::to_string(longest) + " entries after " +
+                                             std::to_string(stats.elections) + " elections");
+    }
+    stats.steps += step_;
+    ++stats.schedules;
+    if (!violation_ && stats.elections < elections)
+        fail("elections stopped", "only " + std::to_string(stats.elections) + " of " + std::to_string(elections) +
+                                      " elections within " + std::to_string(budget) + " steps");
+    return violation_;
+}
+
 bool parse_u64(const std::string& s, std::uint64_t& out) {
     if (s.empty() || s.size() > 19) return false;
     out = 0;
@@ -939,12 +1040,16 @@ int main(int argc, char** argv) {
     bool keep_going = false;
     std::uint64_t violations = 0;
     BreakMode mode = BreakMode::kNone;
+    std::uint64_t crash_loop = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--trace") {
             trace = true;
         } else if (arg == "--keep-going") {
             keep_going = true;
+        } else if (arg == "--crash-loop") {
+            if (i + 1 >= argc || !parse_u64(argv[++i], crash_loop) || crash_loop == 0)
+                return usage("bad --crash-loop, expected a positive number of elections");
         } else if (arg == "--seeds" || arg == "--seed" || arg == "--break") {
             if (i + 1 >= argc) return usage(("missing value for " + arg).c_str());
             const std::string value = argv[++i];
@@ -974,6 +1079,25 @@ int main(int argc, char** argv) {
     }
     const auto t0 = std::chrono::steady_clock::now();
     Stats stats;
+    if (crash_loop) {
+        World world(first, 0, mode, trace);
+        std::optional<Violation> v = world.run_crash_loop(stats, crash_loop);
+        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (trace || v) {
+            const auto& lines = world.trace();
+            const std::size_t from = (!trace && lines.size() > 200) ? lines.size() - 200 : 0;
+            for (std::size_t i = from; i < lines.size(); ++i) std::printf("%s\n", lines[i].c_str());
+        }
+        if (v) {
+            std::printf("\nviolation of %s in the crash loop (seed %llu): %s\n", v->invariant.c_str(),
+                        static_cast<unsigned long long>(first), v->detail.c_str());
+            return 1;
+        }
+        std::printf("wpsim: crash loop of %llu elections (%llu steps, %llu commits): histories bounded; no violation (%.1f s)\n",
+                    static_cast<unsigned long long>(stats.elections), static_cast<unsigned long long>(stats.steps),
+                    static_cast<unsigned long long>(stats.commits), secs);
+        return 0;
+    }
     for (std::uint64_t seed = first; seed <= last; ++seed) {
         // Each seed runs kEpisodesPerSeed independent cluster lifetimes.
         std::optional<Violation> v;
