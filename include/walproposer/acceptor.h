@@ -189,6 +189,10 @@ public:
 
 private:
     Status persist();
+    // persist(); on failure the term, history and identity in memory go back
+    // to what is durable (a promise that was not made), while commit_lsn and
+    // truncate_lsn, which others may have seen, stay.
+    Status persist_or_forget();
     // Records the first storage failure; returns it with `context`.
     Status fail(const std::string& context, const Status& cause);
     Status check_identity(const ProposerGreeting& greeting) const;

@@ -45,6 +45,16 @@ Status Acceptor::persist() {
     return s;
 }
 
+Status Acceptor::persist_or_forget() {
+    Status s = persist();
+    if (!s.ok()) {
+        state_.term = durable_.term;
+        state_.term_history = durable_.term_history;
+        state_.identity = durable_.identity;
+    }
+    return s;
+}
+
 Term Acceptor::last_log_term() const {
     return wp::last_log_term(history_up_to(state_.term_history, flush_lsn()));
 }
@@ -95,11 +105,8 @@ Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
     VoteResponse reply;
     if (request.term > state_.term) {
         state_.term = request.term;
-        Status s = persist();
-        if (!s.ok()) {
-            state_.term = durable_.term;
-            return s;
-        }
+        Status s = persist_or_forget();
+        if (!s.ok()) return s;
         reply.vote_granted = true;
     }
     reply.term = state_.term;
@@ -181,11 +188,8 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
         id.wal_segment_size = greeting.wal_segment_size;
         id.pg_timeline = greeting.pg_timeline;
         id.pg_version = greeting.pg_version;
-        Status s = persist();
-        if (!s.ok()) {
-            state_.identity = durable_.identity;
-            return s;
-        }
+        Status s = persist_or_forget();
+        if (!s.ok()) return s;
     }
     // Also when cut == flush < write_lsn_: the storage may hold written,
     // unacknowledged bytes past its flush LSN (an incomplete record), and
@@ -203,13 +207,8 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
     id.pg_version = greeting.pg_version;
     state_.term = request.term;
     state_.term_history = request.term_history;
-    Status s = persist();
-    if (!s.ok()) {
-        state_.term = durable_.term;
-        state_.term_history = durable_.term_history;
-        state_.identity = durable_.identity;
-        return s;
-    }
+    Status s = persist_or_forget();
+    if (!s.ok()) return s;
     return make_append_response();
 }
 
