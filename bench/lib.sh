@@ -49,16 +49,28 @@ bench_cleanup() {
 }
 
 CHOSEN_PORTS=" "
+# free_port VAR: sets VAR to a loopback port nobody listens on and not chosen
+# before in this run (no subshell, so the choice is remembered). Ports come
+# from below the kernel's ephemeral range: the local end of an outgoing
+# connection holds its port too, a connect probe cannot see that, and a
+# server told to listen there would fail with "Address already in use".
 free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 30000))
+  local -n chosen_port=$1
+  local p tries=0 lo=20000 hi=32767 eph_lo eph_hi
+  if read -r eph_lo eph_hi 2>/dev/null </proc/sys/net/ipv4/ip_local_port_range && ((eph_lo > lo + 1000)); then
+    ((eph_lo - 1 < hi)) && hi=$((eph_lo - 1))
+  fi
+  while ((tries < 500)); do
+    p=$((lo + RANDOM % (hi - lo + 1)))
+    tries=$((tries + 1))
     [[ $CHOSEN_PORTS == *" $p "* ]] && continue
     (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
     CHOSEN_PORTS+="$p "
-    echo "$p"
-    return
+    chosen_port=$p
+    return 0
   done
+  echo "no free port on 127.0.0.1" >&2
+  return 1
 }
 
 wait_for() { # seconds command...
@@ -81,7 +93,7 @@ bench_start_primary() {
   local dir=$1 mode=$2
   SOCKDIR=$dir/run
   mkdir -p "$SOCKDIR"
-  PGPORT_PRIMARY=$(free_port)
+  free_port PGPORT_PRIMARY
   "$BINDIR/initdb" -D "$dir/data" -U "$(id -un)" --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
     { cat "$dir/initdb.log" >&2; return 1; }
   cat >>"$dir/data/postgresql.conf" <<EOF
@@ -101,8 +113,8 @@ EOF
     wp)
       local list="" i pg http
       for i in 1 2 3; do
-        pg=$(free_port)
-        http=$(free_port)
+        free_port pg
+        free_port http
         mkdir -p "$dir/sk$i"
         "$SAFEKEEPER" -D "$dir/sk$i" --id "$i" ${WP_SK_FLAGS:-} --listen-pg "127.0.0.1:$pg" --listen-http "127.0.0.1:$http" \
           >"$dir/sk$i.log" 2>&1 &

@@ -61,7 +61,7 @@ INPUT=(--bytes "${GENERATED:-0}")
 if [[ -z $GENERATED ]]; then
   [[ -x $BINDIR/initdb ]] || { echo "bench: PostgreSQL 15 not found; run scripts/setup" >&2; exit 1; }
   "$BINDIR/initdb" -D "$PGDATA_GEN" -A trust --no-sync >"$DIR/initdb.log" 2>&1
-  PGPORT_GEN=$(free_port)
+  free_port PGPORT_GEN
   cat >>"$PGDATA_GEN/postgresql.conf" <<EOF
 port = $PGPORT_GEN
 listen_addresses = ''
@@ -79,8 +79,8 @@ EOF
   INPUT=(--wal-dir "$PGDATA_GEN/pg_wal" --end-lsn "$END_LSN")
 fi
 
-PORT=$(free_port)
-HPORT=$(free_port)
+free_port PORT
+free_port HPORT
 "$SAFEKEEPER" -D "$DIR/sk" --id 1 --listen-pg "127.0.0.1:$PORT" --listen-http "127.0.0.1:$HPORT" \
   --log-level warn ${WP_SK_FLAGS:-} >"$DIR/safekeeper.log" 2>&1 &
 SK_PID=$!
