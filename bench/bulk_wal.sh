@@ -7,8 +7,8 @@
 #                `pg_receivewal --synchronous --slot`
 #   (c) wp       walproposer with 3 safekeepers
 # Prints the WAL the COPY generated, the time until its COMMIT returned, the
-# confirmed-WAL throughput in MB/s, and each ratio to (a) (DESIGN.md
-# section 9 target for walproposer: >= 0.9).
+# confirmed-WAL throughput in MB/s, and each ratio to (a) (target for
+# walproposer: >= 0.9, docs/benchmarks.md).
 #
 #   bench/bulk_wal.sh [--smoke] [--mb N] [--dir DIR]
 #

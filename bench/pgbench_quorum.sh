@@ -6,7 +6,7 @@
 #                `pg_receivewal --synchronous --slot`
 #   (c) wp       walproposer with 3 safekeepers
 # Prints TPS, average and p99 latency per setup, and the ratios c/b and c/a
-# (DESIGN.md section 9 targets: c/b >= 1.2, c/a >= 0.75).
+# (targets, docs/benchmarks.md: c/b >= 1.2, c/a >= 0.75).
 #
 #   bench/pgbench_quorum.sh [--smoke] [--duration SEC] [--clients N] [--scale N] [--dir DIR]
 #

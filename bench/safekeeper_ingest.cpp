@@ -286,6 +286,6 @@ int main(int argc, char** argv) {
     std::snprintf(label, sizeof label, "safekeeper, window %zu (group commit):", window);
     std::printf("%-46s %8.1f MB/s  ratio %.2f\n", label, many.mb_per_s, many.mb_per_s / base);
     std::printf("ratios are against the faster baseline (%.1f MB/s)\n", base);
-    std::printf("target: ratio >= 0.80 (DESIGN.md section 9)\n");
+    std::printf("target: ratio >= 0.80 (docs/benchmarks.md)\n");
     return 0;
 }

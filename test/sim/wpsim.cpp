@@ -11,7 +11,7 @@
 // synced. A member's timeline may be deleted and recreated, and a primary's
 // data directory may be restored from a snapshot of another's. A seeded
 // scheduler picks every step, so a seed replays identically. After every step the invariants
-// 1-4 and 6 of DESIGN.md section 3 are checked against a record of every
+// 1-4 and 6 of docs/consensus.md are checked against a record of every
 // committed byte.
 //
 // Usage: wpsim [--seeds A..B] [--seed N] [--trace] [--break MODE] (see --help)
