@@ -10,20 +10,12 @@
 #include "walproposer/proposer.h"
 
 using namespace wp;
+using wp::testing::PatternWal;
 using wp::testing::TestStorage;
 
 namespace {
 
 constexpr Lsn kStart = 0x1000;
-
-// The primary's WAL: byte at LSN l is (l & 0xFF).
-class PatternWal : public WalReader {
-  public:
-    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
-        for (Lsn l = begin; l < end; ++l) out.push_back(static_cast<std::uint8_t>(l));
-        return Status();
-    }
-};
 
 struct Cluster {
     TestStorage storage[3];

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "walproposer/acceptor.h"
+#include "walproposer/proposer.h"
 
 namespace wp::testing {
 
@@ -60,6 +61,15 @@ class TestStorage : public AcceptorStorage {
     void crash() {
         written = flushed;
         bytes.resize(written - start);
+    }
+};
+
+// A primary's WAL where the byte at LSN l is (l & 0xFF).
+class PatternWal : public WalReader {
+public:
+    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
+        for (Lsn l = begin; l < end; ++l) out.push_back(static_cast<std::uint8_t>(l));
+        return Status();
     }
 };
 

@@ -1,18 +1,12 @@
 #include <catch2/catch.hpp>
 
+#include "test_core_helpers.h"
 #include "walproposer/proposer.h"
 
 using namespace wp;
+using wp::testing::PatternWal;
 
 namespace {
-
-class PatternWal : public WalReader {
-public:
-    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
-        for (Lsn l = begin; l < end; ++l) out.push_back(static_cast<std::uint8_t>(l));
-        return Status();
-    }
-};
 
 // Drives a Proposer over 3 acceptors with hand-written acceptor replies.
 struct Harness {
