@@ -92,30 +92,42 @@ ProposerGreeting greeting(const Id128& tenant, const Id128& timeline) {
     return g;
 }
 
-// Greets, votes and gets elected in `term` with `history`; returns the
-// acceptor's flush LSN (where streaming starts).
-Lsn become_proposer(PushClient& c, const Id128& tenant, const Id128& timeline, Term term,
-                    TermHistory history) {
+// Opens the push stream, greets with `g` and asks for a vote in `term`.
+VoteResponse greet_and_vote(PushClient& c, const ProposerGreeting& g, Term term) {
     REQUIRE(c.start_wal_push());
-    REQUIRE(c.send(greeting(tenant, timeline)));
-    auto g = c.receive();
-    REQUIRE(g);
-    REQUIRE(std::holds_alternative<AcceptorGreeting>(*g));
-    CHECK(std::get<AcceptorGreeting>(*g).node_id == 7);
+    REQUIRE(c.send(g));
+    auto greeted = c.receive();
+    REQUIRE(greeted);
+    REQUIRE(std::holds_alternative<AcceptorGreeting>(*greeted));
+    CHECK(std::get<AcceptorGreeting>(*greeted).node_id == 7);
     REQUIRE(c.send(VoteRequest{term}));
     auto v = c.receive();
     REQUIRE(v);
-    REQUIRE(std::get<VoteResponse>(*v).vote_granted);
+    return std::get<VoteResponse>(*v);
+}
+
+// Sends ProposerElected and returns the acceptor's flush LSN (where
+// streaming continues).
+Lsn announce_elected(PushClient& c, Term term, TermHistory history, Lsn start) {
     ProposerElected e;
     e.term = term;
-    e.term_history = history;
-    e.start_streaming_lsn = history.back().lsn;
+    e.term_history = std::move(history);
+    e.start_streaming_lsn = start;
     REQUIRE(c.send(e));
     auto r = c.receive();
     REQUIRE(r);
     const auto& resp = std::get<AppendResponse>(*r);
     CHECK(resp.term == term);
     return resp.flush_lsn;
+}
+
+// Greets, votes and gets elected in `term` with `history`; returns the
+// acceptor's flush LSN (where streaming starts).
+Lsn become_proposer(PushClient& c, const Id128& tenant, const Id128& timeline, Term term,
+                    TermHistory history) {
+    REQUIRE(greet_and_vote(c, greeting(tenant, timeline), term).vote_granted);
+    const Lsn start = history.back().lsn;
+    return announce_elected(c, term, std::move(history), start);
 }
 
 // Streams `total` bytes of generated WAL in 128 kB appends with up to
@@ -199,22 +211,10 @@ TEST_CASE("daemon: a reconnecting proposer takes over; the old connection is shu
     // The same proposer (term 1) reconnects, as after a response timeout.
     PushClient c;
     REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
-    REQUIRE(c.start_wal_push());
-    REQUIRE(c.send(greeting(tenant, timeline)));
-    REQUIRE(c.receive());
-    REQUIRE(c.send(VoteRequest{1}));
-    auto v = c.receive();
-    REQUIRE(v);
-    CHECK_FALSE(std::get<VoteResponse>(*v).vote_granted);
-    CHECK(std::get<VoteResponse>(*v).flush_lsn == acked);
-    ProposerElected e;
-    e.term = 1;
-    e.term_history = {{1, kStart}};
-    e.start_streaming_lsn = acked;
-    REQUIRE(c.send(e));
-    auto r = c.receive();
-    REQUIRE(r);
-    CHECK(std::get<AppendResponse>(*r).flush_lsn == acked);  // nothing cut
+    const VoteResponse v = greet_and_vote(c, greeting(tenant, timeline), 1);
+    CHECK_FALSE(v.vote_granted);
+    CHECK(v.flush_lsn == acked);
+    CHECK(announce_elected(c, 1, {{1, kStart}}, acked) == acked);  // nothing cut
     CHECK(closed_by_peer_within(old_conn.fd(), 10000));
     const Lsn more = stream(c, 1, gen, 200000);
     CHECK(more == gen.position());
@@ -236,16 +236,10 @@ TEST_CASE("daemon: a greeting that is never elected changes nothing", "[sk][daem
     {
         PushClient copy;
         REQUIRE(copy.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
-        REQUIRE(copy.start_wal_push());
         ProposerGreeting g = greeting(tenant, timeline);
         g.pg_timeline = 2;
         g.pg_timeline_history = "1\t0/2000000\tno recovery target specified\n";
-        REQUIRE(copy.send(g));
-        REQUIRE(copy.receive());
-        REQUIRE(copy.send(VoteRequest{2}));
-        auto v = copy.receive();
-        REQUIRE(v);
-        CHECK(std::get<VoteResponse>(*v).vote_granted);
+        CHECK(greet_and_vote(copy, g, 2).vote_granted);
     }
     const std::string tl = http_get(
         d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
