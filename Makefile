@@ -169,7 +169,8 @@ test-tap:
 test-sanitize:
 	$(MAKE) --no-print-directory B=build-asan WP_SANITIZE=address,undefined \
 	    build-asan/unit_tests build-asan/wpsim build-asan/safekeeper
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/unit_tests
+	WP_SAFEKEEPER_BIN=build-asan/safekeeper \
+	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/unit_tests
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/wpsim --seeds 1..300
 
 format:
