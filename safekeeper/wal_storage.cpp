@@ -25,8 +25,9 @@ bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-}  // namespace
-
+// kCorrupt naming both LSNs if commit_lsn (durable, from the control file)
+// is above the recovered end of WAL: WAL acknowledged as committed is
+// missing, and serving the timeline would silently lose it.
 Status check_commit_within_wal(Lsn commit_lsn, Lsn flush_lsn) {
     if (commit_lsn <= flush_lsn) return Status::ok();
     return Status::corrupt("control file commit_lsn " + format_lsn(commit_lsn) +
@@ -34,6 +35,8 @@ Status check_commit_within_wal(Lsn commit_lsn, Lsn flush_lsn) {
                            ": WAL acknowledged as committed is missing; refusing service "
                            "(restore the missing WAL, or DELETE the timeline)");
 }
+
+}  // namespace
 
 WalStorage::WalStorage(FileSystem& fs, std::string dir, WalStorageOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(options) {}

@@ -83,11 +83,6 @@ struct RecoveryReport {
     std::vector<std::string> actions;  // cleanups performed
 };
 
-// kCorrupt naming both LSNs if commit_lsn (durable, from the control file)
-// is above the recovered end of WAL: WAL that was acknowledged as committed
-// is missing, and serving the timeline would silently lose it.
-Status check_commit_within_wal(Lsn commit_lsn, Lsn flush_lsn);
-
 class WalStorage final : public AcceptorStorage {
 public:
     // Creates DIR (durably) with an initial control file. Fails if DIR holds a
@@ -98,7 +93,7 @@ public:
     // Opens an existing timeline directory and recovers: reads the control
     // file (kCorrupt if it fails any check; nothing is modified then), makes
     // every file durable (fsync), finds the end of WAL (kCorrupt if the
-    // control file's commit_lsn is above it: check_commit_within_wal; no WAL
+    // control file's commit_lsn is above it, naming both LSNs; no WAL
     // is modified then), removes leftovers, zeroes the tail, fixes segment
     // names.
     static Result<std::unique_ptr<WalStorage>> open(FileSystem& fs, const std::string& dir,
