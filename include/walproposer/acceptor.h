@@ -67,6 +67,10 @@ struct AcceptorDurableState {
     Lsn truncate_lsn = kInvalidLsn;
     TimelineIdentity identity;
     Lsn timeline_start_lsn = kInvalidLsn;  // first LSN of WAL ever held; 0 = empty timeline
+    // The fence (docs/failover.md): a proposer whose PostgreSQL timeline is
+    // below this can never be elected here (0 = none). Raised, never lowered,
+    // by a sync proposer's granted vote; persisted with that vote.
+    std::uint32_t min_pg_timeline = 0;
     bool operator==(const AcceptorDurableState& o) const;
 };
 
@@ -117,17 +121,23 @@ public:
   Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDurableState initial);
 
   // ProposerGreeting: validates only. Rejects a protocol version it does not
-  // speak, system id 0, and, once an identity is known, a different system
-  // id, segment size, tenant/timeline, or a PG timeline older than the one
-  // held. Changes nothing (a node that is never elected, e.g. a promoted
-  // copy, must not lock the real primary out). Returns the AcceptorGreeting.
+  // speak, system id 0 (except from a sync proposer), and, once an identity
+  // is known, a different system id, segment size, tenant/timeline, or a PG
+  // timeline older than the one held (a sync proposer is checked for the
+  // tenant/timeline only). Changes nothing (a node that is never elected,
+  // e.g. a promoted copy, must not lock the real primary out). Returns the
+  // AcceptorGreeting, which carries the identity and the fence: a fenced
+  // proposer is answered too, so that it learns why it can never be elected
+  // (handle_proposer_elected refuses it).
   Result<AcceptorGreeting> handle_greeting(const ProposerGreeting& greeting);
 
-  // VoteRequest: grants iff request.term > term; the new term is persisted
-  // before this returns. Written but unflushed WAL is flushed first, so the
-  // reply (flush LSN, history, WAL tail) describes exactly what the acceptor
-  // keeps until a ProposerElected. Always answers (refusals carry the higher
-  // term).
+  // VoteRequest: grants iff request.term > term; the new term (and a higher
+  // fence, request.min_pg_timeline) is persisted before this returns.
+  // Written but unflushed WAL is flushed first, so the reply (flush LSN,
+  // history, WAL tail) describes exactly what the acceptor keeps until a
+  // ProposerElected. Always answers (refusals carry the higher term). A vote
+  // only promises a term: a fenced proposer that gets one is still refused
+  // at ProposerElected.
   Result<VoteResponse> handle_vote_request(const VoteRequest& request);
 
   // ProposerElected, sent on a connection whose greeting was `greeting`. If
@@ -144,7 +154,9 @@ public:
   //    history must be identical; nothing is truncated or persisted.
   // Answers with the flush LSN where the proposer must continue. Truncation
   // happens before the history is persisted, so a crash in between leaves a
-  // consistent old state.
+  // consistent old state. A proposer below the fence is refused (an error).
+  // A sync proposer's election adopts no identity and no PostgreSQL timeline;
+  // it is refused by an acceptor that has no identity yet.
   Result<AppendResponse> handle_proposer_elected(const ProposerGreeting& greeting,
                                                  const ProposerElected& request);
 
@@ -154,6 +166,12 @@ public:
   // begin_lsn != end of written WAL is an error. Otherwise writes the bytes
   // and records commit/truncate LSNs to apply after the flush.
   Result<AppendOutcome> handle_append_request(const AppendRequest& request);
+
+  // WalReadRequest: the durable WAL [begin, end) of the accepted term's
+  // history. Only for the proposer this acceptor accepted a ProposerElected
+  // from in request.term; a lower request term gets an empty response with
+  // the acceptor's term; a range outside the held WAL is an error.
+  Result<WalReadResponse> handle_wal_read(const WalReadRequest& request);
 
   // Flushes written WAL (one fsync for everything written so far) and
   // advances commit_lsn / truncate_lsn (capped at flush_lsn; never
@@ -196,6 +214,8 @@ private:
     // Records the first storage failure; returns it with `context`.
     Status fail(const std::string& context, const Status& cause);
     Status check_identity(const ProposerGreeting& greeting) const;
+    // Refuses a proposer below the fence (min_pg_timeline).
+    Status check_fence(const ProposerGreeting& greeting) const;
 
     AcceptorConfig config_;
     AcceptorStorage* storage_;

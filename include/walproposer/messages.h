@@ -29,7 +29,15 @@ namespace wp {
 
 // Version 2: VoteResponse carries the acceptor's WAL tail (content check of a
 // primary's claim that the quorum's WAL is its own).
-constexpr std::uint32_t kProtocolVersion = 2;
+// Version 3: failover. ProposerGreeting has flags (sync proposer),
+// AcceptorGreeting reports the identity and the fence, VoteRequest carries a
+// fence, and WalReadRequest/WalReadResponse let a sync proposer copy the
+// donor's WAL.
+constexpr std::uint32_t kProtocolVersion = 3;
+// ProposerGreeting::flags: a sync proposer (failover tool). It has no WAL and
+// no PostgreSQL identity of its own (system id 0 allowed); it never changes
+// the identity or PostgreSQL timeline an acceptor holds.
+constexpr std::uint32_t kGreetingFlagSync = 1;
 constexpr std::size_t kMaxWalPayloadBytes = 16u * 1024 * 1024;        // per AppendRequest
 // Bytes of WAL below its flush LSN an acceptor returns in a VoteResponse.
 constexpr std::size_t kVoteTailBytes = 8192;
@@ -47,6 +55,8 @@ enum class MessageTag : std::uint8_t {
     kProposerElected = 'E',
     kAppendRequest = 'A',
     kAppendResponse = 'a',
+    kWalReadRequest = 'R',
+    kWalReadResponse = 'r',
 };
 
 // P -> A, first message on a connection.
@@ -60,6 +70,8 @@ struct ProposerGreeting {
     std::uint32_t pg_timeline = 0;      // PostgreSQL TimeLineID
     Id128 proposer_id{};
     std::string pg_timeline_history;    // content of the PG .history file; may be empty
+    std::uint32_t flags = 0;            // kGreetingFlag* bits; others must be 0
+    bool is_sync() const { return (flags & kGreetingFlagSync) != 0; }
     bool operator==(const ProposerGreeting& o) const;
 };
 
@@ -69,13 +81,26 @@ struct AcceptorGreeting {
     Term term = 0;           // highest term promised
     Term last_log_term = 0;  // last term of the history up to flush_lsn
     Lsn flush_lsn = kInvalidLsn;
+    // The identity the acceptor holds (system_id 0 = none yet): a sync
+    // proposer learns the timeline's identity from these.
+    std::uint64_t system_id = 0;
+    std::uint32_t wal_segment_size = 0;
+    std::uint32_t pg_timeline = 0;
+    // The fence: a proposer on a lower PostgreSQL timeline can never be
+    // elected here again (0 = no fence). Set by a sync proposer's vote.
+    std::uint32_t min_pg_timeline = 0;
     bool operator==(const AcceptorGreeting& o) const;
 };
 
 // P -> A: "vote for me in `term`".
 struct VoteRequest {
     Term term = 0;
-    bool operator==(const VoteRequest& o) const { return term == o.term; }
+    // Fence to persist together with the granted vote (0 = none); only a sync
+    // proposer sets it. The acceptor keeps the highest fence it was given.
+    std::uint32_t min_pg_timeline = 0;
+    bool operator==(const VoteRequest& o) const {
+        return term == o.term && min_pg_timeline == o.min_pg_timeline;
+    }
 };
 
 // A -> P. Sent after the new term is durable. Carries the acceptor's state even
@@ -125,8 +150,32 @@ struct AppendResponse {
     bool operator==(const AppendResponse& o) const;
 };
 
+// P -> A: "send me your WAL [begin_lsn, end_lsn)". Only the elected proposer
+// of the acceptor's accepted term may ask (the bytes are then that term's
+// history); used by a sync proposer, which has no WAL of its own.
+struct WalReadRequest {
+    Term term = 0;
+    Lsn begin_lsn = kInvalidLsn;
+    Lsn end_lsn = kInvalidLsn;  // end - begin <= kMaxWalPayloadBytes
+    bool operator==(const WalReadRequest& o) const {
+        return term == o.term && begin_lsn == o.begin_lsn && end_lsn == o.end_lsn;
+    }
+};
+
+// A -> P: the bytes asked for. A term different from the request's means the
+// acceptor has moved on (a higher term): no bytes, the proposer steps down.
+struct WalReadResponse {
+    Term term = 0;
+    Lsn begin_lsn = kInvalidLsn;
+    std::vector<std::uint8_t> wal;
+    bool operator==(const WalReadResponse& o) const {
+        return term == o.term && begin_lsn == o.begin_lsn && wal == o.wal;
+    }
+};
+
 using Message = std::variant<ProposerGreeting, AcceptorGreeting, VoteRequest, VoteResponse,
-                             ProposerElected, AppendRequest, AppendResponse>;
+                             ProposerElected, AppendRequest, AppendResponse, WalReadRequest,
+                             WalReadResponse>;
 
 std::vector<std::uint8_t> encode(const Message& message);
 

@@ -35,7 +35,24 @@
 // Histories stay bounded: the elected history drops entries below the highest
 // truncate_lsn among the voters and terms that wrote nothing (trim_history);
 // the own terms shrink to the current term at its first commit.
-// (A promoted standby will get its inherited terms from the failover tool.)
+//
+// Failover (docs/failover.md):
+//  * Fence: an acceptor's greeting carries its fence (min_pg_timeline). A
+//    proposer on a lower PostgreSQL timeline is fenced: it enters kSuperseded
+//    with the reason and never campaigns again.
+//  * Sync proposer (ProposerConfig::sync): has no WAL of its own. It fences
+//    the old primary (its VoteRequests carry the fence: one above every
+//    PostgreSQL timeline and fence its greetings reported), takes the donor's
+//    WAL over WalReadRequests, makes a quorum hold and commit all of it, and
+//    reports status().sync_done with sync_lsn = the donor's end of WAL, which
+//    is at or above everything any old primary acknowledged.
+//  * Inherited WAL: a promoted standby did not write the terms of the WAL it
+//    replayed. While it has no own terms it takes the quorum's WAL as its own
+//    only when the quorum's WAL ends at or below inherited_wal_end (its
+//    PostgreSQL timeline's switch point) and the donor's tail equals its own
+//    WAL. Otherwise (promoted before catching up) it becomes superseded with
+//    both LSNs; when the greetings already show it, before any vote, so its
+//    attempt changes nothing on the acceptors.
 //
 // Ownership / lifetime: the WalReader is not owned and must outlive the
 // Proposer. Thread-safety: none; single-threaded use. No clock, socket or file.
@@ -55,6 +72,9 @@
 namespace wp {
 
 using TimeMs = std::uint64_t;
+
+// Bytes a sync proposer asks the donor for per WalReadRequest.
+constexpr std::size_t kSyncReadBytes = 1024 * 1024;
 
 // Supplies the primary's WAL.
 class WalReader {
@@ -88,6 +108,14 @@ struct ProposerConfig {
     std::size_t max_inflight_bytes = 16 * 1024 * 1024;  // sent but not flushed, per acceptor
     std::uint64_t random_seed = 1;         // back-off jitter (deterministic)
 
+    // Sync proposer: see the header comment. greeting.system_id may be 0 (the
+    // greeting is sent with kGreetingFlagSync); the WalReader may be null.
+    bool sync = false;
+    // Promoted standby: where its PostgreSQL timeline starts (the switch
+    // point from its timeline history; 0 = not promoted). Used only while
+    // own_term_history is empty.
+    Lsn inherited_wal_end = kInvalidLsn;
+
     // TEST ONLY -- never set outside the simulator. They deliberately break the
     // protocol so that the simulator can prove it detects the violation.
     // Quorum size to use instead of N/2+1 (0 = off).
@@ -99,6 +127,9 @@ struct ProposerConfig {
     bool unsafe_test_only_skip_content_check = false;
     // Never trim the elected history nor the own terms (unbounded growth).
     bool unsafe_test_only_keep_full_history = false;
+    // Take any quorum WAL below the local end as inherited, without the
+    // switch-point and content checks.
+    bool unsafe_test_only_inherit_unchecked = false;
 };
 
 // Proposer-level state. Transitions:
@@ -175,6 +206,12 @@ struct ProposerStatus {
     // Lowest non-zero hot-standby feedback over streaming acceptors (0 = none).
     std::uint64_t hs_xmin = 0;
     std::uint64_t hs_catalog_xmin = 0;
+    // Sync proposer: the fence its votes carry, the LSN it syncs to (the
+    // donor's end of WAL, known once elected), and whether a quorum has
+    // acknowledged commit_lsn == sync_lsn (the sync is complete).
+    std::uint32_t fence_pg_timeline = 0;
+    Lsn sync_lsn = kInvalidLsn;
+    bool sync_done = false;
 };
 
 class Proposer {
@@ -238,12 +275,32 @@ private:
     void handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& m, TimeMs now, ProposerOutput& out);
     void handle_vote_response(std::size_t k, const VoteResponse& m, TimeMs now, ProposerOutput& out);
     void handle_append_response(std::size_t k, const AppendResponse& m, TimeMs now, ProposerOutput& out);
+    void handle_wal_read_response(std::size_t k, const WalReadResponse& m, TimeMs now, ProposerOutput& out);
+    // Sync proposer: asks a peer holding our term's WAL for the next chunk
+    // the lagging peers need.
+    void sync_fetch(TimeMs now, ProposerOutput& out);
+    bool sync_done() const;
+    // Why a promoted standby whose switch point lies below `quorum_end` is refused.
+    std::string lagging_reason(Lsn quorum_end) const;
     void update_commit(ProposerOutput& out);
     void pump(TimeMs now, ProposerOutput& out);
     TimeMs next_backoff();
 
+    // Sync proposer's WAL: a window of the donor's WAL, [begin, begin + size).
+    class FetchedWal : public WalReader {
+    public:
+        Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override;
+        Lsn begin = kInvalidLsn;
+        std::vector<std::uint8_t> bytes;
+        Lsn end() const { return begin + bytes.size(); }
+    };
+
     ProposerConfig config_;
     WalReader* wal_;
+    FetchedWal fetched_;
+    bool fetch_outstanding_ = false;
+    std::size_t fetch_from_ = 0;   // peer asked, valid while fetch_outstanding_
+    std::uint32_t fence_pg_timeline_ = 0;
     std::vector<Peer> peers_;
     ProposerState state_ = ProposerState::kCollectingGreetings;
     bool started_ = false;

@@ -13,7 +13,7 @@ bool TimelineIdentity::operator==(const TimelineIdentity& o) const {
 bool AcceptorDurableState::operator==(const AcceptorDurableState& o) const {
     return term == o.term && term_history == o.term_history && commit_lsn == o.commit_lsn &&
            truncate_lsn == o.truncate_lsn && identity == o.identity &&
-           timeline_start_lsn == o.timeline_start_lsn;
+           timeline_start_lsn == o.timeline_start_lsn && min_pg_timeline == o.min_pg_timeline;
 }
 
 Acceptor::Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDurableState initial)
@@ -51,6 +51,7 @@ Status Acceptor::persist_or_forget() {
         state_.term = durable_.term;
         state_.term_history = durable_.term_history;
         state_.identity = durable_.identity;
+        state_.min_pg_timeline = durable_.min_pg_timeline;
     }
     return s;
 }
@@ -63,8 +64,15 @@ Status Acceptor::check_identity(const ProposerGreeting& g) const {
     if (g.protocol_version != kProtocolVersion)
         return Status::error("unsupported protocol version " + std::to_string(g.protocol_version) +
                              " (this acceptor speaks " + std::to_string(kProtocolVersion) + ")");
-    if (g.system_id == 0) return Status::error("proposer sent system id 0");
     const TimelineIdentity& id = state_.identity;
+    if (g.is_sync()) {
+        // A sync proposer has no identity of its own: it works on whatever
+        // this timeline holds, and adopts nothing.
+        if (id.system_id != 0 && (g.tenant_id != id.tenant_id || g.timeline_id != id.timeline_id))
+            return Status::error("tenant/timeline id mismatch");
+        return Status();
+    }
+    if (g.system_id == 0) return Status::error("proposer sent system id 0");
     if (id.system_id == 0) return Status();  // adopted with the first ProposerElected
     if (g.system_id != id.system_id)
         return Status::error("system id mismatch: proposer " + std::to_string(g.system_id) +
@@ -91,7 +99,19 @@ Result<AcceptorGreeting> Acceptor::handle_greeting(const ProposerGreeting& g) {
     reply.term = state_.term;
     reply.last_log_term = last_log_term();
     reply.flush_lsn = flush_lsn();
+    reply.system_id = state_.identity.system_id;
+    reply.wal_segment_size = state_.identity.wal_segment_size;
+    reply.pg_timeline = state_.identity.pg_timeline;
+    reply.min_pg_timeline = state_.min_pg_timeline;
     return reply;
+}
+
+Status Acceptor::check_fence(const ProposerGreeting& g) const {
+    if (g.is_sync() || g.pg_timeline >= state_.min_pg_timeline) return Status();
+    return Status::error("fenced: this proposer's PostgreSQL timeline " +
+                         std::to_string(g.pg_timeline) + " is below the minimum timeline " +
+                         std::to_string(state_.min_pg_timeline) +
+                         " a failover set on this safekeeper; it can never be elected again");
 }
 
 Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
@@ -105,6 +125,7 @@ Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
     VoteResponse reply;
     if (request.term > state_.term) {
         state_.term = request.term;
+        state_.min_pg_timeline = std::max(state_.min_pg_timeline, request.min_pg_timeline);
         Status s = persist_or_forget();
         if (!s.ok()) return s;
         reply.vote_granted = true;
@@ -134,7 +155,11 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
         !is_well_formed(request.term_history))
         return Status::error("ProposerElected history must be well formed and end with its term");
     Status valid = check_identity(greeting);
+    if (valid.ok()) valid = check_fence(greeting);
     if (!valid.ok()) return valid;
+    if (greeting.is_sync() && state_.identity.system_id == 0)
+        return Status::error("a sync proposer cannot be elected on an acceptor that holds no "
+                             "timeline yet (no identity to keep)");
     // Anything written but not flushed is discarded with the truncation below
     // or kept and flushed; flush first so flush_lsn is exact.
     if (write_lsn_ != flush_lsn()) {
@@ -203,8 +228,10 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
         pending_truncate_lsn_ = std::min(pending_truncate_lsn_, write_lsn_);
         pending_commit_lsn_ = std::min(pending_commit_lsn_, write_lsn_);
     }
-    id.pg_timeline = std::max(id.pg_timeline, greeting.pg_timeline);
-    id.pg_version = greeting.pg_version;
+    if (!greeting.is_sync()) {
+        id.pg_timeline = std::max(id.pg_timeline, greeting.pg_timeline);
+        id.pg_version = greeting.pg_version;
+    }
     state_.term = request.term;
     state_.term_history = request.term_history;
     Status s = persist_or_forget();
@@ -237,6 +264,30 @@ Result<AppendOutcome> Acceptor::handle_append_request(const AppendRequest& reque
     pending_truncate_lsn_ = std::max(pending_truncate_lsn_, request.truncate_lsn);
     outcome.needs_flush = true;
     return outcome;
+}
+
+Result<WalReadResponse> Acceptor::handle_wal_read(const WalReadRequest& request) {
+    if (failed()) return failure_;
+    WalReadResponse reply;
+    reply.term = state_.term;
+    reply.begin_lsn = request.begin_lsn;
+    if (request.term < state_.term) return reply;  // carries the higher term, no bytes
+    if (request.term != state_.term || state_.term_history.empty() ||
+        state_.term_history.back().term != request.term)
+        return Status::error("WalReadRequest for term " + std::to_string(request.term) +
+                             " without an accepted ProposerElected for that term");
+    if (request.end_lsn < request.begin_lsn || request.end_lsn - request.begin_lsn > kMaxWalPayloadBytes)
+        return Status::error("WalReadRequest range is invalid or too large");
+    if (request.begin_lsn < state_.timeline_start_lsn || request.end_lsn > flush_lsn())
+        return Status::error("WalReadRequest [" + format_lsn(request.begin_lsn) + ", " +
+                             format_lsn(request.end_lsn) + ") lies outside the WAL held here [" +
+                             format_lsn(state_.timeline_start_lsn) + ", " + format_lsn(flush_lsn()) + ")");
+    if (request.begin_lsn == request.end_lsn) return reply;
+    Status s = storage_->read_wal(request.begin_lsn, request.end_lsn, reply.wal);
+    // Not a storage failure of this acceptor's state (e.g. a segment already
+    // removed below the horizon): the request fails, the acceptor stays up.
+    if (!s.ok()) return Status::error("cannot read WAL for a WalReadRequest: " + s.message());
+    return reply;
 }
 
 Status Acceptor::flush() {

@@ -9,11 +9,13 @@ bool ProposerGreeting::operator==(const ProposerGreeting& o) const {
            pg_version == o.pg_version && wal_segment_size == o.wal_segment_size &&
            tenant_id == o.tenant_id && timeline_id == o.timeline_id &&
            pg_timeline == o.pg_timeline && proposer_id == o.proposer_id &&
-           pg_timeline_history == o.pg_timeline_history;
+           pg_timeline_history == o.pg_timeline_history && flags == o.flags;
 }
 bool AcceptorGreeting::operator==(const AcceptorGreeting& o) const {
     return node_id == o.node_id && term == o.term && last_log_term == o.last_log_term &&
-           flush_lsn == o.flush_lsn;
+           flush_lsn == o.flush_lsn && system_id == o.system_id &&
+           wal_segment_size == o.wal_segment_size && pg_timeline == o.pg_timeline &&
+           min_pg_timeline == o.min_pg_timeline;
 }
 bool VoteResponse::operator==(const VoteResponse& o) const {
     return term == o.term && vote_granted == o.vote_granted && flush_lsn == o.flush_lsn &&
@@ -168,15 +170,21 @@ std::vector<std::uint8_t> encode(const Message& message) {
         w.u32(static_cast<std::uint32_t>(m->pg_timeline_history.size()));
         w.bytes(reinterpret_cast<const std::uint8_t*>(m->pg_timeline_history.data()),
                 m->pg_timeline_history.size());
+        w.u32(m->flags);
     } else if (auto* m = std::get_if<AcceptorGreeting>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kAcceptorGreeting));
         w.u64(m->node_id);
         w.u64(m->term);
         w.u64(m->last_log_term);
         w.u64(m->flush_lsn);
+        w.u64(m->system_id);
+        w.u32(m->wal_segment_size);
+        w.u32(m->pg_timeline);
+        w.u32(m->min_pg_timeline);
     } else if (auto* m = std::get_if<VoteRequest>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kVoteRequest));
         w.u64(m->term);
+        w.u32(m->min_pg_timeline);
     } else if (auto* m = std::get_if<VoteResponse>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kVoteResponse));
         w.u64(m->term);
@@ -208,6 +216,18 @@ std::vector<std::uint8_t> encode(const Message& message) {
         w.u64(m->commit_lsn);
         w.u64(m->hs_xmin);
         w.u64(m->hs_catalog_xmin);
+    } else if (auto* m = std::get_if<WalReadRequest>(&message)) {
+        w.u8(static_cast<std::uint8_t>(MessageTag::kWalReadRequest));
+        w.u64(m->term);
+        w.u64(m->begin_lsn);
+        w.u64(m->end_lsn);
+    } else if (auto* m = std::get_if<WalReadResponse>(&message)) {
+        out.reserve(21 + m->wal.size());
+        w.u8(static_cast<std::uint8_t>(MessageTag::kWalReadResponse));
+        w.u64(m->term);
+        w.u64(m->begin_lsn);
+        w.u32(static_cast<std::uint32_t>(m->wal.size()));
+        w.bytes(m->wal.data(), m->wal.size());
     }
     return out;
 }
@@ -232,6 +252,9 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
                 r.fail("timeline history of " + std::to_string(len) + " bytes exceeds the limit");
             if (const std::uint8_t* p = r.take(len, "timeline history"))
                 m.pg_timeline_history.assign(reinterpret_cast<const char*>(p), len);
+            m.flags = r.u32("flags");
+            if (r.ok() && (m.flags & ~kGreetingFlagSync) != 0)
+                r.fail("unknown greeting flags " + std::to_string(m.flags));
             return done(r, std::move(m));
         }
         case MessageTag::kAcceptorGreeting: {
@@ -240,11 +263,16 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             m.term = r.u64("term");
             m.last_log_term = r.u64("last log term");
             m.flush_lsn = r.u64("flush lsn");
+            m.system_id = r.u64("system id");
+            m.wal_segment_size = r.u32("wal segment size");
+            m.pg_timeline = r.u32("pg timeline");
+            m.min_pg_timeline = r.u32("min pg timeline");
             return done(r, std::move(m));
         }
         case MessageTag::kVoteRequest: {
             VoteRequest m;
             m.term = r.u64("term");
+            m.min_pg_timeline = r.u32("min pg timeline");
             return done(r, std::move(m));
         }
         case MessageTag::kVoteResponse: {
@@ -303,6 +331,27 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             m.hs_catalog_xmin = r.u64("hs catalog xmin");
             return done(r, std::move(m));
         }
+        case MessageTag::kWalReadRequest: {
+            WalReadRequest m;
+            m.term = r.u64("term");
+            m.begin_lsn = r.u64("begin lsn");
+            m.end_lsn = r.u64("end lsn");
+            if (r.ok() && m.end_lsn < m.begin_lsn) r.fail("read end lsn before begin lsn");
+            if (r.ok() && m.end_lsn - m.begin_lsn > kMaxWalPayloadBytes)
+                r.fail("read of " + std::to_string(m.end_lsn - m.begin_lsn) +
+                       " bytes exceeds the limit");
+            return done(r, std::move(m));
+        }
+        case MessageTag::kWalReadResponse: {
+            WalReadResponse m;
+            m.term = r.u64("term");
+            m.begin_lsn = r.u64("begin lsn");
+            const std::uint32_t len = r.u32("wal length");
+            if (r.ok() && len > kMaxWalPayloadBytes)
+                r.fail("read response of " + std::to_string(len) + " bytes exceeds the limit");
+            if (const std::uint8_t* p = r.take(r.ok() ? len : 0, "wal")) m.wal.assign(p, p + len);
+            return done(r, std::move(m));
+        }
     }
     return Result<Message>::error("unknown message tag " + std::to_string(tag));
 }
@@ -310,7 +359,7 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
 const char* message_name(const Message& message) {
     static const char* const kNames[] = {"ProposerGreeting", "AcceptorGreeting", "VoteRequest",
                                          "VoteResponse",     "ProposerElected",  "AppendRequest",
-                                         "AppendResponse"};
+                                         "AppendResponse",   "WalReadRequest",   "WalReadResponse"};
     return kNames[message.index()];
 }
 
@@ -318,12 +367,15 @@ std::string describe(const Message& message) {
     std::string s = message_name(message);
     if (auto* m = std::get_if<ProposerGreeting>(&message)) {
         s += " v" + std::to_string(m->protocol_version) + " sysid=" + std::to_string(m->system_id) +
-             " pg_tli=" + std::to_string(m->pg_timeline);
+             " pg_tli=" + std::to_string(m->pg_timeline) + (m->is_sync() ? " sync" : "");
     } else if (auto* m = std::get_if<AcceptorGreeting>(&message)) {
         s += " node=" + std::to_string(m->node_id) + " term=" + std::to_string(m->term) +
-             " llt=" + std::to_string(m->last_log_term) + " flush=" + format_lsn(m->flush_lsn);
+             " llt=" + std::to_string(m->last_log_term) + " flush=" + format_lsn(m->flush_lsn) +
+             " pg_tli=" + std::to_string(m->pg_timeline) +
+             " fence=" + std::to_string(m->min_pg_timeline);
     } else if (auto* m = std::get_if<VoteRequest>(&message)) {
         s += " term=" + std::to_string(m->term);
+        if (m->min_pg_timeline) s += " fence=" + std::to_string(m->min_pg_timeline);
     } else if (auto* m = std::get_if<VoteResponse>(&message)) {
         s += " term=" + std::to_string(m->term) + (m->vote_granted ? " granted" : " refused") +
              " flush=" + format_lsn(m->flush_lsn) + " history=" + format_history(m->term_history) +
@@ -337,6 +389,12 @@ std::string describe(const Message& message) {
     } else if (auto* m = std::get_if<AppendResponse>(&message)) {
         s += " term=" + std::to_string(m->term) + " flush=" + format_lsn(m->flush_lsn) +
              " commit=" + format_lsn(m->commit_lsn);
+    } else if (auto* m = std::get_if<WalReadRequest>(&message)) {
+        s += " term=" + std::to_string(m->term) + " [" + format_lsn(m->begin_lsn) + ", " +
+             format_lsn(m->end_lsn) + ")";
+    } else if (auto* m = std::get_if<WalReadResponse>(&message)) {
+        s += " term=" + std::to_string(m->term) + " at " + format_lsn(m->begin_lsn) + " " +
+             std::to_string(m->wal.size()) + "B";
     }
     return s;
 }

@@ -31,6 +31,13 @@ const char* to_string(AcceptorConnState state) {
 Proposer::Proposer(ProposerConfig config, WalReader* wal)
     : config_(std::move(config)), wal_(wal), peers_(config_.acceptor_count) {
     config_.greeting.protocol_version = kProtocolVersion;
+    if (config_.sync) {
+        // No WAL and no terms of its own: everything it sends comes from the
+        // donor, through fetched_.
+        config_.greeting.flags |= kGreetingFlagSync;
+        config_.own_term_history.clear();
+        wal_ = &fetched_;
+    }
     own_history_ = config_.own_term_history;
     term_ = last_log_term(own_history_);
     rng_state_ = config_.random_seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
@@ -67,6 +74,7 @@ void Proposer::drop_peer(std::size_t k, TimeMs now, const std::string& why, bool
     out.messages.erase(std::remove_if(out.messages.begin(), out.messages.end(),
                                       [k](const OutgoingMessage& m) { return m.acceptor == k; }),
                        out.messages.end());
+    if (fetch_outstanding_ && fetch_from_ == k) fetch_outstanding_ = false;
     p.state = AcceptorConnState::kOffline;
     p.greeting.reset();
     p.vote.reset();
@@ -190,6 +198,8 @@ ProposerOutput Proposer::on_message(std::size_t k, const std::uint8_t* payload, 
         handle_vote_response(k, *v, now, out);
     } else if (auto* a = std::get_if<AppendResponse>(&m)) {
         handle_append_response(k, *a, now, out);
+    } else if (auto* r = std::get_if<WalReadResponse>(&m)) {
+        handle_wal_read_response(k, *r, now, out);
     } else {
         drop_peer(k, now, std::string("unexpected message ") + message_name(m), true, out);
     }
@@ -207,6 +217,15 @@ void Proposer::handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& g
     p.greeting = g;
     p.term = g.term;
     p.flush_lsn = g.flush_lsn;
+    if (!config_.sync && g.min_pg_timeline > config_.greeting.pg_timeline) {
+        become_superseded(g.term, g.flush_lsn,
+                          "fenced: acceptor " + std::to_string(k) +
+                              " requires PostgreSQL timeline " + std::to_string(g.min_pg_timeline) +
+                              " or later (set by a failover), this primary is on timeline " +
+                              std::to_string(config_.greeting.pg_timeline),
+                          out);
+        return;
+    }
     if ((state_ == ProposerState::kCampaigning || state_ == ProposerState::kElected) && g.term > term_) {
         step_down(g.term, k, now, out);
         return;
@@ -241,7 +260,53 @@ void Proposer::maybe_start_campaign(TimeMs now, ProposerOutput& out) {
         }
     }
     if (greeted < quorum()) return;
-    if (ahead_of_us >= quorum()) {
+    if (config_.sync) {
+        // Fence every PostgreSQL timeline a quorum member holds or was
+        // fenced at: only a node promoted after this sync can be elected.
+        std::uint64_t system_id = 0;
+        std::uint32_t fence = 0;
+        for (const Peer& p : peers_) {
+            if (!p.greeting || p.greeting->system_id == 0) continue;
+            if (system_id != 0 && p.greeting->system_id != system_id) {
+                become_superseded(0, kInvalidLsn,
+                                  "the safekeepers disagree on the system id (" +
+                                      std::to_string(system_id) + " and " +
+                                      std::to_string(p.greeting->system_id) +
+                                      "): they do not hold one timeline",
+                                  out);
+                return;
+            }
+            system_id = p.greeting->system_id;
+            fence = std::max({fence, p.greeting->pg_timeline + 1, p.greeting->min_pg_timeline});
+        }
+        if (system_id == 0) {
+            become_superseded(0, kInvalidLsn,
+                              "no safekeeper of the quorum holds this timeline: nothing to sync "
+                              "(check the tenant and timeline ids)",
+                              out);
+            return;
+        }
+        fence_pg_timeline_ = fence;
+    } else if (own_history_.empty() && config_.inherited_wal_end != kInvalidLsn &&
+               !config_.unsafe_test_only_inherit_unchecked) {
+        // A promoted standby: the best WAL among the greetings is what an
+        // election would make it take. Refuse before any vote if it lies
+        // above the switch point, so the attempt changes nothing.
+        const AcceptorGreeting* best = nullptr;
+        for (const Peer& p : peers_) {
+            if (!p.greeting) continue;
+            if (!best || p.greeting->last_log_term > best->last_log_term ||
+                (p.greeting->last_log_term == best->last_log_term &&
+                 p.greeting->flush_lsn > best->flush_lsn))
+                best = &*p.greeting;
+        }
+        if (best && best->flush_lsn > config_.inherited_wal_end) {
+            become_superseded(best->last_log_term, best->flush_lsn,
+                              lagging_reason(best->flush_lsn), out);
+            return;
+        }
+    }
+    if (!config_.sync && ahead_of_us >= quorum()) {
         become_superseded(ahead_term, ahead_lsn,
                           "a quorum of acceptors holds WAL of a later term beyond this primary's end of WAL " +
                               format_lsn(local_flush_lsn_),
@@ -259,7 +324,7 @@ void Proposer::maybe_start_campaign(TimeMs now, ProposerOutput& out) {
 void Proposer::send_vote_request(std::size_t k, TimeMs now, ProposerOutput& out) {
     peers_[k].state = AcceptorConnState::kVoting;
     peers_[k].vote.reset();
-    send(k, VoteRequest{term_}, now, out);
+    send(k, VoteRequest{term_, config_.sync ? fence_pg_timeline_ : 0}, now, out);
 }
 
 void Proposer::handle_vote_response(std::size_t k, const VoteResponse& v, TimeMs now, ProposerOutput& out) {
@@ -301,7 +366,18 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
     const TermHistory donor_history = history_up_to(donor->vote->term_history, donor_flush);
     TermHistory history;
     Lsn start;
-    if (donor_flush == kInvalidLsn && donor_history.empty()) {
+    if (config_.sync) {
+        if (donor_flush == kInvalidLsn) {
+            become_superseded(term_, kInvalidLsn,
+                              "the voting safekeepers hold no WAL for this timeline: nothing to sync",
+                              out);
+            return;
+        }
+        // The donor's WAL is the best of the quorum: everything any primary
+        // may have acknowledged lies below its end.
+        history = donor_history;
+        start = donor_flush;
+    } else if (donor_flush == kInvalidLsn && donor_history.empty()) {
         start = config_.timeline_start_lsn;  // first election on empty acceptors
     } else {
         if (donor_flush > local_flush_lsn_) {
@@ -311,7 +387,19 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
                               out);
             return;
         }
-        const Lsn known_own_below = own_history_.empty() ? kInvalidLsn : own_history_.front().lsn;
+        Lsn known_own_below = own_history_.empty() ? kInvalidLsn : own_history_.front().lsn;
+        const bool inheriting = own_history_.empty() && config_.inherited_wal_end != kInvalidLsn;
+        if (inheriting && config_.unsafe_test_only_inherit_unchecked) {
+            known_own_below = donor_flush;
+        } else if (inheriting) {
+            // A promoted standby holds the quorum's WAL only up to its switch
+            // point: WAL above it was committed after it stopped receiving.
+            if (donor_flush > config_.inherited_wal_end) {
+                become_superseded(donor_llt, donor_flush, lagging_reason(donor_flush), out);
+                return;
+            }
+            known_own_below = config_.inherited_wal_end;
+        }
         if (const std::optional<TermLsn> foreign =
                 first_foreign_entry(own_history_, donor_history, donor_flush, known_own_below)) {
             become_superseded(foreign->term, foreign->lsn,
@@ -325,6 +413,7 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
         // Terms say whose WAL it is; bytes prove it. A data directory restored
         // from a snapshot keeps our terms but not our WAL after the snapshot.
         if (!config_.unsafe_test_only_skip_content_check &&
+            !(inheriting && config_.unsafe_test_only_inherit_unchecked) &&
             !verify_donor_tail(*donor->vote, donor_llt, out))
             return;
         history = donor_history;
@@ -339,13 +428,21 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
             horizon = std::max(horizon, p.vote->truncate_lsn);
     elected_history_ = config_.unsafe_test_only_keep_full_history ? history
                                                                   : trim_history(history, std::min(horizon, start));
-    // Remember that we authored this term (LSN clamped so the list stays well
-    // formed; only the terms matter).
-    own_history_.push_back(TermLsn{term_, own_history_.empty() ? start : std::max(start, own_history_.back().lsn)});
-    if (own_history_.size() > kMaxTermHistoryEntries) own_history_.erase(own_history_.begin());
     term_start_lsn_ = start;
     backoff_attempts_ = 0;
-    out.persist_own_term_history = own_history_;
+    if (!config_.sync) {
+        // Remember that we authored this term (LSN clamped so the list stays
+        // well formed; only the terms matter).
+        own_history_.push_back(
+            TermLsn{term_, own_history_.empty() ? start : std::max(start, own_history_.back().lsn)});
+        if (own_history_.size() > kMaxTermHistoryEntries) own_history_.erase(own_history_.begin());
+        out.persist_own_term_history = own_history_;
+    } else {
+        local_flush_lsn_ = start;
+        fetched_.begin = start;
+        fetched_.bytes.clear();
+        fetch_outstanding_ = false;
+    }
     set_state(ProposerState::kElected, out);
     log(out, LogLevel::kInfo,
         "elected in term " + std::to_string(term_) + " with " + std::to_string(grants) +
@@ -378,6 +475,15 @@ bool Proposer::verify_donor_tail(const VoteResponse& donor, Term donor_llt, Prop
             ")): this data directory is not the primary that wrote it (restored snapshot or copy?)",
         out);
     return false;
+}
+
+std::string Proposer::lagging_reason(Lsn quorum_end) const {
+    return "promoted before catching up: this node's PostgreSQL timeline " +
+           std::to_string(config_.greeting.pg_timeline) + " starts at " +
+           format_lsn(config_.inherited_wal_end) + " but the quorum's WAL ends at " +
+           format_lsn(quorum_end) +
+           "; WAL the quorum committed is missing here (sync the safekeepers and promote a "
+           "standby that has replayed up to the sync LSN)";
 }
 
 void Proposer::send_elected(std::size_t k, TimeMs now, ProposerOutput& out) {
@@ -432,6 +538,84 @@ void Proposer::handle_append_response(std::size_t k, const AppendResponse& a, Ti
     update_commit(out);
 }
 
+void Proposer::handle_wal_read_response(std::size_t k, const WalReadResponse& r, TimeMs now,
+                                        ProposerOutput& out) {
+    Peer& p = peers_[k];
+    if (p.state != AcceptorConnState::kStreaming || !fetch_outstanding_ || fetch_from_ != k) {
+        drop_peer(k, now, "unexpected WalReadResponse", true, out);
+        return;
+    }
+    fetch_outstanding_ = false;
+    p.term = r.term;
+    if (r.term > term_) {
+        step_down(r.term, k, now, out);
+        return;
+    }
+    if (r.term != term_) {
+        drop_peer(k, now, "WalReadResponse of another term", true, out);
+        return;
+    }
+    // A window moved while the read was out is answered by the next read.
+    if (r.begin_lsn == fetched_.end() && fetched_.end() + r.wal.size() <= term_start_lsn_)
+        fetched_.bytes.insert(fetched_.bytes.end(), r.wal.begin(), r.wal.end());
+}
+
+void Proposer::sync_fetch(TimeMs now, ProposerOutput& out) {
+    const Lsn target = term_start_lsn_;
+    Lsn need = target;  // the lowest LSN a streaming peer still needs
+    for (const Peer& p : peers_)
+        if (p.state == AcceptorConnState::kStreaming && p.elected_acked) need = std::min(need, p.sent_lsn);
+    if (need >= target) return;
+    if (need < fetched_.begin || need > fetched_.end()) {
+        fetched_.begin = need;  // a late or truncated peer: start the window at its point
+        fetched_.bytes.clear();
+    } else if (need - fetched_.begin >= config_.max_append_bytes * 8) {
+        fetched_.bytes.erase(fetched_.bytes.begin(),
+                             fetched_.bytes.begin() + static_cast<std::ptrdiff_t>(need - fetched_.begin));
+        fetched_.begin = need;
+    }
+    if (fetch_outstanding_ || fetched_.end() >= target ||
+        fetched_.end() - need >= config_.max_inflight_bytes)
+        return;
+    // Any peer that acknowledged our ProposerElected holds our history up to
+    // its flush LSN; ask the one that holds the most.
+    std::size_t source = peers_.size();
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        const Peer& p = peers_[k];
+        if (p.state != AcceptorConnState::kStreaming || !p.elected_acked || p.flush_lsn <= fetched_.end())
+            continue;
+        if (source == peers_.size() || p.flush_lsn > peers_[source].flush_lsn) source = k;
+    }
+    if (source == peers_.size()) return;
+    WalReadRequest request;
+    request.term = term_;
+    request.begin_lsn = fetched_.end();
+    request.end_lsn = std::min({target, peers_[source].flush_lsn,
+                                fetched_.end() + static_cast<Lsn>(kSyncReadBytes)});
+    fetch_outstanding_ = true;
+    fetch_from_ = source;
+    send(source, request, now, out);
+}
+
+Status Proposer::FetchedWal::read_wal(Lsn from, Lsn to, std::vector<std::uint8_t>& out) {
+    if (from < begin || to > end() || from > to)
+        return Status::error("WAL [" + format_lsn(from) + ", " + format_lsn(to) +
+                             ") is not in the fetched window [" + format_lsn(begin) + ", " +
+                             format_lsn(end()) + ")");
+    out.insert(out.end(), bytes.begin() + static_cast<std::ptrdiff_t>(from - begin),
+               bytes.begin() + static_cast<std::ptrdiff_t>(to - begin));
+    return Status();
+}
+
+bool Proposer::sync_done() const {
+    if (!config_.sync || state_ != ProposerState::kElected || commit_lsn_ < term_start_lsn_) return false;
+    std::size_t acknowledged = 0;
+    for (const Peer& p : peers_)
+        if (p.state == AcceptorConnState::kStreaming && p.elected_acked && p.commit_lsn >= term_start_lsn_)
+            ++acknowledged;
+    return acknowledged >= quorum();
+}
+
 void Proposer::update_commit(ProposerOutput& out) {
     if (state_ != ProposerState::kElected) return;
     std::vector<Lsn> flushed;
@@ -467,12 +651,16 @@ void Proposer::update_commit(ProposerOutput& out) {
 }
 
 void Proposer::pump(TimeMs now, ProposerOutput& out) {
+    if (config_.sync) sync_fetch(now, out);
+    // What can be sent: the local WAL, or for a sync proposer the fetched window.
+    const Lsn available = config_.sync ? fetched_.end() : local_flush_lsn_;
     for (std::size_t k = 0; k < peers_.size(); ++k) {
         Peer& p = peers_[k];
         if (p.state != AcceptorConnState::kStreaming || !p.elected_acked) continue;
         bool sent_any = false;
-        while (p.sent_lsn < local_flush_lsn_ && p.sent_lsn - p.flush_lsn < config_.max_inflight_bytes) {
-            const Lsn end = std::min<Lsn>(local_flush_lsn_, p.sent_lsn + config_.max_append_bytes);
+        if (config_.sync && p.sent_lsn < fetched_.begin) continue;  // the window moves to it first
+        while (p.sent_lsn < available && p.sent_lsn - p.flush_lsn < config_.max_inflight_bytes) {
+            const Lsn end = std::min<Lsn>(available, p.sent_lsn + config_.max_append_bytes);
             AppendRequest r;
             r.term = term_;
             r.begin_lsn = p.sent_lsn;
@@ -566,6 +754,9 @@ ProposerStatus Proposer::status() const {
     s.superseded_by_term = superseded_by_term_;
     s.superseded_at_lsn = superseded_at_lsn_;
     s.superseded_reason = superseded_reason_;
+    s.fence_pg_timeline = fence_pg_timeline_;
+    if (config_.sync && state_ == ProposerState::kElected) s.sync_lsn = term_start_lsn_;
+    s.sync_done = sync_done();
     for (const Peer& p : peers_) {
         AcceptorStatus a;
         a.state = p.state;

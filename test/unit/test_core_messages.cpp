@@ -19,8 +19,9 @@ std::vector<Message> sample_messages() {
     g.pg_timeline = 3;
     g.proposer_id[0] = 9;
     g.pg_timeline_history = "1\t0/3000000\tno recovery target specified\n";
-    AcceptorGreeting ag{42, 7, 6, 0x1000123};
-    VoteRequest vr{8};
+    AcceptorGreeting ag{42, 7, 6, 0x1000123, 77, 16 * 1024 * 1024, 3, 4};
+    VoteRequest vr{8, 5};
+    g.flags = kGreetingFlagSync;
     VoteResponse vp;
     vp.term = 8;
     vp.vote_granted = true;
@@ -41,7 +42,9 @@ std::vector<Message> sample_messages() {
     ar.truncate_lsn = 0x1000000;
     ar.wal = {1, 2, 3, 4, 5};
     AppendResponse ap{8, 0x2000005, 0x2000000, 123456789012ull, 987ull};
-    return {g, ag, vr, vp, pe, ar, ap};
+    WalReadRequest rr{8, 0x1000000, 0x1000100};
+    WalReadResponse rp{8, 0x1000000, {4, 5, 6}};
+    return {g, ag, vr, vp, pe, ar, ap, rr, rp};
 }
 
 Result<Message> decode_bytes(const std::vector<std::uint8_t>& b) { return decode(b.data(), b.size()); }
@@ -65,16 +68,18 @@ TEST_CASE("every message round-trips through the codec", "[core][codec]") {
 }
 
 TEST_CASE("layout is little-endian with a one-byte tag", "[core][codec]") {
-    const auto bytes = encode(VoteRequest{0x0102030405060708ull});
-    REQUIRE(bytes.size() == 9);
+    const auto bytes = encode(VoteRequest{0x0102030405060708ull, 0});
+    REQUIRE(bytes.size() == 13);
     CHECK(bytes[0] == 'V');
     CHECK(bytes[1] == 0x08);
     CHECK(bytes[8] == 0x01);
     const auto ack = encode(AppendResponse{1, 2, 3, 4, 5});
     CHECK(ack.size() == 41);
-    CHECK(encode(AcceptorGreeting{}).size() == 33);
+    CHECK(encode(AcceptorGreeting{}).size() == 33 + 8 + 4 + 4 + 4);
     ProposerGreeting g;
-    CHECK(encode(g).size() == 1 + 4 + 8 + 4 + 4 + 16 + 16 + 4 + 16 + 4);
+    CHECK(encode(g).size() == 1 + 4 + 8 + 4 + 4 + 16 + 16 + 4 + 16 + 4 + 4);
+    CHECK(encode(WalReadRequest{}).size() == 25);
+    CHECK(encode(WalReadResponse{1, 2, {9}}).size() == 1 + 8 + 8 + 4 + 1);
 }
 
 TEST_CASE("every truncation of every message is an error", "[core][codec]") {
