@@ -127,6 +127,21 @@ $(B)/obj/test/sim/%.o: test/sim/%.cpp
 $(B)/wpsim: $(SIM_OBJS) $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^
 
+# Command-line tools: tools/NAME.cpp is one program, $(B)/NAME, linked with
+# the core and libpq. src/pg/safekeeper_conn.cpp uses libpq only (no server
+# header), so the tools share the extension's connection code.
+PG_INCLUDEDIR := $(shell $(PG_CONFIG) --includedir)
+TOOL_SOURCES := $(sort $(wildcard tools/*.cpp))
+TOOL_BINS := $(TOOL_SOURCES:tools/%.cpp=$(B)/%)
+$(B)/obj/tools/%.o: tools/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
+$(B)/obj/tools/safekeeper_conn.o: src/pg/safekeeper_conn.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -isystem $(PG_INCLUDEDIR) -c -o $@ $<
+$(TOOL_BINS): $(B)/%: $(B)/obj/tools/%.o $(B)/obj/tools/safekeeper_conn.o $(B)/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ -L$(PG_LIBDIR) -lpq
+
 # Benchmark clients: each bench/NAME.cpp is one program, $(B)/bench/NAME,
 # driven by the bench/ scripts (which find it in $$WP_BIN_DIR or $(B)/bench).
 BENCH_SOURCES := $(sort $(wildcard bench/*.cpp))
@@ -139,15 +154,19 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
 -include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d \
-         $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d)
+         $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
+         $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d
 
-all: $(B)/libwpcore.a $(B)/safekeeper $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS)
+all: $(B)/libwpcore.a $(B)/safekeeper $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
+     $(TOOL_BINS)
 
 # ----------------------------------------------------------------- install
 install: install-safekeeper
-install-safekeeper: build/safekeeper
+install-safekeeper: build/safekeeper $(TOOL_SOURCES:tools/%.cpp=build/%)
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) build/safekeeper '$(DESTDIR)$(bindir)/safekeeper'
+	@for t in $(TOOL_SOURCES:tools/%.cpp=%); do \
+	  $(INSTALL_PROGRAM) build/$$t '$(DESTDIR)$(bindir)/'$$t || exit 1; done
 	@if [ -f scripts/wpctl ]; then \
 	  $(INSTALL_SCRIPT) scripts/wpctl '$(DESTDIR)$(bindir)/wpctl'; fi
 

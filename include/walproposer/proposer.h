@@ -210,6 +210,7 @@ struct ProposerStatus {
     // donor's end of WAL, known once elected), and whether a quorum has
     // acknowledged commit_lsn == sync_lsn (the sync is complete).
     std::uint32_t fence_pg_timeline = 0;
+    std::uint64_t sync_system_id = 0;  // the system id the safekeepers hold
     Lsn sync_lsn = kInvalidLsn;
     bool sync_done = false;
 };
@@ -301,6 +302,7 @@ private:
     bool fetch_outstanding_ = false;
     std::size_t fetch_from_ = 0;   // peer asked, valid while fetch_outstanding_
     std::uint32_t fence_pg_timeline_ = 0;
+    std::uint64_t sync_system_id_ = 0;
     std::vector<Peer> peers_;
     ProposerState state_ = ProposerState::kCollectingGreetings;
     bool started_ = false;

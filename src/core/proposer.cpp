@@ -287,6 +287,7 @@ void Proposer::maybe_start_campaign(TimeMs now, ProposerOutput& out) {
             return;
         }
         fence_pg_timeline_ = fence;
+        sync_system_id_ = system_id;
     } else if (own_history_.empty() && config_.inherited_wal_end != kInvalidLsn &&
                !config_.unsafe_test_only_inherit_unchecked) {
         // A promoted standby: the best WAL among the greetings is what an
@@ -755,6 +756,7 @@ ProposerStatus Proposer::status() const {
     s.superseded_at_lsn = superseded_at_lsn_;
     s.superseded_reason = superseded_reason_;
     s.fence_pg_timeline = fence_pg_timeline_;
+    s.sync_system_id = sync_system_id_;
     if (config_.sync && state_ == ProposerState::kElected) s.sync_lsn = term_start_lsn_;
     s.sync_done = sync_done();
     for (const Peer& p : peers_) {

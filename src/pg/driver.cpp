@@ -25,6 +25,7 @@ Driver::Driver(DriverSettings settings) : settings_(std::move(settings)) {
     config.greeting = settings_.greeting;
     config.own_term_history = settings_.own_term_history;
     config.timeline_start_lsn = settings_.timeline_start_lsn;
+    config.inherited_wal_end = settings_.timeline_switch_point;
     config.reconnect_interval_ms = static_cast<wp::TimeMs>(settings_.reconnect_timeout_ms);
     config.random_seed = settings_.random_seed;
     proposer_ = std::make_unique<wp::Proposer>(std::move(config), &wal_);

@@ -28,6 +28,9 @@ struct DriverSettings {
     wp::ProposerGreeting greeting;
     wp::TermHistory own_term_history;
     wp::Lsn timeline_start_lsn = 0;
+    // Where this server's PostgreSQL timeline begins (0 on timeline 1): the
+    // switch point of a promoted standby, whose WAL below it it may inherit.
+    wp::Lsn timeline_switch_point = 0;
     std::string tenant_hex;
     std::string timeline_hex;
     std::string application_name;

@@ -13,12 +13,14 @@ extern "C" {
 
 #include <signal.h>
 
+#include "access/timeline.h"
 #include "access/transam.h"
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "catalog/pg_control.h"
 #include "common/string.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -294,11 +296,27 @@ void read_timeline_history(TimeLineID tli, char** content, int* length) {
     *length = buffer.len;
 }
 
+// Where timeline `tli` branched off its parent (0 on timeline 1). A corrupt
+// history file raises ERROR here, before any C++ object exists.
+XLogRecPtr timeline_switch_point(TimeLineID tli) {
+    if (tli <= 1) return InvalidXLogRecPtr;
+    List* history = readTimeLineHistory(tli);
+    XLogRecPtr point = InvalidXLogRecPtr;
+    ListCell* cell;
+    foreach (cell, history) {
+        TimeLineHistoryEntry* entry = static_cast<TimeLineHistoryEntry*>(lfirst(cell));
+        if (entry->tli == tli) point = entry->begin;
+    }
+    list_free_deep(history);
+    return point;
+}
+
 // Plain inputs gathered from PostgreSQL for the driver's settings.
 struct DriverInputs {
     uint64 system_id;
     TimeLineID tli;
     XLogRecPtr timeline_start;
+    XLogRecPtr switch_point;  // where timeline `tli` begins; 0 on timeline 1
     char* history_content;
     int history_length;
     uint64 random_seed;
@@ -325,6 +343,7 @@ bool create_driver(const DriverInputs& inputs, char* errbuf, size_t errbuf_size)
             settings.connect_timeout_ms = wp::pg::guc_connect_timeout_ms;
             settings.reconnect_timeout_ms = wp::pg::guc_reconnect_timeout_ms;
             settings.timeline_start_lsn = inputs.timeline_start;
+            settings.timeline_switch_point = inputs.switch_point;
             settings.random_seed = inputs.random_seed;
             auto history = wp::pg::load_term_history(inputs.tli);
             if (!history) {
@@ -486,6 +505,7 @@ void walproposer_worker_main(Datum) {
     inputs.system_id = GetSystemIdentifier();
     inputs.tli = GetWALInsertionTimeLine();
     read_timeline_history(inputs.tli, &inputs.history_content, &inputs.history_length);
+    inputs.switch_point = timeline_switch_point(inputs.tli);
     inputs.random_seed = static_cast<uint64>(GetCurrentTimestamp()) ^ (uint64)MyProcPid;
 
     // The slot keeps the WAL the safekeepers still need.

@@ -1,0 +1,387 @@
+// pg_walproposer_sync: the first step of every failover (docs/failover.md).
+//
+// Runs the consensus core's sync proposer (ProposerConfig::sync) against the
+// safekeepers of one timeline: it wins a new term with no WAL of its own,
+// copies the donor's WAL, makes a quorum hold and commit all of it, and
+// fences every PostgreSQL timeline the safekeepers hold (their control files
+// get min_pg_timeline = highest timeline + 1). When it exits 0, everything any
+// old primary acknowledged lies at or below the printed sync LSN, the
+// safekeepers serve WAL up to it, and the old primary can never be elected
+// again. Nothing here decides anything: the core does; this file only moves
+// bytes between libpq connections and the core, with a deadline.
+//
+// Exit status: 0 synced; 1 failed (no quorum within --timeout, nothing to
+// sync, safekeepers that disagree); 2 usage error.
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../src/pg/safekeeper_conn.h"
+#include "../src/pg/wait_bits.h"
+#include "walproposer/config.h"
+#include "walproposer/proposer.h"
+#include "walproposer/version.h"
+
+namespace {
+
+constexpr const char kProgram[] = "pg_walproposer_sync";
+
+struct Options {
+    std::vector<wp::SafekeeperAddress> safekeepers;
+    std::string tenant_hex;
+    std::string timeline_hex;
+    double timeout_seconds = 30;
+    bool json = false;
+    bool verbose = false;
+};
+
+void print_help() {
+    std::printf(
+        "%s brings the safekeepers of one timeline to a synced, fenced state:\n"
+        "the first step of every failover. It wins a new term, makes a quorum hold\n"
+        "and commit all WAL any old primary may have acknowledged, prints that LSN,\n"
+        "and fences the old primary (no PostgreSQL timeline the safekeepers hold can\n"
+        "be elected again; a standby promoted after this sync can).\n"
+        "\n"
+        "Usage:\n"
+        "  %s --safekeepers HOST:PORT,... --tenant-id HEX --timeline-id HEX [OPTION]...\n"
+        "\n"
+        "Options:\n"
+        "  -s, --safekeepers LIST   the safekeepers, as in walproposer.safekeepers\n"
+        "      --tenant-id HEX      tenant id (32 hex digits; walproposer.tenant_id)\n"
+        "      --timeline-id HEX    timeline id (32 hex digits; walproposer.timeline_id)\n"
+        "      --system-id N        derive both ids from the system identifier, as the\n"
+        "                           extension does when walproposer.tenant_id is empty\n"
+        "  -t, --timeout SECONDS    give up when no quorum completes in time (default 30)\n"
+        "      --json               print the result as one JSON object on stdout\n"
+        "  -v, --verbose            log the proposer's steps on stderr\n"
+        "  -V, --version            print the version and exit\n"
+        "  -?, --help               show this help and exit\n"
+        "\n"
+        "Exit status: 0 synced, 1 failed (reason on stderr), 2 usage error.\n",
+        kProgram, kProgram);
+}
+
+[[noreturn]] void usage_error(const std::string& message) {
+    std::fprintf(stderr, "%s: %s\nTry \"%s --help\" for more information.\n", kProgram,
+                 message.c_str(), kProgram);
+    std::exit(2);
+}
+
+Options parse_options(int argc, char** argv) {
+    Options options;
+    std::string system_id;
+    bool have_list = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        auto value = [&](const char* name) -> std::string {
+            const std::string prefix = std::string(name) + "=";
+            if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
+            if (i + 1 >= argc) usage_error(std::string("option ") + name + " needs a value");
+            return argv[++i];
+        };
+        auto is = [&](const char* long_name, const char* short_name = nullptr) {
+            const std::string l = long_name;
+            return arg == l || arg.rfind(l + "=", 0) == 0 || (short_name && arg == short_name);
+        };
+        if (arg == "--help" || arg == "-?" || arg == "-h") {
+            print_help();
+            std::exit(0);
+        } else if (arg == "--version" || arg == "-V") {
+            std::printf("%s %s\n", kProgram, wp::kVersion);
+            std::exit(0);
+        } else if (is("--safekeepers", "-s")) {
+            auto list = wp::parse_safekeeper_list(value("--safekeepers"));
+            if (!list) usage_error("invalid --safekeepers: " + list.message());
+            if (list->empty()) usage_error("--safekeepers is empty");
+            options.safekeepers = std::move(*list);
+            have_list = true;
+        } else if (is("--tenant-id")) {
+            auto id = wp::parse_hex_id(value("--tenant-id"));
+            if (!id || id->empty()) usage_error("invalid --tenant-id: expected 32 hex digits");
+            options.tenant_hex = *id;
+        } else if (is("--timeline-id")) {
+            auto id = wp::parse_hex_id(value("--timeline-id"));
+            if (!id || id->empty()) usage_error("invalid --timeline-id: expected 32 hex digits");
+            options.timeline_hex = *id;
+        } else if (is("--system-id")) {
+            system_id = value("--system-id");
+        } else if (is("--timeout", "-t")) {
+            const std::string text = value("--timeout");
+            char* end = nullptr;
+            options.timeout_seconds = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end != '\0' || !(options.timeout_seconds > 0) ||
+                options.timeout_seconds > 86400)
+                usage_error("invalid --timeout \"" + text + "\": expected seconds in (0, 86400]");
+        } else if (arg == "--json") {
+            options.json = true;
+        } else if (arg == "--verbose" || arg == "-v") {
+            options.verbose = true;
+        } else {
+            usage_error("unknown argument \"" + arg + "\"");
+        }
+    }
+    if (!have_list) usage_error("--safekeepers is required");
+    if (!system_id.empty()) {
+        char* end = nullptr;
+        const unsigned long long id = std::strtoull(system_id.c_str(), &end, 10);
+        if (*end != '\0' || id == 0) usage_error("invalid --system-id \"" + system_id + "\"");
+        if (options.tenant_hex.empty()) options.tenant_hex = wp::default_id_from_system_id(id);
+        if (options.timeline_hex.empty()) options.timeline_hex = wp::default_id_from_system_id(id);
+    }
+    if (options.tenant_hex.empty() || options.timeline_hex.empty())
+        usage_error("--tenant-id and --timeline-id (or --system-id) are required");
+    return options;
+}
+
+wp::Id128 id_bytes(const std::string& hex) {
+    wp::Id128 id{};
+    for (std::size_t i = 0; i < id.size(); ++i)
+        id[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    return id;
+}
+
+wp::TimeMs now_ms() {
+    return static_cast<wp::TimeMs>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now().time_since_epoch())
+                                       .count());
+}
+
+// Moves bytes between the libpq connections and the sync proposer.
+class SyncDriver {
+public:
+    explicit SyncDriver(const Options& options) : options_(options) {
+        std::random_device random;
+        const std::uint64_t seed = (static_cast<std::uint64_t>(random()) << 32) ^ random() ^
+                                   static_cast<std::uint64_t>(getpid());
+        wp::ProposerConfig config;
+        config.sync = true;
+        config.acceptor_count = options.safekeepers.size();
+        config.greeting.tenant_id = id_bytes(options.tenant_hex);
+        config.greeting.timeline_id = id_bytes(options.timeline_hex);
+        for (std::size_t i = 0; i < config.greeting.proposer_id.size(); ++i)
+            config.greeting.proposer_id[i] = static_cast<std::uint8_t>(seed >> ((i % 8) * 8));
+        config.reconnect_interval_ms = 500;
+        config.election_timeout_ms = 3000;
+        config.response_timeout_ms = 5000;
+        config.random_seed = seed;
+        proposer_ = std::make_unique<wp::Proposer>(std::move(config), nullptr);
+        for (std::size_t i = 0; i < options.safekeepers.size(); ++i)
+            connections_.push_back(std::make_unique<wp::pg::SafekeeperConnection>());
+        last_error_.assign(connections_.size(), std::string());
+        connect_started_at_.assign(connections_.size(), 0);
+    }
+
+    // Runs until the sync is done (true), the proposer gives up, or the
+    // deadline passes (false; failure() says why).
+    bool run() {
+        const wp::TimeMs started = now_ms();
+        const wp::TimeMs deadline = started + static_cast<wp::TimeMs>(options_.timeout_seconds * 1000);
+        execute(proposer_->start(started, wp::kInvalidLsn), started);
+        for (;;) {
+            const wp::ProposerStatus status = proposer_->status();
+            if (status.sync_done) return true;
+            if (status.state == wp::ProposerState::kSuperseded) {
+                failure_ = status.superseded_reason;
+                return false;
+            }
+            const wp::TimeMs now = now_ms();
+            if (now >= deadline) {
+                failure_ = timeout_message(status);
+                return false;
+            }
+            wait_and_dispatch(std::min<wp::TimeMs>(100, deadline - now));
+            const wp::TimeMs after = now_ms();
+            expire_connects(after);
+            execute(proposer_->on_tick(after), after);
+        }
+    }
+
+    const std::string& failure() const { return failure_; }
+    wp::ProposerStatus status() const { return proposer_->status(); }
+
+private:
+    void wait_and_dispatch(wp::TimeMs timeout_ms) {
+        std::vector<pollfd> fds;
+        std::vector<std::size_t> owners;
+        for (std::size_t i = 0; i < connections_.size(); ++i) {
+            const auto& c = *connections_[i];
+            if (c.state() == wp::pg::SafekeeperConnection::State::kClosed || c.socket() < 0) continue;
+            short events = 0;
+            if (c.wanted_events() & wp::pg::kWaitReadable) events |= POLLIN;
+            if (c.wanted_events() & wp::pg::kWaitWritable) events |= POLLOUT;
+            fds.push_back(pollfd{c.socket(), events, 0});
+            owners.push_back(i);
+        }
+        if (fds.empty()) {
+            usleep(static_cast<useconds_t>(timeout_ms * 1000));
+            return;
+        }
+        const int ready = poll(fds.data(), fds.size(), static_cast<int>(timeout_ms));
+        if (ready <= 0) return;
+        for (std::size_t j = 0; j < fds.size(); ++j)
+            if (fds[j].revents != 0) on_ready(owners[j]);
+    }
+
+    void on_ready(std::size_t index) {
+        auto& connection = *connections_[index];
+        if (connection.state() == wp::pg::SafekeeperConnection::State::kClosed) return;
+        std::vector<std::vector<std::uint8_t>> inbox;
+        bool became_streaming = false;
+        const wp::Status status = connection.on_ready(inbox, became_streaming);
+        const wp::TimeMs now = now_ms();
+        if (became_streaming) {
+            last_error_[index].clear();
+            log_line("connected to safekeeper " + options_.safekeepers[index].to_string());
+            execute(proposer_->on_connected(index, now), now);
+        }
+        for (const auto& payload : inbox) {
+            if (connection.state() != wp::pg::SafekeeperConnection::State::kStreaming) break;
+            execute(proposer_->on_message(index, payload.data(), payload.size(), now), now);
+        }
+        if (!status.ok()) lost(index, status.message(), now);
+    }
+
+    void expire_connects(wp::TimeMs now) {
+        for (std::size_t i = 0; i < connections_.size(); ++i) {
+            const auto state = connections_[i]->state();
+            if ((state == wp::pg::SafekeeperConnection::State::kConnecting ||
+                 state == wp::pg::SafekeeperConnection::State::kStartingPush) &&
+                now - connect_started_at_[i] > kConnectTimeoutMs) {
+                connections_[i]->close();
+                lost(i, "connection timed out", now);
+            }
+        }
+    }
+
+    void lost(std::size_t index, const std::string& reason, wp::TimeMs now) {
+        if (reason != last_error_[index])
+            log_line("safekeeper " + options_.safekeepers[index].to_string() + ": " + reason);
+        last_error_[index] = reason;
+        execute(proposer_->on_disconnected(index, now, reason), now);
+    }
+
+    void connect(std::size_t index, wp::TimeMs now) {
+        const auto& address = options_.safekeepers[index];
+        // create_timeline=false: a sync never creates a timeline (a mistyped
+        // id must not leave empty timelines on every safekeeper).
+        const std::vector<std::string> keywords = {
+            "host", "port", "dbname", "user", "application_name", "options", "connect_timeout",
+            "sslmode"};
+        const std::vector<std::string> values = {
+            address.host,
+            std::to_string(address.port),
+            "postgres",
+            "walproposer",
+            kProgram,
+            "-c tenant_id=" + options_.tenant_hex + " -c timeline_id=" + options_.timeline_hex +
+                " -c create_timeline=false",
+            "5",
+            "disable"};
+        connect_started_at_[index] = now;
+        const wp::Status status = connections_[index]->start(keywords, values);
+        if (!status.ok()) lost(index, status.message(), now);
+    }
+
+    void execute(wp::ProposerOutput&& output, wp::TimeMs now) {
+        for (std::size_t index : output.disconnect) connections_[index]->close();
+        std::vector<std::pair<std::size_t, std::string>> send_failures;
+        for (const auto& message : output.messages) {
+            auto& connection = *connections_[message.acceptor];
+            if (connection.state() != wp::pg::SafekeeperConnection::State::kStreaming) continue;
+            const wp::Status sent = connection.send(message.payload);
+            if (!sent.ok()) send_failures.emplace_back(message.acceptor, sent.message());
+        }
+        for (std::size_t index : output.connect) connect(index, now);
+        for (const auto& line : output.log)
+            if (line.level != wp::LogLevel::kDebug) log_line(line.text);
+        for (const auto& [index, reason] : send_failures) lost(index, reason, now);
+    }
+
+    void log_line(const std::string& text) const {
+        if (options_.verbose) std::fprintf(stderr, "%s: %s\n", kProgram, text.c_str());
+    }
+
+    std::string timeout_message(const wp::ProposerStatus& status) const {
+        std::size_t reachable = 0;
+        for (const auto& a : status.acceptors)
+            if (a.state != wp::AcceptorConnState::kOffline && a.state != wp::AcceptorConnState::kConnecting)
+                ++reachable;
+        char seconds[32];
+        std::snprintf(seconds, sizeof seconds, "%g", options_.timeout_seconds);
+        std::string text = "no quorum of safekeepers completed the sync within " +
+                           std::string(seconds) + " s (" + std::to_string(reachable) + " of " +
+                           std::to_string(status.acceptors.size()) + " reachable, " +
+                           std::to_string(status.quorum) + " needed; state " +
+                           wp::to_string(status.state) + ")";
+        for (std::size_t i = 0; i < status.acceptors.size(); ++i) {
+            const std::string& error =
+                last_error_[i].empty() ? status.acceptors[i].last_error : last_error_[i];
+            text += "\n  " + options_.safekeepers[i].to_string() + ": " +
+                    wp::to_string(status.acceptors[i].state) + (error.empty() ? "" : ": " + error);
+        }
+        return text;
+    }
+
+    static constexpr wp::TimeMs kConnectTimeoutMs = 5000;
+    const Options& options_;
+    std::unique_ptr<wp::Proposer> proposer_;
+    std::vector<std::unique_ptr<wp::pg::SafekeeperConnection>> connections_;
+    std::vector<std::string> last_error_;
+    std::vector<wp::TimeMs> connect_started_at_;
+    std::string failure_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Options options = parse_options(argc, argv);
+    SyncDriver driver(options);
+    const wp::TimeMs started = now_ms();
+    const bool synced = driver.run();
+    const wp::ProposerStatus status = driver.status();
+    if (!synced) {
+        std::fprintf(stderr, "%s: sync failed: %s\n", kProgram, driver.failure().c_str());
+        if (options.json)
+            std::printf("{\"ok\": false, \"error\": \"%s\"}\n",
+                        [&] {
+                            std::string escaped;
+                            for (char c : driver.failure()) {
+                                if (c == '"' || c == '\\') escaped += '\\';
+                                escaped += c == '\n' ? ' ' : c;
+                            }
+                            return escaped;
+                        }()
+                            .c_str());
+        return 1;
+    }
+    std::size_t synced_count = 0;
+    for (const auto& a : status.acceptors)
+        if (a.state == wp::AcceptorConnState::kStreaming && a.commit_lsn >= status.sync_lsn) ++synced_count;
+    const wp::TimeMs elapsed = now_ms() - started;
+    if (options.json) {
+        std::printf("{\"ok\": true, \"sync_lsn\": \"%s\", \"term\": %llu, \"fence_pg_timeline\": %u, "
+                    "\"system_id\": \"%llu\", \"safekeepers\": %zu, \"synced\": %zu, "
+                    "\"elapsed_ms\": %llu}\n",
+                    wp::format_lsn(status.sync_lsn).c_str(),
+                    static_cast<unsigned long long>(status.term), status.fence_pg_timeline,
+                    static_cast<unsigned long long>(status.sync_system_id), status.acceptors.size(),
+                    synced_count, static_cast<unsigned long long>(elapsed));
+    } else {
+        std::printf("%s: synced to %s in term %llu on %zu of %zu safekeepers (%llu ms); "
+                    "PostgreSQL timelines below %u are fenced\n",
+                    kProgram, wp::format_lsn(status.sync_lsn).c_str(),
+                    static_cast<unsigned long long>(status.term), synced_count,
+                    status.acceptors.size(), static_cast<unsigned long long>(elapsed),
+                    status.fence_pg_timeline);
+    }
+    return 0;
+}
