@@ -83,7 +83,10 @@ Status Acceptor::check_identity(const ProposerGreeting& g) const {
                              std::to_string(id.wal_segment_size));
     if (g.tenant_id != id.tenant_id || g.timeline_id != id.timeline_id)
         return Status::error("tenant/timeline id mismatch");
-    if (g.pg_timeline < id.pg_timeline)
+    // A fenced proposer (below min_pg_timeline) gets its greeting answered,
+    // so it learns from the fence in it that it is superseded; check_fence
+    // refuses its election.
+    if (g.pg_timeline < id.pg_timeline && g.pg_timeline >= state_.min_pg_timeline)
         return Status::error("proposer's PostgreSQL timeline " + std::to_string(g.pg_timeline) +
                              " is older than the timeline " + std::to_string(id.pg_timeline) +
                              " this acceptor holds (stale primary?)");

@@ -229,7 +229,7 @@ TEST_CASE("sync: no quorum means no result; nothing held means nothing to sync",
 TEST_CASE("promotion: a caught-up standby inherits the quorum's WAL; a lagging one changes nothing",
           "[core][failover]") {
     Cluster c;
-    old_primary_wrote(c);
+    const TermHistory old_terms = old_primary_wrote(c);
     Proposer sync(Cluster::sync_config(), nullptr);
     c.run(sync, sync.start(c.now, kInvalidLsn));
     REQUIRE(sync.status().sync_done);
@@ -280,6 +280,16 @@ TEST_CASE("promotion: a caught-up standby inherits the quorum's WAL; a lagging o
             CHECK(c.wal(k, 0x1000, sync_lsn + 0x2000) == expected);
             CHECK(c.nodes[k].storage.durable.identity.pg_timeline == 2);
         }
+        // The old primary comes back after the new one was elected: the
+        // acceptors hold PostgreSQL timeline 2 now, and their greetings still
+        // tell it that it is fenced (it does not retry handshakes forever).
+        PatternWal old_wal;
+        Proposer old(Cluster::primary_config(1, old_terms), &old_wal);
+        c.run(old, old.start(c.now, 0x6000));
+        REQUIRE(old.state() == ProposerState::kSuperseded);
+        CHECK(old.status().superseded_reason.find("fenced") != std::string::npos);
+        for (std::size_t k = 0; k < 3; ++k)
+            CHECK(c.nodes[k].storage.durable.identity.pg_timeline == 2);
     }
     SECTION("caught up, but its bytes below the switch point differ: refused") {
         // A standby of another history with the same LSNs (e.g. a stale copy).
