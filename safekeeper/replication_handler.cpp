@@ -257,8 +257,35 @@ class WalSender {
     // timeline follows (kInvalidLsn: the current timeline, no end).
     Lsn switch_point_ = kInvalidLsn;
     std::uint32_t next_tli_ = 0;
+    std::uint32_t tli_ = 0;  // the PostgreSQL timeline this stream serves
+    bool find_switch_point(std::uint32_t current_tli);
     bool server_done_ = false;  // we sent CopyDone at the switch point
 };
+
+// The timeline this stream serves became an earlier one (a promoted
+// standby's proposer was elected on `current_tli`): from the history file it
+// sent, where ours ends and which timeline follows. false (error sent) when
+// the history does not name our timeline.
+bool WalSender::find_switch_point(std::uint32_t current_tli) {
+    std::string content;
+    {
+        std::lock_guard<std::mutex> g(tl_->mutex());
+        if (WalStorage* st = tl_->storage()) content = st->control().pg_timeline_history;
+    }
+    auto sw = timeline_switch_point(content, tli_, current_tli);
+    if (!sw || sent_ > sw->first) {
+        conn_.send_error(sqlstate::kObjectNotInPrerequisiteState,
+                         "PostgreSQL timeline " + std::to_string(tli_) +
+                             " ended; the stream at " + format_lsn(sent_) +
+                             " is not in the history of timeline " + std::to_string(current_tli));
+        return false;
+    }
+    switch_point_ = sw->first;
+    next_tli_ = sw->second;
+    spdlog::info("timeline {}: WAL consumer {}: PostgreSQL timeline {} ends at {}, next {}",
+                 tl_->name(), conn_.peer(), tli_, format_lsn(switch_point_), next_tli_);
+    return true;
+}
 
 // The end of an earlier timeline: the next timeline and where it starts.
 void WalSender::send_next_timeline() {
@@ -393,6 +420,7 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
         return ReplicationOutcome::kContinue;
     }
     const std::uint32_t tli = cmd.timeline ? cmd.timeline : snap.pg_timeline;
+    tli_ = tli;
     const Lsn start = cmd.start_lsn;
     if (tli != snap.pg_timeline) {
         // An earlier timeline of the history: its WAL is ours up to the
@@ -483,6 +511,17 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
         }
         // 2. Committed WAL not yet sent (on a historic timeline: up to its end).
         Lsn commit_now = tl_->published_commit_lsn();
+        // A proposer on a later PostgreSQL timeline was elected while we
+        // stream this one (failover): the stream ends at the switch point,
+        // like a walsender's at a promotion. Read after commit_now: WAL of the
+        // new timeline is committed only after its identity is recorded.
+        if (switch_point_ == kInvalidLsn && commit_now > sent_) {
+            const std::uint32_t current_tli = tl_->snapshot().pg_timeline;
+            if (current_tli > tli_ && !find_switch_point(current_tli)) {
+                (void)conn_.flush();
+                return ReplicationOutcome::kClose;
+            }
+        }
         if (switch_point_ != kInvalidLsn && commit_now >= switch_point_) {
             commit_now = switch_point_;
             if (sent_ == switch_point_ && !server_done_) {
