@@ -201,3 +201,174 @@ sub committed_xids_on_sk {
 }
 
 1;
+
+package WalproposerCluster;
+
+# ------------------------------------------------------------ failover helpers
+
+# Kills a PostgreSQL server the hard way, as a machine crash would: SIGKILL
+# to the postmaster and every process it started, at once. (Each child of
+# the postmaster is its own process group leader, so a group kill would
+# miss them; SIGKILL of the postmaster alone leaves the backends and the
+# walproposer worker running until they notice.) Waits until all are gone.
+# Takes a PostgreSQL::Test::Cluster or a data directory.
+sub kill9_postgres {
+    my ($node) = @_;
+    my $data = ref $node ? $node->data_dir : $node;
+    open my $fh, '<', "$data/postmaster.pid" or croak "no postmaster.pid in $data";
+    my $pm = <$fh>;
+    close $fh;
+    chomp $pm;
+    my @pids = ($pm);
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $sf, '<', $stat or next;
+        my $line = <$sf> // '';
+        close $sf;
+        # pid (comm) state ppid ...; comm may hold spaces and parentheses.
+        next unless $line =~ /^(\d+) \(.*\) \S+ (\d+) /s;
+        push @pids, $1 if $2 == $pm;
+    }
+    kill 'KILL', @pids;
+    SafekeeperNode::poll_until(sub { !grep { kill 0, $_ } @pids }, 30)
+      or croak "processes of $data survived SIGKILL: @pids";
+    # postmaster.pid stays behind, as after a crash (pg_ctl start copes).
+    $node->{_pid} = undef if ref $node;
+    return scalar @pids;
+}
+
+# A standby from backup $backup of $primary that streams from every
+# safekeeper of @$sks (primary_conninfo lists them all, with the primary's
+# tenant and timeline ids). It keeps the primary's settings, so walproposer
+# is preloaded and configured the same way. Not started.
+sub make_sk_standby {
+    my ($primary, $backup, $name, $sks, %params) = @_;
+    my $node = PostgreSQL::Test::Cluster->new($name);
+    $node->init_from_backup($primary, $backup, has_streaming => 0);
+    my $hosts = join(',', ('127.0.0.1') x @$sks);
+    my $ports = join(',', map { $_->pg_port } @$sks);
+    my ($t, $l) = (tenant_id($primary), timeline_id($primary));
+    $node->append_conf('postgresql.conf', <<"EOC");
+primary_conninfo = 'host=$hosts port=$ports application_name=$name options=''-c tenant_id=$t -c timeline_id=$l'''
+hot_standby = on
+hot_standby_feedback = on
+wal_receiver_status_interval = 1
+wal_retrieve_retry_interval = 200ms
+EOC
+    $node->set_standby_mode;
+    $node->{_wp_system_id} = system_id($primary);
+    $node->{_wp_tenant_id} = $primary->{_wp_tenant_id} if $primary->{_wp_tenant_id};
+    $node->{_wp_timeline_id} = $primary->{_wp_timeline_id} if $primary->{_wp_timeline_id};
+    return $node;
+}
+
+sub sync_tool {
+    my $built = $ENV{WP_BIN_DIR} ? "$ENV{WP_BIN_DIR}/pg_walproposer_sync" : '';
+    return -x $built ? $built : 'pg_walproposer_sync';
+}
+
+# Runs pg_walproposer_sync --json against @$sks for $node's timeline.
+# Returns a hash: rc, out, err, seconds, and json (the decoded object, or
+# undef).
+sub run_sync {
+    my ($sks, $node, %params) = @_;
+    my @cmd = (sync_tool(), '--safekeepers', safekeeper_list($sks), '--tenant-id',
+        tenant_id($node), '--timeline-id', timeline_id($node), '--timeout',
+        $params{timeout} // 30, '--json');
+    my ($out, $err) = ('', '');
+    my $t0 = time;
+    IPC::Run::run(\@cmd, '>', \$out, '2>', \$err,
+        IPC::Run::timeout(($params{timeout} // 30) + 60));
+    my %r = (rc => $? >> 8, out => $out, err => $err, seconds => time - $t0);
+    my ($line) = grep { /^\{/ } reverse split /\n/, $out;
+    $r{json} = eval { JSON::PP::decode_json($line) } if $line;
+    return \%r;
+}
+
+# Waits (bounded) until the standby replayed up to $lsn.
+sub wait_replayed {
+    my ($node, $lsn) = @_;
+    return $node->poll_query_until('postgres',
+        "SELECT pg_last_wal_replay_lsn() >= '$lsn'::pg_lsn");
+}
+
+# Polls walproposer_status until $condition holds, for at most $secs
+# seconds; returns true when it did (never dies: for conditions a test
+# expects may fail).
+sub status_within {
+    my ($node, $condition, $secs) = @_;
+    return SafekeeperNode::poll_until(sub {
+        my ($ok, $out) = (0, '');
+        my $rc = $node->psql('postgres', "SELECT ($condition) FROM walproposer_status",
+            stdout => \$out, on_error_die => 0);
+        return $rc == 0 && $out eq 't';
+    }, $secs);
+}
+
+# Runs $sql on $node in autocommit and reports whether the COMMIT returned
+# within $secs seconds. A client-side limit: statement_timeout would cancel
+# the synchronous-replication wait and return a COMMIT that is only local.
+# The client is killed if it did not return.
+sub commit_returns_within {
+    my ($node, $sql, $secs) = @_;
+    my ($out, $err) = ('', '');
+    my $h = IPC::Run::start(
+        [ 'psql', '-XAt', '-h', $node->host, '-p', $node->port, '-d', 'postgres', '-c', $sql ],
+        '>', \$out, '2>', \$err);
+    my $t0 = time;
+    while (time - $t0 < $secs) {
+        $h->pump_nb if $h->pumpable;
+        if (!$h->pumpable) {
+            $h->finish;
+            return (1, $out, $err);
+        }
+        usleep(50_000);
+    }
+    $h->kill_kill;
+    return (0, $out, $err);
+}
+
+# Writers that commit continuously: each is a psql running one INSERT per
+# statement (autocommit) into $table (id bigint, writer int, pad text) and
+# printing the id once its COMMIT returned. Writers are numbered from
+# $first (default 1); writer $w uses ids $w * 10^9 + 1, 2, ...
+sub start_writers {
+    my ($node, $table, $count, $first) = @_;
+    $first //= 1;
+    my @writers;
+    for my $w ($first .. $first + $count - 1) {
+        my $file = PostgreSQL::Test::Utils::tempdir() . "/writer$w.sql";
+        my $base = $w * 1_000_000_000;
+        PostgreSQL::Test::Utils::append_to_file($file, join('', map {
+            "INSERT INTO $table VALUES ($base + $_, $w, repeat('x', 200)) RETURNING id;\n"
+        } 1 .. 200_000));
+        my %wr = (out => '', err => '');
+        $wr{h} = IPC::Run::start(
+            [ 'psql', '-XAtq', '-h', $node->host, '-p', $node->port, '-d', 'postgres', '-f',
+                $file ], '>', \$wr{out}, '2>', \$wr{err});
+        push @writers, \%wr;
+    }
+    return \@writers;
+}
+
+# After the server died: waits for the writers to exit and returns the ids
+# whose COMMIT returned.
+sub acked_ids {
+    my ($writers) = @_;
+    my @ids;
+    for my $wr (@$writers) {
+        SafekeeperNode::poll_until(sub { $wr->{h}->pump_nb if $wr->{h}->pumpable; !$wr->{h}->pumpable }, 60)
+          or $wr->{h}->kill_kill;
+        eval { $wr->{h}->finish };
+        push @ids, grep { /^\d+$/ } split /\n/, $wr->{out};
+    }
+    return @ids;
+}
+
+# Ids of @$ids that are not in $table on $node.
+sub missing_ids {
+    my ($node, $table, $ids) = @_;
+    my %have = map { $_ => 1 } split /\n/, $node->safe_psql('postgres', "SELECT id FROM $table");
+    return grep { !$have{$_} } @$ids;
+}
+
+1;
