@@ -19,6 +19,11 @@ bench_reexec_unprivileged() { # "$0" "$@"
   local copy
   copy=$(mktemp -d /tmp/wp-bench.XXXXXX)
   cp -r "$(dirname "$self")" "$copy/bench"
+  # wpctl, for the benchmarks that run a wpctl cluster (failover.sh).
+  if [[ -f $(dirname "$self")/../scripts/wpctl ]]; then
+    mkdir -p "$copy/scripts"
+    cp "$(dirname "$self")/../scripts/wpctl" "$copy/scripts/"
+  fi
   chown -R "$user" "$copy"
   cd /
   exec runuser -u "$user" -- env WP_BENCH_COPY="$copy" "$copy/bench/$(basename "$self")" "$@"

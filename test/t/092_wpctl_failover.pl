@@ -135,7 +135,7 @@ like($out, qr/PGPORT=$node{pg2}{port} /, 'env points at the new primary');
 # The old primary started again by hand never confirms a COMMIT.
 IPC::Run::run([ 'pg_ctl', '-D', $node{pg1}->data_dir, '-l', "$dir/logs/pg1.log", '-w', 'start' ],
     '>', \my $o, '2>', \my $e);
-ok(WalproposerCluster::status_within($node{pg1}, "state = 'superseded' AND message LIKE 'fenced:%'", 30),
+ok(WalproposerCluster::status_within($node{pg1}, "state = 'superseded' AND message LIKE '%fenced:%'", 30),
     'the restarted old primary is superseded: fenced')
   or diag($node{pg1}->safe_psql('postgres', 'SELECT * FROM walproposer_status'));
 ($returned) = WalproposerCluster::commit_returns_within($node{pg1},

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Failover time under load, on a local wpctl cluster (3 safekeepers, two
+# PostgreSQL nodes). Each round: pgbench commits on the primary (a script
+# that inserts (round, client, n) rows, n counting each client's
+# transactions); every process of the primary is killed with SIGKILL;
+# `wpctl failover` (pg_walproposer_sync, catch-up, pg_ctl promote, first
+# confirmed COMMIT); the acknowledged transactions are checked on the new
+# primary; `wpctl rejoin` makes the old primary the standby. Prints, per round
+# and as median and max, the time from the decision (the start of `wpctl
+# failover`) to the first confirmed COMMIT on the new primary (when `wpctl
+# failover` returns), and the acknowledged transactions lost (must be 0;
+# counted from pgbench's per-transaction log, client side).
+#
+#   bench/failover.sh [--smoke] [--rounds N] [--clients N] [--load SEC] [--dir DIR]
+#
+# Default: 20 rounds, 4 clients, 3 s of load before each kill. --smoke: 2
+# rounds, 2 clients, 1 s (used by the test run). Target: median < 5 s, 0 lost.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+bench_reexec_unprivileged "$0" "$@"
+
+ROUNDS=20
+CLIENTS=4
+LOAD=3
+DIR=""
+SMOKE=0
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --smoke) SMOKE=1 ROUNDS=2 CLIENTS=2 LOAD=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --clients) CLIENTS=$2; shift ;;
+    --load) LOAD=$2; shift ;;
+    --dir) DIR=$2; shift ;;
+    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [--smoke] [--rounds N] [--clients N] [--load SEC] [--dir DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+bench_check_installed
+WPCTL=$HERE/../scripts/wpctl
+[[ -x $WPCTL ]] || WPCTL=$BINDIR/wpctl
+[[ -x $WPCTL ]] || { echo "bench: wpctl not found (make install)" >&2; exit 1; }
+export WPCTL_SAFEKEEPER=$SAFEKEEPER
+[[ -n ${WP_BIN_DIR:-} && -x $WP_BIN_DIR/pg_walproposer_sync ]] && export WPCTL_SYNC=$WP_BIN_DIR/pg_walproposer_sync
+[[ -n $DIR ]] || DIR=$(mktemp -d /tmp/wp-failover.XXXXXX)
+CLUSTER=$DIR/cluster
+WORKDIR=$DIR/work
+rm -rf "$CLUSTER" "$WORKDIR"
+mkdir -p "$WORKDIR"
+BENCH_PID=""
+cleanup() {
+  [[ -n $BENCH_PID ]] && kill "$BENCH_PID" 2>/dev/null
+  "$WPCTL" destroy --dir "$CLUSTER" >/dev/null 2>&1 || true
+  [[ -n ${WP_BENCH_COPY:-} ]] && rm -rf "$WP_BENCH_COPY"
+  return 0
+}
+trap cleanup EXIT
+
+wpctl() { "$WPCTL" "$@" --dir "$CLUSTER"; }
+primary_env() { eval "$(wpctl env | head -1)"; }
+psql_primary() { "$BINDIR/psql" -XAtq -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -d postgres -c "$1"; }
+now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((10#$t / 1000)); }
+fmt_ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
+
+# SIGKILL of the postmaster and every process it started, at once (each
+# child is its own process group leader), as a machine crash would.
+kill9_primary() {
+  local data=$1 pm pids
+  pm=$(head -1 "$data/postmaster.pid")
+  pids="$pm $(ps -o pid= --ppid "$pm" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null || true
+  local p
+  for p in $pids; do
+    wait_for 30 bash -c "! kill -0 $p 2>/dev/null" || { echo "bench: pid $p survived SIGKILL" >&2; return 1; }
+  done
+}
+
+echo "failover under pgbench load: $ROUNDS rounds, $CLIENTS clients, ${LOAD}s of load before each kill"
+bench_describe_machine "$DIR"
+wpctl init >"$WORKDIR/init.log" 2>&1 || { cat "$WORKDIR/init.log" >&2; exit 1; }
+wpctl start >"$WORKDIR/start.log" 2>&1 || { cat "$WORKDIR/start.log" >&2; exit 1; }
+primary_env
+psql_primary "CREATE TABLE fo_acked (round int, client int, n int, PRIMARY KEY (round, client, n))"
+cat >"$WORKDIR/txn.sql" <<'SQL'
+\set n :n + 1
+INSERT INTO fo_acked VALUES (:round, :client_id, :n);
+SQL
+
+TIMES=()
+LOST_TOTAL=0
+ACKED_TOTAL=0
+FAILED=0
+for ((r = 1; r <= ROUNDS; r++)); do
+  primary_env
+  state_primary=$(sed -n 's/^PRIMARY=//p' "$CLUSTER/wpctl.state")
+  rm -f "$WORKDIR"/txn_log*
+  (cd "$WORKDIR" && exec "$BINDIR/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -T 600 -f txn.sql -D round="$r" -D n=0 \
+    -l --log-prefix=txn_log -h "$PGHOST" -p "$PGPORT" postgres >"$WORKDIR/pgbench.$r.log" 2>&1) &
+  BENCH_PID=$!
+  sleep "$LOAD"
+  kill9_primary "$CLUSTER/$state_primary"
+  t0=$(now_ms)
+  if ! wpctl failover >"$WORKDIR/failover.$r.log" 2>&1; then
+    t=$(($(now_ms) - t0))
+    echo "round $r: wpctl failover FAILED after $(fmt_ms "$t") s:"
+    sed 's/^/    /' "$WORKDIR/failover.$r.log"
+    FAILED=$((FAILED + 1))
+    break
+  fi
+  t=$(($(now_ms) - t0))
+  TIMES+=("$t")
+  wait_for 60 bash -c "! kill -0 $BENCH_PID 2>/dev/null" || { echo "bench: pgbench did not end after the kill" >&2; exit 1; }
+  wait "$BENCH_PID" 2>/dev/null || true
+  BENCH_PID=""
+  # Acknowledged: the transactions in pgbench's log (client_id is the 1st
+  # field); client c's rows are n = 1..K_c.
+  primary_env
+  acked=0 lost=0
+  declare -A K=()
+  if compgen -G "$WORKDIR/txn_log*" >/dev/null; then
+    while read -r c k; do K[$c]=$k; done < <(cat "$WORKDIR"/txn_log* | awk '{k[$1]++} END {for (c in k) print c, k[c]}')
+  fi
+  for c in "${!K[@]}"; do
+    have=$(psql_primary "SELECT count(*) FROM fo_acked WHERE round = $r AND client = $c AND n <= ${K[$c]}")
+    acked=$((acked + K[$c]))
+    lost=$((lost + K[$c] - have))
+  done
+  unset K
+  ACKED_TOTAL=$((ACKED_TOTAL + acked))
+  LOST_TOTAL=$((LOST_TOTAL + lost))
+  steps=$(sed -nE 's/^wpctl: \[([0-9])\/5\]   done in ([0-9.]+) s.*/\2/p' "$WORKDIR/failover.$r.log" | paste -sd/ -)
+  t_rejoin=$(now_ms)
+  wpctl rejoin >"$WORKDIR/rejoin.$r.log" 2>&1 || { echo "round $r: wpctl rejoin FAILED:"; sed 's/^/    /' "$WORKDIR/rejoin.$r.log"; FAILED=$((FAILED + 1)); break; }
+  printf 'round %2d: %s -> %s  failover %s s (steps %s)  acknowledged %d, lost %d  rejoin %s s\n' "$r" \
+    "$state_primary" "$(sed -n 's/^PRIMARY=//p' "$CLUSTER/wpctl.state")" "$(fmt_ms "$t")" "$steps" "$acked" "$lost" \
+    "$(fmt_ms $(($(now_ms) - t_rejoin)))"
+done
+
+echo
+if ((${#TIMES[@]} > 0)); then
+  read -r median max < <(printf '%s\n' "${TIMES[@]}" | sort -n | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2); print m, v[NR]}')
+  echo "failovers: ${#TIMES[@]} of $ROUNDS; decision to first confirmed COMMIT: median $(fmt_ms "$median") s, max $(fmt_ms "$max") s (target: median < 5 s)"
+fi
+echo "acknowledged transactions: $ACKED_TOTAL, lost: $LOST_TOTAL (must be 0)"
+((SMOKE)) && echo "(smoke mode: the times are not meaningful)"
+((FAILED == 0 && LOST_TOTAL == 0 && ${#TIMES[@]} == ROUNDS))
