@@ -253,6 +253,7 @@ hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1
 wal_retrieve_retry_interval = 200ms
+wal_keep_size = 128MB
 EOC
     $node->set_standby_mode;
     $node->{_wp_system_id} = system_id($primary);

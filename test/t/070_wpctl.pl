@@ -54,8 +54,9 @@ ok($ok, 'start: safekeepers, primary, standby') or diag("$out\n$err");
 
 my %conf = map { /^(\w+)=(.*)$/ ? ($1 => $2) : () } split /\n/, slurp_file("$dir/wpctl.conf");
 my @psql = ('psql', '-XAtq', '-h', "$dir/run", '-U', 'postgres', '-d', 'postgres');
-sub primary_sql { my $r = `@psql -p $conf{PRIMARY_PORT} -c "$_[0]"`; chomp $r; return $r; }
-sub standby_sql { my $r = `@psql -p $conf{STANDBY_PORT} -c "$_[0]"`; chomp $r; return $r; }
+# pg1 is the first primary, pg2 the standby (DIR/wpctl.state).
+sub primary_sql { my $r = `@psql -p $conf{PG_PORT_pg1} -c "$_[0]"`; chomp $r; return $r; }
+sub standby_sql { my $r = `@psql -p $conf{PG_PORT_pg2} -c "$_[0]"`; chomp $r; return $r; }
 
 primary_sql('CREATE TABLE demo AS SELECT g FROM generate_series(1, 1000) g');
 my $lsn = primary_sql('SELECT pg_current_wal_flush_lsn()');
