@@ -172,6 +172,9 @@ public:
         config.reconnect_interval_ms = 500;
         config.election_timeout_ms = 3000;
         config.response_timeout_ms = 5000;
+        // The commit LSN reaches an acceptor with the next message: send
+        // them often, so every reachable acceptor learns the sync LSN soon.
+        config.heartbeat_interval_ms = 100;
         config.random_seed = seed;
         proposer_ = std::make_unique<wp::Proposer>(std::move(config), nullptr);
         for (std::size_t i = 0; i < options.safekeepers.size(); ++i)
@@ -186,9 +189,19 @@ public:
         const wp::TimeMs started = now_ms();
         const wp::TimeMs deadline = started + static_cast<wp::TimeMs>(options_.timeout_seconds * 1000);
         execute(proposer_->start(started, wp::kInvalidLsn), started);
+        wp::TimeMs done_at = 0;
         for (;;) {
             const wp::ProposerStatus status = proposer_->status();
-            if (status.sync_done) return true;
+            // Done on a quorum. A standby may stream from any safekeeper, and
+            // each serves WAL only up to the commit LSN it knows: wait a
+            // little (at most kSettleMs) until every safekeeper we are still
+            // connected to reports the sync LSN committed too.
+            if (status.sync_done) {
+                if (done_at == 0) done_at = now_ms();
+                if (all_connected_committed(status) || now_ms() >= done_at + kSettleMs ||
+                    now_ms() >= deadline)
+                    return true;
+            }
             if (status.state == wp::ProposerState::kSuperseded) {
                 failure_ = status.superseded_reason;
                 return false;
@@ -203,6 +216,19 @@ public:
             expire_connects(after);
             execute(proposer_->on_tick(after), after);
         }
+    }
+
+    static constexpr wp::TimeMs kSettleMs = 3000;
+
+    static bool all_connected_committed(const wp::ProposerStatus& status) {
+        for (const auto& a : status.acceptors) {
+            if (a.state == wp::AcceptorConnState::kOffline ||
+                a.state == wp::AcceptorConnState::kConnecting)
+                continue;
+            if (a.state != wp::AcceptorConnState::kStreaming || a.commit_lsn < status.sync_lsn)
+                return false;
+        }
+        return true;
     }
 
     const std::string& failure() const { return failure_; }
