@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -186,9 +187,21 @@ public:
         const wp::TimeMs started = now_ms();
         const wp::TimeMs deadline = started + static_cast<wp::TimeMs>(options_.timeout_seconds * 1000);
         execute(proposer_->start(started, wp::kInvalidLsn), started);
+        wp::TimeMs done_at = 0;
         for (;;) {
             const wp::ProposerStatus status = proposer_->status();
-            if (status.sync_done) return true;
+            if (status.sync_done) {
+                // A quorum is enough; give the other reachable safekeepers a
+                // moment to reach the sync LSN too, so a standby streaming
+                // from any of them can catch up.
+                if (done_at == 0) done_at = now_ms();
+                bool all = true;
+                for (const auto& a : status.acceptors)
+                    if (a.state != wp::AcceptorConnState::kOffline &&
+                        a.state != wp::AcceptorConnState::kConnecting && a.commit_lsn < status.sync_lsn)
+                        all = false;
+                if (all || now_ms() >= std::min(done_at + kStragglerGraceMs, deadline)) return true;
+            }
             if (status.state == wp::ProposerState::kSuperseded) {
                 failure_ = status.superseded_reason;
                 return false;
@@ -332,6 +345,7 @@ private:
     }
 
     static constexpr wp::TimeMs kConnectTimeoutMs = 5000;
+    static constexpr wp::TimeMs kStragglerGraceMs = 2000;
     const Options& options_;
     std::unique_ptr<wp::Proposer> proposer_;
     std::vector<std::unique_ptr<wp::pg::SafekeeperConnection>> connections_;
