@@ -108,6 +108,14 @@ $(B)/libsafekeeper.a: $(SK_OBJS)
 $(B)/safekeeper: $(B)/obj/safekeeper/main.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
+# TEST ONLY: the daemon on the power-loss layer (safekeeper/power_loss_fs.h):
+# SIGUSR2 drops every unsynced write and exits. Never installed.
+$(B)/obj/safekeeper/main-powerloss.o: safekeeper/main.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -DWP_POWER_LOSS_FS -Isafekeeper -c -o $@ $<
+$(B)/safekeeper-powerloss: $(B)/obj/safekeeper/main-powerloss.o $(B)/libsafekeeper.a $(B)/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
+
 # -------------------------------------------------------------------- tests
 UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
 UNIT_OBJS := $(UNIT_SOURCES:%.cpp=$(B)/obj/%.o)
@@ -153,11 +161,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
--include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d \
+-include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
          $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
          $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d
 
-all: $(B)/libwpcore.a $(B)/safekeeper $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
+all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
      $(TOOL_BINS)
 
 # ----------------------------------------------------------------- install
