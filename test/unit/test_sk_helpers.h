@@ -35,9 +35,11 @@ inline std::uint16_t free_port() {
 // on 127.0.0.1 with data directory `dir`, its output appended to dir + ".log".
 // Returns the child's pid; the caller waits for it to accept connections and
 // reaps it.
-inline pid_t spawn_safekeeper(const std::string& dir, int node_id, int pg_port, int http_port) {
+// `binary` overrides the path (e.g. the power-loss test build).
+inline pid_t spawn_safekeeper(const std::string& dir, int node_id, int pg_port, int http_port,
+                              const std::string& binary = "") {
     const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
-    const std::string path = bin ? bin : "build/safekeeper";
+    const std::string path = !binary.empty() ? binary : bin ? bin : "build/safekeeper";
     const std::string pg = "127.0.0.1:" + std::to_string(pg_port);
     const std::string http = "127.0.0.1:" + std::to_string(http_port);
     const std::string id = std::to_string(node_id);
