@@ -195,8 +195,8 @@ test-tap:
 # UndefinedBehaviorSanitizer, in their own build tree.
 test-sanitize:
 	$(MAKE) --no-print-directory B=build-asan WP_SANITIZE=address,undefined \
-	    build-asan/unit_tests build-asan/wpsim build-asan/safekeeper
-	WP_SAFEKEEPER_BIN=build-asan/safekeeper \
+	    build-asan/unit_tests build-asan/wpsim build-asan/safekeeper build-asan/safekeeper-powerloss
+	WP_SAFEKEEPER_BIN=build-asan/safekeeper WP_SAFEKEEPER_POWERLOSS_BIN=build-asan/safekeeper-powerloss \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/unit_tests
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/wpsim --seeds 1..300
 
