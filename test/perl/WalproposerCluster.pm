@@ -12,12 +12,57 @@ use strict;
 use warnings;
 
 use Carp;
+use IPC::Run ();
 use File::Copy ();
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SafekeeperNode;
+
+# Every psql call of a test (safe_psql included) gets a time limit, so a
+# COMMIT that blocks on the quorum fails the test with "psql timed out"
+# after $PostgreSQL::Test::Utils::timeout_default seconds instead of hanging
+# until the whole layer is killed. A caller's own timeout still wins.
+{
+    no warnings 'redefine';
+    my $psql = \&PostgreSQL::Test::Cluster::psql;
+    *PostgreSQL::Test::Cluster::psql = sub {
+        my ($self, $dbname, $sql, %params) = @_;
+        $params{timeout} //= $PostgreSQL::Test::Utils::timeout_default;
+        return $psql->($self, $dbname, $sql, %params);
+    };
+}
+
+# A timer for IPC::Run::start: pump and finish die with `what` once it
+# expires (every background client a test starts must have one).
+sub timer {
+    my ($what) = @_;
+    return IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default, name => $what);
+}
+
+# Starts `psql -c $sql` on $node in the background (with a timer).
+# Returns the harness and refs to its stdout and stderr.
+sub start_psql {
+    my ($node, $sql, $what) = @_;
+    my ($out, $err) = ('', '');
+    my $h = IPC::Run::start(
+        [ 'psql', '-XAt', '-h', $node->host, '-p', $node->port, '-d', 'postgres', '-c', $sql ],
+        '>', \$out, '2>', \$err, timer($what // $sql));
+    return ($h, \$out, \$err);
+}
+
+# True when the background command $h ends within $seconds.
+sub finishes_within {
+    my ($h, $seconds) = @_;
+    my $t0 = time;
+    while (time - $t0 < $seconds) {
+        $h->pump_nb if $h->pumpable;
+        return 1 if !$h->pumpable;
+        usleep(100_000);
+    }
+    return 0;
+}
 
 # Starts $n safekeepers with ids 1..$n (or from $first_id).
 sub start_safekeepers {
