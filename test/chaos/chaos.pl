@@ -240,7 +240,8 @@ for my $s (0 .. $schedules - 1) {
     my $next_fault = time + 1 + rand(2);
     while (time < $end) {
         $load->pump(!$primary_down{1});
-        for my $f (grep { time >= $_->{heal_at} } @active) { heal_fault($f); }
+        my @due = grep { time >= $_->{heal_at} } @active;
+        heal_fault($_) for @due;
         if (time >= $next_fault && @active < 2) {
             # Every kind in turn (in a seeded order), so a few schedules
             # cover them all; targets and durations are random.
@@ -255,7 +256,7 @@ for my $s (0 .. $schedules - 1) {
         }
         usleep(100_000);
     }
-    heal_fault($_) for reverse @active;
+    heal_fault($active[-1]) while @active;
     $load->pump(!$primary_down{1});
 
     # Recovery: the primary is elected again and confirms a commit.
