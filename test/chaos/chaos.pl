@@ -15,7 +15,10 @@
 # After each schedule the faults heal and the checker verifies: every
 # acknowledged transaction is on the primary and on the standby; the sum of
 # the balances never changed; every safekeeper's WAL equals the primary's
-# byte for byte over what it holds. (Failovers are not among the faults yet.)
+# byte for byte over what it holds; a safekeeper never recovers less WAL
+# after a power loss than it reported durable before. One fault kind is a
+# failover (sync, promotion of the standby, a new standby): the acknowledged
+# transactions of the old primary must all be on the new one.
 use strict;
 use warnings;
 
@@ -60,18 +63,26 @@ WalproposerCluster::wait_for_status($primary, "state = 'elected' AND commit_lsn 
 Chaos::Workload::create_schema($primary);
 my $id = WalproposerCluster::default_id($primary);
 
-$primary->backup('chaos_bkp');
-my $standby = PostgreSQL::Test::Cluster->new('chaos_standby');
-$standby->init_from_backup($primary, 'chaos_bkp', has_streaming => 0);
 my $hosts = join(',', map { '127.0.0.1' } @sks);
 my $ports = join(',', map { $_->pg_port } @sks);
-$standby->append_conf('postgresql.conf', <<"EOC");
-primary_conninfo = 'host=$hosts port=$ports application_name=chaos_standby options=''-c tenant_id=$id -c timeline_id=$id'''
+my $standbys = 0;
+
+# A stock standby of the current primary that streams from the safekeepers.
+sub make_standby {
+    my $name = 'chaos_standby' . $standbys++;
+    $primary->backup("${name}_bkp");
+    my $node = PostgreSQL::Test::Cluster->new($name);
+    $node->init_from_backup($primary, "${name}_bkp", has_streaming => 0);
+    $node->append_conf('postgresql.conf', <<"EOC");
+primary_conninfo = 'host=$hosts port=$ports application_name=$name options=''-c tenant_id=$id -c timeline_id=$id'''
 hot_standby = on
 wal_retrieve_retry_interval = 200ms
 EOC
-$standby->set_standby_mode;
-$standby->start;
+    $node->set_standby_mode;
+    $node->start;
+    return $node;
+}
+my $standby = make_standby();
 
 my $net = Chaos::Network->new(nft => $nft);
 
@@ -79,6 +90,9 @@ my $net = Chaos::Network->new(nft => $nft);
 # Each fault: start (returns a description) and heal. Network faults heal
 # all together and re-apply the ones still active.
 my %primary_down;
+my @durability_violations;
+my $failovers = 0;
+my $load;    # the current schedule's clients
 my @active;    # { kind, heal_at, heal => sub, net => sub (re-apply) }
 my @log;
 
@@ -124,10 +138,30 @@ my %fault = (
         return ("SIGKILL " . $sk->name, sub { $sk->start unless $sk->is_running });
     },
     sk_power_loss => sub {
-        my $sk = $sks[ int(rand(3)) ];
+        my $i = int(rand(3));
+        my $sk = $sks[$i];
         return () unless $sk->is_running;
+        my $before = eval { WalproposerCluster::sk_timeline($sk, $primary)->{flush_lsn} };
         $sk->lose_power;
-        return ("power loss of " . $sk->name, sub { $sk->start unless $sk->is_running });
+        return ("power loss of " . $sk->name, sub {
+            return if $sk->is_running;
+            # Restart it cut off from the proposer, so the flush LSN it
+            # recovered is what the power loss left: it must not be below
+            # what it reported durable before.
+            $net->drop_port($sk->pg_port, 'both');
+            $net->drop_port($proxies[$i]->port, 'both');
+            $sk->start;
+            my $after = eval { WalproposerCluster::sk_timeline($sk, $primary)->{flush_lsn} };
+            $net->heal;
+            $_->{net}->() for grep { $_->{net} } @active;
+            if (defined $before && (!defined $after
+                    || WalproposerCluster::lsn_to_int($after) < WalproposerCluster::lsn_to_int($before))) {
+                push @durability_violations,
+                  $sk->name . " reported $before durable but recovered " . ($after // 'nothing');
+            }
+            logf($sk->name . " recovered flush $after after the power loss (reported $before before)")
+              if defined $before && defined $after;
+        });
     },
     sk_pause => sub {
         my $sk = $sks[ int(rand(3)) ];
@@ -194,6 +228,36 @@ my %fault = (
             });
     },
 );
+# Failover: the primary dies for good; pg_walproposer_sync fences it and
+# brings a quorum to the sync LSN; the standby replays up to it and is
+# promoted; a new standby is made from the new primary. Faults active at
+# that moment are healed first (one failover at a time, on a quiet cluster).
+$fault{failover} = sub {
+    return () if $primary_down{1};
+    heal_fault($active[-1]) while @active;
+    kill_primary();
+    my $list = join(',', map { $_->address } @sks);
+    my ($out, $err) = ('', '');
+    my $synced = IPC::Run::run(
+        [ 'pg_walproposer_sync', '--safekeepers', $list, '--tenant-id', $id, '--timeline-id', $id,
+            '--timeout', '60', '--json' ],
+        '>', \$out, '2>', \$err, IPC::Run::timeout(90));
+    my ($sync_lsn) = $out =~ /"sync_lsn": "([0-9A-F]+\/[0-9A-F]+)"/;
+    die "pg_walproposer_sync failed: $err$out\n" unless $synced && $sync_lsn;
+    $standby->poll_query_until('postgres', "SELECT pg_last_wal_replay_lsn() >= '$sync_lsn'")
+      or die "the standby did not replay up to the sync LSN $sync_lsn\n";
+    $standby->promote;
+    WalproposerCluster::wait_for_status($standby, "state = 'elected'", 'promoted standby');
+    my $old = $primary;
+    $primary = $standby;
+    $primary->{_wp_system_id} = $old->{_wp_system_id};
+    delete $primary_down{1};
+    $load->{node} = $primary if $load;
+    $standby = make_standby();
+    $failovers++;
+    return ("failover: " . $old->name . " killed, synced to $sync_lsn, " . $primary->name
+          . ' promoted', sub { });
+};
 my @kinds = sort keys %fault;
 
 sub start_fault {
@@ -234,7 +298,8 @@ for my $s (0 .. $schedules - 1) {
     srand($seed);
     $main::t0 = time;
     @log = ();
-    my $load = Chaos::Workload->new($primary, clients => 3, rng => sub { rand() },
+    @durability_violations = ();
+    $load = Chaos::Workload->new($primary, clients => 3, rng => sub { rand() },
         first_block => $next_block);
     my $end = time + $seconds;
     my $next_fault = time + 1 + rand(2);
@@ -258,6 +323,10 @@ for my $s (0 .. $schedules - 1) {
     }
     heal_fault($active[-1]) while @active;
     $load->pump(!$primary_down{1});
+
+    is(scalar @durability_violations, 0,
+        "schedule $s: no safekeeper lost WAL it had reported durable")
+      or diag(join("\n", @durability_violations) . "\nfault log:\n" . join("\n", @log));
 
     # Recovery: the primary is elected again and confirms a commit.
     my $recovered = eval {
@@ -309,7 +378,8 @@ if ($schedules * $seconds >= 3 * 20) {
     my @never = grep { !$kinds_seen{$_} } @kinds;
     is("@never", '', 'every fault kind was injected');
 }
-note('fault kinds: ' . join(', ', map { "$_ $kinds_seen{$_}" } sort keys %kinds_seen));
+note('fault kinds: ' . join(', ', map { "$_ $kinds_seen{$_}" } sort keys %kinds_seen)
+      . "; failovers: $failovers");
 
 $net->destroy;
 $_->stop for @proxies;

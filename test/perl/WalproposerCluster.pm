@@ -180,8 +180,8 @@ sub read_range {
 }
 
 # Compares every WAL byte the safekeeper holds (from its timeline start up to
-# its flush LSN) with the primary's pg_wal, over the segments both still
-# have. Returns (bytes compared, list of mismatch descriptions).
+# its flush LSN) with the primary's pg_wal (each segment on the primary's
+# newest timeline that has it), over the segments both still have. Returns (bytes compared, list of mismatch descriptions).
 sub compare_wal_with_primary {
     my ($sk, $node) = @_;
     my $tl = sk_timeline($sk, $node) or return (0, 'no timeline on ' . $sk->name);
@@ -199,8 +199,13 @@ sub compare_wal_with_primary {
         my $from = $start > $seg_start ? $start - $seg_start : 0;
         my $to = $flush < $seg_start + $segsize ? $flush - $seg_start : $segsize;
         next if $to <= $from;
-        my $name = "$1$2$3";
-        next unless -f "$pg_wal/$name";
+        # The primary's copy of this segment on its newest timeline: after a
+        # promotion the switch segment exists on both, and only the newer
+        # file holds the new timeline's bytes (the safekeeper names a
+        # segment by the timeline that created it).
+        my ($name) = reverse sort grep { -f "$pg_wal/$_" }
+          map { sprintf('%08X%s%s', $_, $2, $3) } 1 .. hex($1) + 16;
+        next unless defined $name;
         my $a = read_range("$dir/$file", $from, $to - $from);
         my $b = read_range("$pg_wal/$name", $from, $to - $from);
         if (!defined $a || !defined $b) {
