@@ -8,6 +8,14 @@
 // one AppendResponse per request sent, each reporting the durable flush LSN.
 // Only the connection whose ProposerElected was accepted last streams;
 // an older streamer gets an ErrorResponse at its next AppendRequest.
+// Any other message taken into a batch (a VoteRequest, a WalReadRequest, ...)
+// first completes the appends before it (flush, responses queued), so every
+// reply goes out in request order and a WalReadRequest sees them durable.
+// A WalReadRequest (sync proposer, protocol v3) is answered with a
+// WalReadResponse from the acceptor's durable WAL. A ProposerElected refused
+// because the proposer is below the fence ("fenced: ...") ends the
+// connection with SQLSTATE 42501; other acceptor errors with 55000, or 58030
+// after a storage failure (the timeline then stops).
 //
 // Thread-safety: runs on the connection's own thread; takes the timeline's
 // mutex per batch. Returns when the stream ends (CopyDone, Terminate, peer
