@@ -301,7 +301,24 @@ bool PushSession::finish_batch_locked() {
 }  // namespace
 
 bool run_wal_push(PgConnection& conn, const PushContext& ctx) {
-    auto tl = ctx.registry->find_or_create(ctx.tenant_id, ctx.timeline_id);
+    std::shared_ptr<Timeline> existing;
+    if (!ctx.create_timeline) {
+        existing = ctx.registry->find(ctx.tenant_id, ctx.timeline_id);
+        if (!existing) {
+            const std::string name = id_to_hex(ctx.tenant_id) + "/" + id_to_hex(ctx.timeline_id);
+            spdlog::warn("timeline {}: refused proposer {}: the timeline does not exist and the "
+                         "client asked not to create it (create_timeline=false)",
+                         name, conn.peer());
+            conn.send_error(sqlstate::kUndefinedObject,
+                            "timeline " + name + " does not exist on this safekeeper");
+            return true;
+        }
+    }
+    // Without creation, the timeline found above is used as it is (deleted
+    // since: refused below by its state, never created again).
+    Result<std::shared_ptr<Timeline>> tl =
+        existing ? Result<std::shared_ptr<Timeline>>(existing)
+                 : ctx.registry->find_or_create(ctx.tenant_id, ctx.timeline_id);
     if (!tl) {
         conn.send_error(sqlstate::kIoError, "cannot create timeline: " + tl.status().message());
         return false;

@@ -17,6 +17,11 @@
 // connection with SQLSTATE 42501; other acceptor errors with 55000, or 58030
 // after a storage failure (the timeline then stops).
 //
+// Timeline creation: START_WAL_PUSH on an unknown timeline creates it,
+// unless PushContext::create_timeline is false (startup option
+// create_timeline=false, used by the sync proposer): then the client gets
+// ErrorResponse 42704 and nothing is created.
+//
 // Thread-safety: runs on the connection's own thread; takes the timeline's
 // mutex per batch. Returns when the stream ends (CopyDone, Terminate, peer
 // gone, or an error that was reported to the peer). `true` = the connection
@@ -35,6 +40,7 @@ struct PushContext {
     std::uint64_t conn_id = 0;
     Id128 tenant_id{};
     Id128 timeline_id{};
+    bool create_timeline = true;  // false: an unknown timeline is an error
 };
 
 bool run_wal_push(PgConnection& conn, const PushContext& ctx);
