@@ -51,8 +51,8 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
     (void)h.u32(len);
     if (magic != kControlFileMagic) return Status::corrupt("control file has bad magic");
     if (version < kControlFileMinVersion || version > kControlFileVersion)
-        return Status::corrupt("control file has unknown format version " + std::to_string(version) +
-                               " (this safekeeper reads versions " +
+        return Status::corrupt("control file has unknown format version " +
+                               std::to_string(version) + " (this safekeeper reads versions " +
                                std::to_string(kControlFileMinVersion) + " to " +
                                std::to_string(kControlFileVersion) + ")");
     if (len > kMaxPayload || bytes.size() != kHeaderSize + len + 4)

@@ -168,18 +168,22 @@ bool PushSession::handle_locked(const std::string& payload) {
         greeted_ = true;
         greeting_ = *g;
         if (g->is_sync()) {
-            spdlog::info("timeline {}: sync proposer {} connected (our term {}, flush {}, PG "
-                         "timeline {}, fence {})",
-                         name, conn_.peer(), reply->term, format_lsn(reply->flush_lsn),
-                         reply->pg_timeline, reply->min_pg_timeline);
+            spdlog::info(
+                "timeline {}: sync proposer {} connected (our term {}, flush {}, PG "
+                "timeline {}, fence {})",
+                name, conn_.peer(), reply->term, format_lsn(reply->flush_lsn), reply->pg_timeline,
+                reply->min_pg_timeline);
         } else {
-            spdlog::info("timeline {}: proposer {} connected (system id {}, PG timeline {}, our term {}, flush {})",
-                         name, conn_.peer(), g->system_id, g->pg_timeline, reply->term,
-                         format_lsn(reply->flush_lsn));
+            spdlog::info(
+                "timeline {}: proposer {} connected (system id {}, PG timeline {}, our term {}, "
+                "flush {})",
+                name, conn_.peer(), g->system_id, g->pg_timeline, reply->term,
+                format_lsn(reply->flush_lsn));
             if (g->pg_timeline < reply->min_pg_timeline)
-                spdlog::warn("timeline {}: proposer {} is on PostgreSQL timeline {}, below the "
-                             "fence {}: it can never be elected here",
-                             name, conn_.peer(), g->pg_timeline, reply->min_pg_timeline);
+                spdlog::warn(
+                    "timeline {}: proposer {} is on PostgreSQL timeline {}, below the "
+                    "fence {}: it can never be elected here",
+                    name, conn_.peer(), g->pg_timeline, reply->min_pg_timeline);
         }
         queue(*reply);
         return true;
@@ -194,10 +198,11 @@ bool PushSession::handle_locked(const std::string& payload) {
         spdlog::info("timeline {}: vote for term {} {} (term now {}, flush {})", name, v->term,
                      reply->vote_granted ? "granted" : "refused", reply->term, format_lsn(reply->flush_lsn));
         if (acceptor.state().min_pg_timeline > fence_before)
-            spdlog::info("timeline {}: fence raised to PostgreSQL timeline {} (was {}) by the vote "
-                         "of {} in term {}: a proposer on a lower PostgreSQL timeline can never be "
-                         "elected here again",
-                         name, acceptor.state().min_pg_timeline, fence_before, conn_.peer(), v->term);
+            spdlog::info(
+                "timeline {}: fence raised to PostgreSQL timeline {} (was {}) by the vote "
+                "of {} in term {}: a proposer on a lower PostgreSQL timeline can never be "
+                "elected here again",
+                name, acceptor.state().min_pg_timeline, fence_before, conn_.peer(), v->term);
         queue(*reply);
         return true;
     }
@@ -208,10 +213,11 @@ bool PushSession::handle_locked(const std::string& payload) {
             if (reply.message().rfind("fenced:", 0) == 0) {
                 // Not a protocol error: this proposer (an old primary) lost
                 // its place for good; a distinct SQLSTATE tells it so.
-                spdlog::warn("timeline {}: refused the election of fenced proposer {} in term {} "
-                             "(PostgreSQL timeline {} is below the fence {})",
-                             name, conn_.peer(), e->term, greeting_.pg_timeline,
-                             acceptor.state().min_pg_timeline);
+                spdlog::warn(
+                    "timeline {}: refused the election of fenced proposer {} in term {} "
+                    "(PostgreSQL timeline {} is below the fence {})",
+                    name, conn_.peer(), e->term, greeting_.pg_timeline,
+                    acceptor.state().min_pg_timeline);
                 fail(sqlstate::kInsufficientPrivilege, reply.message());
                 return false;
             }
@@ -272,8 +278,8 @@ bool PushSession::handle_locked(const std::string& payload) {
             return false;
         }
         spdlog::debug("timeline {}: proposer {} read WAL [{}, {}) in term {}: {} bytes (term {})",
-                      name, conn_.peer(), format_lsn(r->begin_lsn), format_lsn(r->end_lsn),
-                      r->term, reply->wal.size(), reply->term);
+                      name, conn_.peer(), format_lsn(r->begin_lsn), format_lsn(r->end_lsn), r->term,
+                      reply->wal.size(), reply->term);
         queue(*reply);
         return true;
     }
@@ -306,9 +312,10 @@ bool run_wal_push(PgConnection& conn, const PushContext& ctx) {
         existing = ctx.registry->find(ctx.tenant_id, ctx.timeline_id);
         if (!existing) {
             const std::string name = id_to_hex(ctx.tenant_id) + "/" + id_to_hex(ctx.timeline_id);
-            spdlog::warn("timeline {}: refused proposer {}: the timeline does not exist and the "
-                         "client asked not to create it (create_timeline=false)",
-                         name, conn.peer());
+            spdlog::warn(
+                "timeline {}: refused proposer {}: the timeline does not exist and the "
+                "client asked not to create it (create_timeline=false)",
+                name, conn.peer());
             conn.send_error(sqlstate::kUndefinedObject,
                             "timeline " + name + " does not exist on this safekeeper");
             return true;

@@ -144,7 +144,8 @@ std::map<std::string, std::string> sync_options_for(const Id128& tenant, const I
 
 // Queues (without waiting) AppendRequests of `term` carrying `wal` from
 // `begin`, in 64 kB pieces; returns how many, i.e. the responses due.
-std::size_t queue_appends(PushClient& c, Term term, Lsn begin, const std::vector<std::uint8_t>& wal) {
+std::size_t queue_appends(PushClient& c, Term term, Lsn begin,
+                          const std::vector<std::uint8_t>& wal) {
     std::size_t n = 0;
     for (std::size_t off = 0; off < wal.size(); off += 64 * 1024, ++n) {
         AppendRequest a;
@@ -740,9 +741,9 @@ TEST_CASE("daemon: a sync proposer fences, gets elected and reads the donor's WA
     CHECK_THAT(tl, Catch::Contains("\"min_pg_timeline\":2"));
     CHECK_THAT(tl, Catch::Contains("\"system_id\":\"" + std::to_string(kSysId) + "\""));
     const std::string metrics = http_get(d.http_port(), "/metrics");
-    CHECK_THAT(metrics, Catch::Contains("safekeeper_min_pg_timeline{tenant_id=\"" +
-                                        id_to_hex(tenant) + "\",timeline_id=\"" +
-                                        id_to_hex(timeline) + "\"} 2"));
+    CHECK_THAT(metrics,
+               Catch::Contains("safekeeper_min_pg_timeline{tenant_id=\"" + id_to_hex(tenant) +
+                               "\",timeline_id=\"" + id_to_hex(timeline) + "\"} 2"));
 }
 
 TEST_CASE("daemon: the fence refuses the old primary, also after a restart",
@@ -811,8 +812,7 @@ TEST_CASE("daemon: create_timeline=false never creates a timeline", "[sk][daemon
         auto e = c.simple_query("START_WAL_PUSH");
         REQUIRE(e);
         CHECK_THAT(*e, Catch::Contains("42704"));
-        CHECK_THAT(*e, Catch::Contains("timeline " + id_to_hex(tenant) + "/" +
-                                       id_to_hex(timeline) +
+        CHECK_THAT(*e, Catch::Contains("timeline " + id_to_hex(tenant) + "/" + id_to_hex(timeline) +
                                        " does not exist on this safekeeper"));
         // The session goes on.
         CHECK(c.simple_query(""));
@@ -860,8 +860,12 @@ TEST_CASE("daemon: a WalReadRequest outside the WAL is an error for that connect
     REQUIRE(s.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
     REQUIRE(greet_and_vote(s, sync_greeting(tenant, timeline), 2, 2).vote_granted);
     REQUIRE(announce_elected(s, 2, {{1, kStart}, {2, end}}, end) == end);
-    SECTION("beyond the end") { REQUIRE(s.send(WalReadRequest{2, end - 100, end + 100})); }
-    SECTION("below the start") { REQUIRE(s.send(WalReadRequest{2, kStart - 100, kStart + 100})); }
+    SECTION("beyond the end") {
+        REQUIRE(s.send(WalReadRequest{2, end - 100, end + 100}));
+    }
+    SECTION("below the start") {
+        REQUIRE(s.send(WalReadRequest{2, kStart - 100, kStart + 100}));
+    }
     auto r = s.receive();
     REQUIRE_FALSE(r);
     CHECK_THAT(r.status().message(), Catch::Contains("outside the WAL held here"));
