@@ -30,6 +30,7 @@ std::string encode_control_file(const ControlFileData& d) {
     }
     p.u32(static_cast<std::uint32_t>(d.pg_timeline_history.size()));
     p.bytes(d.pg_timeline_history.data(), d.pg_timeline_history.size());
+    p.u32(a.min_pg_timeline);  // since version 2
 
     ByteWriter out;
     out.u32(kControlFileMagic);
@@ -49,9 +50,11 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
     (void)h.u32(version);
     (void)h.u32(len);
     if (magic != kControlFileMagic) return Status::corrupt("control file has bad magic");
-    if (version != kControlFileVersion)
-        return Status::corrupt("control file has unknown format version " + std::to_string(version) +
-                               " (this safekeeper reads version " + std::to_string(kControlFileVersion) + ")");
+    if (version < kControlFileMinVersion || version > kControlFileVersion)
+        return Status::corrupt("control file has unknown format version " +
+                               std::to_string(version) + " (this safekeeper reads versions " +
+                               std::to_string(kControlFileMinVersion) + " to " +
+                               std::to_string(kControlFileVersion) + ")");
     if (len > kMaxPayload || bytes.size() != kHeaderSize + len + 4)
         return Status::corrupt("control file length mismatch (header says " + std::to_string(len) +
                                " payload bytes, file has " + std::to_string(bytes.size()) + ")");
@@ -77,8 +80,12 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
         a.term_history.push_back(e);
     }
     std::uint32_t hist_len = 0;
-    if (!r.u32(hist_len) || !r.string(d.pg_timeline_history, hist_len) || r.remaining() != 0)
+    if (!r.u32(hist_len) || !r.string(d.pg_timeline_history, hist_len))
         return Status::corrupt("control file payload malformed");
+    // Version 1 has no fence: 0 (none), written as version 2 at the next persist.
+    if (version >= 2 && !r.u32(a.min_pg_timeline))
+        return Status::corrupt("control file payload malformed");
+    if (r.remaining() != 0) return Status::corrupt("control file payload malformed");
     if (!is_well_formed(a.term_history)) return Status::corrupt("control file term history malformed");
     return d;
 }
