@@ -55,22 +55,30 @@ Status store_control_file(FileSystem& fs, const std::string& timeline_dir, const
 // Tombstone of a deleted timeline: TENANT_DIR/<timeline hex>.tombstone.
 // Holds the highest term the timeline had promised when it was deleted, so
 // that a timeline created again under the same id starts at that term and
-// can never grant a vote in a term it may already have voted in.
-// Format (little-endian, 36 bytes; docs/storage.md): u32 magic 0x53544B53
-// ("SKTS"), u32 version (1), 16-byte timeline id, u64 term, u32 CRC-32C of
-// the 32 bytes before it.
+// can never grant a vote in a term it may already have voted in, and the
+// failover fence (min_pg_timeline) it held, so that deleting and recreating
+// a member never lifts a fence from it.
+// Format (little-endian; docs/storage.md): u32 magic 0x53544B53 ("SKTS"),
+// u32 version, 16-byte timeline id, u64 term, [version 2: u32
+// min_pg_timeline], u32 CRC-32C of the bytes before it. Version 1 (36 bytes,
+// no fence) is still read; version 2 (40 bytes) is written.
 constexpr std::uint32_t kTombstoneMagic = 0x53544B53;  // "SKTS" read as little-endian bytes
-constexpr std::uint32_t kTombstoneVersion = 1;
+constexpr std::uint32_t kTombstoneVersion = 2;
 constexpr const char kTombstoneSuffix[] = ".tombstone";
 
-std::string encode_tombstone(const Id128& timeline_id, Term term);
+struct Tombstone {
+    Term term = 0;
+    std::uint32_t min_pg_timeline = 0;
+};
+
+std::string encode_tombstone(const Id128& timeline_id, const Tombstone& tombstone);
 // kCorrupt on any mismatch (size, magic, version, CRC, another timeline's id).
-Result<Term> decode_tombstone(const std::string& bytes, const Id128& timeline_id);
-// The term of `path`; std::nullopt if it does not exist; kCorrupt if bad.
-Result<std::optional<Term>> load_tombstone(FileSystem& fs, const std::string& path,
-                                           const Id128& timeline_id);
+Result<Tombstone> decode_tombstone(const std::string& bytes, const Id128& timeline_id);
+// The tombstone at `path`; std::nullopt if it does not exist; kCorrupt if bad.
+Result<std::optional<Tombstone>> load_tombstone(FileSystem& fs, const std::string& path,
+                                                const Id128& timeline_id);
 // Atomically and durably replaces `path` (file and directory fsynced).
 Status store_tombstone(FileSystem& fs, const std::string& path, const Id128& timeline_id,
-                       Term term);
+                       const Tombstone& tombstone);
 
 }  // namespace wp::sk
