@@ -829,14 +829,17 @@ void World::restart_acceptor(int k) {
 
 void World::recreate_acceptor(int k) {
     // DELETE of the timeline and a new one created by the next greeting: the
-    // WAL and the control file are gone; the tombstone keeps the term.
+    // WAL and the control file are gone; the tombstone keeps the term and
+    // the failover fence.
     SimAcceptor& sa = acceptors_[k];
     const Term tombstone_term = sa.storage.durable.term;
+    const std::uint32_t tombstone_fence = sa.storage.durable.min_pg_timeline;
     crash_acceptor(k, /*power_loss=*/false);
     ++stats_->recreated;
     recreated_one_ = true;
     sa.storage = MemStorage{};
     sa.storage.durable.term = mode_ == BreakMode::kDelete ? 0 : tombstone_term;
+    sa.storage.durable.min_pg_timeline = tombstone_fence;
     sa.acked_flush = kInvalidLsn;
     sa.seen_commit = sa.seen_durable_commit = kInvalidLsn;
     sa.recreated = true;
@@ -1158,9 +1161,7 @@ void World::step() {
             // covers it): the data loss itself is not what is tested here, but
             // that the member does not vote twice in a term.
             const int k = static_cast<int>(rng_.below(acceptors_.size()));
-            // (Not once a failover began: the tombstone keeps the term but
-            // not the fence, see docs/consensus.md.)
-            bool others_hold = !recreated_one_ && failovers_ == 0;
+            bool others_hold = !recreated_one_;
             for (std::size_t j = 0; j < acceptors_.size() && others_hold; ++j)
                 if (static_cast<int>(j) != k &&
                     (acceptors_[j].storage.durable.commit_lsn <
