@@ -108,6 +108,14 @@ $(B)/libsafekeeper.a: $(SK_OBJS)
 $(B)/safekeeper: $(B)/obj/safekeeper/main.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
+# TEST ONLY: the daemon on the power-loss layer (safekeeper/power_loss_fs.h):
+# SIGUSR2 drops every unsynced write and exits. Never installed.
+$(B)/obj/safekeeper/main-powerloss.o: safekeeper/main.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -DWP_POWER_LOSS_FS -Isafekeeper -c -o $@ $<
+$(B)/safekeeper-powerloss: $(B)/obj/safekeeper/main-powerloss.o $(B)/libsafekeeper.a $(B)/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
+
 # -------------------------------------------------------------------- tests
 UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
 UNIT_OBJS := $(UNIT_SOURCES:%.cpp=$(B)/obj/%.o)
@@ -153,11 +161,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
--include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d \
+-include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
          $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
          $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d
 
-all: $(B)/libwpcore.a $(B)/safekeeper $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
+all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
      $(TOOL_BINS)
 
 # ----------------------------------------------------------------- install
@@ -187,8 +195,8 @@ test-tap:
 # UndefinedBehaviorSanitizer, in their own build tree.
 test-sanitize:
 	$(MAKE) --no-print-directory B=build-asan WP_SANITIZE=address,undefined \
-	    build-asan/unit_tests build-asan/wpsim build-asan/safekeeper
-	WP_SAFEKEEPER_BIN=build-asan/safekeeper \
+	    build-asan/unit_tests build-asan/wpsim build-asan/safekeeper build-asan/safekeeper-powerloss
+	WP_SAFEKEEPER_BIN=build-asan/safekeeper WP_SAFEKEEPER_POWERLOSS_BIN=build-asan/safekeeper-powerloss \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/unit_tests
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/wpsim --seeds 1..300
 

@@ -27,6 +27,13 @@ std::string upper(std::string s) {
 
 }  // namespace
 
+std::optional<bool> parse_bool_option(const std::string& text) {
+    const std::string v = upper(text);
+    if (v == "TRUE" || v == "ON" || v == "YES" || v == "1") return true;
+    if (v == "FALSE" || v == "OFF" || v == "NO" || v == "0") return false;
+    return std::nullopt;
+}
+
 std::optional<std::map<std::string, std::string>> parse_startup_options(const std::string& options) {
     std::map<std::string, std::string> out;
     std::istringstream in(options);
@@ -71,7 +78,7 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
         }
         settings = std::move(*parsed);
     }
-    for (const char* key : {"tenant_id", "timeline_id"})
+    for (const char* key : {"tenant_id", "timeline_id", "create_timeline"})
         if (auto it = startup->params.find(key); it != startup->params.end()) settings[key] = it->second;
 
     std::optional<Id128> tenant, timeline;
@@ -90,6 +97,19 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
             (void)conn.flush();
             return;
         }
+    }
+    bool create_timeline = true;
+    if (auto it = settings.find("create_timeline"); it != settings.end()) {
+        auto value = parse_bool_option(it->second);
+        if (!value) {
+            conn.send_error(sqlstate::kInvalidParameterValue,
+                            "invalid value for create_timeline: \"" + it->second +
+                                "\" (expected true or false)",
+                            "FATAL");
+            (void)conn.flush();
+            return;
+        }
+        create_timeline = *value;
     }
 
     conn.send_auth_ok();
@@ -129,7 +149,7 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
                                 "START_WAL_PUSH needs tenant_id and timeline_id in the startup options "
                                 "(options='-c tenant_id=<hex> -c timeline_id=<hex>')");
             } else {
-                PushContext pctx{ctx.registry, ctx.conn_id, *tenant, *timeline};
+                PushContext pctx{ctx.registry, ctx.conn_id, *tenant, *timeline, create_timeline};
                 if (!run_wal_push(conn, pctx)) return;
             }
         } else {

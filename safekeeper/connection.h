@@ -9,7 +9,11 @@
 // The timeline is chosen at startup through the `options` parameter:
 //   options='-c tenant_id=<32 hex> -c timeline_id=<32 hex>'
 // (also accepted: "--tenant_id=<hex>" forms, and top-level startup
-// parameters tenant_id / timeline_id).
+// parameters tenant_id / timeline_id / create_timeline).
+// `-c create_timeline=false` (default true): START_WAL_PUSH on a timeline
+// this safekeeper does not have fails instead of creating it (the sync
+// proposer passes it). A value that is not a boolean (true/false, on/off,
+// yes/no, 1/0, any case) is refused at startup with a FATAL 22023.
 //
 // Thread-safety: serve_connection runs on the connection's own thread.
 #pragma once
@@ -32,6 +36,9 @@ struct ConnectionContext {
 // Parses "-c key=value" / "--key=value" settings out of a startup `options`
 // string. Unparseable text yields nullopt.
 std::optional<std::map<std::string, std::string>> parse_startup_options(const std::string& options);
+
+// PostgreSQL-style boolean: true/on/yes/1, false/off/no/0 (any case).
+std::optional<bool> parse_bool_option(const std::string& text);
 
 // Serves the connection until it ends. Never throws.
 void serve_connection(PgConnection& conn, const ConnectionContext& ctx);

@@ -30,6 +30,7 @@ std::string encode_control_file(const ControlFileData& d) {
     }
     p.u32(static_cast<std::uint32_t>(d.pg_timeline_history.size()));
     p.bytes(d.pg_timeline_history.data(), d.pg_timeline_history.size());
+    p.u32(a.min_pg_timeline);  // since version 2
 
     ByteWriter out;
     out.u32(kControlFileMagic);
@@ -49,9 +50,11 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
     (void)h.u32(version);
     (void)h.u32(len);
     if (magic != kControlFileMagic) return Status::corrupt("control file has bad magic");
-    if (version != kControlFileVersion)
-        return Status::corrupt("control file has unknown format version " + std::to_string(version) +
-                               " (this safekeeper reads version " + std::to_string(kControlFileVersion) + ")");
+    if (version < kControlFileMinVersion || version > kControlFileVersion)
+        return Status::corrupt("control file has unknown format version " +
+                               std::to_string(version) + " (this safekeeper reads versions " +
+                               std::to_string(kControlFileMinVersion) + " to " +
+                               std::to_string(kControlFileVersion) + ")");
     if (len > kMaxPayload || bytes.size() != kHeaderSize + len + 4)
         return Status::corrupt("control file length mismatch (header says " + std::to_string(len) +
                                " payload bytes, file has " + std::to_string(bytes.size()) + ")");
@@ -77,8 +80,12 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
         a.term_history.push_back(e);
     }
     std::uint32_t hist_len = 0;
-    if (!r.u32(hist_len) || !r.string(d.pg_timeline_history, hist_len) || r.remaining() != 0)
+    if (!r.u32(hist_len) || !r.string(d.pg_timeline_history, hist_len))
         return Status::corrupt("control file payload malformed");
+    // Version 1 has no fence: 0 (none), written as version 2 at the next persist.
+    if (version >= 2 && !r.u32(a.min_pg_timeline))
+        return Status::corrupt("control file payload malformed");
+    if (r.remaining() != 0) return Status::corrupt("control file payload malformed");
     if (!is_well_formed(a.term_history)) return Status::corrupt("control file term history malformed");
     return d;
 }
@@ -96,48 +103,53 @@ Status store_control_file(FileSystem& fs, const std::string& timeline_dir, const
     return write_file_atomically(fs, join_path(timeline_dir, kControlFileName), encode_control_file(data));
 }
 
-std::string encode_tombstone(const Id128& timeline_id, Term term) {
+std::string encode_tombstone(const Id128& timeline_id, const Tombstone& tombstone) {
     ByteWriter w;
     w.u32(kTombstoneMagic);
     w.u32(kTombstoneVersion);
     w.bytes(timeline_id.data(), timeline_id.size());
-    w.u64(term);
+    w.u64(tombstone.term);
+    w.u32(tombstone.min_pg_timeline);
     w.u32(wp_crc32c(w.str().data(), w.str().size()));
     return std::move(w.str());
 }
 
-Result<Term> decode_tombstone(const std::string& bytes, const Id128& timeline_id) {
-    constexpr std::size_t kBody = 32;
-    if (bytes.size() != kBody + 4)
+Result<Tombstone> decode_tombstone(const std::string& bytes, const Id128& timeline_id) {
+    // Version 1: 32-byte body (no fence); version 2: 36-byte body.
+    if (bytes.size() != 36 && bytes.size() != 40)
         return Status::corrupt("tombstone has " + std::to_string(bytes.size()) +
-                               " bytes (expected 36)");
+                               " bytes (expected 36 or 40)");
+    const std::size_t body = bytes.size() - 4;
     ByteReader r(bytes.data(), bytes.size());
     std::uint32_t magic = 0, version = 0, crc = 0;
     Id128 id{};
-    Term term = 0;
-    (void)(r.u32(magic) && r.u32(version) && r.bytes(id.data(), id.size()) && r.u64(term) &&
-           r.u32(crc));
+    Tombstone tombstone;
+    (void)(r.u32(magic) && r.u32(version) && r.bytes(id.data(), id.size()) &&
+           r.u64(tombstone.term));
+    if (body == 36) (void)r.u32(tombstone.min_pg_timeline);
+    (void)r.u32(crc);
     if (magic != kTombstoneMagic) return Status::corrupt("tombstone has bad magic");
-    if (version != kTombstoneVersion)
-        return Status::corrupt("tombstone has unknown format version " + std::to_string(version));
-    if (crc != wp_crc32c(bytes.data(), kBody)) return Status::corrupt("tombstone CRC mismatch");
+    if (!((version == 1 && body == 32) || (version == 2 && body == 36)))
+        return Status::corrupt("tombstone has unknown format version " + std::to_string(version) +
+                               " for its size");
+    if (crc != wp_crc32c(bytes.data(), body)) return Status::corrupt("tombstone CRC mismatch");
     if (id != timeline_id) return Status::corrupt("tombstone names another timeline");
-    return term;
+    return tombstone;
 }
 
-Result<std::optional<Term>> load_tombstone(FileSystem& fs, const std::string& path,
-                                           const Id128& timeline_id) {
-    if (!fs.exists(path)) return std::optional<Term>();
+Result<std::optional<Tombstone>> load_tombstone(FileSystem& fs, const std::string& path,
+                                                const Id128& timeline_id) {
+    if (!fs.exists(path)) return std::optional<Tombstone>();
     auto bytes = read_whole_file(fs, path);
     if (!bytes) return bytes.status();
-    auto term = decode_tombstone(*bytes, timeline_id);
-    if (!term) return term.status().with_context(path);
-    return std::optional<Term>(*term);
+    auto tombstone = decode_tombstone(*bytes, timeline_id);
+    if (!tombstone) return tombstone.status().with_context(path);
+    return std::optional<Tombstone>(*tombstone);
 }
 
 Status store_tombstone(FileSystem& fs, const std::string& path, const Id128& timeline_id,
-                       Term term) {
-    return write_file_atomically(fs, path, encode_tombstone(timeline_id, term));
+                       const Tombstone& tombstone) {
+    return write_file_atomically(fs, path, encode_tombstone(timeline_id, tombstone));
 }
 
 }  // namespace wp::sk

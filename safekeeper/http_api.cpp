@@ -67,6 +67,7 @@ nlohmann::json timeline_json(Timeline& tl) {
         {"system_id", std::to_string(s.system_id)},
         {"pg_version", s.pg_version},
         {"pg_timeline", s.pg_timeline},
+        {"min_pg_timeline", s.min_pg_timeline},
         {"proposer", s.proposer_connected
                          ? nlohmann::json{{"peer", s.proposer_peer}, {"term", s.proposer_term}}
                          : nlohmann::json(nullptr)},
@@ -208,6 +209,11 @@ std::string HttpApi::render_metrics() {
     gauge("safekeeper_truncate_lsn", "Truncate LSN known to this acceptor.", "gauge",
           [](const Row& r) { return r.snap.truncate_lsn; });
     gauge("safekeeper_term", "Highest term promised.", "gauge", [](const Row& r) { return r.snap.term; });
+    gauge("safekeeper_pg_timeline", "PostgreSQL timeline of the WAL held (0: none yet).", "gauge",
+          [](const Row& r) { return r.snap.pg_timeline; });
+    gauge("safekeeper_min_pg_timeline",
+          "Failover fence: lowest PostgreSQL timeline a proposer may be elected on (0: none).",
+          "gauge", [](const Row& r) { return r.snap.min_pg_timeline; });
     gauge("safekeeper_timeline_broken", "1 if the timeline refuses service after an error.", "gauge",
           [](const Row& r) { return r.snap.state == TimelineState::kBroken ? 1 : 0; });
     gauge("safekeeper_proposer_connected", "1 while a proposer streams to the timeline.", "gauge",

@@ -21,6 +21,9 @@
 #include <string>
 
 #include "durable_file.h"
+#ifdef WP_POWER_LOSS_FS
+#include "power_loss_fs.h"
+#endif
 #include "http_api.h"
 #include "server.h"
 #include "timeline.h"
@@ -74,7 +77,13 @@ int main(int argc, char** argv) {
 
     // Data directory: create if missing, must be a writable directory, and
     // only one daemon may use it.
+#ifdef WP_POWER_LOSS_FS
+    // Test build only (build/safekeeper-powerloss): SIGUSR2 = power loss.
+    PowerLossFs power_loss_fs(real_file_system());
+    FileSystem& fs = power_loss_fs;
+#else
     FileSystem& fs = real_file_system();
+#endif
     if (!fs.exists(data_dir)) {
         Status s = make_directory_durably(fs, data_dir);
         if (!s) return fail_start("cannot create data directory " + data_dir + ": " + s.message());
@@ -98,6 +107,9 @@ int main(int argc, char** argv) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+#ifdef WP_POWER_LOSS_FS
+    sigaddset(&sigs, SIGUSR2);
+#endif
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
 
@@ -122,6 +134,9 @@ int main(int argc, char** argv) {
 
     int sig = 0;
     sigwait(&sigs, &sig);
+#ifdef WP_POWER_LOSS_FS
+    if (sig == SIGUSR2) power_loss_fs.lose_power_and_exit();
+#endif
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     http.stop();
     pg_server.stop();

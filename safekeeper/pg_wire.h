@@ -50,6 +50,7 @@ namespace sqlstate {
 constexpr const char kProtocolViolation[] = "08P01";
 constexpr const char kFeatureNotSupported[] = "0A000";
 constexpr const char kSyntaxError[] = "42601";
+constexpr const char kInsufficientPrivilege[] = "42501";  // a fenced proposer
 constexpr const char kInvalidParameterValue[] = "22023";
 constexpr const char kUndefinedObject[] = "42704";
 constexpr const char kObjectNotInPrerequisiteState[] = "55000";

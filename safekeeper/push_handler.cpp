@@ -146,6 +146,9 @@ bool PushSession::handle_locked(const std::string& payload) {
         return false;
     }
     Message& message = *decoded;
+    // Replies go out in request order: appends taken into this batch are
+    // flushed and answered before any other message of the batch.
+    if (!std::holds_alternative<AppendRequest>(message) && !finish_batch_locked()) return false;
     if (!greeted_ && !std::holds_alternative<ProposerGreeting>(message)) {
         fail(sqlstate::kProtocolViolation,
              std::string("expected ProposerGreeting, got ") + message_name(message));
@@ -164,13 +167,29 @@ bool PushSession::handle_locked(const std::string& payload) {
         }
         greeted_ = true;
         greeting_ = *g;
-        spdlog::info("timeline {}: proposer {} connected (system id {}, PG timeline {}, our term {}, flush {})",
-                     name, conn_.peer(), g->system_id, g->pg_timeline, reply->term,
-                     format_lsn(reply->flush_lsn));
+        if (g->is_sync()) {
+            spdlog::info(
+                "timeline {}: sync proposer {} connected (our term {}, flush {}, PG "
+                "timeline {}, fence {})",
+                name, conn_.peer(), reply->term, format_lsn(reply->flush_lsn), reply->pg_timeline,
+                reply->min_pg_timeline);
+        } else {
+            spdlog::info(
+                "timeline {}: proposer {} connected (system id {}, PG timeline {}, our term {}, "
+                "flush {})",
+                name, conn_.peer(), g->system_id, g->pg_timeline, reply->term,
+                format_lsn(reply->flush_lsn));
+            if (g->pg_timeline < reply->min_pg_timeline)
+                spdlog::warn(
+                    "timeline {}: proposer {} is on PostgreSQL timeline {}, below the "
+                    "fence {}: it can never be elected here",
+                    name, conn_.peer(), g->pg_timeline, reply->min_pg_timeline);
+        }
         queue(*reply);
         return true;
     }
     if (auto* v = std::get_if<VoteRequest>(&message)) {
+        const std::uint32_t fence_before = acceptor.state().min_pg_timeline;
         auto reply = acceptor.handle_vote_request(*v);
         if (!reply) {
             fail_from_acceptor(reply.message());
@@ -178,6 +197,12 @@ bool PushSession::handle_locked(const std::string& payload) {
         }
         spdlog::info("timeline {}: vote for term {} {} (term now {}, flush {})", name, v->term,
                      reply->vote_granted ? "granted" : "refused", reply->term, format_lsn(reply->flush_lsn));
+        if (acceptor.state().min_pg_timeline > fence_before)
+            spdlog::info(
+                "timeline {}: fence raised to PostgreSQL timeline {} (was {}) by the vote "
+                "of {} in term {}: a proposer on a lower PostgreSQL timeline can never be "
+                "elected here again",
+                name, acceptor.state().min_pg_timeline, fence_before, conn_.peer(), v->term);
         queue(*reply);
         return true;
     }
@@ -185,13 +210,26 @@ bool PushSession::handle_locked(const std::string& payload) {
         const Lsn flush_before = acceptor.flush_lsn();
         auto reply = acceptor.handle_proposer_elected(greeting_, *e);
         if (!reply) {
+            if (reply.message().rfind("fenced:", 0) == 0) {
+                // Not a protocol error: this proposer (an old primary) lost
+                // its place for good; a distinct SQLSTATE tells it so.
+                spdlog::warn(
+                    "timeline {}: refused the election of fenced proposer {} in term {} "
+                    "(PostgreSQL timeline {} is below the fence {})",
+                    name, conn_.peer(), e->term, greeting_.pg_timeline,
+                    acceptor.state().min_pg_timeline);
+                fail(sqlstate::kInsufficientPrivilege, reply.message());
+                return false;
+            }
             fail_from_acceptor(reply.message());
             return false;
         }
         if (reply->term == e->term) {
             // Elected: only now may its PostgreSQL timeline history replace
-            // ours (a proposer that is never elected changes nothing).
-            if (acceptor.state().identity.pg_timeline == greeting_.pg_timeline) {
+            // ours (a proposer that is never elected changes nothing). A
+            // sync proposer has no history of its own and changes nothing.
+            if (!greeting_.is_sync() &&
+                acceptor.state().identity.pg_timeline == greeting_.pg_timeline) {
                 Status s = tl_->storage()->set_pg_timeline_history(greeting_.pg_timeline_history);
                 if (!s) {
                     tl_->mark_broken_locked("cannot store the PostgreSQL timeline history: " +
@@ -204,8 +242,9 @@ bool PushSession::handle_locked(const std::string& payload) {
             if (reply->flush_lsn < flush_before)
                 spdlog::warn("timeline {}: truncated WAL from {} to {} for proposer term {}", name,
                              format_lsn(flush_before), format_lsn(reply->flush_lsn), e->term);
-            spdlog::info("timeline {}: proposer {} elected in term {}, streaming from {}", name,
-                         conn_.peer(), e->term, format_lsn(reply->flush_lsn));
+            spdlog::info("timeline {}: {}proposer {} elected in term {}, streaming from {}", name,
+                         greeting_.is_sync() ? "sync " : "", conn_.peer(), e->term,
+                         format_lsn(reply->flush_lsn));
         } else {
             spdlog::info("timeline {}: ProposerElected for stale term {} refused (term {})", name, e->term,
                          reply->term);
@@ -229,6 +268,19 @@ bool PushSession::handle_locked(const std::string& payload) {
         } else {
             queue(outcome->reply);
         }
+        return true;
+    }
+    if (auto* r = std::get_if<WalReadRequest>(&message)) {
+        // Reads durable WAL only; the appends of this batch were flushed above.
+        auto reply = acceptor.handle_wal_read(*r);
+        if (!reply) {
+            fail_from_acceptor(reply.message());
+            return false;
+        }
+        spdlog::debug("timeline {}: proposer {} read WAL [{}, {}) in term {}: {} bytes (term {})",
+                      name, conn_.peer(), format_lsn(r->begin_lsn), format_lsn(r->end_lsn), r->term,
+                      reply->wal.size(), reply->term);
+        queue(*reply);
         return true;
     }
     fail(sqlstate::kProtocolViolation, std::string("unexpected message from proposer: ") + message_name(message));
@@ -255,7 +307,25 @@ bool PushSession::finish_batch_locked() {
 }  // namespace
 
 bool run_wal_push(PgConnection& conn, const PushContext& ctx) {
-    auto tl = ctx.registry->find_or_create(ctx.tenant_id, ctx.timeline_id);
+    std::shared_ptr<Timeline> existing;
+    if (!ctx.create_timeline) {
+        existing = ctx.registry->find(ctx.tenant_id, ctx.timeline_id);
+        if (!existing) {
+            const std::string name = id_to_hex(ctx.tenant_id) + "/" + id_to_hex(ctx.timeline_id);
+            spdlog::warn(
+                "timeline {}: refused proposer {}: the timeline does not exist and the "
+                "client asked not to create it (create_timeline=false)",
+                name, conn.peer());
+            conn.send_error(sqlstate::kUndefinedObject,
+                            "timeline " + name + " does not exist on this safekeeper");
+            return true;
+        }
+    }
+    // Without creation, the timeline found above is used as it is (deleted
+    // since: refused below by its state, never created again).
+    Result<std::shared_ptr<Timeline>> tl =
+        existing ? Result<std::shared_ptr<Timeline>>(existing)
+                 : ctx.registry->find_or_create(ctx.tenant_id, ctx.timeline_id);
     if (!tl) {
         conn.send_error(sqlstate::kIoError, "cannot create timeline: " + tl.status().message());
         return false;

@@ -77,6 +77,7 @@ void Timeline::publish_locked() {
         snapshot_.pg_version = st.identity.pg_version;
         snapshot_.pg_timeline = st.identity.pg_timeline;
         snapshot_.wal_segment_size = st.identity.wal_segment_size;
+        snapshot_.min_pg_timeline = st.min_pg_timeline;
         if (advanced) {
             commit_cv_.notify_all();
             consumers_.notify_all();
@@ -288,14 +289,18 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
             "refusing to create a timeline that was deleted before: its tombstone (the term "
             "it had promised) is unreadable");
     }
-    if (*tombstone) initial.acceptor.term = **tombstone;
+    if (*tombstone) {
+        initial.acceptor.term = (*tombstone)->term;
+        initial.acceptor.min_pg_timeline = (*tombstone)->min_pg_timeline;
+    }
     auto storage = WalStorage::create(fs_, timeline_dir(tenant, timeline), initial, options_);
     if (!storage) return storage.status();
     auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage));
     timelines_[{tenant, timeline}] = tl;
     if (*tombstone)
-        spdlog::info("timeline {}: created again after a delete, at term {} (tombstone)",
-                     tl->name(), **tombstone);
+        spdlog::info("timeline {}: created again after a delete, at term {} with fence {} "
+                     "(tombstone)",
+                     tl->name(), (*tombstone)->term, (*tombstone)->min_pg_timeline);
     else
         spdlog::info("timeline {}: created", tl->name());
     return tl;
@@ -332,32 +337,39 @@ Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool
     const std::string dir = timeline_dir(tenant, timeline);
     // The tombstone keeps the highest term the timeline may have promised,
     // durably, before the directory goes; find_or_create() starts there.
-    Term term = 0;
+    Tombstone keep;
     if (Acceptor* acc = tl->acceptor()) {
-        term = std::max(
+        keep.term = std::max(
             {acc->state().term, acc->durable_state().term, tl->storage()->control().acceptor.term});
+        keep.min_pg_timeline = std::max({acc->state().min_pg_timeline,
+                                         acc->durable_state().min_pg_timeline,
+                                         tl->storage()->control().acceptor.min_pg_timeline});
     } else if (auto control = load_control_file(fs_, dir)) {
-        term = control->acceptor.term;
+        keep.term = control->acceptor.term;
+        keep.min_pg_timeline = control->acceptor.min_pg_timeline;
     } else {
         spdlog::warn(
             "timeline {}: deleting a timeline whose control file cannot be read ({}); its "
-            "tombstone keeps only the terms known from earlier tombstones",
+            "tombstone keeps only the terms and fence known from earlier tombstones",
             tl->name(), control.status().message());
     }
     const std::string tomb = tombstone_path(tenant, timeline);
     auto earlier = load_tombstone(fs_, tomb, timeline);
-    if (earlier && *earlier)
-        term = std::max(term, **earlier);
-    else if (!earlier)
+    if (earlier && *earlier) {
+        keep.term = std::max(keep.term, (*earlier)->term);
+        keep.min_pg_timeline = std::max(keep.min_pg_timeline, (*earlier)->min_pg_timeline);
+    } else if (!earlier) {
         spdlog::warn("timeline {}: replacing an unreadable tombstone: {}", tl->name(),
                      earlier.status().message());
-    WP_RETURN_IF_ERROR(store_tombstone(fs_, tomb, timeline, term));
+    }
+    WP_RETURN_IF_ERROR(store_tombstone(fs_, tomb, timeline, keep));
     const std::string graveyard = join_path(parent_directory(dir), ".deleted-" + id_to_hex(timeline));
     if (fs_.exists(graveyard)) WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
     WP_RETURN_IF_ERROR(fs_.rename(dir, graveyard));
     WP_RETURN_IF_ERROR(fs_.sync_directory(parent_directory(dir)));
     WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
-    spdlog::info("timeline {}: deleted (tombstone at term {})", tl->name(), term);
+    spdlog::info("timeline {}: deleted (tombstone at term {}, fence {})", tl->name(), keep.term,
+                 keep.min_pg_timeline);
     return Status::ok();
 }
 

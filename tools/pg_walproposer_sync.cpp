@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -172,9 +173,6 @@ public:
         config.reconnect_interval_ms = 500;
         config.election_timeout_ms = 3000;
         config.response_timeout_ms = 5000;
-        // The commit LSN reaches an acceptor with the next message: send
-        // them often, so every reachable acceptor learns the sync LSN soon.
-        config.heartbeat_interval_ms = 100;
         config.random_seed = seed;
         proposer_ = std::make_unique<wp::Proposer>(std::move(config), nullptr);
         for (std::size_t i = 0; i < options.safekeepers.size(); ++i)
@@ -192,15 +190,17 @@ public:
         wp::TimeMs done_at = 0;
         for (;;) {
             const wp::ProposerStatus status = proposer_->status();
-            // Done on a quorum. A standby may stream from any safekeeper, and
-            // each serves WAL only up to the commit LSN it knows: wait a
-            // little (at most kSettleMs) until every safekeeper we are still
-            // connected to reports the sync LSN committed too.
             if (status.sync_done) {
+                // A quorum is enough; give the other reachable safekeepers a
+                // moment to reach the sync LSN too, so a standby streaming
+                // from any of them can catch up.
                 if (done_at == 0) done_at = now_ms();
-                if (all_connected_committed(status) || now_ms() >= done_at + kSettleMs ||
-                    now_ms() >= deadline)
-                    return true;
+                bool all = true;
+                for (const auto& a : status.acceptors)
+                    if (a.state != wp::AcceptorConnState::kOffline &&
+                        a.state != wp::AcceptorConnState::kConnecting && a.commit_lsn < status.sync_lsn)
+                        all = false;
+                if (all || now_ms() >= std::min(done_at + kStragglerGraceMs, deadline)) return true;
             }
             if (status.state == wp::ProposerState::kSuperseded) {
                 failure_ = status.superseded_reason;
@@ -216,19 +216,6 @@ public:
             expire_connects(after);
             execute(proposer_->on_tick(after), after);
         }
-    }
-
-    static constexpr wp::TimeMs kSettleMs = 3000;
-
-    static bool all_connected_committed(const wp::ProposerStatus& status) {
-        for (const auto& a : status.acceptors) {
-            if (a.state == wp::AcceptorConnState::kOffline ||
-                a.state == wp::AcceptorConnState::kConnecting)
-                continue;
-            if (a.state != wp::AcceptorConnState::kStreaming || a.commit_lsn < status.sync_lsn)
-                return false;
-        }
-        return true;
     }
 
     const std::string& failure() const { return failure_; }
@@ -358,6 +345,7 @@ private:
     }
 
     static constexpr wp::TimeMs kConnectTimeoutMs = 5000;
+    static constexpr wp::TimeMs kStragglerGraceMs = 2000;
     const Options& options_;
     std::unique_ptr<wp::Proposer> proposer_;
     std::vector<std::unique_ptr<wp::pg::SafekeeperConnection>> connections_;

@@ -6,6 +6,7 @@
 #   my $st = $sk->http_json('GET', '/v1/status');
 #   $sk->kill9; $sk->start;          # crash and restart on the same ports
 #   $sk->pause; $sk->resume;         # SIGSTOP / SIGCONT (a black hole)
+#   $sk->lose_power; $sk->start;     # binary => safekeeper-powerloss only
 #   $sk->stop;                       # SIGTERM, waits for the exit
 #
 # The binary is $ENV{WP_BIN_DIR}/safekeeper when set, else `safekeeper` from
@@ -38,7 +39,8 @@ sub new {
         id        => $params{id} // 1,
         pg_port   => PostgreSQL::Test::Cluster::get_free_port(),
         http_port => PostgreSQL::Test::Cluster::get_free_port(),
-        data_dir  => "$PostgreSQL::Test::Utils::tmp_check/sk_$name",
+        data_dir  => $params{data_dir} // "$PostgreSQL::Test::Utils::tmp_check/sk_$name",
+        binary    => $params{binary},    # default: binary()
         log_file  => "$PostgreSQL::Test::Utils::log_path/sk_$name.log",
         pid       => undef,
         extra     => $params{extra} // [],
@@ -59,7 +61,7 @@ sub address   { '127.0.0.1:' . $_[0]->{pg_port} }
 # Command line of this node, for tests that want to run it themselves.
 sub command {
     my ($self) = @_;
-    return (binary(), '-D', $self->{data_dir}, '--id', $self->{id},
+    return ($self->{binary} // binary(), '-D', $self->{data_dir}, '--id', $self->{id},
         '--listen-pg', "127.0.0.1:$self->{pg_port}",
         '--listen-http', "127.0.0.1:$self->{http_port}", @{ $self->{extra} });
 }
@@ -118,6 +120,20 @@ sub kill9 {
     return unless $self->{pid};
     kill 'KILL', $self->{pid};
     return $self->_reap;
+}
+
+# Power loss: only for a node started with the test build
+# (binary => .../safekeeper-powerloss): SIGUSR2 makes it drop every write
+# not yet synced and exit with status 99.
+sub lose_power {
+    my ($self) = @_;
+    return unless $self->{pid};
+    kill 'CONT', $self->{pid};
+    kill 'USR2', $self->{pid};
+    my $status = $self->_reap;
+    croak "safekeeper $self->{name} did not simulate a power loss (wait status $status)"
+      unless ($status >> 8) == 99;
+    return $status;
 }
 
 sub pause  { my ($self) = @_; kill 'STOP', $self->{pid} if $self->{pid}; }

@@ -12,12 +12,57 @@ use strict;
 use warnings;
 
 use Carp;
+use IPC::Run ();
 use File::Copy ();
 use Test::More;
 use Time::HiRes qw(usleep time);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use SafekeeperNode;
+
+# Every psql call of a test (safe_psql included) gets a time limit, so a
+# COMMIT that blocks on the quorum fails the test with "psql timed out"
+# after $PostgreSQL::Test::Utils::timeout_default seconds instead of hanging
+# until the whole layer is killed. A caller's own timeout still wins.
+{
+    no warnings 'redefine';
+    my $psql = \&PostgreSQL::Test::Cluster::psql;
+    *PostgreSQL::Test::Cluster::psql = sub {
+        my ($self, $dbname, $sql, %params) = @_;
+        $params{timeout} //= $PostgreSQL::Test::Utils::timeout_default;
+        return $psql->($self, $dbname, $sql, %params);
+    };
+}
+
+# A timer for IPC::Run::start: pump and finish die with `what` once it
+# expires (every background client a test starts must have one).
+sub timer {
+    my ($what) = @_;
+    return IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default, name => $what);
+}
+
+# Starts `psql -c $sql` on $node in the background (with a timer).
+# Returns the harness and refs to its stdout and stderr.
+sub start_psql {
+    my ($node, $sql, $what) = @_;
+    my ($out, $err) = ('', '');
+    my $h = IPC::Run::start(
+        [ 'psql', '-XAt', '-h', $node->host, '-p', $node->port, '-d', 'postgres', '-c', $sql ],
+        '>', \$out, '2>', \$err, timer($what // $sql));
+    return ($h, \$out, \$err);
+}
+
+# True when the background command $h ends within $seconds.
+sub finishes_within {
+    my ($h, $seconds) = @_;
+    my $t0 = time;
+    while (time - $t0 < $seconds) {
+        $h->pump_nb if $h->pumpable;
+        return 1 if !$h->pumpable;
+        usleep(100_000);
+    }
+    return 0;
+}
 
 # Starts $n safekeepers with ids 1..$n (or from $first_id).
 sub start_safekeepers {
@@ -135,8 +180,8 @@ sub read_range {
 }
 
 # Compares every WAL byte the safekeeper holds (from its timeline start up to
-# its flush LSN) with the primary's pg_wal, over the segments both still
-# have. Returns (bytes compared, list of mismatch descriptions).
+# its flush LSN) with the primary's pg_wal (each segment on the primary's
+# newest timeline that has it), over the segments both still have. Returns (bytes compared, list of mismatch descriptions).
 sub compare_wal_with_primary {
     my ($sk, $node) = @_;
     my $tl = sk_timeline($sk, $node) or return (0, 'no timeline on ' . $sk->name);
@@ -154,8 +199,13 @@ sub compare_wal_with_primary {
         my $from = $start > $seg_start ? $start - $seg_start : 0;
         my $to = $flush < $seg_start + $segsize ? $flush - $seg_start : $segsize;
         next if $to <= $from;
-        my $name = "$1$2$3";
-        next unless -f "$pg_wal/$name";
+        # The primary's copy of this segment on its newest timeline: after a
+        # promotion the switch segment exists on both, and only the newer
+        # file holds the new timeline's bytes (the safekeeper names a
+        # segment by the timeline that created it).
+        my ($name) = reverse sort grep { -f "$pg_wal/$_" }
+          map { sprintf('%08X%s%s', $_, $2, $3) } 1 .. hex($1) + 16;
+        next unless defined $name;
         my $a = read_range("$dir/$file", $from, $to - $from);
         my $b = read_range("$pg_wal/$name", $from, $to - $from);
         if (!defined $a || !defined $b) {

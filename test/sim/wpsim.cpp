@@ -12,9 +12,13 @@
 // data directory may be restored from a snapshot of another's. A seeded
 // scheduler picks every step, so a seed replays identically. After every step the invariants
 // 1-4 and 6 of docs/consensus.md are checked against a record of every
-// committed byte.
+// committed byte. With --failover, primaries run on PostgreSQL timelines and
+// failovers happen: a sync proposer fences the old timelines and commits the
+// quorum's WAL, a standby (caught up or lagging) is promoted on the next
+// timeline, and stopped old primaries come back; the failover invariants
+// (docs/consensus.md) are checked too.
 //
-// Usage: wpsim [--seeds A..B] [--seed N] [--trace] [--break MODE] (see --help)
+// Usage: wpsim [--seeds A..B] [--seed N] [--trace] [--break MODE] [--failover] (see --help)
 // Exit: 0 all schedules passed, 1 an invariant violation, 2 usage error.
 #include <algorithm>
 #include <chrono>
@@ -27,6 +31,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "walproposer/acceptor.h"
@@ -50,7 +55,8 @@ enum class BreakMode {
     kUnsyncedRestart,
     kDelete,
     kContent,
-    kNoTrim
+    kNoTrim,
+    kInherit
 };
 
 struct BreakName {
@@ -67,6 +73,8 @@ const BreakName kBreakModes[] = {
     {BreakMode::kDelete, "delete", "a deleted and recreated member starts again at term 0"},
     {BreakMode::kContent, "content", "no byte comparison of the donor's WAL with the primary's"},
     {BreakMode::kNoTrim, "no-trim", "term histories are never trimmed (use with --crash-loop)"},
+    {BreakMode::kInherit, "inherit",
+     "a promoted standby inherits the quorum's WAL unchecked (implies --failover)"},
 };
 
 struct Rng {
@@ -179,11 +187,22 @@ public:
 struct SimProposer {
     int index = 0;
     int incarnation = 0;
+    // Failover model: the PostgreSQL timeline this node runs on, whether it is
+    // a sync proposer, and for a promoted standby its switch point.
+    std::uint32_t pg_timeline = 1;
+    bool sync = false;
+    Lsn inherited_wal_end = kInvalidLsn;
+    bool inheriting = false;        // this incarnation started with no own terms and a switch point
+    Term elected_term = 0;          // last term this incarnation was elected in
+    Lsn max_commit = kInvalidLsn;   // highest commit_lsn it ever reported
     std::vector<std::uint8_t> wal;  // local WAL from kTimelineStart; survives restarts
     TermHistory persisted_history;  // driver-persisted own term history
     VectorWal reader;
     std::unique_ptr<Proposer> proposer;
     std::vector<int> conn;          // per acceptor: connection id or -1
+    // A sync proposer has no WAL: `wal` is rebuilt from the acceptors that
+    // accepted its term (they must agree byte for byte).
+    bool running() const { return proposer != nullptr; }
     Lsn flush_end() const { return kTimelineStart + wal.size(); }
 };
 
@@ -201,26 +220,34 @@ struct Conn {
 };
 
 constexpr unsigned kEpisodesPerSeed = 10;
+constexpr std::size_t kMaxProposers = 12;
+constexpr unsigned kMaxFailovers = 3;  // per schedule (each adds at most two proposers)
 
 struct Stats {
     std::uint64_t seeds = 0, schedules = 0, steps = 0, elections = 0, commits = 0,
                   committed_bytes = 0, crashes = 0, superseded = 0, messages = 0,
                   old_term_commits = 0, late_messages = 0, power_losses = 0, recreated = 0,
-                  clones = 0;
+                  clones = 0, failovers = 0, syncs = 0, syncs_done = 0, syncs_failed = 0,
+                  promotions = 0, lagging_promotions = 0, promoted_elected = 0, fenced = 0,
+                  refused_lagging = 0, comebacks = 0;
 };
 
 class World {
 public:
     // One episode: a fresh cluster whose whole life is determined by (seed, episode).
-    World(std::uint64_t seed, unsigned episode, BreakMode mode, bool verbose)
-        : rng_(seed * 1000003ull + episode), seed_(seed * 1000003ull + episode), mode_(mode), verbose_(verbose) {}
+  World(std::uint64_t seed, unsigned episode, BreakMode mode, bool verbose, bool failover)
+      : rng_(seed * 1000003ull + episode),
+        seed_(seed * 1000003ull + episode),
+        mode_(mode),
+        verbose_(verbose),
+        failover_(failover) {}
 
-    std::optional<Violation> run(Stats& stats);
-    // A primary in a crash loop: one proposer, three acceptors, restarted
-    // after each commit (sometimes writing WAL in between) until `elections`
-    // elections; every history must stay bounded and elections must go on.
-    std::optional<Violation> run_crash_loop(Stats& stats, std::uint64_t elections);
-    const std::vector<std::string>& trace() const { return trace_; }
+  std::optional<Violation> run(Stats& stats);
+  // A primary in a crash loop: one proposer, three acceptors, restarted
+  // after each commit (sometimes writing WAL in between) until `elections`
+  // elections; every history must stay bounded and elections must go on.
+  std::optional<Violation> run_crash_loop(Stats& stats, std::uint64_t elections);
+  const std::vector<std::string>& trace() const { return trace_; }
 
 private:
     void note(const std::string& line) {
@@ -247,6 +274,15 @@ private:
     void restart_acceptor(int k);
     void generate_wal(int p);
     void check_invariants();
+    // Failover model (--failover).
+    void stop_proposer(int p, const std::string& why);
+    int add_proposer();
+    void begin_failover();
+    void start_sync();
+    void promote_standby();
+    void failover_step(bool faults);
+    void refresh_sync_wal(int p);
+    void on_sync_done(int p);
     void on_commit(int p, Lsn commit);
     void on_elected(int p);
     void step();
@@ -286,6 +322,18 @@ private:
     unsigned targeted_append_drop_ = 0;   // same for AppendRequest
     unsigned zombie_percent_ = 0;         // % of closed connections whose messages still arrive
     bool recreated_one_ = false;          // at most one deleted/recreated member per schedule
+    // Failover model.
+    bool failover_ = false;
+    unsigned failovers_ = 0;            // failovers begun in this schedule
+    std::uint32_t max_timeline_ = 1;    // highest PostgreSQL timeline of any primary so far
+    int sync_p_ = -1;                   // the running sync proposer (-1 = none)
+    std::uint64_t sync_deadline_ = 0;   // step at which the operator gives the sync up
+    std::uint64_t promote_at_ = 0;      // step of a scheduled promotion (0 = none)
+    std::uint32_t fence_ = 0;           // fence a completed sync put on a quorum
+    Lsn fence_sync_lsn_ = kInvalidLsn;  // that sync's sync_lsn
+    // (proposer, incarnation, term) of a fenced primary -> acceptors that
+    // accepted its ProposerElected after the fence was in place.
+    std::map<std::tuple<int, int, Term>, std::vector<int>> fenced_accepts_;
 };
 
 AcceptorConfig World::acceptor_config(int k) const {
@@ -307,6 +355,8 @@ void World::setup() {
     for (int k = 0; k < n_acceptors; ++k)
         acceptors_[k].acceptor = std::make_unique<Acceptor>(
             acceptor_config(k), &acceptors_[k].storage, AcceptorDurableState{});
+    // Proposers hold pointers into their SimProposer: never reallocate.
+    proposers_.reserve(kMaxProposers);
     proposers_.resize(n_proposers);
     link_up_.assign(n_proposers, std::vector<bool>(n_acceptors, true));
     note("schedule: " + std::to_string(n_proposers) + " proposer(s), " + std::to_string(n_acceptors) +
@@ -350,11 +400,18 @@ void World::restart_proposer(int p) {
     ++sp.incarnation;
     ProposerConfig cfg;
     cfg.acceptor_count = acceptors_.size();
-    cfg.greeting.system_id = kSystemId;
+    // A sync proposer has no PostgreSQL identity: system id 0 (the core sets
+    // kGreetingFlagSync) and no WalReader.
+    cfg.greeting.system_id = sp.sync ? 0 : kSystemId;
     cfg.greeting.pg_version = 150004;
-    cfg.greeting.wal_segment_size = 16 * 1024 * 1024;
-    cfg.greeting.pg_timeline = 1;
+    cfg.greeting.wal_segment_size = sp.sync ? 0 : 16 * 1024 * 1024;
+    cfg.greeting.pg_timeline = sp.sync ? 0 : sp.pg_timeline;
     cfg.greeting.proposer_id[0] = static_cast<std::uint8_t>(p + 1);
+    cfg.sync = sp.sync;
+    cfg.inherited_wal_end = sp.inherited_wal_end;
+    sp.inheriting = !sp.sync && sp.persisted_history.empty() && sp.inherited_wal_end != kInvalidLsn;
+    if (mode_ == BreakMode::kInherit && sp.inherited_wal_end != kInvalidLsn)
+        cfg.unsafe_test_only_inherit_unchecked = true;
     cfg.greeting.proposer_id[1] = static_cast<std::uint8_t>(sp.incarnation);
     cfg.own_term_history = sp.persisted_history;
     cfg.timeline_start_lsn = kTimelineStart;
@@ -372,11 +429,19 @@ void World::restart_proposer(int p) {
     if (mode_ == BreakMode::kContent) cfg.unsafe_test_only_skip_content_check = true;
     if (mode_ == BreakMode::kNoTrim) cfg.unsafe_test_only_keep_full_history = true;
     sp.reader.wal = &sp.wal;
-    sp.proposer = std::make_unique<Proposer>(cfg, &sp.reader);
-    note("proposer " + std::to_string(p) + " (re)starts, incarnation " + std::to_string(sp.incarnation) +
+    sp.proposer = std::make_unique<Proposer>(cfg, sp.sync ? nullptr : &sp.reader);
+    if (sp.sync) {
+        sp.wal.clear();  // rebuilt from the acceptors of its term
+        sp.elected_term = 0;
+    }
+    note("proposer " + std::to_string(p) + (sp.sync ? " (SYNC)" : "") +
+         " (re)starts, incarnation " + std::to_string(sp.incarnation) + ", PG timeline " +
+         std::to_string(sp.pg_timeline) +
+         (sp.inheriting ? ", inherited WAL up to " + format_lsn(sp.inherited_wal_end)
+                        : std::string()) +
          ", local WAL ends at " + format_lsn(sp.flush_end()) + ", own history " +
          format_history(sp.persisted_history));
-    apply(p, sp.proposer->start(now_, sp.flush_end()));
+    apply(p, sp.proposer->start(now_, sp.sync ? kInvalidLsn : sp.flush_end()));
 }
 
 void World::apply(int p, ProposerOutput out) {
@@ -411,6 +476,9 @@ void World::apply(int p, ProposerOutput out) {
         if (*out.state_changed == ProposerState::kSuperseded) {
             ++stats_->superseded;
             const ProposerStatus st = sp.proposer->status();
+            if (st.superseded_reason.rfind("fenced", 0) == 0) ++stats_->fenced;
+            if (st.superseded_reason.rfind("promoted before catching up", 0) == 0)
+                ++stats_->refused_lagging;
             note("P" + std::to_string(p) + " superseded by term " + std::to_string(st.superseded_by_term) +
                  " at " + format_lsn(st.superseded_at_lsn) + ": " + st.superseded_reason);
         }
@@ -429,13 +497,39 @@ void World::on_elected(int p) {
                  std::to_string(sp.incarnation));
     }
     elected_[t] = {p, sp.incarnation};
-    if (nemesis_ && !flip_at_step_) {
+    sp.elected_term = t;
+    if (nemesis_ && !flip_at_step_ && p < 2) {
         flip_at_step_ = step_ + 2 + rng_.below(20);
         flip_towards_ = 1 - p;
     }
     const ProposerStatus st = sp.proposer->status();
-    note("P" + std::to_string(p) + " ELECTED term " + std::to_string(t) + " history " +
-         format_history(st.term_history) + " local end " + format_lsn(sp.flush_end()));
+    note("P" + std::to_string(p) + (sp.sync ? " (SYNC)" : "") + " ELECTED term " +
+         std::to_string(t) + " history " + format_history(st.term_history) + " local end " +
+         format_lsn(sp.flush_end()));
+    if (sp.sync) {
+        sp.wal.clear();  // its WAL in this term: rebuilt from the acceptors of the term
+        // Failover: the sync's end (the donor's WAL) covers every byte
+        // committed in earlier terms.
+        if (st.term_start_lsn < committed_before_term(t))
+            fail("failover: sync_lsn below the committed WAL",
+                 "sync proposer " + std::to_string(p) + " elected in term " + std::to_string(t) +
+                     " syncs to " + format_lsn(st.term_start_lsn) + " but WAL up to " +
+                     format_lsn(committed_before_term(t)) + " was committed in earlier terms");
+        return;
+    }
+    if (sp.inheriting) {
+        ++stats_->promoted_elected;
+        // Failover: a promoted standby whose switch point lies below WAL
+        // committed in earlier terms lacks committed WAL: it must be refused.
+        if (committed_before_term(t) > sp.inherited_wal_end)
+            fail("failover: lagging promoted standby elected",
+                 "proposer " + std::to_string(p) + " (PG timeline " +
+                     std::to_string(sp.pg_timeline) + ", switch point " +
+                     format_lsn(sp.inherited_wal_end) + ") elected in term " + std::to_string(t) +
+                     " but WAL up to " + format_lsn(committed_before_term(t)) +
+                     " was committed in earlier terms");
+        sp.inheriting = false;  // from now on it has terms of its own
+    }
     // Invariants 2 and 6: a primary elected in a later term than a commit holds
     // every byte of it. (A proposer may still complete an election in a stale
     // term; the acceptors' higher terms keep it from committing anything.)
@@ -448,6 +542,20 @@ void World::on_elected(int p) {
              "proposer " + std::to_string(p) + " elected in term " + std::to_string(t) +
                  " but its WAL differs from the WAL committed in earlier terms at " + format_lsn(kTimelineStart + i) +
                  " (committed up to " + format_lsn(must_hold) + ")");
+    }
+    // The same, stated for failover (a promoted standby's WAL is a prefix of
+    // the committed WAL plus its own): the elected proposer's own WAL holds
+    // every byte committed in earlier terms below its term start.
+    {
+        const Lsn below = std::min(st.term_start_lsn, committed_before_term(t));
+        if (below > kTimelineStart) {
+            const std::size_t n = below - kTimelineStart;
+            if (sp.wal.size() < n || std::memcmp(sp.wal.data(), committed_.data(), n) != 0)
+                fail("failover: elected proposer lacks committed WAL below its term start",
+                     "proposer " + std::to_string(p) + " elected in term " + std::to_string(t) +
+                         " (term start " + format_lsn(st.term_start_lsn) +
+                         ") does not hold the committed WAL up to " + format_lsn(below));
+        }
     }
 }
 
@@ -473,6 +581,13 @@ Lsn World::committed_before_term(Term term) const {
 void World::on_commit(int p, Lsn commit) {
     SimProposer& sp = proposers_[p];
     ++stats_->commits;
+    if (sp.sync) refresh_sync_wal(p);
+    sp.max_commit = std::max(sp.max_commit, commit);
+    if (!sp.sync && sp.pg_timeline < fence_ && commit > fence_sync_lsn_)
+        fail("failover: fenced primary committed past the sync LSN",
+             "proposer " + std::to_string(p) + " on PG timeline " + std::to_string(sp.pg_timeline) +
+                 " (fence " + std::to_string(fence_) + ") committed " + format_lsn(commit) +
+                 " beyond sync_lsn " + format_lsn(fence_sync_lsn_));
     if (commit < sp.proposer->status().term_start_lsn) {
         ++stats_->old_term_commits;
         note("P" + std::to_string(p) + " commits " + format_lsn(commit) + " below its term start " +
@@ -612,12 +727,27 @@ void World::deliver_to_acceptor(int c) {
             // Log matching: what the acceptor keeps equals the elected primary's WAL.
             const SimProposer& sp = proposers_[conn.proposer];
             const Lsn from = std::max(sa.storage.start, kTimelineStart);
-            if (sa.storage.start && !sa.storage.durable_matches(sp.wal, from, acc.flush_lsn()) &&
+            // (A sync proposer's WAL is checked against its acceptors in refresh_sync_wal.)
+            if (!sp.sync && sp.running() && sa.storage.start &&
+                !sa.storage.durable_matches(sp.wal, from, acc.flush_lsn()) &&
                 sp.proposer->state() == ProposerState::kElected && sp.proposer->term() == e->term)
                 fail("invariant 6 (acceptor WAL diverges from the elected proposer's)",
                      "A" + std::to_string(k) + " kept WAL up to " + format_lsn(acc.flush_lsn()) +
                          " that differs from the WAL of proposer " + std::to_string(conn.proposer) +
                          " elected in term " + std::to_string(e->term));
+            // Failover: a fenced primary is never accepted by a quorum once a
+            // completed sync put the fence on one.
+            if (!sp.sync && sp.pg_timeline < fence_) {
+                auto& who_accepted = fenced_accepts_[{conn.proposer, sp.incarnation, e->term}];
+                if (std::find(who_accepted.begin(), who_accepted.end(), k) == who_accepted.end())
+                    who_accepted.push_back(k);
+                if (who_accepted.size() >= majority())
+                    fail("failover: fenced primary elected",
+                         "proposer " + std::to_string(conn.proposer) + " on PG timeline " +
+                             std::to_string(sp.pg_timeline) + " (fence " + std::to_string(fence_) +
+                             ") accepted in term " + std::to_string(e->term) + " by " +
+                             std::to_string(who_accepted.size()) + " acceptors");
+            }
         }
         reply(*r);
     } else if (auto* a = std::get_if<AppendRequest>(&msg)) {
@@ -628,6 +758,10 @@ void World::deliver_to_acceptor(int c) {
         } else {
             reply(r->reply);
         }
+    } else if (auto* w = std::get_if<WalReadRequest>(&msg)) {
+        auto r = acc.handle_wal_read(*w);
+        if (!r.ok()) return error(r.message());
+        reply(*r);
     } else {
         error(std::string("unexpected message ") + message_name(msg));
     }
@@ -695,14 +829,17 @@ void World::restart_acceptor(int k) {
 
 void World::recreate_acceptor(int k) {
     // DELETE of the timeline and a new one created by the next greeting: the
-    // WAL and the control file are gone; the tombstone keeps the term.
+    // WAL and the control file are gone; the tombstone keeps the term and
+    // the failover fence.
     SimAcceptor& sa = acceptors_[k];
     const Term tombstone_term = sa.storage.durable.term;
+    const std::uint32_t tombstone_fence = sa.storage.durable.min_pg_timeline;
     crash_acceptor(k, /*power_loss=*/false);
     ++stats_->recreated;
     recreated_one_ = true;
     sa.storage = MemStorage{};
     sa.storage.durable.term = mode_ == BreakMode::kDelete ? 0 : tombstone_term;
+    sa.storage.durable.min_pg_timeline = tombstone_fence;
     sa.acked_flush = kInvalidLsn;
     sa.seen_commit = sa.seen_durable_commit = kInvalidLsn;
     sa.recreated = true;
@@ -727,7 +864,190 @@ void World::clone_proposer(int from, int to) {
     restart_proposer(to);
 }
 
+void World::stop_proposer(int p, const std::string& why) {
+    SimProposer& sp = proposers_[p];
+    if (!sp.running()) return;
+    for (std::size_t k = 0; k < sp.conn.size(); ++k)
+        if (sp.conn[k] >= 0) close_connection(sp.conn[k], false, why);
+    for (auto it = pending_connects_.begin(); it != pending_connects_.end();)
+        it = (it->first == p) ? pending_connects_.erase(it) : it + 1;
+    sp.proposer.reset();
+    note("P" + std::to_string(p) + (sp.sync ? " (SYNC)" : "") + " STOPS: " + why);
+}
+
+int World::add_proposer() {
+    const int p = static_cast<int>(proposers_.size());
+    proposers_.emplace_back();
+    SimProposer& sp = proposers_.back();
+    sp.index = p;
+    sp.conn.assign(acceptors_.size(), -1);
+    link_up_.push_back(std::vector<bool>(acceptors_.size(), true));
+    return p;
+}
+
+void World::begin_failover() {
+    ++failovers_;
+    ++stats_->failovers;
+    note("FAILOVER " + std::to_string(failovers_) + " begins");
+    // The old primaries: mostly stopped (crashed, or shut down by the
+    // operator); one still running keeps trying (it was only cut off).
+    for (std::size_t p = 0; p < proposers_.size(); ++p)
+        if (proposers_[p].running() && !proposers_[p].sync && rng_.chance(60))
+            stop_proposer(static_cast<int>(p), "failover: the old primary is down");
+    if (rng_.chance(75)) {
+        start_sync();
+    } else {
+        note("failover without a sync");
+        promote_at_ = step_ + 1 + rng_.below(20);
+    }
+}
+
+void World::start_sync() {
+    const int p = add_proposer();
+    proposers_[p].sync = true;
+    ++stats_->syncs;
+    sync_p_ = p;
+    // The operator gives the sync up after a while (crashes, partitions).
+    sync_deadline_ = step_ + 100 + rng_.below(400);
+    restart_proposer(p);
+}
+
+void World::promote_standby() {
+    // The standby replayed what the safekeepers serve: WAL below their
+    // commit_lsn. Caught up: the highest such LSN; lagging: lower.
+    Lsn known = kTimelineStart;
+    for (const SimAcceptor& a : acceptors_)
+        known = std::max(
+            known, a.up && a.acceptor ? a.acceptor->commit_lsn() : a.storage.durable.commit_lsn);
+    known = std::min<Lsn>(known, kTimelineStart + committed_.size());
+    Lsn switch_point = known;
+    if (known > kTimelineStart && rng_.chance(40)) {
+        const Lsn range = known - kTimelineStart;
+        const Lsn lag =
+            rng_.chance(70) ? 1 + rng_.below(std::min<Lsn>(range, 200)) : 1 + rng_.below(range);
+        switch_point = known - lag;
+        ++stats_->lagging_promotions;
+    }
+    const int p = add_proposer();
+    SimProposer& sp = proposers_[p];
+    sp.wal.assign(committed_.begin(),
+                  committed_.begin() + static_cast<long>(switch_point - kTimelineStart));
+    sp.pg_timeline = ++max_timeline_;
+    sp.inherited_wal_end = switch_point;
+    ++stats_->promotions;
+    note("PROMOTION: P" + std::to_string(p) + " is a standby promoted to PG timeline " +
+         std::to_string(sp.pg_timeline) + " at " + format_lsn(switch_point) +
+         (switch_point < known
+              ? " (lagging; the safekeepers committed up to " + format_lsn(known) + ")"
+              : " (caught up)") +
+         (fence_ ? ", fence " + std::to_string(fence_) : std::string()));
+    // Its first WAL of its own on the new timeline.
+    const std::size_t writes = 1 + rng_.below(4);
+    for (std::size_t i = 0; i < writes; ++i) generate_wal(p);
+    restart_proposer(p);
+}
+
+void World::refresh_sync_wal(int p) {
+    // Acceptors that accepted the sync proposer's term hold its history up to
+    // their flush LSN: they agree byte for byte, and together give its WAL.
+    SimProposer& sp = proposers_[p];
+    const Term t = sp.elected_term;
+    if (t == 0) return;
+    for (std::size_t k = 0; k < acceptors_.size(); ++k) {
+        const SimAcceptor& a = acceptors_[k];
+        if (!a.up || !a.acceptor || !a.storage.start) continue;
+        const TermHistory& h = a.acceptor->state().term_history;
+        if (h.empty() || h.back().term != t) continue;
+        const Lsn from = std::max(a.storage.start, kTimelineStart);
+        const Lsn flush = a.storage.flushed_end;
+        const Lsn known = sp.flush_end();
+        const Lsn common = std::min(flush, known);
+        if (common > from && !a.storage.durable_matches(sp.wal, from, common))
+            fail("invariant 6 (acceptor WAL diverges from the elected proposer's)",
+                 "A" + std::to_string(k) + " holds WAL up to " + format_lsn(flush) +
+                     " in the term " + std::to_string(t) + " of sync proposer " +
+                     std::to_string(p) + " that differs from another acceptor of that term");
+        if (flush > known && a.storage.start <= kTimelineStart)
+            sp.wal.insert(sp.wal.end(),
+                          a.storage.bytes.begin() + static_cast<long>(known - a.storage.start),
+                          a.storage.bytes.begin() + static_cast<long>(flush - a.storage.start));
+    }
+}
+
+void World::on_sync_done(int p) {
+    SimProposer& sp = proposers_[p];
+    refresh_sync_wal(p);
+    const ProposerStatus st = sp.proposer->status();
+    note("P" + std::to_string(p) + " (SYNC) DONE: sync_lsn " + format_lsn(st.sync_lsn) +
+         ", fence " + std::to_string(st.fence_pg_timeline));
+    // Everything any primary committed lies at or below sync_lsn ...
+    const Lsn committed_end = kTimelineStart + committed_.size();
+    if (committed_end > st.sync_lsn)
+        fail("failover: sync_done below committed WAL",
+             "sync proposer " + std::to_string(p) + " done at sync_lsn " + format_lsn(st.sync_lsn) +
+                 " but WAL up to " + format_lsn(committed_end) + " was committed");
+    for (const SimProposer& q : proposers_)
+        if (!q.sync && q.max_commit > st.sync_lsn)
+            fail("failover: sync_done below committed WAL",
+                 "sync proposer " + std::to_string(p) + " done at sync_lsn " +
+                     format_lsn(st.sync_lsn) + " but proposer " + std::to_string(q.index) +
+                     " had commit_lsn " + format_lsn(q.max_commit));
+    // ... and a quorum holds the WAL up to sync_lsn.
+    std::size_t holders = 0;
+    for (const SimAcceptor& a : acceptors_)
+        if (a.storage.start && a.storage.durable_matches(
+                                   sp.wal, std::max(a.storage.start, kTimelineStart), st.sync_lsn))
+            ++holders;
+    if (holders < majority())
+        fail("failover: sync_done without a quorum holding sync_lsn",
+             "only " + std::to_string(holders) + " of " + std::to_string(acceptors_.size()) +
+                 " acceptors durably hold the synced WAL up to " + format_lsn(st.sync_lsn));
+    if (st.fence_pg_timeline > fence_) {
+        fence_ = st.fence_pg_timeline;
+        fence_sync_lsn_ = st.sync_lsn;
+    }
+}
+
+void World::failover_step(bool faults) {
+    if (sync_p_ >= 0) {
+        SimProposer& sp = proposers_[sync_p_];
+        if (sp.running() && sp.proposer->status().sync_done) {
+            on_sync_done(sync_p_);
+            ++stats_->syncs_done;
+            stop_proposer(sync_p_, "sync done");
+            sync_p_ = -1;
+            promote_at_ = step_ + 1 + rng_.below(20);
+        } else if (!sp.running() || step_ >= sync_deadline_ ||
+                   sp.proposer->state() == ProposerState::kSuperseded) {
+            ++stats_->syncs_failed;
+            stop_proposer(sync_p_, "the operator gives the sync up");
+            sync_p_ = -1;
+            if (rng_.chance(50))
+                promote_at_ = step_ + 1 + rng_.below(20);  // promoted without a sync
+            else
+                note("failover abandoned");
+        }
+    }
+    if (promote_at_ && step_ >= promote_at_) {
+        promote_at_ = 0;
+        promote_standby();
+    }
+    if (!faults) return;
+    // Old primaries come back: their own WAL and terms, their old PG timeline.
+    for (std::size_t p = 0; p < proposers_.size(); ++p)
+        if (!proposers_[p].running() && !proposers_[p].sync && rng_.chance(2)) {
+            ++stats_->comebacks;
+            note("P" + std::to_string(p) + " COMES BACK on PG timeline " +
+                 std::to_string(proposers_[p].pg_timeline));
+            restart_proposer(static_cast<int>(p));
+        }
+    if (sync_p_ < 0 && !promote_at_ && failovers_ < kMaxFailovers &&
+        proposers_.size() + 2 <= kMaxProposers && rng_.below(1000) < 8)
+        begin_failover();
+}
+
 void World::check_invariants() {
+    if (sync_p_ >= 0 && proposers_[sync_p_].running()) refresh_sync_wal(sync_p_);
     if (!committed_.empty()) {
         const Lsn end = kTimelineStart + committed_.size();
         std::size_t holders = 0;
@@ -815,7 +1135,7 @@ void World::step() {
         if (acceptors_[k].up) acceptor_flush(k);
     } else if (roll < 78 + 10) {
         const int p = static_cast<int>(rng_.below(proposers_.size()));
-        generate_wal(p);
+        if (proposers_[p].running() && !proposers_[p].sync) generate_wal(p);
     } else if (faults && roll < 88 + fault_percent_) {
         const unsigned kind = static_cast<unsigned>(rng_.below(100));
         if (kind < 25) {
@@ -866,7 +1186,7 @@ void World::step() {
                 const std::size_t side = rng_.below(2);
                 const bool both = rng_.chance(15);
                 for (std::size_t p = 0; p < proposers_.size(); ++p)
-                    link_up_[p][k] = split ? (both || p == side) : rng_.chance(70);
+                    link_up_[p][k] = split ? (both || p % 2 == side) : rng_.chance(70);
             }
             for (std::size_t p = 0; p < proposers_.size(); ++p) {
                 if (p) desc += '|';
@@ -878,7 +1198,8 @@ void World::step() {
                     close_connection(static_cast<int>(c), true, "partitioned");
         } else {
             const int p = static_cast<int>(rng_.below(proposers_.size()));
-            restart_proposer(p);
+            // (A stopped primary comes back in failover_step.)
+            if (proposers_[p].running()) restart_proposer(p);
         }
     } else {
         for (std::size_t k = 0; k < acceptors_.size(); ++k)
@@ -886,7 +1207,8 @@ void World::step() {
         // An operator restarts a superseded primary: it must be refused again
         // (or, if the quorum's WAL is really its own, elected safely).
         for (std::size_t p = 0; p < proposers_.size(); ++p)
-            if (faults && proposers_[p].proposer->state() == ProposerState::kSuperseded && rng_.chance(10))
+            if (faults && proposers_[p].running() && !proposers_[p].sync &&
+                proposers_[p].proposer->state() == ProposerState::kSuperseded && rng_.chance(10))
                 restart_proposer(static_cast<int>(p));
         if (!faults || rng_.chance(5)) {
             for (std::size_t p = 0; p < proposers_.size(); ++p)
@@ -916,8 +1238,10 @@ void World::step() {
             if (conns_[c].open && !link_up_[conns_[c].proposer][conns_[c].acceptor])
                 close_connection(static_cast<int>(c), true, "partitioned");
     }
+    if (failover_) failover_step(faults);
     for (std::size_t p = 0; p < proposers_.size(); ++p)
-        apply(static_cast<int>(p), proposers_[p].proposer->on_tick(now_));
+        if (proposers_[p].running())
+            apply(static_cast<int>(p), proposers_[p].proposer->on_tick(now_));
     check_invariants();
 }
 
@@ -1013,7 +1337,9 @@ int usage(const char* why) {
     std::fprintf(
         stderr,
         "wpsim: %s\nusage: wpsim [--seeds A..B | --seed N] [--trace] [--keep-going] [--break "
-        "MODE]\n"
+        "MODE] [--failover]\n"
+        "  --failover     model failovers: sync proposer with a fence, promoted standbys,\n"
+        "                 old primaries coming back\n"
         "  --seeds A..B   run schedules for seeds A through B (default 1..2000)\n"
         "  --seed N       run one schedule (replays a failing seed)\n"
         "  --trace        print the full trace of each schedule\n"
@@ -1041,10 +1367,13 @@ int main(int argc, char** argv) {
     std::uint64_t violations = 0;
     BreakMode mode = BreakMode::kNone;
     std::uint64_t crash_loop = 0;
+    bool failover = false;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--trace") {
             trace = true;
+        } else if (arg == "--failover") {
+            failover = true;
         } else if (arg == "--keep-going") {
             keep_going = true;
         } else if (arg == "--crash-loop") {
@@ -1077,10 +1406,11 @@ int main(int argc, char** argv) {
             return usage(("unknown argument '" + arg + "'").c_str());
         }
     }
+    if (mode == BreakMode::kInherit) failover = true;
     const auto t0 = std::chrono::steady_clock::now();
     Stats stats;
     if (crash_loop) {
-        World world(first, 0, mode, trace);
+        World world(first, 0, mode, trace, false);
         std::optional<Violation> v = world.run_crash_loop(stats, crash_loop);
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (trace || v) {
@@ -1104,7 +1434,7 @@ int main(int argc, char** argv) {
         std::unique_ptr<World> world;
         unsigned episode = 0;
         for (; episode < kEpisodesPerSeed && !v; ++episode) {
-            world = std::make_unique<World>(seed, episode, mode, trace);
+            world = std::make_unique<World>(seed, episode, mode, trace, failover);
             v = world->run(stats);
             if (trace) {
                 std::printf("=== seed %llu episode %u\n", static_cast<unsigned long long>(seed), episode);
@@ -1129,9 +1459,10 @@ int main(int argc, char** argv) {
         if (v) {
             std::printf(
                 "\nviolation of %s in seed %llu (episode %u): %s\nreplay: wpsim --seed %llu "
-                "--trace%s%s\n",
+                "--trace%s%s%s\n",
                 v->invariant.c_str(), static_cast<unsigned long long>(seed), episode - 1,
                 v->detail.c_str(), static_cast<unsigned long long>(seed),
+                failover && mode != BreakMode::kInherit ? " --failover" : "",
                 mode == BreakMode::kNone ? "" : " --break ", break_name(mode));
             return 1;
         }
@@ -1162,5 +1493,20 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(stats.clones),
         static_cast<unsigned long long>(stats.superseded),
         static_cast<unsigned long long>(stats.old_term_commits), secs);
+    if (failover)
+        std::printf(
+            "wpsim: failover: %llu failovers, %llu syncs (%llu done, %llu given up), %llu "
+            "promotions (%llu lagging), %llu promoted standbys elected, %llu refused as lagging, "
+            "%llu fenced primaries, %llu old primaries came back\n",
+            static_cast<unsigned long long>(stats.failovers),
+            static_cast<unsigned long long>(stats.syncs),
+            static_cast<unsigned long long>(stats.syncs_done),
+            static_cast<unsigned long long>(stats.syncs_failed),
+            static_cast<unsigned long long>(stats.promotions),
+            static_cast<unsigned long long>(stats.lagging_promotions),
+            static_cast<unsigned long long>(stats.promoted_elected),
+            static_cast<unsigned long long>(stats.refused_lagging),
+            static_cast<unsigned long long>(stats.fenced),
+            static_cast<unsigned long long>(stats.comebacks));
     return 0;
 }

@@ -45,19 +45,10 @@ is($primary->safe_psql('postgres',
 $primary->safe_psql('postgres', 'CREATE TABLE waits (id int)');
 $sks[1]->stop;
 $sks[2]->stop;
-my ($psql_out, $psql_err) = ('', '');
-my $waiting = IPC::Run::start(
-    [ 'psql', '-XAt', '-h', $primary->host, '-p', $primary->port, '-d', 'postgres', '-c',
-        'INSERT INTO waits VALUES (1)' ],
-    '>', \$psql_out, '2>', \$psql_err);
-my $t0 = time;
-my $returned = 0;
-while (time - $t0 < 5) {
-    $waiting->pump_nb if $waiting->pumpable;
-    if (!$waiting->pumpable) { $returned = 1; last; }
-    Time::HiRes::usleep(100_000);
-}
-ok(!$returned, 'a COMMIT does not return within 5 s while only 1 of 3 safekeepers is up');
+my ($waiting, undef, $psql_err) =
+    WalproposerCluster::start_psql($primary, 'INSERT INTO waits VALUES (1)', 'the waiting INSERT');
+ok(!WalproposerCluster::finishes_within($waiting, 5),
+    'a COMMIT does not return within 5 s while only 1 of 3 safekeepers is up');
 
 my $local_t0 = time;
 $primary->safe_psql('postgres',
@@ -67,7 +58,7 @@ ok(time - $local_t0 < 3, 'a synchronous_commit = local COMMIT returns at once me
 $sks[1]->start;
 ok(SafekeeperNode::poll_until(sub { $waiting->pump_nb if $waiting->pumpable; !$waiting->pumpable }),
     'the waiting COMMIT returns once a second safekeeper is back');
-ok($waiting->finish, 'and it succeeded') or diag($psql_err);
+ok($waiting->finish, 'and it succeeded') or diag($$psql_err);
 is($primary->safe_psql('postgres', 'SELECT count(*) FROM waits'), '2', 'both rows committed');
 $sks[2]->start;
 
@@ -75,7 +66,7 @@ $sks[2]->start;
 my $pgbench = IPC::Run::start(
     [ 'pgbench', '-T', '5', '-c', '4', '-N', '-h', $primary->host, '-p', $primary->port,
         'postgres' ],
-    '>', \my $pgbench_out, '2>', \my $pgbench_err);
+    '>', \my $pgbench_out, '2>', \my $pgbench_err, WalproposerCluster::timer('pgbench'));
 sleep 1;
 $sks[0]->kill9;
 sleep 1;

@@ -29,12 +29,12 @@ my ($client_out, $client_err) = ('', '');
 my $client = IPC::Run::start(
     [ 'psql', '-XAtq', '-h', $primary->host, '-p', $primary->port, '-d', 'postgres', '-f',
         $script_file ],
-    '>', \$client_out, '2>', \$client_err);
+    '>', \$client_out, '2>', \$client_err, WalproposerCluster::timer('the insert client'));
 $primary->command_ok([ 'pgbench', '-i', '-s', '1', '-q', '-h', $primary->host, '-p',
         $primary->port, 'postgres' ], 'pgbench -i');
 my $load = IPC::Run::start(
     [ 'pgbench', '-T', '30', '-c', '2', '-N', '-h', $primary->host, '-p', $primary->port,
-        'postgres' ], '>', \my $load_out, '2>', \my $load_err);
+        'postgres' ], '>', \my $load_out, '2>', \my $load_err, WalproposerCluster::timer('pgbench'));
 $client->pump_nb;
 my $acked_before_load = () = $client_out =~ /\n/g;
 SafekeeperNode::poll_until(sub {
@@ -97,7 +97,7 @@ my $torn_start = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_ls
 my $big = IPC::Run::start(
     [ 'psql', '-XAtq', '-h', $primary->host, '-p', $primary->port, '-d', 'postgres', '-c',
         "SELECT pg_logical_emit_message(false, 'wp-torn', repeat('x', 512 * 1024 * 1024))" ],
-    '>', \my $big_out, '2>', \my $big_err);
+    '>', \my $big_out, '2>', \my $big_err, WalproposerCluster::timer('the 512 MB record'));
 my $big_pid;
 ok( SafekeeperNode::poll_until(sub {
         $big_pid = $primary->safe_psql('postgres',

@@ -47,18 +47,8 @@ ok($clone->wait_for_log(qr/superseded \(term \d+ at [0-9A-F]+\/[0-9A-F]+\)/),
     'and so does its log');
 
 # A COMMIT on the stale primary never returns.
-my ($out, $err) = ('', '');
-my $commit = IPC::Run::start(
-    [ 'psql', '-XAt', '-h', $clone->host, '-p', $clone->port, '-d', 'postgres', '-c',
-        'INSERT INTO t VALUES (-1)' ], '>', \$out, '2>', \$err);
-my $t0 = time;
-my $returned = 0;
-while (time - $t0 < 5) {
-    $commit->pump_nb if $commit->pumpable;
-    if (!$commit->pumpable) { $returned = 1; last; }
-    usleep(100_000);
-}
-ok(!$returned, 'a COMMIT on the stale primary does not return');
+my ($commit) = WalproposerCluster::start_psql($clone, 'INSERT INTO t VALUES (-1)', 'the stale COMMIT');
+ok(!WalproposerCluster::finishes_within($commit, 5), 'a COMMIT on the stale primary does not return');
 is($clone->safe_psql('postgres', 'SELECT commit_lsn IS NULL FROM walproposer_status'), 't',
     'the stale primary never got a commit LSN');
 $clone->stop('immediate');

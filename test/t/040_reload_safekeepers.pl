@@ -33,6 +33,20 @@ my $old_flush = WalproposerCluster::sk_timeline($old[0], $primary)->{flush_lsn};
 ok(WalproposerCluster::lsn_to_int($old_flush) < WalproposerCluster::lsn_to_int($end),
     'the old set no longer receives WAL');
 
+# Commits wait for the new set's quorum: with two of the new set down (and
+# all of the old set up), a COMMIT does not return; with one back, it does.
+$new[1]->stop;
+$new[2]->stop;
+my ($waiting, undef, $err) =
+    WalproposerCluster::start_psql($primary, 'INSERT INTO t VALUES (2000)', 'the waiting INSERT');
+ok(!WalproposerCluster::finishes_within($waiting, 5),
+    'with 1 of the 3 new safekeepers up (and all 3 old ones), a COMMIT waits');
+$new[1]->start;
+ok(SafekeeperNode::poll_until(sub { $waiting->pump_nb if $waiting->pumpable; !$waiting->pumpable }),
+    'it returns once a second safekeeper of the new set is back');
+ok($waiting->finish, 'and it succeeded') or diag($$err);
+$new[2]->start;
+
 # Commits now depend on the new set's quorum: with the old set gone, they go on.
 $_->stop for @old;
 $primary->safe_psql('postgres', 'INSERT INTO t VALUES (1001)');

@@ -128,7 +128,7 @@ $sks[2]->stop;
 my $waiting = IPC::Run::start(
     [ 'psql', '-XAt', '-h', $primary->host, '-p', $primary->port, '-d', 'postgres', '-c',
         'INSERT INTO uncommitted SELECT generate_series(1, 1000)' ],
-    '>', \my $w_out, '2>', \my $w_err);
+    '>', \my $w_out, '2>', \my $w_err, WalproposerCluster::timer('the waiting INSERT'));
 ok(SafekeeperNode::poll_until(sub {
             my $t = WalproposerCluster::sk_timeline($sks[0], $primary);
             $lsn->($t->{flush_lsn}) > $lsn->($t->{commit_lsn});

@@ -32,7 +32,7 @@ for my $r ([ $dir1, 'host=127.0.0.1 port=' . $sks[0]->pg_port ],
     my ($out, $err) = ('', '');
     my $h = IPC::Run::start([ 'pg_receivewal', '-D', $dir, '-d', $conn, '--no-loop',
             '--status-interval=1', '-v', @extra ],
-        '>', \$out, '2>', \$err);
+        '>', \$out, '2>', \$err, WalproposerCluster::timer('pg_receivewal'));
     push @receivers, { h => $h, dir => $dir, err => \$err };
 }
 ok(SafekeeperNode::poll_until(sub {

@@ -56,7 +56,7 @@ for my $name (qw(a b)) {
     $load{$name} = IPC::Run::start(
         [ 'pgbench', '-T', '20', '-c', '2', '-N', '-h', $pg{$name}->host, '-p', $pg{$name}->port,
             'postgres' ],
-        '>', \$out, '2>', \$err);
+        '>', \$out, '2>', \$err, WalproposerCluster::timer("pgbench on $name"));
 }
 my $victim = $sks[0];
 # Sample the victim's reported flush LSNs until each timeline has advanced

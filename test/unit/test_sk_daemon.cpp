@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "durable_file.h"
+#include "power_loss_fs.h"
 #include "push_client.h"
 #include "test_sk_helpers.h"
 #include "timeline.h"
@@ -32,8 +33,9 @@ class Daemon {
     explicit Daemon(std::string dir)
         : dir_(std::move(dir)), pg_port_(sk_test::free_port()), http_port_(sk_test::free_port()) {}
     ~Daemon() { kill(SIGKILL); }
-    void start() {
-        pid_ = sk_test::spawn_safekeeper(dir_, 7, pg_port_, http_port_);
+    // `binary`: "" for build/safekeeper (or $WP_SAFEKEEPER_BIN).
+    void start(const std::string& binary = "") {
+        pid_ = sk_test::spawn_safekeeper(dir_, 7, pg_port_, http_port_, binary);
         // Wait until it accepts connections.
         for (int i = 0; i < 200; ++i) {
             PushClient c;
@@ -92,15 +94,19 @@ ProposerGreeting greeting(const Id128& tenant, const Id128& timeline) {
     return g;
 }
 
-// Opens the push stream, greets with `g` and asks for a vote in `term`.
-VoteResponse greet_and_vote(PushClient& c, const ProposerGreeting& g, Term term) {
+// Opens the push stream, greets with `g` and asks for a vote in `term`
+// (with the fence `fence`, as a sync proposer does). The AcceptorGreeting
+// goes to `*greeted_out` if given.
+VoteResponse greet_and_vote(PushClient& c, const ProposerGreeting& g, Term term,
+                            std::uint32_t fence = 0, AcceptorGreeting* greeted_out = nullptr) {
     REQUIRE(c.start_wal_push());
     REQUIRE(c.send(g));
     auto greeted = c.receive();
     REQUIRE(greeted);
     REQUIRE(std::holds_alternative<AcceptorGreeting>(*greeted));
     CHECK(std::get<AcceptorGreeting>(*greeted).node_id == 7);
-    REQUIRE(c.send(VoteRequest{term}));
+    if (greeted_out) *greeted_out = std::get<AcceptorGreeting>(*greeted);
+    REQUIRE(c.send(VoteRequest{term, fence}));
     auto v = c.receive();
     REQUIRE(v);
     return std::get<VoteResponse>(*v);
@@ -119,6 +125,69 @@ Lsn announce_elected(PushClient& c, Term term, TermHistory history, Lsn start) {
     const auto& resp = std::get<AppendResponse>(*r);
     CHECK(resp.term == term);
     return resp.flush_lsn;
+}
+
+// The greeting of a sync proposer (pg_walproposer_sync): no identity of its
+// own.
+ProposerGreeting sync_greeting(const Id128& tenant, const Id128& timeline) {
+    ProposerGreeting g;
+    g.flags = kGreetingFlagSync;
+    g.tenant_id = tenant;
+    g.timeline_id = timeline;
+    return g;
+}
+
+// Connection options of a sync proposer: it never creates a timeline.
+std::map<std::string, std::string> sync_options_for(const Id128& tenant, const Id128& timeline) {
+    auto o = options_for(tenant, timeline);
+    o["options"] += " -c create_timeline=false";
+    return o;
+}
+
+// Queues (without waiting) AppendRequests of `term` carrying `wal` from
+// `begin`, in 64 kB pieces; returns how many, i.e. the responses due.
+std::size_t queue_appends(PushClient& c, Term term, Lsn begin,
+                          const std::vector<std::uint8_t>& wal) {
+    std::size_t n = 0;
+    for (std::size_t off = 0; off < wal.size(); off += 64 * 1024, ++n) {
+        AppendRequest a;
+        a.term = term;
+        a.begin_lsn = begin + off;
+        const std::size_t len = std::min<std::size_t>(64 * 1024, wal.size() - off);
+        a.end_lsn = a.begin_lsn + len;
+        a.wal.assign(wal.begin() + static_cast<long>(off),
+                     wal.begin() + static_cast<long>(off + len));
+        REQUIRE(c.send(a));
+    }
+    return n;
+}
+
+// Appends `wal` at `begin` in `term` and waits for every response; returns
+// the last flush LSN reported.
+Lsn append_all(PushClient& c, Term term, Lsn begin, const std::vector<std::uint8_t>& wal) {
+    const std::size_t n = queue_appends(c, term, begin, wal);
+    Lsn flush = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        auto r = c.receive();
+        REQUIRE(r);
+        const auto& resp = std::get<AppendResponse>(*r);
+        REQUIRE(resp.term == term);
+        flush = resp.flush_lsn;
+    }
+    return flush;
+}
+
+// Sends ProposerElected and returns the ErrorResponse text ("SQLSTATE
+// message"); fails the test if it is accepted.
+std::string elected_refused(PushClient& c, Term term, TermHistory history, Lsn start) {
+    ProposerElected e;
+    e.term = term;
+    e.term_history = std::move(history);
+    e.start_streaming_lsn = start;
+    REQUIRE(c.send(e));
+    auto r = c.receive();
+    REQUIRE_FALSE(r);
+    return r.status().message();
 }
 
 // Greets, votes and gets elected in `term` with `history`; returns the
@@ -316,6 +385,55 @@ TEST_CASE("daemon: SIGKILL during a stream keeps every acknowledged LSN", "[sk][
     REQUIRE(g);
     CHECK(std::get<AcceptorGreeting>(*g).flush_lsn >= acked);
     CHECK(std::get<AcceptorGreeting>(*g).term == 1);
+}
+
+// SIGKILL keeps the page cache, so the test above passes even without the
+// fdatasync of the push path. Here the daemon runs on the power-loss layer
+// (build/safekeeper-powerloss; SIGUSR2 drops every write not yet synced, as a
+// power cut would, and exits): every flush LSN it acknowledged must still be
+// there, with the same bytes. Checked: with the sync_data() call in
+// WalStorage's flush removed, this test fails (the recovered flush LSN falls
+// back to the start of the stream).
+TEST_CASE("daemon: a power loss during a stream keeps every acknowledged LSN",
+          "[sk][daemon][powerloss]") {
+    const char* override_bin = std::getenv("WP_SAFEKEEPER_POWERLOSS_BIN");
+    const std::string powerloss_bin = override_bin ? override_bin : "build/safekeeper-powerloss";
+    REQUIRE(::access(powerloss_bin.c_str(), X_OK) == 0);
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start(powerloss_bin);
+    const Id128 tenant = make_id(0x33), timeline = make_id(0x34);
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    Lsn acked = 0;
+    std::vector<std::uint8_t> sent;
+    {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        become_proposer(c, tenant, timeline, 1, {{1, kStart}});
+        int acks = 0;
+        acked = stream(c, 1, gen, 6 * kSeg, 16, [&](Lsn) {
+            if (++acks == 20) CHECK(WEXITSTATUS(d.kill(SIGUSR2)) == kPowerLossExitCode);
+        });
+    }
+    REQUIRE(acked > kStart);
+    d.start();  // the ordinary daemon on what the power loss left
+    PushClient c;
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    Id128 other{};
+    other.fill(0x99);
+    ProposerGreeting g = greeting(tenant, timeline);
+    g.proposer_id = other;
+    const VoteResponse v = greet_and_vote(c, g, 2);
+    CHECK(v.flush_lsn >= acked);
+    // The bytes below the acknowledged LSN are the ones that were sent.
+    REQUIRE(v.tail_lsn >= kStart);
+    const Lsn end = std::min(v.flush_lsn, acked);
+    REQUIRE(v.tail_lsn < end);
+    WalGenerator replay(kSysId, kSeg, 1, kStart);
+    const std::vector<std::uint8_t> expected = replay.append_bytes(6 * kSeg, 7000);
+    const std::vector<std::uint8_t> got(v.tail.begin(), v.tail.begin() + static_cast<long>(end - v.tail_lsn));
+    CHECK(got == std::vector<std::uint8_t>(expected.begin() + static_cast<long>(v.tail_lsn - kStart),
+                                           expected.begin() + static_cast<long>(end - kStart)));
 }
 
 TEST_CASE("daemon: two timelines stream at once", "[sk][daemon]") {
@@ -605,4 +723,216 @@ TEST_CASE("daemon: DELETE of a streaming timeline is refused unless forced; the 
     auto v4 = c2.receive();
     REQUIRE(v4);
     CHECK(std::get<VoteResponse>(*v4).vote_granted);
+}
+
+TEST_CASE("daemon: a sync proposer fences, gets elected and reads the donor's WAL",
+          "[sk][daemon][failover]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0xB1), timeline = make_id(0xB2);
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    const std::vector<std::uint8_t> wal = gen.append_bytes(300000, 7000);
+    {
+        PushClient p;
+        REQUIRE(p.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        become_proposer(p, tenant, timeline, 1, {{1, kStart}});
+        REQUIRE(append_all(p, 1, kStart, wal) == gen.position());
+    }
+    const Lsn end = gen.position();
+
+    PushClient s;
+    REQUIRE(s.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
+    AcceptorGreeting ag;
+    const VoteResponse v = greet_and_vote(s, sync_greeting(tenant, timeline), 2, 2, &ag);
+    // The sync proposer learns the identity from the greeting.
+    CHECK(ag.system_id == kSysId);
+    CHECK(ag.wal_segment_size == kSeg);
+    CHECK(ag.pg_timeline == 1);
+    CHECK(ag.min_pg_timeline == 0);
+    REQUIRE(v.vote_granted);
+    CHECK(v.flush_lsn == end);
+    CHECK(announce_elected(s, 2, {{1, kStart}, {2, end}}, end) == end);
+
+    // The donor's WAL, in two reads.
+    const Lsn mid = kStart + 12345;
+    REQUIRE(s.send(WalReadRequest{2, kStart, mid}));
+    REQUIRE(s.send(WalReadRequest{2, mid, end}));
+    std::vector<std::uint8_t> read;
+    for (Lsn at : {kStart, mid}) {
+        auto r = s.receive();
+        REQUIRE(r);
+        REQUIRE(std::holds_alternative<WalReadResponse>(*r));
+        const auto& resp = std::get<WalReadResponse>(*r);
+        CHECK(resp.term == 2);
+        CHECK(resp.begin_lsn == at);
+        read.insert(read.end(), resp.wal.begin(), resp.wal.end());
+    }
+    CHECK(read == wal);
+
+    // Appends followed by a read in one write: the daemon may take them in
+    // one batch, and still answers in order, the read seeing the appends.
+    const std::vector<std::uint8_t> more = gen.append_bytes(200000, 7000);
+    const std::size_t n = queue_appends(s, 2, end, more);
+    REQUIRE(s.send(WalReadRequest{2, end, gen.position()}));
+    for (std::size_t i = 0; i < n; ++i) {
+        auto r = s.receive();
+        REQUIRE(r);
+        REQUIRE(std::holds_alternative<AppendResponse>(*r));
+    }
+    auto r = s.receive();
+    REQUIRE(r);
+    REQUIRE(std::holds_alternative<WalReadResponse>(*r));
+    CHECK(std::get<WalReadResponse>(*r).wal == more);
+
+    // The sync proposer adopted nothing: PG timeline 1, fence 2.
+    const std::string tl = http_get(
+        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
+    CHECK_THAT(tl, Catch::Contains("\"pg_timeline\":1"));
+    CHECK_THAT(tl, Catch::Contains("\"min_pg_timeline\":2"));
+    CHECK_THAT(tl, Catch::Contains("\"system_id\":\"" + std::to_string(kSysId) + "\""));
+    const std::string metrics = http_get(d.http_port(), "/metrics");
+    CHECK_THAT(metrics,
+               Catch::Contains("safekeeper_min_pg_timeline{tenant_id=\"" + id_to_hex(tenant) +
+                               "\",timeline_id=\"" + id_to_hex(timeline) + "\"} 2"));
+}
+
+TEST_CASE("daemon: the fence refuses the old primary, also after a restart",
+          "[sk][daemon][failover]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0xC1), timeline = make_id(0xC2);
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    Lsn end = 0;
+    {
+        PushClient p;
+        REQUIRE(p.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        become_proposer(p, tenant, timeline, 1, {{1, kStart}});
+        end = append_all(p, 1, kStart, gen.append_bytes(100000, 7000));
+        REQUIRE(end == gen.position());
+    }
+    {
+        // The failover tool's vote raises the fence to PostgreSQL timeline 2.
+        PushClient s;
+        REQUIRE(s.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
+        CHECK(greet_and_vote(s, sync_greeting(tenant, timeline), 2, 2).vote_granted);
+    }
+    // The old primary (PostgreSQL timeline 1) sees the fence in the greeting;
+    // a vote only promises a term, and its election is refused.
+    auto old_primary_is_fenced = [&](Term term) {
+        PushClient p;
+        REQUIRE(p.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        AcceptorGreeting ag;
+        CHECK(greet_and_vote(p, greeting(tenant, timeline), term, 0, &ag).vote_granted);
+        CHECK(ag.min_pg_timeline == 2);
+        CHECK(ag.pg_timeline == 1);
+        const std::string error = elected_refused(p, term, {{1, kStart}, {term, end}}, end);
+        CHECK_THAT(error, Catch::Contains("fenced"));
+        CHECK_THAT(error, Catch::Contains("42501"));
+    };
+    old_primary_is_fenced(3);
+    // The fence is durable: it survives a SIGKILL and restart.
+    d.kill(SIGKILL);
+    d.start();
+    const std::string path = "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline);
+    CHECK_THAT(http_get(d.http_port(), path), Catch::Contains("\"min_pg_timeline\":2"));
+    old_primary_is_fenced(4);
+    // The promoted node (PostgreSQL timeline 2) is elected as usual.
+    PushClient promoted;
+    REQUIRE(promoted.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    ProposerGreeting g = greeting(tenant, timeline);
+    g.pg_timeline = 2;
+    g.pg_timeline_history = "1\t" + format_lsn(end) + "\tno recovery target specified\n";
+    REQUIRE(greet_and_vote(promoted, g, 5).vote_granted);
+    CHECK(announce_elected(promoted, 5, {{1, kStart}, {5, end}}, end) == end);
+    const std::string tl = http_get(d.http_port(), path);
+    CHECK_THAT(tl, Catch::Contains("\"pg_timeline\":2"));
+    CHECK_THAT(tl, Catch::Contains("\"min_pg_timeline\":2"));
+}
+
+TEST_CASE("daemon: create_timeline=false never creates a timeline", "[sk][daemon][failover]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0xD1), timeline = make_id(0xD2);
+    const std::string tl_dir = dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(timeline);
+    {
+        PushClient c;
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
+        auto e = c.simple_query("START_WAL_PUSH");
+        REQUIRE(e);
+        CHECK_THAT(*e, Catch::Contains("42704"));
+        CHECK_THAT(*e, Catch::Contains("timeline " + id_to_hex(tenant) + "/" + id_to_hex(timeline) +
+                                       " does not exist on this safekeeper"));
+        // The session goes on.
+        CHECK(c.simple_query(""));
+    }
+    CHECK_FALSE(real_file_system().exists(tl_dir));
+    CHECK_THAT(http_get(d.http_port(), "/v1/status"), Catch::Contains("\"timelines\":0"));
+    SECTION("a bad value is refused at startup") {
+        for (const char* bad : {"maybe", "", "2"}) {
+            INFO(bad);
+            PushClient c;
+            auto o = options_for(tenant, timeline);
+            o["options"] += std::string(" -c create_timeline=") + bad;
+            const wp::sk::Status s = c.connect("127.0.0.1", d.pg_port(), o);
+            REQUIRE_FALSE(s);
+            CHECK_THAT(s.message(), Catch::Contains("create_timeline"));
+        }
+    }
+    SECTION("true, and the default, create it; false then finds it") {
+        PushClient c;
+        auto o = options_for(tenant, timeline);
+        o["options"] += " -c create_timeline=true";
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), o));
+        become_proposer(c, tenant, timeline, 1, {{1, kStart}});
+        CHECK(real_file_system().exists(tl_dir));
+        PushClient s;
+        REQUIRE(s.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
+        REQUIRE(s.start_wal_push());
+    }
+}
+
+TEST_CASE("daemon: a WalReadRequest outside the WAL is an error for that connection only",
+          "[sk][daemon][failover]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0xE1), timeline = make_id(0xE2);
+    WalGenerator gen(kSysId, kSeg, 1, kStart);
+    PushClient p;
+    REQUIRE(p.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    become_proposer(p, tenant, timeline, 1, {{1, kStart}});
+    const Lsn end = append_all(p, 1, kStart, gen.append_bytes(100000, 7000));
+    REQUIRE(end == gen.position());
+
+    PushClient s;
+    REQUIRE(s.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
+    REQUIRE(greet_and_vote(s, sync_greeting(tenant, timeline), 2, 2).vote_granted);
+    REQUIRE(announce_elected(s, 2, {{1, kStart}, {2, end}}, end) == end);
+    SECTION("beyond the end") {
+        REQUIRE(s.send(WalReadRequest{2, end - 100, end + 100}));
+    }
+    SECTION("below the start") {
+        REQUIRE(s.send(WalReadRequest{2, kStart - 100, kStart + 100}));
+    }
+    auto r = s.receive();
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.status().message(), Catch::Contains("outside the WAL held here"));
+    CHECK(closed_by_peer_within(s.fd(), 10000));
+
+    // The daemon keeps serving: the WAL is still there, another timeline streams.
+    REQUIRE(d.alive());
+    PushClient s2;
+    REQUIRE(s2.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
+    AcceptorGreeting ag;
+    REQUIRE(greet_and_vote(s2, sync_greeting(tenant, timeline), 3, 2, &ag).vote_granted);
+    CHECK(ag.flush_lsn == end);
+    PushClient other;
+    REQUIRE(other.connect("127.0.0.1", d.pg_port(), options_for(tenant, make_id(0xE3))));
+    become_proposer(other, tenant, make_id(0xE3), 1, {{1, kStart}});
+    WalGenerator gen2(kSysId, kSeg, 1, kStart);
+    const Lsn acked = stream(other, 1, gen2, 200000);
+    CHECK(acked == gen2.position());
 }

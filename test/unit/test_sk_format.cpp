@@ -2,6 +2,7 @@
 
 #include "control_file.h"
 #include "crc32c.h"
+#include "test_sk_helpers.h"
 #include "wal_format.h"
 
 using namespace wp::sk;
@@ -65,6 +66,7 @@ ControlFileData sample_control() {
     d.acceptor.identity.wal_segment_size = 16u << 20;
     d.pg_timeline_history = "1\t0/3000000\tno recovery target specified\n";
     d.wal_scan_start_lsn = 0x1FFE000;
+    d.acceptor.min_pg_timeline = 3;
     return d;
 }
 }  // namespace
@@ -78,6 +80,45 @@ TEST_CASE("control file round trip", "[sk][control]") {
     auto e = decode_control_file(encode_control_file(empty));
     REQUIRE(e);
     CHECK(*e == empty);
+}
+
+TEST_CASE("control file: version 2 holds the fence; version 1 is read with fence 0",
+          "[sk][control]") {
+    const ControlFileData d = sample_control();
+    const std::string v2 = encode_control_file(d);
+    CHECK(v2[4] == 2);
+    auto back = decode_control_file(v2);
+    REQUIRE(back);
+    CHECK(back->acceptor.min_pg_timeline == 3);
+
+    const std::string v1 = sk_test::control_file_as_v1(v2);
+    REQUIRE(v1.size() == v2.size() - 4);
+    auto old = decode_control_file(v1);
+    REQUIRE(old);
+    CHECK(old->acceptor.min_pg_timeline == 0);
+    ControlFileData expected = d;
+    expected.acceptor.min_pg_timeline = 0;
+    CHECK(*old == expected);
+    // Written again, it is version 2.
+    CHECK(encode_control_file(*old)[4] == 2);
+
+    // A version 2 file without the fence (consistent length and CRC) is
+    // malformed, not a version 1 file.
+    std::string no_fence = v1;
+    no_fence[4] = 2;
+    const std::uint32_t crc = wp_crc32c(no_fence.data(), no_fence.size() - 4);
+    for (int i = 0; i < 4; ++i)
+        no_fence[no_fence.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
+    auto r = decode_control_file(no_fence);
+    REQUIRE_FALSE(r);
+    CHECK(r.status().kind() == StatusKind::kCorrupt);
+    CHECK_THAT(r.status().message(), Catch::Contains("malformed"));
+    // A corrupt version 1 file is still refused.
+    std::string bad_v1 = v1;
+    bad_v1[20] ^= 0x10;
+    auto c = decode_control_file(bad_v1);
+    REQUIRE_FALSE(c);
+    CHECK_THAT(c.status().message(), Catch::Contains("CRC"));
 }
 
 TEST_CASE("control file rejects every corruption", "[sk][control]") {
@@ -95,8 +136,10 @@ TEST_CASE("control file rejects every corruption", "[sk][control]") {
     }
     SECTION("unknown version") {
         std::string b = good;
-        b[4] = 2;
-        expect_corrupt(b, "unknown format version 2");
+        b[4] = 3;
+        expect_corrupt(b, "unknown format version 3");
+        b[4] = 0;
+        expect_corrupt(b, "unknown format version 0");
     }
     SECTION("bad CRC: any flipped payload bit") {
         for (std::size_t i = 12; i < good.size(); i += 7) {

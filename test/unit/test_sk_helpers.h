@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "crc32c.h"
 #include "walproposer/lsn.h"
 
 namespace sk_test {
@@ -35,9 +36,11 @@ inline std::uint16_t free_port() {
 // on 127.0.0.1 with data directory `dir`, its output appended to dir + ".log".
 // Returns the child's pid; the caller waits for it to accept connections and
 // reaps it.
-inline pid_t spawn_safekeeper(const std::string& dir, int node_id, int pg_port, int http_port) {
+// `binary` overrides the path (e.g. the power-loss test build).
+inline pid_t spawn_safekeeper(const std::string& dir, int node_id, int pg_port, int http_port,
+                              const std::string& binary = "") {
     const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
-    const std::string path = bin ? bin : "build/safekeeper";
+    const std::string path = !binary.empty() ? binary : bin ? bin : "build/safekeeper";
     const std::string pg = "127.0.0.1:" + std::to_string(pg_port);
     const std::string http = "127.0.0.1:" + std::to_string(http_port);
     const std::string id = std::to_string(node_id);
@@ -81,6 +84,28 @@ inline std::vector<std::uint8_t> sample_wal() {
     auto b = read_binary(data_dir() + "/wal_pg15_1mb/seg0A_to_A14000.bin");
     a.insert(a.end(), b.begin(), b.end());
     return a;
+}
+
+// A control file of format version 1 (no fence) with the content of the
+// version 2 file `v2` (whose fence, the last 4 payload bytes, is dropped):
+// what an older safekeeper wrote.
+inline std::string control_file_as_v1(const std::string& v2) {
+    auto u32_at = [&](std::size_t off) {
+        std::uint32_t v = 0;
+        for (int i = 0; i < 4; ++i)
+            v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(v2[off + i])) << (8 * i);
+        return v;
+    };
+    auto put_u32 = [](std::string& s, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+    };
+    const std::uint32_t len = u32_at(8);
+    std::string v1 = v2.substr(0, 4);
+    put_u32(v1, 1);
+    put_u32(v1, len - 4);
+    v1 += v2.substr(12, len - 4);
+    put_u32(v1, wp_crc32c(v1.data(), v1.size()));
+    return v1;
 }
 
 }  // namespace sk_test

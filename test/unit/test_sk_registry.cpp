@@ -132,6 +132,46 @@ TEST_CASE("registry: a deleted timeline comes back at the term it had promised",
     CHECK((*again)->acceptor()->term() == 6);
 }
 
+// A failover's fence must survive DELETE and re-creation of a member:
+// otherwise a fence on a bare quorum shrinks to a minority and the fenced
+// primary could be elected again (found by the simulator's failover model).
+TEST_CASE("registry: a deleted timeline comes back with its failover fence",
+          "[sk][registry][tombstone]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    auto tl = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(tl);
+    {
+        std::lock_guard<std::mutex> g((*tl)->mutex());
+        auto v = (*tl)->acceptor()->handle_vote_request(VoteRequest{7, 2});  // a sync's fence
+        REQUIRE(v);
+        REQUIRE(v->vote_granted);
+    }
+    REQUIRE(registry.remove(kTenant, kTimeline));
+    auto again = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(again);
+    std::lock_guard<std::mutex> g((*again)->mutex());
+    CHECK((*again)->acceptor()->state().min_pg_timeline == 2);
+    auto hello = (*again)->acceptor()->handle_greeting(greeting());  // PG timeline 1
+    REQUIRE(hello);
+    CHECK(hello->min_pg_timeline == 2);
+}
+
+TEST_CASE("registry: a version 1 tombstone (no fence) is still read", "[sk][registry][tombstone]") {
+    // u32 magic, u32 version 1, id, u64 term, u32 CRC: the format before fences.
+    std::string v1 = encode_tombstone(kTimeline, Tombstone{9, 0});
+    v1.erase(v1.size() - 8);  // drop the fence and the CRC
+    v1[4] = 1;                // version 1
+    const std::uint32_t crc = wp_crc32c(v1.data(), v1.size());
+    for (int i = 0; i < 4; ++i) v1.push_back(static_cast<char>(crc >> (8 * i)));
+    auto t = decode_tombstone(v1, kTimeline);
+    REQUIRE(t);
+    CHECK(t->term == 9);
+    CHECK(t->min_pg_timeline == 0);
+}
+
 TEST_CASE("registry: DELETE is refused while a proposer streams, unless forced",
           "[sk][registry][tombstone]") {
     FaultInjectionFs fs;
@@ -164,9 +204,10 @@ TEST_CASE("registry: an unreadable tombstone refuses creation", "[sk][registry][
     FaultInjectionFs fs;
     fresh(fs);
     REQUIRE(make_directory_durably(fs, tenant_dir()));
-    std::string bytes = encode_tombstone(kTimeline, 9);
+    std::string bytes = encode_tombstone(kTimeline, Tombstone{9, 3});
     REQUIRE(decode_tombstone(bytes, kTimeline));
-    CHECK(*decode_tombstone(bytes, kTimeline) == 9);
+    CHECK(decode_tombstone(bytes, kTimeline)->term == 9);
+    CHECK(decode_tombstone(bytes, kTimeline)->min_pg_timeline == 3);
     SECTION("flipped bit") {
         bytes[20] ^= 1;
     }
@@ -174,7 +215,7 @@ TEST_CASE("registry: an unreadable tombstone refuses creation", "[sk][registry][
         bytes.resize(10);
     }
     SECTION("another timeline's") {
-        bytes = encode_tombstone(make_id(0x33), 9);
+        bytes = encode_tombstone(make_id(0x33), Tombstone{9, 0});
     }
     REQUIRE(write_file_atomically(fs, tombstone(), bytes));
     TimelineRegistry registry(fs, "/d", 1);

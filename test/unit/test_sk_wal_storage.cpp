@@ -173,6 +173,34 @@ TEST_CASE("storage: a corrupt or unknown-version control file refuses to open an
     CHECK(*after == bad);  // nothing overwritten
 }
 
+TEST_CASE("storage: a version 1 control file opens (no fence) and is upgraded at the next persist",
+          "[sk][storage][control]") {
+    FaultInjectionFs fs;
+    REQUIRE(fs.make_directory("/data"));
+    { auto s = create_at_sample_start(fs, "/data/tl"); }
+    auto bytes = read_whole_file(fs, "/data/tl/safekeeper.control");
+    REQUIRE(bytes);
+    REQUIRE((*bytes)[4] == 2);
+    REQUIRE(write_file_atomically(fs, "/data/tl/safekeeper.control", control_file_as_v1(*bytes)));
+    {
+        auto s = WalStorage::open(fs, "/data/tl");
+        REQUIRE(s);
+        CHECK((*s)->control().acceptor.min_pg_timeline == 0);
+        CHECK((*s)->control().acceptor.timeline_start_lsn == kSampleStart);
+        wp::AcceptorDurableState st = (*s)->control().acceptor;
+        st.term = 2;
+        st.min_pg_timeline = 4;
+        REQUIRE((*s)->persist_state(st).ok());
+    }
+    auto after = read_whole_file(fs, "/data/tl/safekeeper.control");
+    REQUIRE(after);
+    CHECK((*after)[4] == 2);
+    auto s = WalStorage::open(fs, "/data/tl");
+    REQUIRE(s);
+    CHECK((*s)->control().acceptor.min_pg_timeline == 4);
+    CHECK((*s)->control().acceptor.term == 2);
+}
+
 TEST_CASE("storage: leftovers and stale segments are cleaned on open", "[sk][storage]") {
     FaultInjectionFs fs;
     REQUIRE(fs.make_directory("/data"));
