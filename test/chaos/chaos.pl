@@ -228,14 +228,22 @@ my %fault = (
             });
     },
 );
-# Failover: the primary dies for good; pg_walproposer_sync fences it and
+# Failover: the primary is cut off from the safekeepers, then dies for
+# good; pg_walproposer_sync fences it and
 # brings a quorum to the sync LSN; the standby replays up to it and is
 # promoted; a new standby is made from the new primary. Faults active at
 # that moment are healed first (one failover at a time, on a quiet cluster).
 $fault{failover} = sub {
     return () if $primary_down{1};
     heal_fault($active[-1]) while @active;
+    # The primary is first cut off from every safekeeper for a moment while
+    # the clients go on, then dies: a primary that acknowledged a commit the
+    # quorum never got would lose it here.
+    $net->drop_port($_->port, 'both') for @proxies;
+    my $cut_until = time + 1 + rand(1);
+    while (time < $cut_until) { $load->pump(1) if $load; usleep(50_000); }
     kill_primary();
+    $net->heal;
     my $list = join(',', map { $_->address } @sks);
     my ($out, $err) = ('', '');
     my $synced = IPC::Run::run(
