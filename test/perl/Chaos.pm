@@ -82,8 +82,11 @@ sub heal {
 
 sub destroy {
     my ($self) = @_;
+    return if $self->{destroyed}++;
     eval { $self->_nft("delete table inet $self->{table}\n") };
 }
+# A test that dies still removes its rules.
+sub DESTROY { my ($self) = @_; local ($@, $?); $self->destroy; }
 
 # -------------------------------------------------------------------- proxy
 package Chaos::Proxy;
@@ -113,6 +116,8 @@ sub new {
 sub port    { $_[0]->{port} }
 sub address { '127.0.0.1:' . $_[0]->{port} }
 sub stop    { my ($self) = @_; $self->{h}->kill_kill if $self->{h}; $self->{h} = undef; }
+# A test that dies still ends its relays.
+sub DESTROY { my ($self) = @_; local ($@, $?); $self->stop; }
 
 # ----------------------------------------------------------------- workload
 package Chaos::Workload;

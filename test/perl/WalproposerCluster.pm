@@ -181,12 +181,15 @@ sub read_range {
 
 # Compares every WAL byte the safekeeper holds (from its timeline start up to
 # its flush LSN) with the primary's pg_wal (each segment on the primary's
-# newest timeline that has it), over the segments both still have. Returns (bytes compared, list of mismatch descriptions).
+# newest timeline that has it), over the segments both still have; with
+# $from_lsn, only the bytes from there on. Returns (bytes compared, list of mismatch descriptions).
 sub compare_wal_with_primary {
-    my ($sk, $node) = @_;
+    my ($sk, $node, $from_lsn) = @_;
     my $tl = sk_timeline($sk, $node) or return (0, 'no timeline on ' . $sk->name);
     my $segsize = $tl->{wal_segment_size};
     my $start = lsn_to_int($tl->{timeline_start_lsn});
+    # Optionally only from $from_lsn on (a caller that checked below it before).
+    $start = lsn_to_int($from_lsn) if defined $from_lsn && lsn_to_int($from_lsn) > $start;
     my $flush = lsn_to_int($tl->{flush_lsn});
     my $dir = sk_timeline_dir($sk, $node);
     my $pg_wal = $node->data_dir . '/pg_wal';
