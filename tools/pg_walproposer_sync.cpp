@@ -178,6 +178,7 @@ public:
         for (std::size_t i = 0; i < options.safekeepers.size(); ++i)
             connections_.push_back(std::make_unique<wp::pg::SafekeeperConnection>());
         last_error_.assign(connections_.size(), std::string());
+        answered_.assign(connections_.size(), false);
         connect_started_at_.assign(connections_.size(), 0);
     }
 
@@ -253,6 +254,7 @@ private:
         const wp::TimeMs now = now_ms();
         if (became_streaming) {
             last_error_[index].clear();
+            answered_[index] = true;
             log_line("connected to safekeeper " + options_.safekeepers[index].to_string());
             execute(proposer_->on_connected(index, now), now);
         }
@@ -323,23 +325,25 @@ private:
         if (options_.verbose) std::fprintf(stderr, "%s: %s\n", kProgram, text.c_str());
     }
 
+    // Why the sync did not complete: how many safekeepers answered at all
+    // during the run, and for each the last thing known about it.
     std::string timeout_message(const wp::ProposerStatus& status) const {
-        std::size_t reachable = 0;
-        for (const auto& a : status.acceptors)
-            if (a.state != wp::AcceptorConnState::kOffline && a.state != wp::AcceptorConnState::kConnecting)
-                ++reachable;
+        std::size_t answered = 0;
+        for (bool a : answered_) answered += a ? 1 : 0;
         char seconds[32];
         std::snprintf(seconds, sizeof seconds, "%g", options_.timeout_seconds);
         std::string text = "no quorum of safekeepers completed the sync within " +
-                           std::string(seconds) + " s (" + std::to_string(reachable) + " of " +
-                           std::to_string(status.acceptors.size()) + " reachable, " +
-                           std::to_string(status.quorum) + " needed; state " +
-                           wp::to_string(status.state) + ")";
+                           std::string(seconds) + " s (" + std::to_string(answered) + " of " +
+                           std::to_string(status.acceptors.size()) + " answered, " +
+                           std::to_string(status.quorum) + " needed)";
         for (std::size_t i = 0; i < status.acceptors.size(); ++i) {
             const std::string& error =
                 last_error_[i].empty() ? status.acceptors[i].last_error : last_error_[i];
-            text += "\n  " + options_.safekeepers[i].to_string() + ": " +
-                    wp::to_string(status.acceptors[i].state) + (error.empty() ? "" : ": " + error);
+            std::string what = error;
+            if (what.empty())
+                what = answered_[i] ? "answered; no quorum to complete the sync with"
+                                    : "never answered";
+            text += "\n  " + options_.safekeepers[i].to_string() + ": " + what;
         }
         return text;
     }
@@ -350,6 +354,7 @@ private:
     std::unique_ptr<wp::Proposer> proposer_;
     std::vector<std::unique_ptr<wp::pg::SafekeeperConnection>> connections_;
     std::vector<std::string> last_error_;
+    std::vector<bool> answered_;  // reached the push stream at least once
     std::vector<wp::TimeMs> connect_started_at_;
     std::string failure_;
 };

@@ -168,6 +168,7 @@ $sks[1]->stop;
 $sync = WalproposerCluster::run_sync(\@sks, $primary, timeout => 3);
 is($sync->{rc}, 1, 'pg_walproposer_sync with 1 of 3 safekeepers exits 1');
 like($sync->{err}, qr/quorum/i, "its message says why: $sync->{err}");
+like($sync->{err}, qr/1 of 3 answered, 2 needed/, 'and how many safekeepers answered');
 ok($sync->{seconds} < 3 + 5, sprintf('it gave up within its --timeout (%.1f s)', $sync->{seconds}));
 ok(!$sync->{json} || !$sync->{json}{ok} && !$sync->{json}{sync_lsn},
     'and no sync LSN on stdout (--json says ok false)') or diag($sync->{out});
