@@ -288,21 +288,10 @@ private:
         const auto& address = options_.safekeepers[index];
         // create_timeline=false: a sync never creates a timeline (a mistyped
         // id must not leave empty timelines on every safekeeper).
-        const std::vector<std::string> keywords = {
-            "host", "port", "dbname", "user", "application_name", "options", "connect_timeout",
-            "sslmode"};
-        const std::vector<std::string> values = {
-            address.host,
-            std::to_string(address.port),
-            "postgres",
-            "walproposer",
-            kProgram,
-            "-c tenant_id=" + options_.tenant_hex + " -c timeline_id=" + options_.timeline_hex +
-                " -c create_timeline=false",
-            "5",
-            "disable"};
         connect_started_at_[index] = now;
-        const wp::Status status = connections_[index]->start(keywords, values);
+        const wp::Status status = connections_[index]->start(wp::pg::PushTarget{
+            address.host, address.port, kProgram, options_.tenant_hex, options_.timeline_hex,
+            "-c create_timeline=false"});
         if (!status.ok()) lost(index, status.message(), now);
     }
 

@@ -95,24 +95,11 @@ void Driver::lost(std::size_t index, const std::string& reason, wp::TimeMs now) 
 
 void Driver::connect(std::size_t index, wp::TimeMs now) {
     const auto& address = settings_.safekeepers[index];
-    const std::vector<std::string> keywords = {
-        "host",     "port",     "dbname",   "user",       "application_name", "options",
-        "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count",
-        "sslmode"};
-    const std::vector<std::string> values = {
-        address.host,
-        std::to_string(address.port),
-        "postgres",
-        "walproposer",
-        settings_.application_name,
-        "-c tenant_id=" + settings_.tenant_hex + " -c timeline_id=" + settings_.timeline_hex,
-        "1",
-        "10",
-        "5",
-        "3",
-        "disable"};
     connect_started_at_[index] = now;
-    wp::Status status = connections_[index]->start(keywords, values);
+    wp::Status status = connections_[index]->start(PushTarget{address.host, address.port,
+                                                              settings_.application_name,
+                                                              settings_.tenant_hex,
+                                                              settings_.timeline_hex, ""});
     if (!status.ok()) lost(index, status.message(), now);
 }
 

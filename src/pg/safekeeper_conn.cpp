@@ -56,6 +56,15 @@ wp::Status SafekeeperConnection::start(const std::vector<std::string>& keywords,
     return wp::Status();
 }
 
+wp::Status SafekeeperConnection::start(const PushTarget& target) {
+    std::string options = "-c tenant_id=" + target.tenant_hex + " -c timeline_id=" + target.timeline_hex;
+    if (!target.extra_options.empty()) options += " " + target.extra_options;
+    return start({"host", "port", "dbname", "user", "application_name", "options", "keepalives",
+                  "keepalives_idle", "keepalives_interval", "keepalives_count", "sslmode"},
+                 {target.host, std::to_string(target.port), "postgres", "walproposer",
+                  target.application_name, options, "1", "10", "5", "3", "disable"});
+}
+
 int SafekeeperConnection::socket() const { return conn_ ? PQsocket(conn_) : -1; }
 
 int SafekeeperConnection::wanted_events() const {

@@ -21,6 +21,16 @@ typedef struct pg_conn PGconn;
 
 namespace wp::pg {
 
+// Where and as what a push connection goes: one safekeeper, one timeline.
+struct PushTarget {
+    std::string host;
+    std::uint16_t port = 0;
+    std::string application_name;
+    std::string tenant_hex;
+    std::string timeline_hex;
+    std::string extra_options;  // appended to the startup options ("-c k=v ...")
+};
+
 class SafekeeperConnection {
 public:
     enum class State { kClosed, kConnecting, kStartingPush, kStreaming };
@@ -33,6 +43,9 @@ public:
     // Begins connecting with libpq keywords/values (already complete).
     wp::Status start(const std::vector<std::string>& keywords,
                      const std::vector<std::string>& values);
+    // Begins connecting to `target` (TCP keepalives on, no TLS), for
+    // START_WAL_PUSH on its timeline.
+    wp::Status start(const PushTarget& target);
     void close();
 
     State state() const { return state_; }

@@ -115,11 +115,7 @@ VoteResponse greet_and_vote(PushClient& c, const ProposerGreeting& g, Term term,
 // Sends ProposerElected and returns the acceptor's flush LSN (where
 // streaming continues).
 Lsn announce_elected(PushClient& c, Term term, TermHistory history, Lsn start) {
-    ProposerElected e;
-    e.term = term;
-    e.term_history = std::move(history);
-    e.start_streaming_lsn = start;
-    REQUIRE(c.send(e));
+    REQUIRE(c.send(ProposerElected{term, start, std::move(history)}));
     auto r = c.receive();
     REQUIRE(r);
     const auto& resp = std::get<AppendResponse>(*r);
@@ -144,21 +140,26 @@ std::map<std::string, std::string> sync_options_for(const Id128& tenant, const I
     return o;
 }
 
+// The AppendRequest of `term` carrying wal[off, off + up to `piece`) at
+// begin + off.
+AppendRequest append_piece(Term term, Lsn begin, const std::vector<std::uint8_t>& wal,
+                           std::size_t off, std::size_t piece) {
+    AppendRequest a;
+    a.term = term;
+    a.begin_lsn = begin + off;
+    const std::size_t len = std::min(piece, wal.size() - off);
+    a.end_lsn = a.begin_lsn + len;
+    a.wal.assign(wal.begin() + static_cast<long>(off), wal.begin() + static_cast<long>(off + len));
+    return a;
+}
+
 // Queues (without waiting) AppendRequests of `term` carrying `wal` from
 // `begin`, in 64 kB pieces; returns how many, i.e. the responses due.
 std::size_t queue_appends(PushClient& c, Term term, Lsn begin,
                           const std::vector<std::uint8_t>& wal) {
     std::size_t n = 0;
-    for (std::size_t off = 0; off < wal.size(); off += 64 * 1024, ++n) {
-        AppendRequest a;
-        a.term = term;
-        a.begin_lsn = begin + off;
-        const std::size_t len = std::min<std::size_t>(64 * 1024, wal.size() - off);
-        a.end_lsn = a.begin_lsn + len;
-        a.wal.assign(wal.begin() + static_cast<long>(off),
-                     wal.begin() + static_cast<long>(off + len));
-        REQUIRE(c.send(a));
-    }
+    for (std::size_t off = 0; off < wal.size(); off += 64 * 1024, ++n)
+        REQUIRE(c.send(append_piece(term, begin, wal, off, 64 * 1024)));
     return n;
 }
 
@@ -180,11 +181,7 @@ Lsn append_all(PushClient& c, Term term, Lsn begin, const std::vector<std::uint8
 // Sends ProposerElected and returns the ErrorResponse text ("SQLSTATE
 // message"); fails the test if it is accepted.
 std::string elected_refused(PushClient& c, Term term, TermHistory history, Lsn start) {
-    ProposerElected e;
-    e.term = term;
-    e.term_history = std::move(history);
-    e.start_streaming_lsn = start;
-    REQUIRE(c.send(e));
+    REQUIRE(c.send(ProposerElected{term, start, std::move(history)}));
     auto r = c.receive();
     REQUIRE_FALSE(r);
     return r.status().message();
@@ -209,18 +206,12 @@ Lsn stream(PushClient& c, Term term, WalGenerator& gen, std::size_t total, std::
     Lsn acked = 0;
     while (sent < wal.size() || in_flight > 0) {
         while (sent < wal.size() && in_flight < window) {
-            AppendRequest a;
-            a.term = term;
-            a.begin_lsn = begin + sent;
-            const std::size_t n = std::min<std::size_t>(128 * 1024, wal.size() - sent);
-            a.end_lsn = a.begin_lsn + n;
-            a.wal.assign(wal.begin() + static_cast<long>(sent),
-                         wal.begin() + static_cast<long>(sent + n));
+            const AppendRequest a = append_piece(term, begin, wal, sent, 128 * 1024);
             if (auto st = c.send(a); !st) {
                 WARN("send failed: " << st.message());
                 return acked;
             }
-            sent += n;
+            sent += a.wal.size();
             ++in_flight;
         }
         auto r = c.receive();
