@@ -173,6 +173,9 @@ public:
         config.reconnect_interval_ms = 500;
         config.election_timeout_ms = 3000;
         config.response_timeout_ms = 5000;
+        // The commit LSN reaches every safekeeper with the next message:
+        // keep them coming while the sync waits for stragglers.
+        config.heartbeat_interval_ms = 100;
         config.random_seed = seed;
         proposer_ = std::make_unique<wp::Proposer>(std::move(config), nullptr);
         for (std::size_t i = 0; i < options.safekeepers.size(); ++i)
