@@ -38,7 +38,9 @@ sub new {
     my ($class, %params) = @_;
     my $self = bless {
         nft   => $params{nft} // croak('Chaos::Network needs nft => path'),
-        table => "wpchaos$$",
+        # WP_CHAOS_TABLE: a name given by the runner, which removes that
+        # table (and only that one) if the test dies.
+        table => $ENV{WP_CHAOS_TABLE} // "wpchaos$$",
         rules => [],
     }, $class;
     $self->_nft("add table inet $self->{table}\n"
