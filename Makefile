@@ -116,6 +116,14 @@ $(B)/obj/safekeeper/main-powerloss.o: safekeeper/main.cpp
 $(B)/safekeeper-powerloss: $(B)/obj/safekeeper/main-powerloss.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
+# TEST ONLY: the chaos harness's TCP relay, which can delay what it carries
+# (test/chaos/chaos_relay.cpp). Never installed.
+$(B)/obj/test/chaos/chaos_relay.o: test/chaos/chaos_relay.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
+$(B)/chaos-relay: $(B)/obj/test/chaos/chaos_relay.o
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^
+
 # -------------------------------------------------------------------- tests
 UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
 UNIT_OBJS := $(UNIT_SOURCES:%.cpp=$(B)/obj/%.o)
@@ -162,10 +170,11 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
 -include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
+         $(B)/obj/test/chaos/chaos_relay.d \
          $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
          $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d
 
-all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
+all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/chaos-relay $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
      $(TOOL_BINS)
 
 # ----------------------------------------------------------------- install

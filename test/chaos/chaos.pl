@@ -14,10 +14,13 @@
 #
 # After each schedule the faults heal and the checker verifies: every
 # acknowledged transaction is on the primary and on the standby; the sum of
-# the balances never changed; every safekeeper's WAL equals the primary's
-# byte for byte over what it holds; a safekeeper never recovers less WAL
-# after a power loss than it reported durable before. One fault kind is a
-# failover (sync, promotion of the standby, a new standby): the acknowledged
+# the balances never changed; no two primaries confirmed commits on one
+# PostgreSQL timeline; every safekeeper's WAL equals the primary's byte for
+# byte over what it holds; a safekeeper never recovers less WAL after a power
+# loss than it reported durable before. Two fault kinds change the primary:
+# a failover (the old primary killed, or left running and fenced; sync,
+# promotion of the standby, a new standby) and a switchover (clean stop,
+# sync, promotion, the old primary rewound as the standby): the acknowledged
 # transactions of the old primary must all be on the new one.
 use strict;
 use warnings;
@@ -56,8 +59,10 @@ for my $i (1 .. 3) {
     push @sks, $sk;
 }
 my @proxies = map { Chaos::Proxy->new($_->pg_port) } @sks;
+# wal_log_hints: pg_rewind (the switchover) needs it, and the WAL back to
+# the last common checkpoint (wal_keep_size).
 my $primary = WalproposerCluster::start_primary('chaos_primary', \@proxies,
-    extra_conf => "walproposer.connect_timeout = '1s'\n");
+    extra_conf => "walproposer.connect_timeout = '1s'\nwal_log_hints = on\nwal_keep_size = 128MB\n");
 WalproposerCluster::wait_for_status($primary, "state = 'elected' AND commit_lsn IS NOT NULL",
     'first election');
 Chaos::Workload::create_schema($primary);
@@ -92,6 +97,7 @@ my $net = Chaos::Network->new(nft => $nft);
 my %primary_down;
 my @durability_violations;
 my $failovers = 0;
+my $switchovers = 0;
 my $load;    # the current schedule's clients
 my @active;    # { kind, heal_at, heal => sub, net => sub (re-apply) }
 my @log;
@@ -228,22 +234,21 @@ my %fault = (
             });
     },
 );
-# Failover: the primary is cut off from the safekeepers, then dies for
-# good; pg_walproposer_sync fences it and
-# brings a quorum to the sync LSN; the standby replays up to it and is
-# promoted; a new standby is made from the new primary. Faults active at
-# that moment are healed first (one failover at a time, on a quiet cluster).
-$fault{failover} = sub {
-    return () if $primary_down{1};
-    heal_fault($active[-1]) while @active;
-    # The primary is first cut off from every safekeeper for a moment while
-    # the clients go on, then dies: a primary that acknowledged a commit the
-    # quorum never got would lose it here.
-    $net->drop_port($_->port, 'both') for @proxies;
-    my $cut_until = time + 1 + rand(1);
-    while (time < $cut_until) { $load->pump(1) if $load; usleep(50_000); }
-    kill_primary();
-    $net->heal;
+# Delay: one primary-to-safekeeper link holds every byte 50 to 400 ms (the
+# relay does it; this kernel has no netem).
+$fault{delay} = sub {
+    my $i = int(rand(3));
+    my $ms = 50 + int(rand(351));
+    $proxies[$i]->set_delay($ms);
+    return ("delay primary <-> " . $sks[$i]->name . " by $ms ms",
+        sub { $proxies[$i]->set_delay(0) });
+};
+
+# The rest of a failover or switchover once the old primary is out of the
+# way: pg_walproposer_sync fences the old primary's timeline and brings a
+# quorum to the sync LSN, the standby replays up to it and is promoted, and
+# the clients move to it. Returns the sync LSN.
+sub take_over {
     my $list = join(',', map { $_->address } @sks);
     my ($out, $err) = ('', '');
     my $synced = IPC::Run::run(
@@ -259,12 +264,87 @@ $fault{failover} = sub {
     my $old = $primary;
     $primary = $standby;
     $primary->{_wp_system_id} = $old->{_wp_system_id};
+    $standby = undef;
     delete $primary_down{1};
     $load->{node} = $primary if $load;
+    return $sync_lsn;
+}
+
+# Failover: the primary is cut off from the safekeepers for a moment while
+# the clients go on: a primary that acknowledged a commit the quorum never
+# got would lose it here. Then either it dies for good, or it stays up with
+# its clients going on: it reaches the safekeepers again and campaigns while
+# the take-over runs, and once fenced must never confirm a commit (it is
+# stopped when the fault heals). Then the take-over, and a new standby made
+# from the new primary. Faults active at that moment are healed first (one
+# failover at a time, on a quiet cluster).
+$fault{failover} = sub {
+    return () if $primary_down{1};
+    heal_fault($active[-1]) while @active;
+    $net->drop_port($_->port, 'both') for @proxies;
+    my $cut_until = time + 1 + rand(1);
+    while (time < $cut_until) { $load->pump(1) if $load; usleep(50_000); }
+    my $old = $primary;
+    my $left_running = rand() < 0.5;
+    if ($left_running) {
+        $primary_down{1} = 1;    # no client restarts on it from now on
+    } else {
+        kill_primary();
+    }
+    # The network heals before the take-over: a primary left running
+    # reaches the safekeepers again and campaigns while the sync runs.
+    $net->heal;
+    my $sync_lsn = take_over();
     $standby = make_standby();
     $failovers++;
-    return ("failover: " . $old->name . " killed, synced to $sync_lsn, " . $primary->name
-          . ' promoted', sub { });
+    my $what = "failover: " . $old->name . ($left_running ? ' left running (fenced)' : ' killed')
+      . ", synced to $sync_lsn, " . $primary->name . ' promoted';
+    return ($what, sub {
+        return unless $left_running;
+        my ($rc, $state) = $old->psql('postgres', 'SELECT state FROM walproposer_status');
+        logf('the old primary ' . $old->name . " reports state '" . ($state // '?')
+              . "' before it is stopped");
+        $old->stop('immediate');
+    });
+};
+
+# Switchover: the primary stops cleanly (its worker hands its WAL to the
+# quorum), the take-over, then the old primary is rewound with pg_rewind
+# and becomes the standby, streaming from the safekeepers.
+$fault{switchover} = sub {
+    return () if $primary_down{1};
+    heal_fault($active[-1]) while @active;
+    my $old = $primary;
+    # A checkpoint first, while the worker still streams it: the shutdown
+    # checkpoint is written after the worker has exited and never reaches
+    # the safekeepers, so pg_rewind needs a common checkpoint before it.
+    $old->safe_psql('postgres', 'CHECKPOINT');
+    $old->stop('fast');
+    $primary_down{1} = 1;
+    my $sync_lsn = take_over();
+    # A freshly promoted primary's control file names the old timeline until
+    # its first checkpoint, and pg_rewind reads it from there.
+    $primary->safe_psql('postgres', 'CHECKPOINT');
+    my ($out, $err) = ('', '');
+    IPC::Run::run([ 'pg_rewind', '--target-pgdata', $old->data_dir, '--source-server',
+            $primary->connstr('postgres') ], '>', \$out, '2>', \$err, IPC::Run::timeout(120))
+      or die "pg_rewind of " . $old->name . " failed: $err$out\n";
+    # pg_rewind copied the new primary's configuration: this node's own port
+    # and name again, and the safekeepers as its upstream.
+    my $name = $old->name;
+    my $port = $old->port;
+    $old->append_conf('postgresql.conf', <<"EOC");
+port = $port
+primary_conninfo = 'host=$hosts port=$ports application_name=$name options=''-c tenant_id=$id -c timeline_id=$id'''
+hot_standby = on
+wal_retrieve_retry_interval = 200ms
+EOC
+    $old->set_standby_mode;
+    $old->start;
+    $standby = $old;
+    $switchovers++;
+    return ("switchover: " . $old->name . " stopped, synced to $sync_lsn, " . $primary->name
+          . ' promoted, ' . $old->name . ' rewound as its standby', sub { });
 };
 my @kinds = sort keys %fault;
 
@@ -295,6 +375,7 @@ sub heal_fault {
 our $t0;
 my %kinds_seen;
 my $fault_number = 0;
+my %acks_by_timeline;    # PostgreSQL timeline -> node -> acknowledged transactions
 my %checked_to;    # safekeeper name -> LSN up to which its WAL was compared
 my $next_block = 0;
 my @kind_order;
@@ -362,6 +443,18 @@ for my $s (0 .. $schedules - 1) {
     is($primary->safe_psql('postgres', 'SELECT sum(balance) FROM accounts'), $total,
         "schedule $s: the bank's total is unchanged on the primary");
 
+    # No two primaries confirmed commits on one PostgreSQL timeline (every
+    # acknowledgement carries the timeline its transaction was written on).
+    for my $tli (keys %{ $load->acks_by_timeline }) {
+        my $nodes = $load->acks_by_timeline->{$tli};
+        $acks_by_timeline{$tli}{$_} += $nodes->{$_} for keys %$nodes;
+    }
+    my @shared = grep { keys %{ $acks_by_timeline{$_} } > 1 } sort { $a <=> $b } keys %acks_by_timeline;
+    is("@shared", '', "schedule $s: one primary per PostgreSQL timeline confirmed commits")
+      or diag(join("\n", map { my $t = $_; "timeline $t: "
+            . join(', ', map { "$_ $acks_by_timeline{$t}{$_}" } sort keys %{ $acks_by_timeline{$t} }) }
+            @shared) . "\nfault log:\n" . join("\n", @log));
+
     my $flush = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
     ok($standby->poll_query_until('postgres', "SELECT pg_last_wal_replay_lsn() >= '$flush'"),
         "schedule $s: the standby replays up to the primary's end of WAL")
@@ -391,8 +484,11 @@ if ($schedules * $seconds >= 3 * 20) {
     my @never = grep { !$kinds_seen{$_} } @kinds;
     is("@never", '', 'every fault kind was injected');
 }
+note('acknowledged per PostgreSQL timeline: ' . join(', ', map { my $t = $_;
+            "$t: " . join('+', map { "$_ $acks_by_timeline{$t}{$_}" } sort keys %{ $acks_by_timeline{$t} }) }
+        sort { $a <=> $b } keys %acks_by_timeline));
 note('fault kinds: ' . join(', ', map { "$_ $kinds_seen{$_}" } sort keys %kinds_seen)
-      . "; failovers: $failovers");
+      . "; failovers: $failovers; switchovers: $switchovers");
 
 $net->destroy;
 $_->stop for @proxies;

@@ -4,7 +4,8 @@
 #   $net->drop_port($port, 'both'|'requests'|'replies');
 #   $net->lose_packets($port, $percent);
 #   $net->heal; $net->destroy;
-#   my $proxy = Chaos::Proxy->new($target_port);      # socat: one link = one port
+#   my $proxy = Chaos::Proxy->new($target_port);      # chaos-relay: one link = one port
+#   $proxy->set_delay($ms);
 #   my $load = Chaos::Workload->new($primary, clients => 3);
 #   $load->pump; $load->acked_ids; $load->stop;
 #
@@ -12,7 +13,7 @@
 # test build) and on real packets: nftables rules drop the TCP segments of a
 # link, so the kernel does not ACK them (unlike SIGSTOP, which leaves the
 # peer's kernel answering). Each link from the primary to a safekeeper goes
-# through its own socat port, so a rule on that port cuts exactly that link
+# through its own relay port, so a rule on that port cuts exactly that link
 # while the standby still reaches the safekeeper.
 #
 # Privileges: nft needs CAP_NET_ADMIN. scripts/run-tests (chaos layer, as
@@ -97,22 +98,38 @@ use Carp;
 use IO::Socket::INET;
 use Time::HiRes qw(usleep);
 
-# A TCP relay 127.0.0.1:<own port> -> 127.0.0.1:$target_port (socat).
+# A TCP relay 127.0.0.1:<own port> -> 127.0.0.1:$target_port: the test
+# build's chaos-relay (test/chaos/chaos_relay.cpp), which can also delay
+# what it carries (this kernel has no netem).
 sub new {
     my ($class, $target_port) = @_;
+    my $bin = ($ENV{WP_BIN_DIR} // 'build') . '/chaos-relay';
+    -x $bin or croak "$bin is missing (make builds it)";
     my $port = PostgreSQL::Test::Cluster::get_free_port();
+    my $control = PostgreSQL::Test::Utils::tempdir('relay') . '/delay';
     my $h = IPC::Run::start(
-        [ 'socat', "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr,fork",
-            "TCP:127.0.0.1:$target_port" ],
+        [ $bin, '--listen', $port, '--target', $target_port, '--control', $control ],
         '>', '/dev/null', '2>', '/dev/null');
-    my $self = bless { port => $port, target => $target_port, h => $h }, $class;
+    my $self = bless { port => $port, target => $target_port, h => $h, control => $control,
+        pid => $h->{KIDS}[0]{PID} }, $class;
     # Wait until it listens.
     for (1 .. 200) {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp');
         if ($s) { close $s; return $self; }
         usleep(20_000);
     }
-    croak "socat on port $port did not start";
+    croak "chaos-relay on port $port did not start";
+}
+
+# Every byte read from either side from now on is held $ms milliseconds
+# before it is passed on (0: none).
+sub set_delay {
+    my ($self, $ms) = @_;
+    open my $fh, '>', "$self->{control}.new" or croak "write $self->{control}: $!";
+    print $fh "$ms\n";
+    close $fh;
+    rename "$self->{control}.new", $self->{control} or croak "rename: $!";
+    kill 'HUP', $self->{pid} or croak "chaos-relay $self->{pid} is gone";
 }
 
 sub port    { $_[0]->{port} }
@@ -128,7 +145,10 @@ use Carp;
 
 # Bank accounts and acknowledged ids; every transaction moves 1 between two
 # accounts (the sum never changes) and inserts a unique id, printed by psql
-# only once its COMMIT returned.
+# only once its COMMIT returned, with the PostgreSQL timeline the
+# transaction was written on. The workload remembers which node acknowledged
+# each id, so a checker can tell whether two primaries ever confirmed
+# commits on one timeline.
 our $ACCOUNTS = 10;
 our $BALANCE = 1000;
 
@@ -170,10 +190,11 @@ sub _start_client {
         my $id = $base + $k;
         print $fh "WITH a AS (UPDATE accounts SET balance = balance - 1 WHERE id = $from "
           . "RETURNING 1), b AS (UPDATE accounts SET balance = balance + 1 WHERE id = $to "
-          . "RETURNING 1) INSERT INTO acked SELECT $id FROM a, b RETURNING id;\n";
+          . "RETURNING 1) INSERT INTO acked SELECT $id FROM a, b "
+          . "RETURNING id, substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8);\n";
     }
     close $fh;
-    my $run = { client => $client, out => '', err => '' };
+    my $run = { client => $client, out => '', err => '', node => $self->{node}->name };
     $run->{h} = IPC::Run::start(
         [ 'stdbuf', '-oL', 'psql', '-XAtq', '-h', $self->{node}->host, '-p', $self->{node}->port, '-d',
             'postgres', '-v', 'ON_ERROR_STOP=0', '-f', $file ],
@@ -200,7 +221,10 @@ sub pump {
 
 sub _harvest {
     my ($self, $run) = @_;
-    while ($run->{out} =~ s/^(\d+)\n//) { $self->{acked}{$1} = 1; }
+    while ($run->{out} =~ s/^(\d+)\|([0-9A-F]{8})\n//) {
+        $self->{acked}{$1} = 1;
+        $self->{by_timeline}{ hex($2) }{ $run->{node} }++;
+    }
 }
 
 # Ends every client (what a client printed before this counts).
@@ -215,6 +239,8 @@ sub stop {
 }
 
 sub acked_ids { return [ sort { $a <=> $b } keys %{ $_[0]->{acked} } ]; }
+# { PostgreSQL timeline => { node name => acknowledged transactions } }
+sub acks_by_timeline { return $_[0]->{by_timeline} // {}; }
 sub next_block { $_[0]->{block} }
 
 1;
