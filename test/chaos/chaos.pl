@@ -8,6 +8,7 @@
 #   WP_CHAOS_SCHEDULES  number of schedules (default 3)
 #   WP_CHAOS_SECONDS    fault time per schedule (default 20)
 #   WP_CHAOS_SEED       first seed (default: from the clock; printed)
+#   WP_CHAOS_KINDS      only these fault kinds (comma-separated; default all)
 # A schedule's faults come from its seed; a failure prints the seed and the
 # fault log, and WP_CHAOS_SEED=<seed> WP_CHAOS_SCHEDULES=1 replays it (the
 # timing of the processes themselves is not replayed).
@@ -347,6 +348,12 @@ EOC
           . ' promoted, ' . $old->name . ' rewound as its standby', sub { });
 };
 my @kinds = sort keys %fault;
+if ($ENV{WP_CHAOS_KINDS}) {
+    my @wanted = split /,/, $ENV{WP_CHAOS_KINDS};
+    my @unknown = grep { !$fault{$_} } @wanted;
+    die "WP_CHAOS_KINDS: unknown fault kind(s) @unknown (known: @kinds)\n" if @unknown;
+    @kinds = sort @wanted;
+}
 
 sub start_fault {
     my ($kind, $duration) = @_;
