@@ -6,7 +6,7 @@
 # Run through `scripts/run-tests chaos` (it prepares nft with CAP_NET_ADMIN
 # and a small file system for the full-disk fault) or bench/chaos.sh.
 #   WP_CHAOS_SCHEDULES  number of schedules (default 3)
-#   WP_CHAOS_SECONDS    fault time per schedule (default 20)
+#   WP_CHAOS_SECONDS    fault time per schedule (default 25)
 #   WP_CHAOS_SEED       first seed (default: from the clock; printed)
 #   WP_CHAOS_KINDS      only these fault kinds (comma-separated; default all)
 # A schedule's faults come from its seed; a failure prints the seed and the
@@ -37,7 +37,7 @@ use WalproposerCluster;
 use Chaos;
 
 my $schedules = $ENV{WP_CHAOS_SCHEDULES} // 3;
-my $seconds = $ENV{WP_CHAOS_SECONDS} // 20;
+my $seconds = $ENV{WP_CHAOS_SECONDS} // 25;
 my $seed0 = $ENV{WP_CHAOS_SEED} // (int(time * 1000) % 1_000_000);
 my $nft = $ENV{WP_CHAOS_NFT}
   or die "WP_CHAOS_NFT is not set: run this through scripts/run-tests chaos\n";
