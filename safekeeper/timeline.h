@@ -7,9 +7,10 @@
 //  * A TimelineSnapshot is published (under a separate small mutex) after
 //    every change; the HTTP API and metrics read only snapshots, so they
 //    never wait for a timeline's IO.
-//  * commit_lsn advances are broadcast on a condition variable:
-//    wait_for_commit_beyond() is how WAL senders (a later issue) wait for
-//    new WAL without polling.
+//  * commit_lsn advances are broadcast on a condition variable, which
+//    wait_for_commit_beyond() waits on without polling; the WAL senders do
+//    not use it: they are woken through their eventfds in consumers()
+//    (wal_consumers.h).
 // States: kActive -> kBroken (IO error or corrupt control file; refuses
 // service until restart, files left untouched) ; kActive -> kDeleted.
 //
@@ -60,7 +61,7 @@ struct TimelineSnapshot {
     bool proposer_connected = false;
     std::string proposer_peer;
     Term proposer_term = 0;
-    std::vector<std::string> consumers;  // peers of WAL consumers (later issue)
+    std::vector<std::string> consumers;  // not filled: consumers() lists the WAL consumers
 };
 
 class Timeline {
