@@ -13,6 +13,7 @@
 #include "walproposer/byte_order.h"
 
 namespace wp::sk {
+
 PushClient::~PushClient() { close(); }
 
 void PushClient::close() {
