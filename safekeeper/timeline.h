@@ -32,19 +32,15 @@
 #include <vector>
 
 #include "durable_file.h"
-#include "status.h"
+#include "walproposer/result.h"
 #include "wal_consumers.h"
 #include "wal_storage.h"
 #include "walproposer/acceptor.h"
+#include "walproposer/timeline_key.h"
 
 namespace wp::sk {
 
 class PgConnection;
-
-// 32 lower-case hex digits.
-std::string id_to_hex(const Id128& id);
-// Exactly 32 hex digits (either case).
-std::optional<Id128> parse_id_hex(const std::string& hex);
 
 enum class TimelineState { kActive, kBroken, kDeleted };
 const char* timeline_state_name(TimelineState s);
@@ -176,7 +172,7 @@ private:
     NodeId node_id_;
     WalStorageOptions options_;
     std::mutex mutex_;
-    std::map<std::pair<Id128, Id128>, std::shared_ptr<Timeline>> timelines_;
+    std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
 };
 
 }  // namespace wp::sk

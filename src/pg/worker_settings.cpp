@@ -117,12 +117,9 @@ Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size
             greeting.pg_version = PG_VERSION_NUM;
             greeting.wal_segment_size = static_cast<std::uint32_t>(wal_segment_size);
             greeting.pg_timeline = inputs.tli;
+            greeting.tenant_id = *wp::parse_id(settings.tenant_hex);
+            greeting.timeline_id = *wp::parse_id(settings.timeline_hex);
             for (int i = 0; i < 16; ++i) {
-                auto byte_of = [](const std::string& hex, int i) {
-                    return static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-                };
-                greeting.tenant_id[i] = byte_of(settings.tenant_hex, i);
-                greeting.timeline_id[i] = byte_of(settings.timeline_hex, i);
                 greeting.proposer_id[i] =
                     static_cast<std::uint8_t>((inputs.random_seed >> ((i % 8) * 8)) ^ i);
             }
