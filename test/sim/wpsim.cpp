@@ -11,7 +11,7 @@
 // synced. A member's timeline may be deleted and recreated, and a primary's
 // data directory may be restored from a snapshot of another's. A seeded
 // scheduler picks every step, so a seed replays identically. After every step the invariants
-// 1-4 and 6 of docs/consensus.md are checked against a record of every
+// 1-4, 6 and 7 of docs/consensus.md are checked against a record of every
 // committed byte. With --failover, primaries run on PostgreSQL timelines and
 // failovers happen: a sync proposer fences the old timelines and commits the
 // quorum's WAL, a standby (caught up or lagging) is promoted on the next
@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "walproposer/acceptor.h"
+#include "walproposer/acceptor_session.h"
 #include "walproposer/lsn.h"
 #include "walproposer/messages.h"
 #include "walproposer/proposer.h"
@@ -56,7 +57,8 @@ enum class BreakMode {
     kDelete,
     kContent,
     kNoTrim,
-    kInherit
+    kInherit,
+    kOneStreamer
 };
 
 struct BreakName {
@@ -75,6 +77,8 @@ const BreakName kBreakModes[] = {
     {BreakMode::kNoTrim, "no-trim", "term histories are never trimmed (use with --crash-loop)"},
     {BreakMode::kInherit, "inherit",
      "a promoted standby inherits the quorum's WAL unchecked (implies --failover)"},
+    {BreakMode::kOneStreamer, "one-streamer",
+     "any connection may append in the accepted term (no one streamer per timeline)"},
 };
 
 struct Rng {
@@ -167,8 +171,15 @@ struct SimAcceptor {
     Term granted_term = 0;           // highest term a granted vote was sent for
     Lsn seen_commit = kInvalidLsn;   // in-memory commit_lsn last observed (this life)
     Lsn seen_durable_commit = kInvalidLsn;
-    std::vector<int> pending_flush;  // connections waiting for an AppendResponse
+    std::vector<int> pending_flush;  // connections whose session has a batch open
     bool recreated = false;          // its timeline was deleted and created again
+    // Which session streams (shared by this acceptor's sessions; a process
+    // state: reset by a crash).
+    StreamingSlot slot;
+    // The simulator's own record (for the one-streamer invariant): conn + 1
+    // of the connection whose ProposerElected this acceptor accepted last in
+    // this life (0 = none).
+    std::uint64_t stream_owner = 0;
 };
 
 struct SimProposer;
@@ -211,8 +222,9 @@ struct Conn {
     int acceptor = 0;
     bool open = true;
     bool established = false;
-    bool greeted = false;  // acceptor side: ProposerGreeting accepted
-    ProposerGreeting greeting;  // acceptor side: the accepted greeting
+    // Acceptor side of the connection (id conn + 1): from the connect until
+    // the acceptor sees the connection end (or crashes).
+    std::unique_ptr<AcceptorSession> session;
     // The proposer gave this connection up, but the acceptor has not noticed:
     // what was already sent may still arrive (late); replies go nowhere.
     bool zombie = false;
@@ -265,6 +277,10 @@ private:
     void open_connection(int p, int k);
     void close_connection(int c, bool notify_proposer, const std::string& why);
     void deliver_to_acceptor(int c);
+    // The acceptor notices that connection `c` ended: its session closes.
+    void end_session(int c);
+    // An AppendResponse of a finished batch on connection `c`.
+    void send_append_response(int c, const AppendResponse& r);
     void deliver_to_proposer(int c);
     void acceptor_flush(int k);
     void crash_acceptor(int k, bool power_loss);
@@ -638,6 +654,10 @@ void World::open_connection(int p, int k) {
     c.proposer = p;
     c.acceptor = k;
     c.established = true;
+    AcceptorSessionConfig session_config;
+    session_config.unsafe_test_only_any_streamer = mode_ == BreakMode::kOneStreamer;
+    c.session = std::make_unique<AcceptorSession>(conns_.size() + 1, session_config,
+                                                  *acceptors_[k].acceptor, acceptors_[k].slot);
     conns_.push_back(std::move(c));
     sp.conn[k] = static_cast<int>(conns_.size() - 1);
     if (verbose_) note("P" + std::to_string(p) + " -> A" + std::to_string(k) + " connected (conn " + std::to_string(conns_.size() - 1) + ")");
@@ -653,10 +673,12 @@ void World::close_connection(int c, bool notify_proposer, const std::string& why
     // the acceptor's process is gone.
     const bool acceptor_alive = acceptors_[conn.acceptor].up && acceptors_[conn.acceptor].acceptor;
     if (acceptor_alive && !conn.to_acceptor.empty() && zombie_percent_ &&
-        rng_.chance(zombie_percent_))
+        rng_.chance(zombie_percent_)) {
         conn.zombie = true;
-    else
+    } else {
         conn.to_acceptor.clear();
+        end_session(c);
+    }
     SimProposer& sp = proposers_[conn.proposer];
     if (sp.conn[conn.acceptor] == c) sp.conn[conn.acceptor] = -1;
     if (verbose_ || notify_proposer)
@@ -666,6 +688,24 @@ void World::close_connection(int c, bool notify_proposer, const std::string& why
                   ? " (" + std::to_string(conn.to_acceptor.size()) + " messages still in flight)"
                   : ""));
     if (notify_proposer) apply(conn.proposer, sp.proposer->on_disconnected(conn.acceptor, now_, why));
+}
+
+void World::end_session(int c) {
+    Conn& conn = conns_[c];
+    if (!conn.session) return;
+    conn.session->close();
+    conn.session.reset();
+}
+
+void World::send_append_response(int c, const AppendResponse& r) {
+    Conn& conn = conns_[c];
+    if (!conn.open) return;  // the proposer is gone from this connection
+    SimAcceptor& sa = acceptors_[conn.acceptor];
+    sa.acked_flush = std::max(sa.acked_flush, r.flush_lsn);
+    if (verbose_)
+        note("A" + std::to_string(conn.acceptor) + "->P" + std::to_string(conn.proposer) + " " +
+             describe(r));
+    conn.to_proposer.push_back(encode(r));
 }
 
 void World::deliver_to_acceptor(int c) {
@@ -681,48 +721,62 @@ void World::deliver_to_acceptor(int c) {
         fail("codec", "acceptor could not decode a proposer message: " + decoded.message());
         return;
     }
+    if (!conn.session) {
+        fail("driver contract", "message delivered on connection " + std::to_string(c) +
+                                    " that has no acceptor session");
+        return;
+    }
     const Message& msg = decoded.value();
     const std::string who = "A" + std::to_string(k) + "<-P" + std::to_string(conn.proposer) +
                             (conn.zombie ? " (late, conn " + std::to_string(c) + ") " : " ");
     if (conn.zombie) ++stats_->late_messages;
     if (verbose_ || conn.zombie) note(who + describe(msg));
-    auto reply = [&](const Message& m) {
-        if (conn.zombie) return;  // the proposer is gone from this connection
-        if (verbose_)
-            note("A" + std::to_string(k) + "->P" + std::to_string(conn.proposer) + " " +
-                 describe(m));
-        conn.to_proposer.push_back(encode(m));
-    };
-    auto error = [&](const std::string& e) {
-        note(who + describe(msg) + " -> error: " + e);
+    // The connection's rules (greeting first, one streamer, batches) are the
+    // core's AcceptorSession, as in the daemon.
+    AcceptorSession& session = *conn.session;
+    const SessionStep st = session.handle(msg);
+    for (const AppendResponse& r : st.batch) send_append_response(c, r);
+    if (st.error) {
+        note(who + describe(msg) + " -> error (" + session_error_kind_name(st.error->kind) +
+             "): " + st.error->message);
         if (conn.zombie) {
             conn.zombie = false;
             conn.to_acceptor.clear();
+            end_session(c);
         } else {
-            close_connection(c, true, "acceptor error: " + e);
+            close_connection(c, true, "acceptor error: " + st.error->message);
         }
-    };
-    if (!conn.greeted && !std::holds_alternative<ProposerGreeting>(msg)) {
-        error("first message must be ProposerGreeting");
         return;
     }
-    if (auto* g = std::get_if<ProposerGreeting>(&msg)) {
-        auto r = acc.handle_greeting(*g);
-        if (!r.ok()) return error(r.message());
-        conn.greeted = true;
-        conn.greeting = *g;
-        sa.acked_flush = std::max(sa.acked_flush, r->flush_lsn);
-        reply(*r);
-    } else if (auto* v = std::get_if<VoteRequest>(&msg)) {
-        auto r = acc.handle_vote_request(*v);
-        if (!r.ok()) return error(r.message());
-        if (r->vote_granted) sa.granted_term = std::max(sa.granted_term, r->term);
-        sa.acked_flush = std::max(sa.acked_flush, r->flush_lsn);
-        reply(*r);
-    } else if (auto* e = std::get_if<ProposerElected>(&msg)) {
-        auto r = acc.handle_proposer_elected(conn.greeting, *e);
-        if (!r.ok()) return error(r.message());
-        if (r->term == e->term) {
+    if (st.appended) {
+        if (session.pending_appends() == 1) sa.pending_flush.push_back(c);
+        // One streamer per timeline: WAL is taken only from the connection
+        // whose ProposerElected the acceptor accepted last.
+        if (sa.stream_owner != static_cast<std::uint64_t>(c) + 1) {
+            const auto& a = std::get<AppendRequest>(msg);
+            fail("one streamer per timeline (an acceptor took WAL from two connections)",
+                 "A" + std::to_string(k) + " wrote WAL [" + format_lsn(a.begin_lsn) + ", " +
+                     format_lsn(a.begin_lsn + a.wal.size()) + ") of term " +
+                     std::to_string(a.term) + " from conn " + std::to_string(c) + " (P" +
+                     std::to_string(conn.proposer) + ") while " +
+                     (sa.stream_owner
+                          ? "conn " + std::to_string(sa.stream_owner - 1) + " (P" +
+                                std::to_string(conns_[sa.stream_owner - 1].proposer) + ")"
+                          : std::string("no connection")) +
+                     " streams (its ProposerElected was accepted last)");
+        }
+    }
+    if (st.reply) {
+        const Message& r = *st.reply;
+        if (const auto* g = std::get_if<AcceptorGreeting>(&r)) {
+            sa.acked_flush = std::max(sa.acked_flush, g->flush_lsn);
+        } else if (const auto* v = std::get_if<VoteResponse>(&r)) {
+            if (v->vote_granted) sa.granted_term = std::max(sa.granted_term, v->term);
+            sa.acked_flush = std::max(sa.acked_flush, v->flush_lsn);
+        }
+        if (const auto* e = std::get_if<ProposerElected>(&msg);
+            e && std::get<AppendResponse>(r).term == e->term) {
+            sa.stream_owner = static_cast<std::uint64_t>(c) + 1;
             sa.acked_flush = acc.flush_lsn();  // truncation may legitimately lower it
             // Log matching: what the acceptor keeps equals the elected primary's WAL.
             const SimProposer& sp = proposers_[conn.proposer];
@@ -749,39 +803,44 @@ void World::deliver_to_acceptor(int c) {
                              std::to_string(who_accepted.size()) + " acceptors");
             }
         }
-        reply(*r);
-    } else if (auto* a = std::get_if<AppendRequest>(&msg)) {
-        auto r = acc.handle_append_request(*a);
-        if (!r.ok()) return error(r.message());
-        if (r->needs_flush) {
-            sa.pending_flush.push_back(c);
-        } else {
-            reply(r->reply);
+        if (!conn.zombie) {  // a zombie's replies go nowhere
+            if (verbose_)
+                note("A" + std::to_string(k) + "->P" + std::to_string(conn.proposer) + " " +
+                     describe(r));
+            conn.to_proposer.push_back(encode(r));
         }
-    } else if (auto* w = std::get_if<WalReadRequest>(&msg)) {
-        auto r = acc.handle_wal_read(*w);
-        if (!r.ok()) return error(r.message());
-        reply(*r);
-    } else {
-        error(std::string("unexpected message ") + message_name(msg));
+    }
+    // A late connection ends at the acceptor once it has read everything.
+    if (conn.zombie && conn.to_acceptor.empty()) {
+        conn.zombie = false;
+        end_session(c);
     }
 }
 
 void World::acceptor_flush(int k) {
+    // Group commit: every open batch of this acceptor's sessions ends now
+    // (the first flush makes all written WAL durable).
     SimAcceptor& sa = acceptors_[k];
-    Status s = sa.acceptor->flush();
-    if (!s.ok()) {
-        fail("storage", s.message());
-        return;
-    }
-    const AppendResponse r = sa.acceptor->make_append_response();
     std::vector<int> pending;
     pending.swap(sa.pending_flush);
+    bool flushed = false;
     for (int c : pending) {
-        Conn& conn = conns_[c];
-        if (!conn.open) continue;
-        sa.acked_flush = std::max(sa.acked_flush, r.flush_lsn);
-        conn.to_proposer.push_back(encode(r));
+        if (!conns_[c].session || conns_[c].session->pending_appends() == 0) continue;
+        const SessionStep st = conns_[c].session->finish_batch();
+        flushed = true;
+        if (st.error) {
+            fail("storage", st.error->message);
+            return;
+        }
+        for (const AppendResponse& r : st.batch) send_append_response(c, r);
+    }
+    if (!flushed) {
+        // WAL written by connections that ended before their batch did.
+        Status s = sa.acceptor->flush();
+        if (!s.ok()) {
+            fail("storage", s.message());
+            return;
+        }
     }
     if (rng_.chance(20)) (void)sa.acceptor->persist_horizons();
 }
@@ -796,13 +855,16 @@ void World::crash_acceptor(int k, bool power_loss) {
          ")");
     sa.up = false;
     sa.pending_flush.clear();
-    sa.acceptor.reset();
     for (std::size_t c = 0; c < conns_.size(); ++c) {
         if (conns_[c].acceptor != k) continue;
         conns_[c].zombie = false;
         conns_[c].to_acceptor.clear();
+        end_session(static_cast<int>(c));  // the process is gone: so are its sessions
         if (conns_[c].open) close_connection(static_cast<int>(c), true, "acceptor crashed");
     }
+    sa.acceptor.reset();
+    sa.slot = StreamingSlot{};
+    sa.stream_owner = 0;
     if (power_loss) sa.storage.power_loss();
 }
 
