@@ -24,16 +24,18 @@ AcceptorSessionConfig session_config(const PushContext& ctx) {
 // The socket side of one proposer connection: reads batches, drives the
 // core's AcceptorSession under the timeline lock, sends its replies and logs.
 class PushSession {
-public:
-  PushSession(PgConnection& conn, const PushContext& ctx, std::shared_ptr<Timeline> tl)
-      : conn_(conn),
-        ctx_(ctx),
-        tl_(std::move(tl)),
-        session_(ctx.conn_id, session_config(ctx), *tl_->acceptor(), tl_->streaming_locked()) {}
+  public:
+    // Takes only the addresses of the timeline's Acceptor and StreamingSlot
+    // (no lock needed); the session uses them under tl->mutex().
+    PushSession(PgConnection& conn, const PushContext& ctx, std::shared_ptr<Timeline> tl)
+        : conn_(conn),
+          ctx_(ctx),
+          tl_(std::move(tl)),
+          session_(ctx.conn_id, session_config(ctx), *tl_->acceptor(), tl_->streaming_locked()) {}
 
-  bool run();
+    bool run();
 
-private:
+  private:
     // Handles one CopyData payload under the timeline lock. Returns false
     // after an error (error_ set).
     bool handle_locked(const std::string& payload);
