@@ -118,6 +118,10 @@ class AcceptorSession {
     // and `slot` must outlive the session (see the file comment).
     AcceptorSession(std::uint64_t id, AcceptorSessionConfig config, Acceptor& acceptor,
                     StreamingSlot& slot);
+    // One session per connection: not copyable (a copy would answer the same
+    // batch twice).
+    AcceptorSession(const AcceptorSession&) = delete;
+    AcceptorSession& operator=(const AcceptorSession&) = delete;
 
     // One decoded message of this connection.
     SessionStep handle(const Message& message);
