@@ -31,7 +31,7 @@
 #include <string>
 #include <vector>
 
-#include "byte_io.h"
+#include "walproposer/byte_order.h"
 #include "durable_file.h"
 #include "push_client.h"
 #include "timeline.h"
@@ -43,8 +43,6 @@ using namespace wp::sk;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-using Status = wp::sk::Status;  // not the core's wp::Status
 
 [[noreturn]] void die(const std::string& what) {
     std::fprintf(stderr, "safekeeper_ingest: %s\n", what.c_str());
@@ -59,14 +57,6 @@ struct WalInput {
     std::uint32_t pg_timeline = 1;
     std::string source;
 };
-
-std::uint32_t le32(const std::uint8_t* p) {
-    return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
-           static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
-}
-std::uint64_t le64(const std::uint8_t* p) {
-    return le32(p) | static_cast<std::uint64_t>(le32(p + 4)) << 32;
-}
 
 // Real WAL: the segment files of `dir` from the first one up to `end_lsn`.
 WalInput load_pg_wal(const std::string& dir, Lsn end_lsn) {
@@ -83,10 +73,10 @@ WalInput load_pg_wal(const std::string& dir, Lsn end_lsn) {
     if (!first || first->size() < kLongPageHeaderSize) die("cannot read " + segs[0]);
     const auto* p = reinterpret_cast<const std::uint8_t*>(first->data());
     WalInput in;
-    in.pg_timeline = le32(p + 4);
-    in.start = le64(p + 8);          // xlp_pageaddr of the segment's first page
-    in.system_id = le64(p + 24);     // xlp_sysid
-    in.segment_size = le32(p + 32);  // xlp_seg_size
+    in.pg_timeline = get_le32(p + 4);
+    in.start = get_le64(p + 8);          // xlp_pageaddr of the segment's first page
+    in.system_id = get_le64(p + 24);     // xlp_sysid
+    in.segment_size = get_le32(p + 32);  // xlp_seg_size
     if (!is_valid_segment_size(in.segment_size) || first->size() != in.segment_size)
         die(segs[0] + " does not start with a long page header of a valid segment");
     if (end_lsn <= in.start) die("--end-lsn is not after the first segment's start");
@@ -168,8 +158,8 @@ PushResult push(const std::string& host, std::uint16_t port, const WalInput& in,
         if (!s) die(std::string(what) + ": " + s.message());
     };
     check("connect", c.connect(host, port,
-                               {{"options", "-c tenant_id=" + id_to_hex(tenant) +
-                                                " -c timeline_id=" + id_to_hex(timeline)}}));
+                               {{"options", "-c tenant_id=" + format_id(tenant) +
+                                                " -c timeline_id=" + format_id(timeline)}}));
     check("START_WAL_PUSH", c.start_wal_push());
     ProposerGreeting g;
     g.system_id = in.system_id;

@@ -83,20 +83,24 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
 
     std::optional<Id128> tenant, timeline;
     if (auto it = settings.find("tenant_id"); it != settings.end()) {
-        tenant = parse_id_hex(it->second);
-        if (!tenant) {
-            conn.send_error(sqlstate::kInvalidParameterValue, "tenant_id must be 32 hex digits", "FATAL");
+        auto parsed = parse_id(it->second);
+        if (!parsed) {
+            conn.send_error(sqlstate::kInvalidParameterValue, "tenant_id " + parsed.message(),
+                            "FATAL");
             (void)conn.flush();
             return;
         }
+        tenant = *parsed;
     }
     if (auto it = settings.find("timeline_id"); it != settings.end()) {
-        timeline = parse_id_hex(it->second);
-        if (!timeline) {
-            conn.send_error(sqlstate::kInvalidParameterValue, "timeline_id must be 32 hex digits", "FATAL");
+        auto parsed = parse_id(it->second);
+        if (!parsed) {
+            conn.send_error(sqlstate::kInvalidParameterValue, "timeline_id " + parsed.message(),
+                            "FATAL");
             (void)conn.flush();
             return;
         }
+        timeline = *parsed;
     }
     bool create_timeline = true;
     if (auto it = settings.find("create_timeline"); it != settings.end()) {

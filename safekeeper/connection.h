@@ -2,8 +2,8 @@
 // authentication (trust), then the simple-query command loop that
 // dispatches replication-style commands to their handlers:
 //   START_WAL_PUSH        -> push_handler (proposer stream)
-//   (later issue)         IDENTIFY_SYSTEM, TIMELINE_HISTORY, START_REPLICATION,
-//                         SHOW ...: a wal_sender handler in its own file.
+//   IDENTIFY_SYSTEM, TIMELINE_HISTORY, START_REPLICATION, READ_REPLICATION_SLOT,
+//   SHOW ...              -> replication_handler (WAL to consumers)
 // Everything else gets an ErrorResponse (0A000) and the session continues.
 //
 // The timeline is chosen at startup through the `options` parameter:

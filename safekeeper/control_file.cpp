@@ -1,6 +1,6 @@
 #include "control_file.h"
 
-#include "byte_io.h"
+#include "walproposer/byte_order.h"
 #include "crc32c.h"
 
 namespace wp::sk {
@@ -10,35 +10,37 @@ constexpr std::uint32_t kMaxPayload = 64u << 20;
 }  // namespace
 
 std::string encode_control_file(const ControlFileData& d) {
-    ByteWriter p;
+    std::string p_bytes;
+    ByteWriter p(p_bytes);
     const AcceptorDurableState& a = d.acceptor;
-    p.u64(a.term);
-    p.u64(a.commit_lsn);
-    p.u64(a.truncate_lsn);
-    p.u64(a.timeline_start_lsn);
+    p.le64(a.term);
+    p.le64(a.commit_lsn);
+    p.le64(a.truncate_lsn);
+    p.le64(a.timeline_start_lsn);
     p.bytes(a.identity.tenant_id.data(), 16);
     p.bytes(a.identity.timeline_id.data(), 16);
-    p.u64(a.identity.system_id);
-    p.u32(a.identity.pg_version);
-    p.u32(a.identity.pg_timeline);
-    p.u32(a.identity.wal_segment_size);
-    p.u64(d.wal_scan_start_lsn);
-    p.u32(static_cast<std::uint32_t>(a.term_history.size()));
+    p.le64(a.identity.system_id);
+    p.le32(a.identity.pg_version);
+    p.le32(a.identity.pg_timeline);
+    p.le32(a.identity.wal_segment_size);
+    p.le64(d.wal_scan_start_lsn);
+    p.le32(static_cast<std::uint32_t>(a.term_history.size()));
     for (const TermLsn& e : a.term_history) {
-        p.u64(e.term);
-        p.u64(e.lsn);
+        p.le64(e.term);
+        p.le64(e.lsn);
     }
-    p.u32(static_cast<std::uint32_t>(d.pg_timeline_history.size()));
+    p.le32(static_cast<std::uint32_t>(d.pg_timeline_history.size()));
     p.bytes(d.pg_timeline_history.data(), d.pg_timeline_history.size());
-    p.u32(a.min_pg_timeline);  // since version 2
+    p.le32(a.min_pg_timeline);  // since version 2
 
-    ByteWriter out;
-    out.u32(kControlFileMagic);
-    out.u32(kControlFileVersion);
-    out.u32(static_cast<std::uint32_t>(p.str().size()));
-    out.bytes(p.str().data(), p.str().size());
-    out.u32(wp_crc32c(out.str().data(), out.str().size()));
-    return std::move(out.str());
+    std::string out_bytes;
+    ByteWriter out(out_bytes);
+    out.le32(kControlFileMagic);
+    out.le32(kControlFileVersion);
+    out.le32(static_cast<std::uint32_t>(p_bytes.size()));
+    out.bytes(p_bytes.data(), p_bytes.size());
+    out.le32(wp_crc32c(out_bytes.data(), out_bytes.size()));
+    return out_bytes;
 }
 
 Result<ControlFileData> decode_control_file(const std::string& bytes) {
@@ -46,9 +48,9 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
         return Status::corrupt("control file too short (" + std::to_string(bytes.size()) + " bytes)");
     ByteReader h(bytes.data(), kHeaderSize);
     std::uint32_t magic = 0, version = 0, len = 0;
-    (void)h.u32(magic);
-    (void)h.u32(version);
-    (void)h.u32(len);
+    (void)h.le32(magic);
+    (void)h.le32(version);
+    (void)h.le32(len);
     if (magic != kControlFileMagic) return Status::corrupt("control file has bad magic");
     if (version < kControlFileMinVersion || version > kControlFileVersion)
         return Status::corrupt("control file has unknown format version " +
@@ -60,7 +62,7 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
                                " payload bytes, file has " + std::to_string(bytes.size()) + ")");
     ByteReader c(bytes.data() + kHeaderSize + len, 4);
     std::uint32_t stored_crc = 0;
-    (void)c.u32(stored_crc);
+    (void)c.le32(stored_crc);
     if (wp_crc32c(bytes.data(), kHeaderSize + len) != stored_crc)
         return Status::corrupt("control file CRC mismatch");
 
@@ -68,22 +70,23 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
     AcceptorDurableState& a = d.acceptor;
     ByteReader r(bytes.data() + kHeaderSize, len);
     std::uint32_t n = 0;
-    bool ok = r.u64(a.term) && r.u64(a.commit_lsn) && r.u64(a.truncate_lsn) &&
-              r.u64(a.timeline_start_lsn) && r.bytes(a.identity.tenant_id.data(), 16) &&
-              r.bytes(a.identity.timeline_id.data(), 16) && r.u64(a.identity.system_id) &&
-              r.u32(a.identity.pg_version) && r.u32(a.identity.pg_timeline) &&
-              r.u32(a.identity.wal_segment_size) && r.u64(d.wal_scan_start_lsn) && r.u32(n);
+    bool ok = r.le64(a.term) && r.le64(a.commit_lsn) && r.le64(a.truncate_lsn) &&
+              r.le64(a.timeline_start_lsn) && r.bytes(a.identity.tenant_id.data(), 16) &&
+              r.bytes(a.identity.timeline_id.data(), 16) && r.le64(a.identity.system_id) &&
+              r.le32(a.identity.pg_version) && r.le32(a.identity.pg_timeline) &&
+              r.le32(a.identity.wal_segment_size) && r.le64(d.wal_scan_start_lsn) && r.le32(n);
     if (!ok || n > kMaxTermHistoryEntries) return Status::corrupt("control file payload malformed");
     for (std::uint32_t i = 0; i < n; ++i) {
         TermLsn e;
-        if (!r.u64(e.term) || !r.u64(e.lsn)) return Status::corrupt("control file payload malformed");
+        if (!r.le64(e.term) || !r.le64(e.lsn))
+            return Status::corrupt("control file payload malformed");
         a.term_history.push_back(e);
     }
     std::uint32_t hist_len = 0;
-    if (!r.u32(hist_len) || !r.string(d.pg_timeline_history, hist_len))
+    if (!r.le32(hist_len) || !r.string(d.pg_timeline_history, hist_len))
         return Status::corrupt("control file payload malformed");
     // Version 1 has no fence: 0 (none), written as version 2 at the next persist.
-    if (version >= 2 && !r.u32(a.min_pg_timeline))
+    if (version >= 2 && !r.le32(a.min_pg_timeline))
         return Status::corrupt("control file payload malformed");
     if (r.remaining() != 0) return Status::corrupt("control file payload malformed");
     if (!is_well_formed(a.term_history)) return Status::corrupt("control file term history malformed");
@@ -104,14 +107,15 @@ Status store_control_file(FileSystem& fs, const std::string& timeline_dir, const
 }
 
 std::string encode_tombstone(const Id128& timeline_id, const Tombstone& tombstone) {
-    ByteWriter w;
-    w.u32(kTombstoneMagic);
-    w.u32(kTombstoneVersion);
+    std::string w_bytes;
+    ByteWriter w(w_bytes);
+    w.le32(kTombstoneMagic);
+    w.le32(kTombstoneVersion);
     w.bytes(timeline_id.data(), timeline_id.size());
-    w.u64(tombstone.term);
-    w.u32(tombstone.min_pg_timeline);
-    w.u32(wp_crc32c(w.str().data(), w.str().size()));
-    return std::move(w.str());
+    w.le64(tombstone.term);
+    w.le32(tombstone.min_pg_timeline);
+    w.le32(wp_crc32c(w_bytes.data(), w_bytes.size()));
+    return w_bytes;
 }
 
 Result<Tombstone> decode_tombstone(const std::string& bytes, const Id128& timeline_id) {
@@ -124,10 +128,10 @@ Result<Tombstone> decode_tombstone(const std::string& bytes, const Id128& timeli
     std::uint32_t magic = 0, version = 0, crc = 0;
     Id128 id{};
     Tombstone tombstone;
-    (void)(r.u32(magic) && r.u32(version) && r.bytes(id.data(), id.size()) &&
-           r.u64(tombstone.term));
-    if (body == 36) (void)r.u32(tombstone.min_pg_timeline);
-    (void)r.u32(crc);
+    (void)(r.le32(magic) && r.le32(version) && r.bytes(id.data(), id.size()) &&
+           r.le64(tombstone.term));
+    if (body == 36) (void)r.le32(tombstone.min_pg_timeline);
+    (void)r.le32(crc);
     if (magic != kTombstoneMagic) return Status::corrupt("tombstone has bad magic");
     if (!((version == 1 && body == 32) || (version == 2 && body == 36)))
         return Status::corrupt("tombstone has unknown format version " + std::to_string(version) +

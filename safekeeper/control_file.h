@@ -21,7 +21,7 @@
 #include <string>
 
 #include "durable_file.h"
-#include "status.h"
+#include "walproposer/result.h"
 #include "walproposer/acceptor.h"
 
 namespace wp::sk {

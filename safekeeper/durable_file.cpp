@@ -34,7 +34,7 @@ public:
             len -= static_cast<std::size_t>(n);
             offset += static_cast<std::uint64_t>(n);
         }
-        return Status::ok();
+        return Status();
     }
 
     Result<std::size_t> pread_upto(void* buf, std::size_t len, std::uint64_t offset) override {
@@ -57,16 +57,16 @@ public:
             if (errno == EINTR) continue;
             return Status::from_errno("fdatasync " + path_, errno);
         }
-        return Status::ok();
+        return Status();
     }
 
     Status allocate(std::uint64_t size) override {
         int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
-        if (rc == 0) return Status::ok();
+        if (rc == 0) return Status();
         if (rc != EOPNOTSUPP && rc != EINVAL) return Status::from_errno("fallocate " + path_, rc);
         auto cur = this->size();
         if (!cur) return cur.status();
-        if (*cur >= size) return Status::ok();
+        if (*cur >= size) return Status();
         return write_zeros(*this, *cur, size - *cur);
     }
 
@@ -102,20 +102,20 @@ public:
     Status rename(const std::string& from, const std::string& to) override {
         if (::rename(from.c_str(), to.c_str()) != 0)
             return Status::from_errno("rename " + from + " -> " + to, errno);
-        return Status::ok();
+        return Status();
     }
 
     Status unlink(const std::string& path) override {
         if (::unlink(path.c_str()) != 0) return Status::from_errno("unlink " + path, errno);
-        return Status::ok();
+        return Status();
     }
 
     Status make_directory(const std::string& path) override {
         if (::mkdir(path.c_str(), 0700) != 0) {
-            if (errno == EEXIST && is_directory(path)) return Status::ok();
+            if (errno == EEXIST && is_directory(path)) return Status();
             return Status::from_errno("mkdir " + path, errno);
         }
-        return Status::ok();
+        return Status();
     }
 
     Status sync_directory(const std::string& path) override {
@@ -131,7 +131,7 @@ public:
         int err = errno;
         ::close(fd);
         if (rc != 0) return Status::from_errno("fsync directory " + path, err);
-        return Status::ok();
+        return Status();
     }
 
     Result<std::vector<std::string>> list_directory(const std::string& path) override {
@@ -165,7 +165,7 @@ public:
         };
         if (::nftw(path.c_str(), remove_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
             return Status::from_errno("remove " + path, errno);
-        return Status::ok();
+        return Status();
     }
 };
 
@@ -203,7 +203,7 @@ Status durable_rename(FileSystem& fs, const std::string& from, const std::string
     WP_RETURN_IF_ERROR(sync_parent_directory(fs, to));
     if (parent_directory(from) != parent_directory(to))
         WP_RETURN_IF_ERROR(sync_parent_directory(fs, from));
-    return Status::ok();
+    return Status();
 }
 
 Status durable_unlink(FileSystem& fs, const std::string& path) {
@@ -235,7 +235,7 @@ Status write_zeros(File& file, std::uint64_t offset, std::uint64_t len) {
         WP_RETURN_IF_ERROR(file.pwrite_all(kZeros.data(), chunk, offset + done));
         done += chunk;
     }
-    return Status::ok();
+    return Status();
 }
 
 Status create_zero_filled_file(FileSystem& fs, const std::string& path, std::uint64_t size,

@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "status.h"
+#include "walproposer/result.h"
 
 namespace wp::sk {
 

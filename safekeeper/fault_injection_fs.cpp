@@ -42,7 +42,7 @@ struct FaultInjectionFs::State {
             error_at = 0;
             return Status::from_errno("injected error", error_errno);
         }
-        return Status::ok();
+        return Status();
     }
 };
 
@@ -71,7 +71,7 @@ public:
         }
         WP_RETURN_IF_ERROR(m);
         store_locked(data, len, offset);
-        return Status::ok();
+        return Status();
     }
     Result<std::size_t> pread_upto(void* buf, std::size_t len, std::uint64_t offset) override {
         std::lock_guard<std::mutex> g(st_->mutex);
@@ -88,7 +88,7 @@ public:
         WP_RETURN_IF_ERROR(st_->mutate());
         inode_->durable = inode_->data;
         inode_->pending.clear();
-        return Status::ok();
+        return Status();
     }
     Result<std::uint64_t> size() override {
         std::lock_guard<std::mutex> g(st_->mutex);
@@ -104,7 +104,7 @@ public:
             inode_->data.resize(size, 0);
             inode_->pending.push_back({old, std::vector<std::uint8_t>(size - old, 0)});
         }
-        return Status::ok();
+        return Status();
     }
 
 private:
@@ -119,7 +119,7 @@ private:
     Status check() const {
         if (st_->crashed || st_->epoch != epoch_)
             return Status::error(StatusKind::kCrashed, "simulated crash (stale file handle)");
-        return Status::ok();
+        return Status();
     }
     std::shared_ptr<FaultInjectionFs::State> st_;
     std::shared_ptr<FaultInjectionFs::Inode> inode_;
@@ -225,7 +225,7 @@ Status FaultInjectionFs::rename(const std::string& from_raw, const std::string& 
         auto inode = it->second;
         st.names.erase(it);
         st.names[to] = inode;
-        return Status::ok();
+        return Status();
     }
     if (st.dirs.count(from)) {  // directory rename: move every entry below it
         std::map<std::string, std::shared_ptr<Inode>> moved;
@@ -243,7 +243,7 @@ Status FaultInjectionFs::rename(const std::string& from_raw, const std::string& 
             dirs.insert(d == from || d.rfind(from + "/", 0) == 0 ? to + d.substr(from.size()) : d);
         st.dirs = dirs;
         st.pending_dir_renames.emplace_back(from, to);
-        return Status::ok();
+        return Status();
     }
     return Status::from_errno("rename " + from, ENOENT);
 }
@@ -253,18 +253,18 @@ Status FaultInjectionFs::unlink(const std::string& raw) {
     std::lock_guard<std::mutex> g(state_->mutex);
     WP_RETURN_IF_ERROR(state_->mutate());
     if (state_->names.erase(path) == 0) return Status::from_errno("unlink " + path, ENOENT);
-    return Status::ok();
+    return Status();
 }
 
 Status FaultInjectionFs::make_directory(const std::string& raw) {
     const std::string path = normalize(raw);
     std::lock_guard<std::mutex> g(state_->mutex);
     State& st = *state_;
-    if (st.dirs.count(path)) return Status::ok();
+    if (st.dirs.count(path)) return Status();
     if (!st.dirs.count(parent_directory(path))) return Status::from_errno("mkdir " + path, ENOENT);
     WP_RETURN_IF_ERROR(st.mutate());
     st.dirs.insert(path);
-    return Status::ok();
+    return Status();
 }
 
 Status FaultInjectionFs::sync_directory(const std::string& raw) {
@@ -299,7 +299,7 @@ Status FaultInjectionFs::sync_directory(const std::string& raw) {
         it = (parent_directory(*it) == dir && *it != "/") ? st.durable_dirs.erase(it) : std::next(it);
     for (const auto& d : st.dirs)
         if (parent_directory(d) == dir && d != "/") st.durable_dirs.insert(d);
-    return Status::ok();
+    return Status();
 }
 
 Result<std::vector<std::string>> FaultInjectionFs::list_directory(const std::string& raw) {
@@ -336,7 +336,7 @@ Status FaultInjectionFs::remove_tree(const std::string& raw) {
         it = it->first.rfind(path + "/", 0) == 0 ? st.names.erase(it) : std::next(it);
     for (auto it = st.dirs.begin(); it != st.dirs.end();)
         it = (*it == path || it->rfind(path + "/", 0) == 0) ? st.dirs.erase(it) : std::next(it);
-    return Status::ok();
+    return Status();
 }
 
 }  // namespace wp::sk

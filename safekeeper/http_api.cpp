@@ -53,8 +53,8 @@ nlohmann::json timeline_json(Timeline& tl) {
     nlohmann::json history = nlohmann::json::array();
     for (const TermLsn& e : s.term_history) history.push_back({{"term", e.term}, {"lsn", format_lsn(e.lsn)}});
     nlohmann::json j = {
-        {"tenant_id", id_to_hex(tl.tenant_id())},
-        {"timeline_id", id_to_hex(tl.timeline_id())},
+        {"tenant_id", format_id(tl.tenant_id())},
+        {"timeline_id", format_id(tl.timeline_id())},
         {"state", timeline_state_name(s.state)},
         {"term", s.term},
         {"term_history", history},
@@ -72,7 +72,8 @@ nlohmann::json timeline_json(Timeline& tl) {
                          ? nlohmann::json{{"peer", s.proposer_peer}, {"term", s.proposer_term}}
                          : nlohmann::json(nullptr)},
         {"consumers", consumers_json(tl)},
-        {"last_error", s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
+        {"last_error",
+         s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
     };
     return j;
 }
@@ -84,8 +85,8 @@ bool timeline_ids(const httplib::Request& req, Id128& tenant, Id128& timeline) {
     std::smatch m;
     const std::string path = req.path;
     if (!std::regex_match(path, m, kRe)) return false;
-    auto t = parse_id_hex(m[1].str());
-    auto l = parse_id_hex(m[2].str());
+    auto t = parse_id(m[1].str());
+    auto l = parse_id(m[2].str());
     if (!t || !l) return false;
     tenant = *t;
     timeline = *l;
@@ -164,7 +165,7 @@ Status HttpApi::listen(const std::string& host, std::uint16_t port) {
                                    " (address in use or not available)");
         bound_port_ = port;
     }
-    return Status::ok();
+    return Status();
 }
 
 void HttpApi::start() {
@@ -195,9 +196,9 @@ std::string HttpApi::render_metrics() {
     };
     std::vector<Row> rows;
     for (auto& tl : tls)
-        rows.push_back({"tenant_id=\"" + id_to_hex(tl->tenant_id()) + "\",timeline_id=\"" +
-                             id_to_hex(tl->timeline_id()) + "\"",
-                         tl->snapshot(), tl->counters()});
+        rows.push_back({"tenant_id=\"" + format_id(tl->tenant_id()) + "\",timeline_id=\"" +
+                            format_id(tl->timeline_id()) + "\"",
+                        tl->snapshot(), tl->counters()});
     auto gauge = [&](const char* name, const char* help, const char* type, auto get) {
         out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
         for (auto& r : rows) out += std::string(name) + "{" + r.labels + "} " + std::to_string(get(r)) + "\n";
@@ -227,8 +228,9 @@ std::string HttpApi::render_metrics() {
     out += "# HELP safekeeper_consumers WAL consumers streaming the timeline.\n"
            "# TYPE safekeeper_consumers gauge\n";
     for (auto& tl : tls)
-        out += "safekeeper_consumers{tenant_id=\"" + id_to_hex(tl->tenant_id()) + "\",timeline_id=\"" +
-               id_to_hex(tl->timeline_id()) + "\"} " + std::to_string(tl->consumers().size()) + "\n";
+        out += "safekeeper_consumers{tenant_id=\"" + format_id(tl->tenant_id()) +
+               "\",timeline_id=\"" + format_id(tl->timeline_id()) + "\"} " +
+               std::to_string(tl->consumers().size()) + "\n";
     for (const char* which : {"sent", "write", "flush", "apply"}) {
         const std::string metric = std::string("safekeeper_consumer_") + which + "_lsn";
         out += "# HELP " + metric + " WAL consumer's " + which + " position (byte position).\n# TYPE " +
@@ -239,9 +241,10 @@ std::string HttpApi::render_metrics() {
                               : which[0] == 'w' ? c.write_lsn
                               : which[0] == 'f' ? c.flush_lsn
                                                 : c.apply_lsn;
-                out += metric + "{tenant_id=\"" + id_to_hex(tl->tenant_id()) + "\",timeline_id=\"" +
-                       id_to_hex(tl->timeline_id()) + "\",consumer=\"" + label_escape(c.peer) +
-                       "\",application_name=\"" + label_escape(c.application_name) + "\"} " + std::to_string(v) + "\n";
+                out += metric + "{tenant_id=\"" + format_id(tl->tenant_id()) + "\",timeline_id=\"" +
+                       format_id(tl->timeline_id()) + "\",consumer=\"" + label_escape(c.peer) +
+                       "\",application_name=\"" + label_escape(c.application_name) + "\"} " +
+                       std::to_string(v) + "\n";
             }
     }
     out += "# HELP safekeeper_fsync_seconds Duration of WAL fdatasync calls.\n"

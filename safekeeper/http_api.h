@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "server.h"
-#include "status.h"
+#include "walproposer/result.h"
 #include "timeline.h"
 
 namespace httplib {

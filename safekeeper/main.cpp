@@ -39,6 +39,7 @@ int fail_start(const std::string& msg) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    using namespace wp;
     using namespace wp::sk;
     CLI::App app{"safekeeper: quorum-durable WAL acceptor for walproposer", "safekeeper"};
     std::string data_dir;

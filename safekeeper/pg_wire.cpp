@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "walproposer/byte_order.h"
+
 namespace wp::sk {
 namespace {
 constexpr std::uint32_t kProtocolV3 = 196608;          // 3.0
@@ -41,13 +43,13 @@ Status PgConnection::recv_some(bool nonblocking, bool& got_any) {
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
         in_.resize(old);
-        if (nonblocking && (errno == EAGAIN || errno == EWOULDBLOCK)) return Status::ok();
+        if (nonblocking && (errno == EAGAIN || errno == EWOULDBLOCK)) return Status();
         return Status::from_errno("recv from " + peer_, errno);
     }
     in_.resize(old + static_cast<std::size_t>(n));
     if (n == 0) return Status::error(StatusKind::kIoError, "connection closed by peer " + peer_);
     got_any = true;
-    return Status::ok();
+    return Status();
 }
 
 Status PgConnection::fill(std::size_t n) {
@@ -60,18 +62,18 @@ Status PgConnection::fill(std::size_t n) {
             return s;
         }
     }
-    return Status::ok();
+    return Status();
 }
 
 Result<StartupMessage> PgConnection::read_startup() {
     for (int attempts = 0; attempts < 3; ++attempts) {
         WP_RETURN_IF_ERROR(fill(4));
-        const std::uint32_t len = wire_be32(in_.data() + in_pos_);
+        const std::uint32_t len = get_be32(in_.data() + in_pos_);
         if (len < 8 || len > kMaxStartupBytes)
             return Status::invalid("invalid startup packet length " + std::to_string(len));
         WP_RETURN_IF_ERROR(fill(len));
         const char* p = in_.data() + in_pos_;
-        const std::uint32_t code = wire_be32(p + 4);
+        const std::uint32_t code = get_be32(p + 4);
         in_pos_ += len;
         if (code == kSslRequestCode || code == kGssEncRequestCode) {
             if (len != 8) return Status::invalid("invalid SSLRequest length");
@@ -109,7 +111,7 @@ Result<StartupMessage> PgConnection::read_startup() {
 Result<FrontendMessage> PgConnection::read_message() {
     WP_RETURN_IF_ERROR(fill(5));
     const char type = in_[in_pos_];
-    const std::uint32_t len = wire_be32(in_.data() + in_pos_ + 1);
+    const std::uint32_t len = get_be32(in_.data() + in_pos_ + 1);
     if (len < 4) return Status::invalid("invalid message length " + std::to_string(len));
     if (len > kMaxMessageBytes)
         return Status::invalid("message length " + std::to_string(len) + " exceeds the limit of " +
@@ -125,7 +127,7 @@ Result<FrontendMessage> PgConnection::read_message() {
 bool PgConnection::message_ready() {
     auto complete = [this] {
         if (in_.size() - in_pos_ < 5) return false;
-        const std::uint32_t len = wire_be32(in_.data() + in_pos_ + 1);
+        const std::uint32_t len = get_be32(in_.data() + in_pos_ + 1);
         if (len < 4 || len > kMaxMessageBytes) return true;  // let read_message report it
         return in_.size() - in_pos_ >= 1 + static_cast<std::size_t>(len);
     };
@@ -139,21 +141,14 @@ bool PgConnection::message_ready() {
 void PgConnection::begin_message(char type) {
     out_.push_back(type);
     msg_start_ = out_.size();
-    put_u32(0);  // length placeholder
+    put_be32(out_, 0);  // length placeholder
 }
 
 void PgConnection::end_message() {
     const std::uint32_t len = static_cast<std::uint32_t>(out_.size() - msg_start_);
-    for (int i = 0; i < 4; ++i) out_[msg_start_ + i] = static_cast<char>(len >> (24 - 8 * i));
+    store_be32(&out_[msg_start_], len);
 }
 
-void PgConnection::put_u32(std::uint32_t v) {
-    for (int i = 3; i >= 0; --i) out_.push_back(static_cast<char>(v >> (8 * i)));
-}
-void PgConnection::put_u16(std::uint16_t v) {
-    out_.push_back(static_cast<char>(v >> 8));
-    out_.push_back(static_cast<char>(v));
-}
 void PgConnection::put_cstr(const std::string& s) {
     out_.append(s);
     out_.push_back('\0');
@@ -161,7 +156,7 @@ void PgConnection::put_cstr(const std::string& s) {
 
 void PgConnection::send_auth_ok() {
     begin_message('R');
-    put_u32(0);
+    put_be32(out_, 0);
     end_message();
 }
 
@@ -174,8 +169,8 @@ void PgConnection::send_parameter_status(const std::string& name, const std::str
 
 void PgConnection::send_backend_key_data(std::uint32_t pid, std::uint32_t key) {
     begin_message('K');
-    put_u32(pid);
-    put_u32(key);
+    put_be32(out_, pid);
+    put_be32(out_, key);
     end_message();
 }
 
@@ -202,7 +197,7 @@ void PgConnection::send_error(const std::string& code, const std::string& messag
 void PgConnection::send_copy_both_response() {
     begin_message('W');
     out_.push_back(0);  // binary
-    put_u16(0);         // no columns
+    put_be16(out_, 0);  // no columns
     end_message();
 }
 
@@ -242,26 +237,26 @@ void PgConnection::send_typed_result(const std::vector<Column>& columns,
                                      const std::vector<std::vector<std::optional<std::string>>>& rows,
                                      const std::string& tag) {
     begin_message('T');
-    put_u16(static_cast<std::uint16_t>(columns.size()));
+    put_be16(out_, static_cast<std::uint16_t>(columns.size()));
     for (const auto& c : columns) {
         put_cstr(c.name);
-        put_u32(0);  // table oid
-        put_u16(0);  // column number
-        put_u32(c.type_oid);
-        put_u16(0xFFFF);      // typlen -1 (not used by clients)
-        put_u32(0xFFFFFFFF);  // typmod -1
-        put_u16(0);           // text format
+        put_be32(out_, 0);  // table oid
+        put_be16(out_, 0);  // column number
+        put_be32(out_, c.type_oid);
+        put_be16(out_, 0xFFFF);      // typlen -1 (not used by clients)
+        put_be32(out_, 0xFFFFFFFF);  // typmod -1
+        put_be16(out_, 0);           // text format
     }
     end_message();
     for (const auto& row : rows) {
         begin_message('D');
-        put_u16(static_cast<std::uint16_t>(row.size()));
+        put_be16(out_, static_cast<std::uint16_t>(row.size()));
         for (const auto& v : row) {
             if (!v) {
-                put_u32(0xFFFFFFFF);  // NULL
+                put_be32(out_, 0xFFFFFFFF);  // NULL
                 continue;
             }
-            put_u32(static_cast<std::uint32_t>(v->size()));
+            put_be32(out_, static_cast<std::uint32_t>(v->size()));
             out_.append(*v);
         }
         end_message();
@@ -281,7 +276,7 @@ Status PgConnection::flush() {
         done += static_cast<std::size_t>(n);
     }
     out_.clear();
-    return Status::ok();
+    return Status();
 }
 
 }  // namespace wp::sk

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "status.h"
+#include "walproposer/result.h"
 
 namespace wp::sk {
 
@@ -38,14 +38,6 @@ struct FrontendMessage {
 };
 
 // SQLSTATEs we use.
-// The protocol's integers are big-endian: the 32-bit value at p[0..3].
-inline std::uint32_t wire_be32(const char* p) {
-    return (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[0])) << 24) |
-           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[1])) << 16) |
-           (static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[2])) << 8) |
-           static_cast<std::uint32_t>(static_cast<std::uint8_t>(p[3]));
-}
-
 namespace sqlstate {
 constexpr const char kProtocolViolation[] = "08P01";
 constexpr const char kFeatureNotSupported[] = "0A000";
@@ -114,8 +106,6 @@ private:
     Status recv_some(bool nonblocking, bool& got_any);
     void begin_message(char type);
     void end_message();
-    void put_u32(std::uint32_t v);
-    void put_u16(std::uint16_t v);
     void put_cstr(const std::string& s);
 
     int fd_;

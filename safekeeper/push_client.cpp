@@ -10,12 +10,9 @@
 
 #include <cstring>
 
+#include "walproposer/byte_order.h"
+
 namespace wp::sk {
-namespace {
-void put_u32(std::string& s, std::uint32_t v) {
-    for (int i = 3; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-}  // namespace
 
 PushClient::~PushClient() { close(); }
 
@@ -48,7 +45,7 @@ Status PushClient::connect(const std::string& host, std::uint16_t port,
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     std::string body;
-    put_u32(body, 196608);
+    put_be32(body, 196608);
     std::map<std::string, std::string> all = params;
     all.emplace("user", "walproposer");
     for (const auto& [k, v] : all) {
@@ -59,7 +56,7 @@ Status PushClient::connect(const std::string& host, std::uint16_t port,
     }
     body.push_back('\0');
     std::string pkt;
-    put_u32(pkt, static_cast<std::uint32_t>(body.size() + 4));
+    put_be32(pkt, static_cast<std::uint32_t>(body.size() + 4));
     pkt += body;
     WP_RETURN_IF_ERROR(send_raw(pkt));
     for (;;) {
@@ -67,13 +64,13 @@ Status PushClient::connect(const std::string& host, std::uint16_t port,
         std::string payload;
         WP_RETURN_IF_ERROR(read_backend_message(type, payload));
         if (type == 'E') return Status::invalid("server error: " + error_text(payload));
-        if (type == 'Z') return Status::ok();
+        if (type == 'Z') return Status();
     }
 }
 
 Status PushClient::start_wal_push() {
     std::string q = "Q";
-    put_u32(q, static_cast<std::uint32_t>(4 + std::strlen("START_WAL_PUSH") + 1));
+    put_be32(q, static_cast<std::uint32_t>(4 + std::strlen("START_WAL_PUSH") + 1));
     q += "START_WAL_PUSH";
     q.push_back('\0');
     WP_RETURN_IF_ERROR(send_raw(q));
@@ -82,12 +79,12 @@ Status PushClient::start_wal_push() {
     WP_RETURN_IF_ERROR(read_backend_message(type, payload));
     if (type == 'E') return Status::invalid("server error: " + error_text(payload));
     if (type != 'W') return Status::invalid(std::string("expected CopyBothResponse, got ") + type);
-    return Status::ok();
+    return Status();
 }
 
 Result<std::string> PushClient::simple_query(const std::string& sql) {
     std::string q = "Q";
-    put_u32(q, static_cast<std::uint32_t>(4 + sql.size() + 1));
+    put_be32(q, static_cast<std::uint32_t>(4 + sql.size() + 1));
     q += sql;
     q.push_back('\0');
     WP_RETURN_IF_ERROR(send_raw(q));
@@ -104,10 +101,10 @@ Result<std::string> PushClient::simple_query(const std::string& sql) {
 Status PushClient::send(const Message& m) {
     const auto bytes = encode(m);
     out_.push_back('d');
-    put_u32(out_, static_cast<std::uint32_t>(bytes.size() + 4));
+    put_be32(out_, static_cast<std::uint32_t>(bytes.size() + 4));
     out_.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     if (out_.size() > (1u << 20)) return flush();
-    return Status::ok();
+    return Status();
 }
 
 Status PushClient::flush() {
@@ -126,7 +123,7 @@ Status PushClient::send_raw(const std::string& bytes) {
         }
         done += static_cast<std::size_t>(n);
     }
-    return Status::ok();
+    return Status();
 }
 
 Status PushClient::read_exact(char* buf, std::size_t n) {
@@ -140,14 +137,14 @@ Status PushClient::read_exact(char* buf, std::size_t n) {
         if (r == 0) return Status::error(StatusKind::kIoError, "connection closed by server");
         done += static_cast<std::size_t>(r);
     }
-    return Status::ok();
+    return Status();
 }
 
 Status PushClient::read_backend_message(char& type, std::string& payload) {
     char hdr[5];
     WP_RETURN_IF_ERROR(read_exact(hdr, 5));
     type = hdr[0];
-    const std::uint32_t len = wire_be32(hdr + 1);
+    const std::uint32_t len = get_be32(hdr + 1);
     if (len < 4 || len > (64u << 20)) return Status::invalid("bad length from server");
     payload.resize(len - 4);
     return read_exact(payload.data(), payload.size());

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "status.h"
+#include "walproposer/result.h"
 #include "walproposer/messages.h"
 
 namespace wp::sk {

@@ -280,7 +280,7 @@ bool run_wal_push(PgConnection& conn, const PushContext& ctx) {
     if (!ctx.create_timeline) {
         existing = ctx.registry->find(ctx.tenant_id, ctx.timeline_id);
         if (!existing) {
-            const std::string name = id_to_hex(ctx.tenant_id) + "/" + id_to_hex(ctx.timeline_id);
+            const std::string name = format_id(ctx.tenant_id) + "/" + format_id(ctx.timeline_id);
             spdlog::warn(
                 "timeline {}: refused proposer {}: the timeline does not exist and the "
                 "client asked not to create it (create_timeline=false)",

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "replication_command.h"
+#include "walproposer/byte_order.h"
 #include "wal_format.h"
 
 namespace wp::sk {
@@ -40,16 +41,6 @@ std::int64_t unix_now_ms() {
         .count();
 }
 
-void put_be64(std::vector<std::uint8_t>& out, std::uint64_t v) {
-    for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-}
-
-std::uint64_t get_be64(const char* p) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-    return v;
-}
-
 std::string history_file_name(std::uint32_t tli) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%08X.history", tli);
@@ -73,7 +64,7 @@ Resolved resolve_timeline(const ReplicationContext& ctx) {
     if (ctx.tenant_id && ctx.timeline_id) {
         r.timeline = ctx.registry->find(*ctx.tenant_id, *ctx.timeline_id);
         if (!r.timeline)
-            r.error = "timeline " + id_to_hex(*ctx.tenant_id) + "/" + id_to_hex(*ctx.timeline_id) +
+            r.error = "timeline " + TimelineKey{*ctx.tenant_id, *ctx.timeline_id}.to_string() +
                       " does not exist on this safekeeper";
         return r;
     }
@@ -385,12 +376,12 @@ WalSender::Step WalSender::handle_client_message(const FrontendMessage& m) {
         }
         case 'h': {  // hot-standby feedback
             if (p.size() < 17) break;
-            const std::uint32_t xmin = wire_be32(p.data() + 9);
-            const std::uint32_t xmin_epoch = wire_be32(p.data() + 13);
+            const std::uint32_t xmin = get_be32(p.data() + 9);
+            const std::uint32_t xmin_epoch = get_be32(p.data() + 13);
             std::uint32_t catalog_xmin = 0, catalog_epoch = 0;
             if (p.size() >= 25) {
-                catalog_xmin = wire_be32(p.data() + 17);
-                catalog_epoch = wire_be32(p.data() + 21);
+                catalog_xmin = get_be32(p.data() + 17);
+                catalog_epoch = get_be32(p.data() + 21);
             }
             // Transaction ids 0..2 are special (invalid, bootstrap, frozen): none.
             const std::uint64_t full_xmin =

@@ -75,7 +75,7 @@ Status PgServer::listen(const std::string& host, std::uint16_t port) {
     ::freeaddrinfo(res);
     if (listen_fd_ < 0) return last;
     if (::pipe2(wake_pipe_, O_CLOEXEC) != 0) return Status::from_errno("pipe", errno);
-    return Status::ok();
+    return Status();
 }
 
 void PgServer::start() {

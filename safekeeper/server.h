@@ -22,7 +22,7 @@
 #include <thread>
 
 #include "pg_wire.h"
-#include "status.h"
+#include "walproposer/result.h"
 #include "timeline.h"
 
 namespace wp::sk {

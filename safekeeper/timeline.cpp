@@ -10,32 +10,6 @@
 
 namespace wp::sk {
 
-std::string id_to_hex(const Id128& id) {
-    static const char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(32);
-    for (std::uint8_t b : id) {
-        out.push_back(kHex[b >> 4]);
-        out.push_back(kHex[b & 15]);
-    }
-    return out;
-}
-
-std::optional<Id128> parse_id_hex(const std::string& hex) {
-    if (hex.size() != 32) return std::nullopt;
-    Id128 id{};
-    for (std::size_t i = 0; i < 32; ++i) {
-        char c = hex[i];
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else return std::nullopt;
-        id[i / 2] = static_cast<std::uint8_t>(id[i / 2] | (i % 2 == 0 ? v << 4 : v));
-    }
-    return id;
-}
-
 const char* timeline_state_name(TimelineState s) {
     switch (s) {
         case TimelineState::kActive: return "active";
@@ -45,8 +19,11 @@ const char* timeline_state_name(TimelineState s) {
     return "unknown";
 }
 
-Timeline::Timeline(Id128 tenant, Id128 timeline, NodeId node_id, std::unique_ptr<WalStorage> storage)
-    : tenant_(tenant), timeline_(timeline), name_(id_to_hex(tenant) + "/" + id_to_hex(timeline)),
+Timeline::Timeline(Id128 tenant, Id128 timeline, NodeId node_id,
+                   std::unique_ptr<WalStorage> storage)
+    : tenant_(tenant),
+      timeline_(timeline),
+      name_(TimelineKey{tenant, timeline}.to_string()),
       storage_(std::move(storage)) {
     acceptor_ = std::make_unique<Acceptor>(AcceptorConfig{node_id}, storage_.get(), storage_->control().acceptor);
     std::lock_guard<std::mutex> g(mutex_);
@@ -54,7 +31,7 @@ Timeline::Timeline(Id128 tenant, Id128 timeline, NodeId node_id, std::unique_ptr
 }
 
 Timeline::Timeline(Id128 tenant, Id128 timeline, std::string error)
-    : tenant_(tenant), timeline_(timeline), name_(id_to_hex(tenant) + "/" + id_to_hex(timeline)) {
+    : tenant_(tenant), timeline_(timeline), name_(TimelineKey{tenant, timeline}.to_string()) {
     state_ = TimelineState::kBroken;
     snapshot_.state = TimelineState::kBroken;
     snapshot_.last_error = std::move(error);
@@ -164,12 +141,12 @@ TimelineRegistry::TimelineRegistry(FileSystem& fs, std::string data_dir, NodeId 
     : fs_(fs), data_dir_(std::move(data_dir)), node_id_(node_id), options_(options) {}
 
 std::string TimelineRegistry::timeline_dir(const Id128& tenant, const Id128& timeline) const {
-    return join_path(join_path(data_dir_, id_to_hex(tenant)), id_to_hex(timeline));
+    return join_path(join_path(data_dir_, format_id(tenant)), format_id(timeline));
 }
 
 std::string TimelineRegistry::tombstone_path(const Id128& tenant, const Id128& timeline) const {
-    return join_path(join_path(data_dir_, id_to_hex(tenant)),
-                     id_to_hex(timeline) + kTombstoneSuffix);
+    return join_path(join_path(data_dir_, format_id(tenant)),
+                     format_id(timeline) + kTombstoneSuffix);
 }
 
 namespace {
@@ -195,7 +172,7 @@ Status TimelineRegistry::load_all() {
     // (each timeline's files and directories are fsynced by WalStorage::open).
     WP_RETURN_IF_ERROR(fs_.sync_directory(data_dir_).with_context("start-up fsync"));
     for (const std::string& tenant_name : *tenants) {
-        auto tenant = parse_id_hex(tenant_name);
+        auto tenant = parse_id(tenant_name);
         const std::string tenant_dir = join_path(data_dir_, tenant_name);
         if (!tenant || !fs_.is_directory(tenant_dir)) continue;
         auto entries = fs_.list_directory(tenant_dir);
@@ -210,7 +187,7 @@ Status TimelineRegistry::load_all() {
                 if (!s) spdlog::warn("cannot remove {}: {}", dir, s.message());
                 continue;
             }
-            auto timeline = parse_id_hex(entry);
+            auto timeline = parse_id(entry);
             if (!timeline || !fs_.is_directory(dir)) continue;
             const std::string name = tenant_name + "/" + entry;
             std::shared_ptr<Timeline> tl;
@@ -260,7 +237,7 @@ Status TimelineRegistry::load_all() {
             timelines_[{*tenant, *timeline}] = tl;
         }
     }
-    return Status::ok();
+    return Status();
 }
 
 std::shared_ptr<Timeline> TimelineRegistry::find(const Id128& tenant, const Id128& timeline) {
@@ -280,8 +257,8 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
     // tombstone recorded, so no vote is ever granted twice in a term.
     auto tombstone = load_tombstone(fs_, tombstone_path(tenant, timeline), timeline);
     if (!tombstone) {
-        spdlog::error("timeline {}/{}: refusing to create: {}", id_to_hex(tenant),
-                      id_to_hex(timeline), tombstone.status().message());
+        spdlog::error("timeline {}: refusing to create: {}",
+                      TimelineKey{tenant, timeline}.to_string(), tombstone.status().message());
         return tombstone.status().with_context(
             "refusing to create a timeline that was deleted before: its tombstone (the term "
             "it had promised) is unreadable");
@@ -360,14 +337,15 @@ Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool
                      earlier.status().message());
     }
     WP_RETURN_IF_ERROR(store_tombstone(fs_, tomb, timeline, keep));
-    const std::string graveyard = join_path(parent_directory(dir), ".deleted-" + id_to_hex(timeline));
+    const std::string graveyard =
+        join_path(parent_directory(dir), ".deleted-" + format_id(timeline));
     if (fs_.exists(graveyard)) WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
     WP_RETURN_IF_ERROR(fs_.rename(dir, graveyard));
     WP_RETURN_IF_ERROR(fs_.sync_directory(parent_directory(dir)));
     WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
     spdlog::info("timeline {}: deleted (tombstone at term {}, fence {})", tl->name(), keep.term,
                  keep.min_pg_timeline);
-    return Status::ok();
+    return Status();
 }
 
 void TimelineRegistry::persist_all_horizons() {

@@ -7,9 +7,10 @@
 //  * A TimelineSnapshot is published (under a separate small mutex) after
 //    every change; the HTTP API and metrics read only snapshots, so they
 //    never wait for a timeline's IO.
-//  * commit_lsn advances are broadcast on a condition variable:
-//    wait_for_commit_beyond() is how WAL senders (a later issue) wait for
-//    new WAL without polling.
+//  * commit_lsn advances are broadcast on a condition variable, which
+//    wait_for_commit_beyond() waits on without polling; the WAL senders do
+//    not use it: they are woken through their eventfds in consumers()
+//    (wal_consumers.h).
 // States: kActive -> kBroken (IO error or corrupt control file; refuses
 // service until restart, files left untouched) ; kActive -> kDeleted.
 //
@@ -31,20 +32,16 @@
 #include <vector>
 
 #include "durable_file.h"
-#include "status.h"
+#include "walproposer/result.h"
 #include "wal_consumers.h"
 #include "wal_storage.h"
 #include "walproposer/acceptor.h"
 #include "walproposer/acceptor_session.h"
+#include "walproposer/timeline_key.h"
 
 namespace wp::sk {
 
 class PgConnection;
-
-// 32 lower-case hex digits.
-std::string id_to_hex(const Id128& id);
-// Exactly 32 hex digits (either case).
-std::optional<Id128> parse_id_hex(const std::string& hex);
 
 enum class TimelineState { kActive, kBroken, kDeleted };
 const char* timeline_state_name(TimelineState s);
@@ -61,7 +58,7 @@ struct TimelineSnapshot {
     bool proposer_connected = false;
     std::string proposer_peer;
     Term proposer_term = 0;
-    std::vector<std::string> consumers;  // peers of WAL consumers (later issue)
+    std::vector<std::string> consumers;  // not filled: consumers() lists the WAL consumers
 };
 
 class Timeline {
@@ -178,7 +175,7 @@ private:
     NodeId node_id_;
     WalStorageOptions options_;
     std::mutex mutex_;
-    std::map<std::pair<Id128, Id128>, std::shared_ptr<Timeline>> timelines_;
+    std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
 };
 
 }  // namespace wp::sk

@@ -3,47 +3,35 @@
 #include <algorithm>
 #include <cstring>
 
+#include "walproposer/byte_order.h"
 #include "crc32c.h"
 #include "wal_format.h"
 
 namespace wp::sk {
-namespace {
-
-std::uint16_t le16(const std::uint8_t* p) { return static_cast<std::uint16_t>(p[0] | (p[1] << 8)); }
-std::uint32_t le32(const std::uint8_t* p) {
-    return static_cast<std::uint32_t>(p[0]) | (static_cast<std::uint32_t>(p[1]) << 8) |
-           (static_cast<std::uint32_t>(p[2]) << 16) | (static_cast<std::uint32_t>(p[3]) << 24);
-}
-std::uint64_t le64(const std::uint8_t* p) {
-    return static_cast<std::uint64_t>(le32(p)) | (static_cast<std::uint64_t>(le32(p + 4)) << 32);
-}
-
-}  // namespace
-
 WalPageHeader decode_page_header(const std::uint8_t* p, bool long_header) {
     WalPageHeader h;
-    h.magic = le16(p + 0);
-    h.info = le16(p + 2);
-    h.tli = le32(p + 4);
-    h.pageaddr = le64(p + 8);
-    h.rem_len = le32(p + 16);
+    h.magic = get_le16(p + 0);
+    h.info = get_le16(p + 2);
+    h.tli = get_le32(p + 4);
+    h.pageaddr = get_le64(p + 8);
+    h.rem_len = get_le32(p + 16);
     h.is_long = long_header;
     if (long_header) {
-        h.sysid = le64(p + 24);
-        h.seg_size = le32(p + 32);
-        h.xlog_blcksz = le32(p + 36);
+        h.sysid = get_le64(p + 24);
+        h.seg_size = get_le32(p + 32);
+        h.xlog_blcksz = get_le32(p + 36);
     }
     return h;
 }
 
 WalRecordHeader decode_record_header(const std::uint8_t* p) {
     WalRecordHeader r;
-    r.tot_len = le32(p + 0);
-    r.xid = le32(p + 4);
-    r.prev = le64(p + 8);
+    r.tot_len = get_le32(p + 0);
+    r.xid = get_le32(p + 4);
+    r.prev = get_le64(p + 8);
     r.info = p[16];
     r.rmid = p[17];
-    r.crc = le32(p + 20);
+    r.crc = get_le32(p + 20);
     return r;
 }
 
@@ -113,14 +101,15 @@ bool WalStreamDecoder::feed(const std::uint8_t* data, std::size_t len) {
 std::size_t WalStreamDecoder::consume_page_header(const std::uint8_t* data, std::size_t len) {
     const Lsn page_lsn = pos_ - page_got_;
     std::uint32_t need = kShortPageHeaderSize;
-    if (page_got_ >= kShortPageHeaderSize && (le16(page_buf_ + 2) & kXlpLongHeader))
+    if (page_got_ >= kShortPageHeaderSize && (get_le16(page_buf_ + 2) & kXlpLongHeader))
         need = kLongPageHeaderSize;
     std::size_t n = std::min<std::size_t>(len, need - page_got_);
     std::memcpy(page_buf_ + page_got_, data, n);
     page_got_ += static_cast<std::uint32_t>(n);
     pos_ += n;
     if (page_got_ < need) return n;
-    if (need == kShortPageHeaderSize && (le16(page_buf_ + 2) & kXlpLongHeader)) return n;  // collect the rest
+    if (need == kShortPageHeaderSize && (get_le16(page_buf_ + 2) & kXlpLongHeader))
+        return n;  // collect the rest
 
     const WalPageHeader h = decode_page_header(page_buf_, need == kLongPageHeaderSize);
     const std::string where = " at page " + format_lsn(page_lsn);
@@ -222,7 +211,7 @@ std::size_t WalStreamDecoder::consume_record_header(const std::uint8_t* data, st
     rec_hdr_got_ += static_cast<std::uint32_t>(n);
     pos_ += n;
     if (!had_len && rec_hdr_got_ >= 4) {
-        rec_.tot_len = le32(rec_buf_);
+        rec_.tot_len = get_le32(rec_buf_);
         const std::string where = " at " + format_lsn(record_start_);
         if (rec_.tot_len == 0) { fail("end of WAL: zero record length" + where); return n; }
         if (rec_.tot_len < kRecordHeaderSize || rec_.tot_len > kMaxRecordSize) {

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "byte_io.h"
+#include "walproposer/byte_order.h"
 #include "crc32c.h"
 #include "wal_format.h"
 
@@ -20,25 +20,24 @@ void WalGenerator::put(std::vector<std::uint8_t>& out, const std::uint8_t* data,
     while (len > 0) {
         if (pos_ % kWalPageSize == 0) {
             const bool is_long = pos_ % segment_size_ == 0;
-            ByteWriter h;
-            h.u8(static_cast<std::uint8_t>(kWalPageMagic & 0xFF));
-            h.u8(static_cast<std::uint8_t>(kWalPageMagic >> 8));
+            std::string h_bytes;
+            ByteWriter h(h_bytes);
+            h.le16(kWalPageMagic);
             std::uint16_t info = is_long ? kXlpLongHeader : 0;
             // A page that starts inside a record carries the continuation flag.
             if (in_record_continuation_) info |= kXlpFirstIsContRecord;
-            h.u8(static_cast<std::uint8_t>(info & 0xFF));
-            h.u8(static_cast<std::uint8_t>(info >> 8));
-            h.u32(tli_);
-            h.u64(pos_);
-            h.u32(in_record_continuation_ ? rem : 0);
-            h.u32(0);  // padding
+            h.le16(info);
+            h.le32(tli_);
+            h.le64(pos_);
+            h.le32(in_record_continuation_ ? rem : 0);
+            h.le32(0);  // padding
             if (is_long) {
-                h.u64(system_id_);
-                h.u32(segment_size_);
-                h.u32(kWalPageSize);
+                h.le64(system_id_);
+                h.le32(segment_size_);
+                h.le32(kWalPageSize);
             }
-            out.insert(out.end(), h.str().begin(), h.str().end());
-            pos_ += h.str().size();
+            out.insert(out.end(), h_bytes.begin(), h_bytes.end());
+            pos_ += h_bytes.size();
         }
         const std::size_t room = kWalPageSize - pos_ % kWalPageSize;
         const std::size_t n = std::min(room, len);
@@ -67,20 +66,21 @@ std::vector<std::uint8_t> WalGenerator::append_record(std::uint32_t total_len) {
     Lsn record_start = pos_;
     if (pos_ % kWalPageSize == 0)
         record_start = pos_ + (pos_ % segment_size_ == 0 ? kLongPageHeaderSize : kShortPageHeaderSize);
-    ByteWriter hdr;
-    hdr.u32(total_len);
-    hdr.u32(0);             // xl_xid
-    hdr.u64(last_record_);  // xl_prev
+    std::string hdr_bytes;
+    ByteWriter hdr(hdr_bytes);
+    hdr.le32(total_len);
+    hdr.le32(0);             // xl_xid
+    hdr.le64(last_record_);  // xl_prev
     hdr.u8(0);              // xl_info
     hdr.u8(21);             // xl_rmid: RM_LOGICALMSG_ID
     hdr.u8(0);
     hdr.u8(0);
     std::uint32_t crc = crc32c_update(kCrc32cInit, payload.data(), payload.size());
-    crc = crc32c_finish(crc32c_update(crc, hdr.str().data(), kRecordCrcOffset));
-    hdr.u32(crc);
+    crc = crc32c_finish(crc32c_update(crc, hdr_bytes.data(), kRecordCrcOffset));
+    hdr.le32(crc);
     std::uint32_t rem = total_len;
     in_record_continuation_ = false;
-    put(out, reinterpret_cast<const std::uint8_t*>(hdr.str().data()), kRecordHeaderSize, rem);
+    put(out, reinterpret_cast<const std::uint8_t*>(hdr_bytes.data()), kRecordHeaderSize, rem);
     put(out, payload.data(), payload.size(), rem);
     last_record_ = record_start;
     while (pos_ % 8 != 0) {

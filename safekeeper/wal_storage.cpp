@@ -4,7 +4,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "byte_io.h"
+#include "walproposer/byte_order.h"
 #include "crc32c.h"
 
 namespace wp::sk {
@@ -16,11 +16,6 @@ constexpr std::size_t kHintRecordSize = 20;  // magic, seq, lsn, crc
 constexpr std::size_t kMaxBoundaryCandidates = 4096;
 constexpr std::size_t kReadChunk = 1 << 20;
 
-wp::Status to_core(const Status& s) {
-    if (s.is_ok()) return wp::Status();
-    return wp::Status::error(s.message());
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -29,7 +24,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 // is above the recovered end of WAL: WAL acknowledged as committed is
 // missing, and serving the timeline would silently lose it.
 Status check_commit_within_wal(Lsn commit_lsn, Lsn flush_lsn) {
-    if (commit_lsn <= flush_lsn) return Status::ok();
+    if (commit_lsn <= flush_lsn) return Status();
     return Status::corrupt("control file commit_lsn " + format_lsn(commit_lsn) +
                            " is above the end of WAL found on disk " + format_lsn(flush_lsn) +
                            ": WAL acknowledged as committed is missing; refusing service "
@@ -94,7 +89,7 @@ Status WalStorage::recover() {
         // Identity not known yet: no WAL can have been written.
         timeline_start_ = write_lsn_ = flush_lsn_ = kInvalidLsn;
         recovery_.stop_reason = "no WAL (identity not yet known)";
-        return Status::ok();
+        return Status();
     }
     WP_RETURN_IF_ERROR(scan_segments(*names));
 
@@ -109,7 +104,7 @@ Status WalStorage::recover() {
         segments_.clear();
         write_lsn_ = flush_lsn_ = kInvalidLsn;
         recovery_.stop_reason = "no WAL";
-        return Status::ok();
+        return Status();
     }
 
     Lsn scan_start = control_.wal_scan_start_lsn;
@@ -151,7 +146,7 @@ Status WalStorage::recover() {
     WalStreamDecoder ingest(decoder_options(), scan_start);
     WP_RETURN_IF_ERROR(decode_forward(ingest, flush_lsn_));
     ingest_decoder_ = ingest;
-    return Status::ok();
+    return Status();
 }
 
 // A process crash (SIGKILL, OOM kill) keeps the page cache: files may hold
@@ -186,7 +181,7 @@ Status WalStorage::remove_leftovers(std::vector<std::string>& names) {
         }
     }
     if (removed) WP_RETURN_IF_ERROR(fs_.sync_directory(dir_));
-    return Status::ok();
+    return Status();
 }
 
 Status WalStorage::scan_segments(const std::vector<std::string>& names) {
@@ -207,7 +202,7 @@ Status WalStorage::scan_segments(const std::vector<std::string>& names) {
             recovery_.actions.push_back("removed duplicate segment " + loser);
         }
     }
-    return Status::ok();
+    return Status();
 }
 
 Status WalStorage::decode_forward(WalStreamDecoder& decoder, Lsn until) {
@@ -235,7 +230,7 @@ Status WalStorage::decode_forward(WalStreamDecoder& decoder, Lsn until) {
         pos += *n;
         if (*n < want) break;  // short file
     }
-    return Status::ok();
+    return Status();
 }
 
 Status WalStorage::normalize_after_recovery() {
@@ -294,7 +289,7 @@ Status WalStorage::normalize_after_recovery() {
         ++it;
     }
     if (dir_changed) WP_RETURN_IF_ERROR(fs_.sync_directory(dir_));
-    return Status::ok();
+    return Status();
 }
 
 // --------------------------------------------------------------- flush hint
@@ -317,7 +312,7 @@ Result<Lsn> WalStorage::read_flush_hint() {
         ByteReader r(p, kHintRecordSize);
         std::uint32_t magic = 0, seq = 0, crc = 0;
         std::uint64_t lsn = 0;
-        (void)(r.u32(magic) && r.u32(seq) && r.u64(lsn) && r.u32(crc));
+        (void)(r.le32(magic) && r.le32(seq) && r.le64(lsn) && r.le32(crc));
         if (magic != kHintMagic || crc != wp_crc32c(p, 16)) continue;
         if (seq >= hint_seq_) {
             hint_seq_ = seq;
@@ -329,17 +324,19 @@ Result<Lsn> WalStorage::read_flush_hint() {
 
 Status WalStorage::write_flush_hint(Lsn lsn) {
     const std::uint32_t seq = hint_seq_ + 1;
-    ByteWriter w;
-    w.u32(kHintMagic);
-    w.u32(seq);
-    w.u64(lsn);
-    w.u32(wp_crc32c(w.str().data(), 16));
-    WP_RETURN_IF_ERROR(hint_file_->pwrite_all(w.str().data(), w.str().size(), (seq % 2) * kHintSlotSize));
+    std::string w_bytes;
+    ByteWriter w(w_bytes);
+    w.le32(kHintMagic);
+    w.le32(seq);
+    w.le64(lsn);
+    w.le32(wp_crc32c(w_bytes.data(), 16));
+    WP_RETURN_IF_ERROR(
+        hint_file_->pwrite_all(w_bytes.data(), w_bytes.size(), (seq % 2) * kHintSlotSize));
     WP_RETURN_IF_ERROR(hint_file_->sync_data());
     hint_seq_ = seq;
     hint_lsn_ = lsn;
     counters_.flush_hint_writes.fetch_add(1, std::memory_order_relaxed);
-    return Status::ok();
+    return Status();
 }
 
 // ------------------------------------------------------------ AcceptorStorage
@@ -355,35 +352,35 @@ Lsn WalStorage::choose_scan_start(Lsn commit_lsn) {
 }
 
 Status WalStorage::poison(Status s) {
-    if (!s.is_ok() && failure_.is_ok()) failure_ = s;
+    if (!s.ok() && failure_.ok()) failure_ = s;
     return s;
 }
 
 wp::Status WalStorage::persist_state(const AcceptorDurableState& state) {
-    if (!failure_.is_ok()) return to_core(failure_);
+    if (!failure_.ok()) return failure_;
     ControlFileData data = control_;
     data.acceptor = state;
     if (data.acceptor.timeline_start_lsn == kInvalidLsn) data.acceptor.timeline_start_lsn = timeline_start_;
     data.wal_scan_start_lsn = choose_scan_start(state.commit_lsn);
     if (data.wal_scan_start_lsn < data.acceptor.timeline_start_lsn) data.wal_scan_start_lsn = 0;
     Status s = store_control_file(fs_, dir_, data);
-    if (!s) return to_core(poison(s));
+    if (!s) return poison(s);
     control_ = std::move(data);
     return wp::Status();
 }
 
 Status WalStorage::set_pg_timeline_history(const std::string& content) {
-    if (!failure_.is_ok()) return failure_;
-    if (content == control_.pg_timeline_history) return Status::ok();
+    if (!failure_.ok()) return failure_;
+    if (content == control_.pg_timeline_history) return Status();
     ControlFileData data = control_;
     data.pg_timeline_history = content;
     WP_RETURN_IF_ERROR(poison(store_control_file(fs_, dir_, data)));
     control_ = std::move(data);
-    return Status::ok();
+    return Status();
 }
 
 Status WalStorage::open_for_write(SegmentNumber segno) {
-    if (open_segno_ && *open_segno_ == segno) return Status::ok();
+    if (open_segno_ && *open_segno_ == segno) return Status();
     if (open_file_ && open_file_dirty_) {
         // Only happens if a segment is left before it is complete (cannot,
         // since writes are contiguous); keep it for the next flush anyway.
@@ -404,11 +401,11 @@ Status WalStorage::open_for_write(SegmentNumber segno) {
     if (!f) return f.status();
     open_file_ = std::move(*f);
     open_segno_ = segno;
-    return Status::ok();
+    return Status();
 }
 
 wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) {
-    if (!failure_.is_ok()) return to_core(failure_);
+    if (!failure_.ok()) return failure_;
     const std::uint32_t segsz = segment_size();
     if (!is_valid_segment_size(segsz)) return wp::Status::error("write_wal: timeline identity not known yet");
     if (timeline_start_ == kInvalidLsn && write_lsn_ == kInvalidLsn) {
@@ -431,7 +428,7 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
         if (s) s = open_file_->pwrite_all(data + done, n, off);
         if (!s) {
             counters_.wal_bytes_written.fetch_add(done, std::memory_order_relaxed);
-            return to_core(poison(s));
+            return poison(s);
         }
         open_file_dirty_ = true;
         if (off + n == segsz) {
@@ -449,12 +446,13 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
 }
 
 wp::Status WalStorage::flush_wal() {
-    if (!failure_.is_ok()) return to_core(failure_);
-    return to_core(poison(do_flush()));
+    if (!failure_.ok()) return failure_;
+    return poison(do_flush());
 }
 
 Status WalStorage::do_flush() {
-    if (write_lsn_ == flush_lsn_ && !open_file_dirty_ && completed_unsynced_.empty()) return Status::ok();
+    if (write_lsn_ == flush_lsn_ && !open_file_dirty_ && completed_unsynced_.empty())
+        return Status();
     auto sync_one = [this](File& f) -> Status {
         const auto t0 = std::chrono::steady_clock::now();
         Status s = f.sync_data();
@@ -505,16 +503,16 @@ Status WalStorage::do_flush() {
         WP_RETURN_IF_ERROR(fs_.sync_directory(dir_));
     }
     flush_lsn_ = std::max(flush_lsn_, new_flush);
-    return Status::ok();
+    return Status();
 }
 
 wp::Status WalStorage::truncate_wal(Lsn end) {
-    if (!failure_.is_ok()) return to_core(failure_);
+    if (!failure_.ok()) return failure_;
     Status s = do_truncate(end);
     // A refused request (kInvalidInput) changed nothing; any other failure
     // left the files in an unknown state.
     if (!s && s.kind() != StatusKind::kInvalidInput) (void)poison(s);
-    return to_core(s);
+    return s;
 }
 
 Status WalStorage::do_truncate(Lsn end) {
@@ -523,14 +521,14 @@ Status WalStorage::do_truncate(Lsn end) {
         timeline_start_ = write_lsn_ = flush_lsn_ = end;
         ingest_decoder_.reset();
         if (is_valid_segment_size(segment_size())) ingest_decoder_.emplace(decoder_options(), end);
-        return Status::ok();
+        return Status();
     }
     if (end > write_lsn_)
         return Status::invalid("truncate_wal to " + format_lsn(end) + " beyond end of WAL " + format_lsn(write_lsn_));
     if (end < timeline_start_)
         return Status::invalid("truncate_wal to " + format_lsn(end) + " below timeline start " +
                                format_lsn(timeline_start_));
-    if (end == write_lsn_ && end == flush_lsn_) return Status::ok();
+    if (end == write_lsn_ && end == flush_lsn_) return Status();
 
     // 1. The hint moves to `end` first, so a decoder that runs into zeros
     //    below the old end still knows everything up to `end` is durable.
@@ -580,11 +578,11 @@ Status WalStorage::do_truncate(Lsn end) {
     WalStreamDecoder decoder(decoder_options(), scan_start);
     WP_RETURN_IF_ERROR(decode_forward(decoder, end));
     ingest_decoder_ = decoder;
-    return Status::ok();
+    return Status();
 }
 
 Result<std::size_t> WalStorage::read_wal(Lsn lsn, std::uint8_t* buf, std::size_t len) {
-    if (!failure_.is_ok()) return failure_;
+    if (!failure_.ok()) return failure_;
     const std::uint32_t segsz = segment_size();
     if (lsn >= flush_lsn_ || !is_valid_segment_size(segsz)) return std::size_t{0};
     len = static_cast<std::size_t>(std::min<std::uint64_t>(len, flush_lsn_ - lsn));
@@ -617,7 +615,7 @@ wp::Status WalStorage::read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& o
     const std::size_t at = out.size();
     out.resize(at + static_cast<std::size_t>(end - begin));
     auto n = read_wal(begin, out.data() + at, static_cast<std::size_t>(end - begin));
-    if (!n) return to_core(n.status());
+    if (!n) return n.status();
     if (*n != end - begin) return wp::Status::error("short read of WAL at " + format_lsn(begin));
     return wp::Status();
 }

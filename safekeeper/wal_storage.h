@@ -53,7 +53,7 @@
 #include "control_file.h"
 #include "durable_file.h"
 #include "metrics.h"
-#include "status.h"
+#include "walproposer/result.h"
 #include "wal_decoder.h"
 #include "wal_format.h"
 #include "walproposer/acceptor.h"

@@ -28,6 +28,7 @@
 #include "../src/pg/safekeeper_conn.h"
 #include "../src/pg/wait_bits.h"
 #include "walproposer/config.h"
+#include "walproposer/timeline_key.h"
 #include "walproposer/proposer.h"
 #include "walproposer/version.h"
 
@@ -107,11 +108,11 @@ Options parse_options(int argc, char** argv) {
             have_list = true;
         } else if (is("--tenant-id")) {
             auto id = wp::parse_hex_id(value("--tenant-id"));
-            if (!id || id->empty()) usage_error("invalid --tenant-id: expected 32 hex digits");
+            if (!id) usage_error("invalid --tenant-id: " + id.message());
             options.tenant_hex = *id;
         } else if (is("--timeline-id")) {
             auto id = wp::parse_hex_id(value("--timeline-id"));
-            if (!id || id->empty()) usage_error("invalid --timeline-id: expected 32 hex digits");
+            if (!id) usage_error("invalid --timeline-id: " + id.message());
             options.timeline_hex = *id;
         } else if (is("--system-id")) {
             system_id = value("--system-id");
@@ -143,13 +144,6 @@ Options parse_options(int argc, char** argv) {
     return options;
 }
 
-wp::Id128 id_bytes(const std::string& hex) {
-    wp::Id128 id{};
-    for (std::size_t i = 0; i < id.size(); ++i)
-        id[i] = static_cast<std::uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
-    return id;
-}
-
 wp::TimeMs now_ms() {
     return static_cast<wp::TimeMs>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                        std::chrono::steady_clock::now().time_since_epoch())
@@ -166,8 +160,8 @@ public:
         wp::ProposerConfig config;
         config.sync = true;
         config.acceptor_count = options.safekeepers.size();
-        config.greeting.tenant_id = id_bytes(options.tenant_hex);
-        config.greeting.timeline_id = id_bytes(options.timeline_hex);
+        config.greeting.tenant_id = *wp::parse_id(options.tenant_hex);
+        config.greeting.timeline_id = *wp::parse_id(options.timeline_hex);
         for (std::size_t i = 0; i < config.greeting.proposer_id.size(); ++i)
             config.greeting.proposer_id[i] = static_cast<std::uint8_t>(seed >> ((i % 8) * 8));
         config.reconnect_interval_ms = 500;

@@ -35,10 +35,6 @@ struct SafekeeperAddress {
 // an empty or overlong host, duplicates, and more than kMaxSafekeepers.
 Result<std::vector<SafekeeperAddress>> parse_safekeeper_list(std::string_view text);
 
-// Tenant and timeline ids: exactly 32 hexadecimal digits (128 bits), stored
-// lower-case. An empty string means "derive from the system identifier".
-Result<std::string> parse_hex_id(std::string_view text);
-
 // The default tenant/timeline id when the setting is empty: the system
 // identifier as 32 lower-case hex digits, zero-padded on the left, so a
 // promoted standby of the same cluster continues the same timeline.

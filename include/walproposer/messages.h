@@ -24,6 +24,7 @@
 #include "walproposer/lsn.h"
 #include "walproposer/result.h"
 #include "walproposer/term_history.h"
+#include "walproposer/timeline_key.h"
 
 namespace wp {
 
@@ -44,7 +45,6 @@ constexpr std::size_t kVoteTailBytes = 8192;
 constexpr std::size_t kMaxTimelineHistoryBytes = 1u * 1024 * 1024;    // PG .history file
 
 using NodeId = std::uint64_t;
-using Id128 = std::array<std::uint8_t, 16>;  // tenant, timeline, proposer ids
 
 // One-byte tags (ASCII, so a hex dump is readable).
 enum class MessageTag : std::uint8_t {

@@ -19,7 +19,7 @@
 // WAL bytes come from the driver through the WalReader interface, called
 // synchronously while an output is built.
 //
-// Stale primary detection (invariant 6): the proposer knows the terms it was
+// Stale primary detection (invariant 6, docs/design.md): the proposer knows the terms it was
 // elected in (ProposerConfig::own_term_history, which the driver persists
 // whenever the proposer emits persist_own_term_history). Every byte an acceptor
 // holds under such a term came from this primary's WAL. If the donor's WAL

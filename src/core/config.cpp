@@ -97,20 +97,6 @@ Result<std::vector<SafekeeperAddress>> parse_safekeeper_list(std::string_view te
     return list;
 }
 
-Result<std::string> parse_hex_id(std::string_view text) {
-    if (text.size() != 32)
-        return Result<std::string>::error("must be exactly 32 hexadecimal digits, got " +
-                                          std::to_string(text.size()) + " characters");
-    std::string id;
-    id.reserve(32);
-    for (char c : text) {
-        if (!std::isxdigit(static_cast<unsigned char>(c)))
-            return Result<std::string>::error("must contain only hexadecimal digits");
-        id.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    }
-    return id;
-}
-
 std::string default_id_from_system_id(std::uint64_t system_id) {
     char buf[33];
     std::snprintf(buf, sizeof buf, "%016llx%016llx", 0ULL,

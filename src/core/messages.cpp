@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "walproposer/byte_order.h"
+
 namespace wp {
 
 bool ProposerGreeting::operator==(const ProposerGreeting& o) const {
@@ -37,84 +39,70 @@ bool AppendResponse::operator==(const AppendResponse& o) const {
 
 namespace {
 
-class Writer {
-public:
-    explicit Writer(std::vector<std::uint8_t>& out) : out_(out) {}
-    void u8(std::uint8_t v) { out_.push_back(v); }
-    void u32(std::uint32_t v) {
-        for (int i = 0; i < 4; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-    }
-    void u64(std::uint64_t v) {
-        for (int i = 0; i < 8; ++i) out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-    }
-    void id(const Id128& v) { out_.insert(out_.end(), v.begin(), v.end()); }
-    void bytes(const std::uint8_t* p, std::size_t n) { out_.insert(out_.end(), p, p + n); }
-    void history(const TermHistory& h) {
-        u32(static_cast<std::uint32_t>(h.size()));
-        for (const TermLsn& e : h) {
-            u64(e.term);
-            u64(e.lsn);
-        }
-    }
+// The codec's composite fields over the shared little-endian writer.
+using Writer = ByteWriter<std::vector<std::uint8_t>>;
 
-private:
-    std::vector<std::uint8_t>& out_;
-};
+void put_id(Writer& w, const Id128& v) {
+    w.bytes(v.data(), v.size());
+}
 
-// Bounds-checked little-endian reader. After the first failure every read
-// fails and returns zeros; the caller checks ok() / error() once at the end.
+void put_history(Writer& w, const TermHistory& h) {
+    w.le32(static_cast<std::uint32_t>(h.size()));
+    for (const TermLsn& e : h) {
+        w.le64(e.term);
+        w.le64(e.lsn);
+    }
+}
+
+// The codec's reader: the shared bounds-checked ByteReader, plus what the
+// codec reports. After the first failure every read fails and returns zeros;
+// the caller checks ok() / error() once at the end, which names the first
+// field that was missing.
 class Reader {
 public:
-    Reader(const std::uint8_t* p, std::size_t n) : p_(p), n_(n) {}
-    bool ok() const { return error_.empty(); }
-    const std::string& error() const { return error_; }
-    std::size_t remaining() const { return ok() ? n_ - pos_ : 0; }
-    void fail(const std::string& why) {
-        if (error_.empty()) error_ = why;
+  Reader(const std::uint8_t* p, std::size_t n) : r_(p, n) {}
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  std::size_t remaining() const { return ok() ? r_.remaining() : 0; }
+  void fail(const std::string& why) {
+      if (error_.empty()) error_ = why;
     }
     bool need(std::size_t k, const char* what) {
         if (!ok()) return false;
-        if (n_ - pos_ < k) {
+        if (r_.remaining() < k) {
             fail(std::string("truncated message: ") + what);
             return false;
         }
         return true;
     }
     std::uint8_t u8(const char* what) {
-        if (!need(1, what)) return 0;
-        return p_[pos_++];
-    }
-    std::uint32_t u32(const char* what) {
-        if (!need(4, what)) return 0;
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p_[pos_ + i]) << (8 * i);
-        pos_ += 4;
+        std::uint8_t v = 0;
+        if (need(1, what)) r_.u8(v);
         return v;
     }
-    std::uint64_t u64(const char* what) {
-        if (!need(8, what)) return 0;
+    std::uint32_t le32(const char* what) {
+        std::uint32_t v = 0;
+        if (need(4, what)) r_.le32(v);
+        return v;
+    }
+    std::uint64_t le64(const char* what) {
         std::uint64_t v = 0;
-        for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p_[pos_ + i]) << (8 * i);
-        pos_ += 8;
+        if (need(8, what)) r_.le64(v);
         return v;
     }
     Id128 id(const char* what) {
         Id128 v{};
-        if (!need(16, what)) return v;
-        std::memcpy(v.data(), p_ + pos_, 16);
-        pos_ += 16;
+        if (need(16, what)) r_.bytes(v.data(), v.size());
         return v;
     }
-    // Copies k bytes (caller has bounded k).
+    // The next k bytes, in place (caller has bounded k).
     const std::uint8_t* take(std::size_t k, const char* what) {
         if (!need(k, what)) return nullptr;
-        const std::uint8_t* at = p_ + pos_;
-        pos_ += k;
-        return at;
+        return r_.take(k);
     }
     TermHistory history() {
         TermHistory h;
-        const std::uint32_t count = u32("term history count");
+        const std::uint32_t count = le32("term history count");
         if (!ok()) return h;
         if (count > kMaxTermHistoryEntries) {
             fail("term history has " + std::to_string(count) + " entries, more than the limit " +
@@ -126,22 +114,21 @@ public:
         h.reserve(count);
         for (std::uint32_t i = 0; i < count; ++i) {
             TermLsn e;
-            e.term = u64("term");
-            e.lsn = u64("lsn");
+            e.term = le64("term");
+            e.lsn = le64("lsn");
             h.push_back(e);
         }
         if (!is_well_formed(h)) fail("malformed term history (terms must increase, LSNs not decrease, no term 0)");
         return h;
     }
     void finish() {
-        if (ok() && pos_ != n_) fail(std::to_string(n_ - pos_) + " trailing bytes after message");
+        if (ok() && r_.remaining() != 0)
+            fail(std::to_string(r_.remaining()) + " trailing bytes after message");
     }
 
 private:
-    const std::uint8_t* p_;
-    std::size_t n_;
-    std::size_t pos_ = 0;
-    std::string error_;
+  ByteReader r_;
+  std::string error_;
 };
 
 template <typename T>
@@ -159,74 +146,74 @@ std::vector<std::uint8_t> encode(const Message& message) {
     if (auto* m = std::get_if<ProposerGreeting>(&message)) {
         out.reserve(96 + m->pg_timeline_history.size());
         w.u8(static_cast<std::uint8_t>(MessageTag::kProposerGreeting));
-        w.u32(m->protocol_version);
-        w.u64(m->system_id);
-        w.u32(m->pg_version);
-        w.u32(m->wal_segment_size);
-        w.id(m->tenant_id);
-        w.id(m->timeline_id);
-        w.u32(m->pg_timeline);
-        w.id(m->proposer_id);
-        w.u32(static_cast<std::uint32_t>(m->pg_timeline_history.size()));
+        w.le32(m->protocol_version);
+        w.le64(m->system_id);
+        w.le32(m->pg_version);
+        w.le32(m->wal_segment_size);
+        put_id(w, m->tenant_id);
+        put_id(w, m->timeline_id);
+        w.le32(m->pg_timeline);
+        put_id(w, m->proposer_id);
+        w.le32(static_cast<std::uint32_t>(m->pg_timeline_history.size()));
         w.bytes(reinterpret_cast<const std::uint8_t*>(m->pg_timeline_history.data()),
                 m->pg_timeline_history.size());
-        w.u32(m->flags);
+        w.le32(m->flags);
     } else if (auto* m = std::get_if<AcceptorGreeting>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kAcceptorGreeting));
-        w.u64(m->node_id);
-        w.u64(m->term);
-        w.u64(m->last_log_term);
-        w.u64(m->flush_lsn);
-        w.u64(m->system_id);
-        w.u32(m->wal_segment_size);
-        w.u32(m->pg_timeline);
-        w.u32(m->min_pg_timeline);
+        w.le64(m->node_id);
+        w.le64(m->term);
+        w.le64(m->last_log_term);
+        w.le64(m->flush_lsn);
+        w.le64(m->system_id);
+        w.le32(m->wal_segment_size);
+        w.le32(m->pg_timeline);
+        w.le32(m->min_pg_timeline);
     } else if (auto* m = std::get_if<VoteRequest>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kVoteRequest));
-        w.u64(m->term);
-        w.u32(m->min_pg_timeline);
+        w.le64(m->term);
+        w.le32(m->min_pg_timeline);
     } else if (auto* m = std::get_if<VoteResponse>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kVoteResponse));
-        w.u64(m->term);
+        w.le64(m->term);
         w.u8(m->vote_granted ? 1 : 0);
-        w.u64(m->flush_lsn);
-        w.u64(m->truncate_lsn);
-        w.history(m->term_history);
-        w.u64(m->tail_lsn);
-        w.u32(static_cast<std::uint32_t>(m->tail.size()));
+        w.le64(m->flush_lsn);
+        w.le64(m->truncate_lsn);
+        put_history(w, m->term_history);
+        w.le64(m->tail_lsn);
+        w.le32(static_cast<std::uint32_t>(m->tail.size()));
         w.bytes(m->tail.data(), m->tail.size());
     } else if (auto* m = std::get_if<ProposerElected>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kProposerElected));
-        w.u64(m->term);
-        w.u64(m->start_streaming_lsn);
-        w.history(m->term_history);
+        w.le64(m->term);
+        w.le64(m->start_streaming_lsn);
+        put_history(w, m->term_history);
     } else if (auto* m = std::get_if<AppendRequest>(&message)) {
         out.reserve(41 + m->wal.size());
         w.u8(static_cast<std::uint8_t>(MessageTag::kAppendRequest));
-        w.u64(m->term);
-        w.u64(m->begin_lsn);
-        w.u64(m->end_lsn);
-        w.u64(m->commit_lsn);
-        w.u64(m->truncate_lsn);
+        w.le64(m->term);
+        w.le64(m->begin_lsn);
+        w.le64(m->end_lsn);
+        w.le64(m->commit_lsn);
+        w.le64(m->truncate_lsn);
         w.bytes(m->wal.data(), m->wal.size());
     } else if (auto* m = std::get_if<AppendResponse>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kAppendResponse));
-        w.u64(m->term);
-        w.u64(m->flush_lsn);
-        w.u64(m->commit_lsn);
-        w.u64(m->hs_xmin);
-        w.u64(m->hs_catalog_xmin);
+        w.le64(m->term);
+        w.le64(m->flush_lsn);
+        w.le64(m->commit_lsn);
+        w.le64(m->hs_xmin);
+        w.le64(m->hs_catalog_xmin);
     } else if (auto* m = std::get_if<WalReadRequest>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kWalReadRequest));
-        w.u64(m->term);
-        w.u64(m->begin_lsn);
-        w.u64(m->end_lsn);
+        w.le64(m->term);
+        w.le64(m->begin_lsn);
+        w.le64(m->end_lsn);
     } else if (auto* m = std::get_if<WalReadResponse>(&message)) {
         out.reserve(21 + m->wal.size());
         w.u8(static_cast<std::uint8_t>(MessageTag::kWalReadResponse));
-        w.u64(m->term);
-        w.u64(m->begin_lsn);
-        w.u32(static_cast<std::uint32_t>(m->wal.size()));
+        w.le64(m->term);
+        w.le64(m->begin_lsn);
+        w.le32(static_cast<std::uint32_t>(m->wal.size()));
         w.bytes(m->wal.data(), m->wal.size());
     }
     return out;
@@ -239,53 +226,53 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
     switch (static_cast<MessageTag>(tag)) {
         case MessageTag::kProposerGreeting: {
             ProposerGreeting m;
-            m.protocol_version = r.u32("protocol version");
-            m.system_id = r.u64("system id");
-            m.pg_version = r.u32("pg version");
-            m.wal_segment_size = r.u32("wal segment size");
+            m.protocol_version = r.le32("protocol version");
+            m.system_id = r.le64("system id");
+            m.pg_version = r.le32("pg version");
+            m.wal_segment_size = r.le32("wal segment size");
             m.tenant_id = r.id("tenant id");
             m.timeline_id = r.id("timeline id");
-            m.pg_timeline = r.u32("pg timeline");
+            m.pg_timeline = r.le32("pg timeline");
             m.proposer_id = r.id("proposer id");
-            const std::uint32_t len = r.u32("timeline history length");
+            const std::uint32_t len = r.le32("timeline history length");
             if (r.ok() && len > kMaxTimelineHistoryBytes)
                 r.fail("timeline history of " + std::to_string(len) + " bytes exceeds the limit");
             if (const std::uint8_t* p = r.take(len, "timeline history"))
                 m.pg_timeline_history.assign(reinterpret_cast<const char*>(p), len);
-            m.flags = r.u32("flags");
+            m.flags = r.le32("flags");
             if (r.ok() && (m.flags & ~kGreetingFlagSync) != 0)
                 r.fail("unknown greeting flags " + std::to_string(m.flags));
             return done(r, std::move(m));
         }
         case MessageTag::kAcceptorGreeting: {
             AcceptorGreeting m;
-            m.node_id = r.u64("node id");
-            m.term = r.u64("term");
-            m.last_log_term = r.u64("last log term");
-            m.flush_lsn = r.u64("flush lsn");
-            m.system_id = r.u64("system id");
-            m.wal_segment_size = r.u32("wal segment size");
-            m.pg_timeline = r.u32("pg timeline");
-            m.min_pg_timeline = r.u32("min pg timeline");
+            m.node_id = r.le64("node id");
+            m.term = r.le64("term");
+            m.last_log_term = r.le64("last log term");
+            m.flush_lsn = r.le64("flush lsn");
+            m.system_id = r.le64("system id");
+            m.wal_segment_size = r.le32("wal segment size");
+            m.pg_timeline = r.le32("pg timeline");
+            m.min_pg_timeline = r.le32("min pg timeline");
             return done(r, std::move(m));
         }
         case MessageTag::kVoteRequest: {
             VoteRequest m;
-            m.term = r.u64("term");
-            m.min_pg_timeline = r.u32("min pg timeline");
+            m.term = r.le64("term");
+            m.min_pg_timeline = r.le32("min pg timeline");
             return done(r, std::move(m));
         }
         case MessageTag::kVoteResponse: {
             VoteResponse m;
-            m.term = r.u64("term");
+            m.term = r.le64("term");
             const std::uint8_t granted = r.u8("vote granted");
             if (r.ok() && granted > 1) r.fail("vote granted flag must be 0 or 1");
             m.vote_granted = granted == 1;
-            m.flush_lsn = r.u64("flush lsn");
-            m.truncate_lsn = r.u64("truncate lsn");
+            m.flush_lsn = r.le64("flush lsn");
+            m.truncate_lsn = r.le64("truncate lsn");
             m.term_history = r.history();
-            m.tail_lsn = r.u64("tail lsn");
-            const std::uint32_t tail_len = r.u32("tail length");
+            m.tail_lsn = r.le64("tail lsn");
+            const std::uint32_t tail_len = r.le32("tail length");
             if (r.ok() && tail_len > kVoteTailBytes)
                 r.fail("WAL tail of " + std::to_string(tail_len) + " bytes exceeds the limit " +
                        std::to_string(kVoteTailBytes));
@@ -297,18 +284,18 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
         }
         case MessageTag::kProposerElected: {
             ProposerElected m;
-            m.term = r.u64("term");
-            m.start_streaming_lsn = r.u64("start streaming lsn");
+            m.term = r.le64("term");
+            m.start_streaming_lsn = r.le64("start streaming lsn");
             m.term_history = r.history();
             return done(r, std::move(m));
         }
         case MessageTag::kAppendRequest: {
             AppendRequest m;
-            m.term = r.u64("term");
-            m.begin_lsn = r.u64("begin lsn");
-            m.end_lsn = r.u64("end lsn");
-            m.commit_lsn = r.u64("commit lsn");
-            m.truncate_lsn = r.u64("truncate lsn");
+            m.term = r.le64("term");
+            m.begin_lsn = r.le64("begin lsn");
+            m.end_lsn = r.le64("end lsn");
+            m.commit_lsn = r.le64("commit lsn");
+            m.truncate_lsn = r.le64("truncate lsn");
             if (!r.ok()) return Result<Message>::error(r.error());
             if (m.end_lsn < m.begin_lsn) return Result<Message>::error("append end lsn before begin lsn");
             const std::uint64_t len = m.end_lsn - m.begin_lsn;
@@ -324,18 +311,18 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
         }
         case MessageTag::kAppendResponse: {
             AppendResponse m;
-            m.term = r.u64("term");
-            m.flush_lsn = r.u64("flush lsn");
-            m.commit_lsn = r.u64("commit lsn");
-            m.hs_xmin = r.u64("hs xmin");
-            m.hs_catalog_xmin = r.u64("hs catalog xmin");
+            m.term = r.le64("term");
+            m.flush_lsn = r.le64("flush lsn");
+            m.commit_lsn = r.le64("commit lsn");
+            m.hs_xmin = r.le64("hs xmin");
+            m.hs_catalog_xmin = r.le64("hs catalog xmin");
             return done(r, std::move(m));
         }
         case MessageTag::kWalReadRequest: {
             WalReadRequest m;
-            m.term = r.u64("term");
-            m.begin_lsn = r.u64("begin lsn");
-            m.end_lsn = r.u64("end lsn");
+            m.term = r.le64("term");
+            m.begin_lsn = r.le64("begin lsn");
+            m.end_lsn = r.le64("end lsn");
             if (r.ok() && m.end_lsn < m.begin_lsn) r.fail("read end lsn before begin lsn");
             if (r.ok() && m.end_lsn - m.begin_lsn > kMaxWalPayloadBytes)
                 r.fail("read of " + std::to_string(m.end_lsn - m.begin_lsn) +
@@ -344,9 +331,9 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
         }
         case MessageTag::kWalReadResponse: {
             WalReadResponse m;
-            m.term = r.u64("term");
-            m.begin_lsn = r.u64("begin lsn");
-            const std::uint32_t len = r.u32("wal length");
+            m.term = r.le64("term");
+            m.begin_lsn = r.le64("begin lsn");
+            const std::uint32_t len = r.le32("wal length");
             if (r.ok() && len > kMaxWalPayloadBytes)
                 r.fail("read response of " + std::to_string(len) + " bytes exceeds the limit");
             if (const std::uint8_t* p = r.take(r.ok() ? len : 0, "wal")) m.wal.assign(p, p + len);

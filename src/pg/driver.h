@@ -66,7 +66,10 @@ public:
     bool healthy() const { return healthy_; }
     const std::string& fatal_error() const { return fatal_error_; }
 
-    // Writes the status rows (call with the shared status spinlock held).
+    // Writes the proposer's state, term, LSNs and one row per safekeeper into
+    // `status` (the worker's private staging copy, worker_status.cpp; no lock
+    // needed); the message only when there is one (a superseded proposer's
+    // reason), so the caller keeps its last message otherwise.
     void fill_status(SharedStatus* status, wp::Lsn local_flush_lsn) const;
 
 private:

@@ -14,6 +14,7 @@ extern "C" {
 #include "cxx_guard.h"
 #include "guc.h"
 #include "walproposer/config.h"
+#include "walproposer/timeline_key.h"
 
 namespace wp::pg {
 

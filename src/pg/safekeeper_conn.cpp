@@ -5,7 +5,7 @@
 #include <cstring>
 
 // WL_SOCKET_* values come from PostgreSQL's latch.h; this file stays free of
-// server headers, so the two bits are restated and checked in worker.cpp.
+// server headers, so the two bits are restated and checked in worker_wait.cpp.
 #include "wait_bits.h"
 
 namespace wp::pg {

@@ -1,5 +1,5 @@
 // Socket wait bits shared by files that cannot include PostgreSQL's latch.h.
-// worker.cpp static_asserts that they equal WL_SOCKET_READABLE/WRITEABLE.
+// worker_wait.cpp static_asserts that they equal WL_SOCKET_READABLE/WRITEABLE.
 #pragma once
 
 namespace wp::pg {

@@ -19,6 +19,7 @@ extern "C" {
 #include "guc.h"
 #include "shared_status.h"
 #include "walproposer/config.h"
+#include "walproposer/timeline_key.h"
 #include "walproposer/version.h"
 
 extern "C" {

@@ -1,4 +1,4 @@
-# Invariant 6: a primary whose WAL does not match what the quorum holds is
+# Invariant 6 (docs/design.md): a primary whose WAL does not match what the quorum holds is
 # never elected and never gets a commit confirmed; it says "superseded" with
 # the term and LSN in its log and its status.
 #

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "walproposer/config.h"
+#include "walproposer/timeline_key.h"
 
 using wp::parse_hex_id;
 using wp::parse_safekeeper_list;

@@ -142,7 +142,7 @@ struct Cluster {
 
 std::vector<std::uint8_t> pattern(Lsn begin, Lsn end) {
     std::vector<std::uint8_t> out;
-    PatternWal().read_wal(begin, end, out);
+    REQUIRE(PatternWal().read_wal(begin, end, out).ok());
     return out;
 }
 

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <random>
 
+#include "walproposer/byte_order.h"
 #include "walproposer/messages.h"
 
 using namespace wp;
@@ -50,7 +51,7 @@ std::vector<Message> sample_messages() {
 Result<Message> decode_bytes(const std::vector<std::uint8_t>& b) { return decode(b.data(), b.size()); }
 
 void put_u32(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i) b[at + i] = static_cast<std::uint8_t>(v >> (8 * i));
+    store_le32(&b[at], v);
 }
 
 }  // namespace

@@ -80,7 +80,7 @@ Id128 make_id(std::uint8_t b) {
 
 std::map<std::string, std::string> options_for(const Id128& tenant, const Id128& timeline) {
     return {{"options",
-             "-c tenant_id=" + id_to_hex(tenant) + " -c timeline_id=" + id_to_hex(timeline)}};
+             "-c tenant_id=" + format_id(tenant) + " -c timeline_id=" + format_id(timeline)}};
 }
 
 ProposerGreeting greeting(const Id128& tenant, const Id128& timeline) {
@@ -302,7 +302,7 @@ TEST_CASE("daemon: a greeting that is never elected changes nothing", "[sk][daem
         CHECK(greet_and_vote(copy, g, 2).vote_granted);
     }
     const std::string tl = http_get(
-        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
+        d.http_port(), "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(timeline));
     CHECK_THAT(tl, Catch::Contains("\"pg_timeline\":1"));
     PushClient c;
     REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
@@ -326,11 +326,11 @@ TEST_CASE("daemon: greeting, vote, election, appends, status", "[sk][daemon]") {
     const std::string status = http_get(d.http_port(), "/v1/status");
     CHECK_THAT(status, Catch::Contains("\"timelines\":1"));
     const std::string tl = http_get(
-        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
+        d.http_port(), "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(timeline));
     CHECK_THAT(tl, Catch::Contains("\"flush_lsn\":\"" + format_lsn(acked) + "\""));
     CHECK_THAT(tl, Catch::Contains("\"term\":1"));
     const std::string metrics = http_get(d.http_port(), "/metrics");
-    CHECK_THAT(metrics, Catch::Contains("safekeeper_flush_lsn{tenant_id=\"" + id_to_hex(tenant)));
+    CHECK_THAT(metrics, Catch::Contains("safekeeper_flush_lsn{tenant_id=\"" + format_id(tenant)));
     CHECK_THAT(metrics, Catch::Contains("safekeeper_fsync_seconds_bucket"));
 
     // Clean shutdown, restart: the same flush LSN comes back.
@@ -600,7 +600,7 @@ TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][da
     }
     d.kill(SIGTERM);
     const std::string control =
-        dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(bad) + "/safekeeper.control";
+        dir + "/" + format_id(tenant) + "/" + format_id(bad) + "/safekeeper.control";
     std::string expected_error;
     SECTION("bad CRC") {
         auto f = real_file_system().open(control, OpenMode::kReadWrite);
@@ -618,7 +618,7 @@ TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][da
     REQUIRE(before);
     d.start();
     const std::string st =
-        http_get(d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad));
+        http_get(d.http_port(), "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(bad));
     CHECK_THAT(st, Catch::Contains("\"state\":\"broken\""));
     CHECK_THAT(st, Catch::Contains(expected_error));
     PushClient c;
@@ -635,7 +635,7 @@ TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][da
     // DELETE removes the broken timeline.
     httplib::Client cli("127.0.0.1", d.http_port());
     auto res =
-        cli.Delete(("/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(bad)).c_str());
+        cli.Delete(("/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(bad)).c_str());
     REQUIRE(res);
     INFO(res->body);
     CHECK(res->status == 200);
@@ -668,7 +668,7 @@ TEST_CASE("daemon: a stalled proposer on one timeline does not slow another", "[
     CHECK(acked == busy_gen.position());
     CHECK(elapsed < std::chrono::seconds(30));
     const std::string st = http_get(
-        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(stalled_tl));
+        d.http_port(), "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(stalled_tl));
     CHECK_THAT(st, Catch::Contains("\"flush_lsn\":\"" + format_lsn(stalled_gen.position()) + "\""));
     CHECK_THAT(st, Catch::Contains("\"proposer\":{"));
 }
@@ -679,7 +679,7 @@ TEST_CASE("daemon: DELETE of a streaming timeline is refused unless forced; the 
     Daemon d(dir);
     d.start();
     const Id128 tenant = make_id(0xA1), timeline = make_id(0xA2);
-    const std::string path = "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline);
+    const std::string path = "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(timeline);
     PushClient c;
     REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
     become_proposer(c, tenant, timeline, 3, {{3, kStart}});
@@ -695,7 +695,7 @@ TEST_CASE("daemon: DELETE of a streaming timeline is refused unless forced; the 
     auto forced = cli.Delete((path + "?force=true").c_str());
     REQUIRE(forced);
     CHECK(forced->status == 200);
-    CHECK(real_file_system().exists(dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(timeline) +
+    CHECK(real_file_system().exists(dir + "/" + format_id(tenant) + "/" + format_id(timeline) +
                                     ".tombstone"));
     c.close();
     // The next proposer recreates the timeline: it starts at term 3, so it
@@ -779,14 +779,14 @@ TEST_CASE("daemon: a sync proposer fences, gets elected and reads the donor's WA
 
     // The sync proposer adopted nothing: PG timeline 1, fence 2.
     const std::string tl = http_get(
-        d.http_port(), "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline));
+        d.http_port(), "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(timeline));
     CHECK_THAT(tl, Catch::Contains("\"pg_timeline\":1"));
     CHECK_THAT(tl, Catch::Contains("\"min_pg_timeline\":2"));
     CHECK_THAT(tl, Catch::Contains("\"system_id\":\"" + std::to_string(kSysId) + "\""));
     const std::string metrics = http_get(d.http_port(), "/metrics");
     CHECK_THAT(metrics,
-               Catch::Contains("safekeeper_min_pg_timeline{tenant_id=\"" + id_to_hex(tenant) +
-                               "\",timeline_id=\"" + id_to_hex(timeline) + "\"} 2"));
+               Catch::Contains("safekeeper_min_pg_timeline{tenant_id=\"" + format_id(tenant) +
+                               "\",timeline_id=\"" + format_id(timeline) + "\"} 2"));
 }
 
 TEST_CASE("daemon: the fence refuses the old primary, also after a restart",
@@ -827,7 +827,7 @@ TEST_CASE("daemon: the fence refuses the old primary, also after a restart",
     // The fence is durable: it survives a SIGKILL and restart.
     d.kill(SIGKILL);
     d.start();
-    const std::string path = "/v1/tenant/" + id_to_hex(tenant) + "/timeline/" + id_to_hex(timeline);
+    const std::string path = "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(timeline);
     CHECK_THAT(http_get(d.http_port(), path), Catch::Contains("\"min_pg_timeline\":2"));
     old_primary_is_fenced(4);
     // The promoted node (PostgreSQL timeline 2) is elected as usual.
@@ -848,14 +848,14 @@ TEST_CASE("daemon: create_timeline=false never creates a timeline", "[sk][daemon
     Daemon d(dir);
     d.start();
     const Id128 tenant = make_id(0xD1), timeline = make_id(0xD2);
-    const std::string tl_dir = dir + "/" + id_to_hex(tenant) + "/" + id_to_hex(timeline);
+    const std::string tl_dir = dir + "/" + format_id(tenant) + "/" + format_id(timeline);
     {
         PushClient c;
         REQUIRE(c.connect("127.0.0.1", d.pg_port(), sync_options_for(tenant, timeline)));
         auto e = c.simple_query("START_WAL_PUSH");
         REQUIRE(e);
         CHECK_THAT(*e, Catch::Contains("42704"));
-        CHECK_THAT(*e, Catch::Contains("timeline " + id_to_hex(tenant) + "/" + id_to_hex(timeline) +
+        CHECK_THAT(*e, Catch::Contains("timeline " + format_id(tenant) + "/" + format_id(timeline) +
                                        " does not exist on this safekeeper"));
         // The session goes on.
         CHECK(c.simple_query(""));
@@ -868,7 +868,7 @@ TEST_CASE("daemon: create_timeline=false never creates a timeline", "[sk][daemon
             PushClient c;
             auto o = options_for(tenant, timeline);
             o["options"] += std::string(" -c create_timeline=") + bad;
-            const wp::sk::Status s = c.connect("127.0.0.1", d.pg_port(), o);
+            const wp::Status s = c.connect("127.0.0.1", d.pg_port(), o);
             REQUIRE_FALSE(s);
             CHECK_THAT(s.message(), Catch::Contains("create_timeline"));
         }

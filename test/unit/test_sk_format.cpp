@@ -5,6 +5,7 @@
 #include "test_sk_helpers.h"
 #include "wal_format.h"
 
+using namespace wp;
 using namespace wp::sk;
 
 TEST_CASE("CRC-32C matches PostgreSQL's", "[sk][crc]") {
@@ -107,8 +108,7 @@ TEST_CASE("control file: version 2 holds the fence; version 1 is read with fence
     std::string no_fence = v1;
     no_fence[4] = 2;
     const std::uint32_t crc = wp_crc32c(no_fence.data(), no_fence.size() - 4);
-    for (int i = 0; i < 4; ++i)
-        no_fence[no_fence.size() - 4 + i] = static_cast<char>(crc >> (8 * i));
+    wp::store_le32(&no_fence[no_fence.size() - 4], crc);
     auto r = decode_control_file(no_fence);
     REQUIRE_FALSE(r);
     CHECK(r.status().kind() == StatusKind::kCorrupt);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "crc32c.h"
+#include "walproposer/byte_order.h"
 #include "walproposer/lsn.h"
 
 namespace sk_test {
@@ -90,21 +91,13 @@ inline std::vector<std::uint8_t> sample_wal() {
 // version 2 file `v2` (whose fence, the last 4 payload bytes, is dropped):
 // what an older safekeeper wrote.
 inline std::string control_file_as_v1(const std::string& v2) {
-    auto u32_at = [&](std::size_t off) {
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i)
-            v |= static_cast<std::uint32_t>(static_cast<std::uint8_t>(v2[off + i])) << (8 * i);
-        return v;
-    };
-    auto put_u32 = [](std::string& s, std::uint32_t v) {
-        for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
-    };
+    auto u32_at = [&](std::size_t off) { return wp::get_le32(v2.data() + off); };
     const std::uint32_t len = u32_at(8);
     std::string v1 = v2.substr(0, 4);
-    put_u32(v1, 1);
-    put_u32(v1, len - 4);
+    wp::put_le32(v1, 1);
+    wp::put_le32(v1, len - 4);
     v1 += v2.substr(12, len - 4);
-    put_u32(v1, wp_crc32c(v1.data(), v1.size()));
+    wp::put_le32(v1, wp_crc32c(v1.data(), v1.size()));
     return v1;
 }
 

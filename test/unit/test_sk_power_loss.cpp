@@ -13,6 +13,7 @@
 #include "durable_file.h"
 #include "power_loss_fs.h"
 
+using namespace wp;
 using namespace wp::sk;
 
 namespace {

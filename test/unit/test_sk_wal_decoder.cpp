@@ -7,6 +7,7 @@
 #include "wal_format.h"
 #include "wal_generator.h"
 
+using namespace wp;
 using namespace wp::sk;
 using namespace sk_test;
 

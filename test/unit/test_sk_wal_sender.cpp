@@ -20,6 +20,7 @@
 #include "push_client.h"
 #include "test_sk_helpers.h"
 #include "timeline.h"
+#include "walproposer/byte_order.h"
 #include "wal_format.h"
 #include "wal_generator.h"
 
@@ -70,24 +71,20 @@ class Daemon {
 };
 
 std::string be32(std::uint32_t v) {
-    std::string s(4, '\0');
-    for (int i = 0; i < 4; ++i)
-        s[static_cast<std::size_t>(i)] = static_cast<char>(v >> (24 - 8 * i));
+    std::string s;
+    put_be32(s, v);
     return s;
 }
 std::string be64(std::uint64_t v) {
-    return be32(static_cast<std::uint32_t>(v >> 32)) + be32(static_cast<std::uint32_t>(v));
+    std::string s;
+    put_be64(s, v);
+    return s;
 }
 std::uint64_t get64(const std::string& p, std::size_t off) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i)
-        v = (v << 8) | static_cast<std::uint8_t>(p[off + static_cast<std::size_t>(i)]);
-    return v;
+    return get_be64(p.data() + off);
 }
 std::uint32_t get32(const std::string& p, std::size_t off) {
-    std::uint32_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(p[off + i]);
-    return v;
+    return get_be32(p.data() + off);
 }
 std::string query(const std::string& q) {
     return "Q" + be32(static_cast<std::uint32_t>(q.size() + 5)) + q + '\0';
@@ -108,7 +105,7 @@ class Proposer {
         : gen_(kSysId, kSeg, pg_timeline, kStart) {
         REQUIRE(c_.connect(
             "127.0.0.1", port,
-            {{"options", "-c tenant_id=" + id_to_hex(id) + " -c timeline_id=" + id_to_hex(id)}}));
+            {{"options", "-c tenant_id=" + format_id(id) + " -c timeline_id=" + format_id(id)}}));
         REQUIRE(c_.start_wal_push());
         ProposerGreeting g;
         g.system_id = kSysId;
@@ -186,8 +183,7 @@ QueryResult run_query(PushClient& c, const std::string& sql) {
         if (type == 'E') out.error = PushClient::error_text(p);
         if (type == 'Z') return out;
         if (type != 'D') continue;
-        const std::size_t n =
-            (static_cast<std::uint8_t>(p[0]) << 8) | static_cast<std::uint8_t>(p[1]);
+        const std::size_t n = get_be16(p.data());
         std::size_t off = 2;
         std::vector<std::optional<std::string>> row;
         for (std::size_t i = 0; i < n; ++i) {
@@ -353,7 +349,7 @@ TEST_CASE("WAL sender: IDENTIFY_SYSTEM and TIMELINE_HISTORY from the proposer's 
         REQUIRE(r.connect(
             "127.0.0.1", d.port(),
             {{"replication", "true"},
-             {"options", "-c tenant_id=" + id_to_hex(id) + " -c timeline_id=" + id_to_hex(id)}}));
+             {"options", "-c tenant_id=" + format_id(id) + " -c timeline_id=" + format_id(id)}}));
         QueryResult q = run_query(r, "IDENTIFY_SYSTEM");
         REQUIRE(q.error == "");
         REQUIRE(q.rows.size() == 1);

@@ -6,6 +6,7 @@
 #include "test_sk_helpers.h"
 #include "wal_storage.h"
 
+using namespace wp;
 using namespace wp::sk;
 using namespace sk_test;
 
@@ -306,7 +307,7 @@ TEST_CASE("storage: a write_wal that fails midway poisons the storage and leaves
             CHECK(s->write_lsn() == (n == 1 ? kBefore : kBoundary));
             CHECK(s->flush_lsn() == acked);
             // Poisoned: everything later fails with the first error.
-            CHECK_FALSE(s->failure().is_ok());
+            CHECK_FALSE(s->failure().ok());
             const wp::Lsn at = s->write_lsn();
             wp::Status w2 = s->write_wal(at, wal.data() + (at - kSampleStart), 8192);
             CHECK_FALSE(w2.ok());

@@ -1,0 +1,146 @@
+// The driver's inputs and settings, and configuration reloads; see
+// worker_settings.h.
+extern "C" {
+#include "postgres.h"
+
+#include "access/timeline.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "storage/fd.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstring>
+#include <string>
+#include <utility>
+
+#include "cxx_guard.h"
+#include "driver.h"
+#include "guc.h"
+#include "term_history_file.h"
+#include "walproposer/config.h"
+#include "worker_settings.h"
+#include "worker_slot.h"
+#include "worker_syncrep.h"
+
+namespace wp::pg {
+
+namespace {
+
+// Reads the PG timeline history file's content for greetings (empty on 1).
+void read_timeline_history(TimeLineID tli, char** content, int* length) {
+    *content = nullptr;
+    *length = 0;
+    if (tli <= 1) return;
+    char path[MAXPGPATH];
+    TLHistoryFilePath(path, tli);
+    FILE* file = AllocateFile(path, "r");
+    if (file == nullptr) return;
+    StringInfoData buffer;
+    initStringInfo(&buffer);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, file)) > 0) appendBinaryStringInfo(&buffer, chunk, n);
+    FreeFile(file);
+    *content = buffer.data;
+    *length = buffer.len;
+}
+
+// Where timeline `tli` branched off its parent (0 on timeline 1). A corrupt
+// history file raises ERROR here, before any C++ object exists.
+XLogRecPtr timeline_switch_point(TimeLineID tli) {
+    if (tli <= 1) return InvalidXLogRecPtr;
+    List* history = readTimeLineHistory(tli);
+    XLogRecPtr point = InvalidXLogRecPtr;
+    ListCell* cell;
+    foreach (cell, history) {
+        TimeLineHistoryEntry* entry = static_cast<TimeLineHistoryEntry*>(lfirst(cell));
+        if (entry->tli == tli) point = entry->begin;
+    }
+    list_free_deep(history);
+    return point;
+}
+
+}  // namespace
+
+void worker_gather_driver_inputs(DriverInputs* inputs) {
+    std::memset(inputs, 0, sizeof *inputs);
+    inputs->system_id = GetSystemIdentifier();
+    inputs->tli = GetWALInsertionTimeLine();
+    read_timeline_history(inputs->tli, &inputs->history_content, &inputs->history_length);
+    inputs->switch_point = timeline_switch_point(inputs->tli);
+    inputs->random_seed = static_cast<uint64>(GetCurrentTimestamp()) ^ (uint64)MyProcPid;
+}
+
+XLogRecPtr worker_timeline_start_point() {
+    XLogRecPtr point = worker_slot_restart_lsn();
+    if (point == InvalidXLogRecPtr) point = GetRedoRecPtr();
+    return point - XLogSegmentOffset(point, wal_segment_size);
+}
+
+Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size_t errbuf_size) {
+    Driver* driver = nullptr;
+    const bool completed = run_cxx(
+        [&] {
+            DriverSettings settings;
+            auto list = wp::parse_safekeeper_list(guc_safekeepers);
+            if (!list) {
+                snprintf(errbuf, errbuf_size, "walproposer.safekeepers: %s",
+                         list.message().c_str());
+                return;
+            }
+            settings.safekeepers = std::move(*list);
+            settings.tenant_hex = guc_tenant_id[0]
+                                      ? *wp::parse_hex_id(guc_tenant_id)
+                                      : wp::default_id_from_system_id(inputs.system_id);
+            settings.timeline_hex = guc_timeline_id[0]
+                                        ? *wp::parse_hex_id(guc_timeline_id)
+                                        : wp::default_id_from_system_id(inputs.system_id);
+            settings.application_name = guc_application_name;
+            settings.connect_timeout_ms = guc_connect_timeout_ms;
+            settings.reconnect_timeout_ms = guc_reconnect_timeout_ms;
+            settings.timeline_start_lsn = inputs.timeline_start;
+            settings.timeline_switch_point = inputs.switch_point;
+            settings.random_seed = inputs.random_seed;
+            auto history = load_term_history(inputs.tli);
+            if (!history) {
+                snprintf(errbuf, errbuf_size, "%s", history.message().c_str());
+                return;
+            }
+            settings.own_term_history = std::move(*history);
+            wp::ProposerGreeting& greeting = settings.greeting;
+            greeting.system_id = inputs.system_id;
+            greeting.pg_version = PG_VERSION_NUM;
+            greeting.wal_segment_size = static_cast<std::uint32_t>(wal_segment_size);
+            greeting.pg_timeline = inputs.tli;
+            greeting.tenant_id = *wp::parse_id(settings.tenant_hex);
+            greeting.timeline_id = *wp::parse_id(settings.timeline_hex);
+            for (int i = 0; i < 16; ++i) {
+                greeting.proposer_id[i] =
+                    static_cast<std::uint8_t>((inputs.random_seed >> ((i % 8) * 8)) ^ i);
+            }
+            if (inputs.history_content)
+                greeting.pg_timeline_history.assign(inputs.history_content, inputs.history_length);
+            driver = new Driver(std::move(settings));
+        },
+        errbuf, errbuf_size);
+    return completed ? driver : nullptr;
+}
+
+bool worker_reload_config() {
+    char* old_list = pstrdup(guc_safekeepers);
+    ProcessConfigFile(PGC_SIGHUP);
+    worker_syncrep_reload_config();
+    const bool changed = strcmp(old_list, guc_safekeepers) != 0;
+    if (changed)
+        elog(LOG, "walproposer: safekeepers changed from \"%s\" to \"%s\"; reconnecting", old_list,
+             guc_safekeepers);
+    pfree(old_list);
+    return changed;
+}
+
+}  // namespace wp::pg
