@@ -11,8 +11,9 @@
 // OS keeps its page cache, and a power loss later drops what was never
 // synced. A member's timeline may be deleted and recreated, and a primary's
 // data directory may be restored from a snapshot of another's. A seeded
-// scheduler picks every step, so a seed replays identically. After every step the invariants
-// 1-4, 6 and 7 of docs/consensus.md are checked against a record of every
+// scheduler picks every step, so a seed replays identically. After every
+// step the invariants 1-4 and 6 of docs/consensus.md, and the one-streamer
+// rule of the acceptor session, are checked against a record of every
 // committed byte. With --failover, primaries run on PostgreSQL timelines and
 // failovers happen: a sync proposer fences the old timelines and commits the
 // quorum's WAL, a standby (caught up or lagging) is promoted on the next
