@@ -5,6 +5,7 @@
 #include <optional>
 #include <variant>
 
+#include "walproposer/acceptor_session.h"
 #include "walproposer/messages.h"
 
 namespace wp::sk {
@@ -12,44 +13,73 @@ namespace {
 
 constexpr std::size_t kMaxBatchBytes = 16u << 20;
 
+AcceptorSessionConfig session_config(const PushContext& ctx) {
+    AcceptorSessionConfig config;
+    config.check_timeline = true;
+    config.tenant_id = ctx.tenant_id;
+    config.timeline_id = ctx.timeline_id;
+    return config;
+}
+
+// The socket side of one proposer connection: reads batches, drives the
+// core's AcceptorSession under the timeline lock, sends its replies and logs.
 class PushSession {
-public:
+  public:
+    // Takes only the addresses of the timeline's Acceptor and StreamingSlot
+    // (no lock needed); the session uses them under tl->mutex().
     PushSession(PgConnection& conn, const PushContext& ctx, std::shared_ptr<Timeline> tl)
-        : conn_(conn), ctx_(ctx), tl_(std::move(tl)) {}
+        : conn_(conn),
+          ctx_(ctx),
+          tl_(std::move(tl)),
+          session_(ctx.conn_id, session_config(ctx), *tl_->acceptor(), tl_->streaming_locked()) {}
 
     bool run();
 
-private:
+  private:
     // Handles one CopyData payload under the timeline lock. Returns false
     // after an error (error_ set).
     bool handle_locked(const std::string& payload);
-    // Flushes pending appends and queues their responses. Lock held.
-    bool finish_batch_locked();
+    // Ends the session's batch: flush, responses queued. Lock held.
+    void finish_batch_locked();
     void queue(const Message& m) { out_.push_back(encode(m)); }
     void fail(const char* sqlstate, std::string message) {
         if (!error_) error_ = std::make_pair(std::string(sqlstate), std::move(message));
     }
-    // An error from the acceptor: after a storage failure the timeline stops
-    // (the acceptor refuses everything from then on); anything else is this
+    // A session error: after a storage failure the timeline stops (the
+    // acceptor refuses everything from then on); anything else is this
     // proposer's problem and only ends its connection.
-    void fail_from_acceptor(const std::string& message) {
-        if (tl_->acceptor()->failed()) {
-            tl_->mark_broken_locked(message);
-            fail(sqlstate::kIoError, message);
-        } else {
-            fail(sqlstate::kObjectNotInPrerequisiteState, message);
-        }
-    }
+    void fail_session_locked(const SessionError& e);
 
     PgConnection& conn_;
     const PushContext& ctx_;
     std::shared_ptr<Timeline> tl_;
-    bool greeted_ = false;
-    ProposerGreeting greeting_;  // valid once greeted_
-    std::size_t pending_appends_ = 0;
+    AcceptorSession session_;  // guarded by tl_->mutex()
     std::vector<std::vector<std::uint8_t>> out_;
     std::optional<std::pair<std::string, std::string>> error_;
 };
+
+void PushSession::fail_session_locked(const SessionError& e) {
+    switch (e.kind) {
+        case SessionErrorKind::kProtocol:
+            fail(sqlstate::kProtocolViolation, e.message);
+            return;
+        case SessionErrorKind::kWrongTimeline:
+            fail(sqlstate::kInvalidParameterValue, e.message);
+            return;
+        case SessionErrorKind::kRefused:
+            fail(sqlstate::kObjectNotInPrerequisiteState, e.message);
+            return;
+        case SessionErrorKind::kFenced:
+            // Not a protocol error: this proposer (an old primary) lost its
+            // place for good; a distinct SQLSTATE tells it so.
+            fail(sqlstate::kInsufficientPrivilege, e.message);
+            return;
+        case SessionErrorKind::kStorage:
+            tl_->mark_broken_locked(e.message);
+            fail(sqlstate::kIoError, e.message);
+            return;
+    }
+}
 
 bool PushSession::run() {
     const std::string& name = tl_->name();
@@ -97,7 +127,8 @@ bool PushSession::run() {
             std::size_t batch_bytes = msg.payload.size();
             bool good = handle_locked(msg.payload);
             // Group commit: take every AppendRequest that has already arrived.
-            while (good && pending_appends_ > 0 && batch_bytes < kMaxBatchBytes && conn_.message_ready()) {
+            while (good && session_.pending_appends() > 0 && batch_bytes < kMaxBatchBytes &&
+                   conn_.message_ready()) {
                 auto m = conn_.read_message();
                 if (!m) break;  // reported at the next read
                 if (m->type != 'd') {
@@ -126,7 +157,8 @@ bool PushSession::run() {
         }
     }
     std::lock_guard<std::mutex> lock(tl_->mutex());
-    tl_->release_streaming_locked(ctx_.conn_id);
+    session_.close();
+    tl_->streaming_released_locked();
     tl_->maybe_persist_horizons_locked(false);
     tl_->publish_locked();
     return ok;
@@ -145,92 +177,64 @@ bool PushSession::handle_locked(const std::string& payload) {
         fail(sqlstate::kProtocolViolation, "malformed proposer message: " + decoded.message());
         return false;
     }
-    Message& message = *decoded;
-    // Replies go out in request order: appends taken into this batch are
-    // flushed and answered before any other message of the batch.
-    if (!std::holds_alternative<AppendRequest>(message) && !finish_batch_locked()) return false;
-    if (!greeted_ && !std::holds_alternative<ProposerGreeting>(message)) {
-        fail(sqlstate::kProtocolViolation,
-             std::string("expected ProposerGreeting, got ") + message_name(message));
+    const Message& message = *decoded;
+    const std::uint32_t fence_before = acceptor.state().min_pg_timeline;
+    const Lsn flush_before = acceptor.flush_lsn();
+    SessionStep step = session_.handle(message);
+    for (const AppendResponse& r : step.batch) queue(r);
+    if (!step.batch.empty()) tl_->maybe_persist_horizons_locked(false);
+    if (step.error) {
+        const auto* e = std::get_if<ProposerElected>(&message);
+        if (e && step.error->kind == SessionErrorKind::kFenced)
+            spdlog::warn(
+                "timeline {}: refused the election of fenced proposer {} in term {} "
+                "(PostgreSQL timeline {} is below the fence {})",
+                name, conn_.peer(), e->term, session_.greeting().pg_timeline,
+                acceptor.state().min_pg_timeline);
+        fail_session_locked(*step.error);
         return false;
     }
-    if (auto* g = std::get_if<ProposerGreeting>(&message)) {
-        if (g->tenant_id != ctx_.tenant_id || g->timeline_id != ctx_.timeline_id) {
-            fail(sqlstate::kInvalidParameterValue,
-                 "ProposerGreeting names a different tenant/timeline than the connection options");
-            return false;
-        }
-        auto reply = acceptor.handle_greeting(*g);
-        if (!reply) {
-            fail_from_acceptor(reply.message());
-            return false;
-        }
-        greeted_ = true;
-        greeting_ = *g;
+    const ProposerGreeting& greeting = session_.greeting();
+    if (const auto* g = std::get_if<ProposerGreeting>(&message)) {
+        const auto& reply = std::get<AcceptorGreeting>(*step.reply);
         if (g->is_sync()) {
             spdlog::info(
                 "timeline {}: sync proposer {} connected (our term {}, flush {}, PG "
                 "timeline {}, fence {})",
-                name, conn_.peer(), reply->term, format_lsn(reply->flush_lsn), reply->pg_timeline,
-                reply->min_pg_timeline);
+                name, conn_.peer(), reply.term, format_lsn(reply.flush_lsn), reply.pg_timeline,
+                reply.min_pg_timeline);
         } else {
             spdlog::info(
                 "timeline {}: proposer {} connected (system id {}, PG timeline {}, our term {}, "
                 "flush {})",
-                name, conn_.peer(), g->system_id, g->pg_timeline, reply->term,
-                format_lsn(reply->flush_lsn));
-            if (g->pg_timeline < reply->min_pg_timeline)
+                name, conn_.peer(), g->system_id, g->pg_timeline, reply.term,
+                format_lsn(reply.flush_lsn));
+            if (g->pg_timeline < reply.min_pg_timeline)
                 spdlog::warn(
                     "timeline {}: proposer {} is on PostgreSQL timeline {}, below the "
                     "fence {}: it can never be elected here",
-                    name, conn_.peer(), g->pg_timeline, reply->min_pg_timeline);
+                    name, conn_.peer(), g->pg_timeline, reply.min_pg_timeline);
         }
-        queue(*reply);
-        return true;
-    }
-    if (auto* v = std::get_if<VoteRequest>(&message)) {
-        const std::uint32_t fence_before = acceptor.state().min_pg_timeline;
-        auto reply = acceptor.handle_vote_request(*v);
-        if (!reply) {
-            fail_from_acceptor(reply.message());
-            return false;
-        }
+    } else if (const auto* v = std::get_if<VoteRequest>(&message)) {
+        const auto& reply = std::get<VoteResponse>(*step.reply);
         spdlog::info("timeline {}: vote for term {} {} (term now {}, flush {})", name, v->term,
-                     reply->vote_granted ? "granted" : "refused", reply->term, format_lsn(reply->flush_lsn));
+                     reply.vote_granted ? "granted" : "refused", reply.term,
+                     format_lsn(reply.flush_lsn));
         if (acceptor.state().min_pg_timeline > fence_before)
             spdlog::info(
                 "timeline {}: fence raised to PostgreSQL timeline {} (was {}) by the vote "
                 "of {} in term {}: a proposer on a lower PostgreSQL timeline can never be "
                 "elected here again",
                 name, acceptor.state().min_pg_timeline, fence_before, conn_.peer(), v->term);
-        queue(*reply);
-        return true;
-    }
-    if (auto* e = std::get_if<ProposerElected>(&message)) {
-        const Lsn flush_before = acceptor.flush_lsn();
-        auto reply = acceptor.handle_proposer_elected(greeting_, *e);
-        if (!reply) {
-            if (reply.message().rfind("fenced:", 0) == 0) {
-                // Not a protocol error: this proposer (an old primary) lost
-                // its place for good; a distinct SQLSTATE tells it so.
-                spdlog::warn(
-                    "timeline {}: refused the election of fenced proposer {} in term {} "
-                    "(PostgreSQL timeline {} is below the fence {})",
-                    name, conn_.peer(), e->term, greeting_.pg_timeline,
-                    acceptor.state().min_pg_timeline);
-                fail(sqlstate::kInsufficientPrivilege, reply.message());
-                return false;
-            }
-            fail_from_acceptor(reply.message());
-            return false;
-        }
-        if (reply->term == e->term) {
+    } else if (const auto* e = std::get_if<ProposerElected>(&message)) {
+        const auto& reply = std::get<AppendResponse>(*step.reply);
+        if (step.elected) {
             // Elected: only now may its PostgreSQL timeline history replace
             // ours (a proposer that is never elected changes nothing). A
             // sync proposer has no history of its own and changes nothing.
-            if (!greeting_.is_sync() &&
-                acceptor.state().identity.pg_timeline == greeting_.pg_timeline) {
-                Status s = tl_->storage()->set_pg_timeline_history(greeting_.pg_timeline_history);
+            if (!greeting.is_sync() &&
+                acceptor.state().identity.pg_timeline == greeting.pg_timeline) {
+                Status s = tl_->storage()->set_pg_timeline_history(greeting.pg_timeline_history);
                 if (!s) {
                     tl_->mark_broken_locked("cannot store the PostgreSQL timeline history: " +
                                             s.message());
@@ -238,70 +242,35 @@ bool PushSession::handle_locked(const std::string& payload) {
                     return false;
                 }
             }
-            tl_->claim_streaming_locked(ctx_.conn_id, &conn_, e->term, conn_.peer());
-            if (reply->flush_lsn < flush_before)
+            tl_->streaming_claimed_locked(&conn_, conn_.peer());
+            if (reply.flush_lsn < flush_before)
                 spdlog::warn("timeline {}: truncated WAL from {} to {} for proposer term {}", name,
-                             format_lsn(flush_before), format_lsn(reply->flush_lsn), e->term);
+                             format_lsn(flush_before), format_lsn(reply.flush_lsn), e->term);
             spdlog::info("timeline {}: {}proposer {} elected in term {}, streaming from {}", name,
-                         greeting_.is_sync() ? "sync " : "", conn_.peer(), e->term,
-                         format_lsn(reply->flush_lsn));
+                         greeting.is_sync() ? "sync " : "", conn_.peer(), e->term,
+                         format_lsn(reply.flush_lsn));
         } else {
-            spdlog::info("timeline {}: ProposerElected for stale term {} refused (term {})", name, e->term,
-                         reply->term);
+            spdlog::info("timeline {}: ProposerElected for stale term {} refused (term {})", name,
+                         e->term, reply.term);
         }
-        queue(*reply);
-        return true;
-    }
-    if (auto* a = std::get_if<AppendRequest>(&message)) {
-        if (!tl_->is_streamer_locked(ctx_.conn_id) && a->term >= acceptor.term()) {
-            fail(sqlstate::kObjectNotInPrerequisiteState,
-                 "another proposer connection is streaming on this timeline");
-            return false;
-        }
-        auto outcome = acceptor.handle_append_request(*a);
-        if (!outcome) {
-            fail_from_acceptor(outcome.message());
-            return false;
-        }
-        if (outcome->needs_flush) {
-            ++pending_appends_;
-        } else {
-            queue(outcome->reply);
-        }
-        return true;
-    }
-    if (auto* r = std::get_if<WalReadRequest>(&message)) {
-        // Reads durable WAL only; the appends of this batch were flushed above.
-        auto reply = acceptor.handle_wal_read(*r);
-        if (!reply) {
-            fail_from_acceptor(reply.message());
-            return false;
-        }
+    } else if (const auto* r = std::get_if<WalReadRequest>(&message)) {
+        const auto& reply = std::get<WalReadResponse>(*step.reply);
         spdlog::debug("timeline {}: proposer {} read WAL [{}, {}) in term {}: {} bytes (term {})",
                       name, conn_.peer(), format_lsn(r->begin_lsn), format_lsn(r->end_lsn), r->term,
-                      reply->wal.size(), reply->term);
-        queue(*reply);
-        return true;
+                      reply.wal.size(), reply.term);
     }
-    fail(sqlstate::kProtocolViolation, std::string("unexpected message from proposer: ") + message_name(message));
-    return false;
+    if (step.reply) queue(*step.reply);
+    return true;
 }
 
-bool PushSession::finish_batch_locked() {
-    if (pending_appends_ == 0) return true;
-    Acceptor& acceptor = *tl_->acceptor();
-    wp::Status s = acceptor.flush();
-    if (!s.ok()) {
-        pending_appends_ = 0;
-        tl_->mark_broken_locked("WAL flush failed: " + s.message());
-        fail(sqlstate::kIoError, "WAL flush failed: " + s.message());
-        return false;
+void PushSession::finish_batch_locked() {
+    SessionStep step = session_.finish_batch();
+    for (const AppendResponse& r : step.batch) queue(r);
+    if (step.error) {
+        fail_session_locked(*step.error);
+        return;
     }
-    const AppendResponse reply = acceptor.make_append_response();
-    for (std::size_t i = 0; i < pending_appends_; ++i) queue(reply);
-    pending_appends_ = 0;
-    tl_->maybe_persist_horizons_locked(false);
-    return true;
+    if (!step.batch.empty()) tl_->maybe_persist_horizons_locked(false);
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 // START_WAL_PUSH: the proposer's CopyBoth stream, driven through the core's
-// Acceptor with the timeline's WalStorage.
+// AcceptorSession (the connection rules: greeting first, one streamer per
+// timeline, batches; walproposer/acceptor_session.h) and Acceptor with the
+// timeline's WalStorage. This file keeps the socket, the timeline lock, the
+// batch size, SQLSTATEs and logs.
 //
 // Each core message (walproposer/messages.h) is the payload of one CopyData
 // ('d') message. Group commit: after one AppendRequest, every further

@@ -103,26 +103,23 @@ Lsn Timeline::published_commit_lsn() const {
     return snapshot_.commit_lsn;
 }
 
-void Timeline::claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term,
-                                      const std::string& peer) {
-    if (streamer_conn_ != 0 && streamer_conn_ != conn_id) {
+void Timeline::streaming_claimed_locked(PgConnection* conn, const std::string& peer) {
+    if (streamer_socket_ && streamer_socket_ != conn) {
         spdlog::info(
             "timeline {}: proposer {} (term {}) takes over streaming; shutting down the older "
             "connection",
-            name_, peer, term);
-        if (streamer_socket_) streamer_socket_->shutdown();
+            name_, peer, streaming_.term());
+        streamer_socket_->shutdown();
     }
-    streamer_conn_ = conn_id;
     streamer_socket_ = conn;
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.proposer_connected = true;
     snapshot_.proposer_peer = peer;
-    snapshot_.proposer_term = term;
+    snapshot_.proposer_term = streaming_.term();
 }
 
-void Timeline::release_streaming_locked(std::uint64_t conn_id) {
-    if (streamer_conn_ != conn_id) return;
-    streamer_conn_ = 0;
+void Timeline::streaming_released_locked() {
+    if (streaming_.holder() != 0) return;
     streamer_socket_ = nullptr;
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.proposer_connected = false;

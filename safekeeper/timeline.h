@@ -36,6 +36,7 @@
 #include "wal_consumers.h"
 #include "wal_storage.h"
 #include "walproposer/acceptor.h"
+#include "walproposer/acceptor_session.h"
 #include "walproposer/timeline_key.h"
 
 namespace wp::sk {
@@ -99,17 +100,19 @@ public:
     ConsumerSet& consumers() { return consumers_; }
 
     // Proposer streaming ownership: only one connection streams at a time.
-    // claim_streaming() makes `conn_id` (elected in `term`) the streamer;
-    // any earlier streamer is superseded and its socket shut down, so that
-    // nothing it still has in flight is read any more (the core refuses such
-    // late messages anyway; this makes the old session end at once).
-    // `conn` must stay valid until release_streaming_locked(conn_id).
-    // is_streamer() tells a connection whether it still owns the stream.
-    // Must hold mutex().
-    void claim_streaming_locked(std::uint64_t conn_id, PgConnection* conn, Term term,
-                                const std::string& peer);
-    bool is_streamer_locked(std::uint64_t conn_id) const { return streamer_conn_ == conn_id; }
-    void release_streaming_locked(std::uint64_t conn_id);
+    // The rule lives in the core (walproposer/acceptor_session.h): each
+    // proposer connection's AcceptorSession claims streaming_locked() when
+    // its ProposerElected is accepted, with the connection id as session id.
+    // streaming_claimed_locked() then does the daemon's part: the earlier
+    // streamer's socket is shut down, so that nothing it still has in flight
+    // is read any more (the core refuses such late messages anyway; this
+    // makes the old session end at once), and the snapshot shows `peer`.
+    // `conn` must stay valid until streaming_released_locked() is called
+    // after its session's close(). Must hold mutex().
+    wp::StreamingSlot& streaming_locked() { return streaming_; }
+    void streaming_claimed_locked(PgConnection* conn, const std::string& peer);
+    // After a session's close(): forgets the socket if the slot is now free.
+    void streaming_released_locked();
     // Must hold mutex(); persists commit/truncate LSNs if due (at most once a
     // second, or `force`).
     void maybe_persist_horizons_locked(bool force);
@@ -124,8 +127,8 @@ private:
     std::unique_ptr<Acceptor> acceptor_;
     std::atomic<TimelineState> state_{TimelineState::kActive};
 
-    std::uint64_t streamer_conn_ = 0;
-    PgConnection* streamer_socket_ = nullptr;  // valid while streamer_conn_ != 0
+    wp::StreamingSlot streaming_;
+    PgConnection* streamer_socket_ = nullptr;  // the slot holder's socket (may be null)
     std::chrono::steady_clock::time_point last_horizon_persist_{};
 
     mutable std::mutex snapshot_mutex_;

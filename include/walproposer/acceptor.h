@@ -8,9 +8,10 @@
 // Per connection the driver MUST require a successful handle_greeting() before
 // passing any other message from that connection, and MUST close the
 // connection when a handle_* call returns an error (the error text is suitable
-// for a PostgreSQL ErrorResponse). Rejections that the proposer must learn
-// about (a higher term) are not errors: they are normal responses carrying the
-// acceptor's term.
+// for a PostgreSQL ErrorResponse); AcceptorSession (acceptor_session.h) is
+// the one implementation of these per-connection rules. Rejections that the
+// proposer must learn about (a higher term) are not errors: they are normal
+// responses carrying the acceptor's term.
 //
 // Storage failures stop the acceptor (PostgreSQL's fsync rule: after a failed
 // write or fsync the state on disk is unknown, so it is never retried): from

@@ -183,7 +183,8 @@ TEST_CASE("registry: DELETE is refused while a proposer streams, unless forced",
     REQUIRE(granted(**tl, 4));
     {
         std::lock_guard<std::mutex> g((*tl)->mutex());
-        (*tl)->claim_streaming_locked(1, nullptr, 4, "127.0.0.1:5555");
+        (*tl)->streaming_locked().claim(1, 4);
+        (*tl)->streaming_claimed_locked(nullptr, "127.0.0.1:5555");
     }
     wp::Status s = registry.remove(kTenant, kTimeline);
     REQUIRE_FALSE(s);

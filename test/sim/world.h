@@ -1,0 +1,337 @@
+// The simulated world of wpsim (test/sim/): acceptors, proposers, the
+// network and the scheduler of one cluster lifetime ("schedule").
+//
+// 1-2 proposers (each a PostgreSQL primary with its own local WAL) and 3 or 5
+// acceptors on a simulated network: per-connection FIFO queues (like TCP),
+// random delivery order across connections, dropped connections, network
+// partitions, acceptor crashes that lose unflushed WAL, proposer restarts,
+// group commit (write, later flush, then respond). Messages already sent on a
+// connection that the proposer has given up may still arrive later (TCP
+// delivers what it has buffered). An acceptor's process may crash while the
+// OS keeps its page cache, and a power loss later drops what was never
+// synced. A member's timeline may be deleted and recreated, and a primary's
+// data directory may be restored from a snapshot of another's. A seeded
+// scheduler picks every step, so a seed replays identically. After every
+// step the invariants 1-4 and 6 of docs/consensus.md, and the one-streamer
+// rule of the acceptor session, are checked against a record of every
+// committed byte. With --failover, primaries run on PostgreSQL timelines and
+// failovers happen: a sync proposer fences the old timelines and commits the
+// quorum's WAL, a standby (caught up or lagging) is promoted on the next
+// timeline, and stopped old primaries come back; the failover invariants
+// (docs/consensus.md) are checked too.
+//
+// Files: world.h/world.cpp (the model and the scheduler), invariants.h/
+// invariants.cpp (what is checked, as World's checking methods), main.cpp
+// (the command line). Ownership: a World owns its acceptors, proposers and
+// connections; one thread; nothing is shared between Worlds.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "walproposer/acceptor.h"
+#include "walproposer/acceptor_session.h"
+#include "walproposer/lsn.h"
+#include "walproposer/messages.h"
+#include "walproposer/proposer.h"
+#include "walproposer/term_history.h"
+
+#include "invariants.h"
+
+namespace wpsim {
+
+using namespace wp;
+
+constexpr Lsn kTimelineStart = 0x1000000;  // first LSN of the simulated timeline
+constexpr std::uint64_t kSystemId = 7300000000000000001ull;
+
+enum class BreakMode {
+    kNone,
+    kQuorum,
+    kOwnTerm,
+    kLateElected,
+    kUnsyncedRestart,
+    kDelete,
+    kContent,
+    kNoTrim,
+    kInherit,
+    kOneStreamer
+};
+
+struct Rng {
+    std::uint64_t s;
+    explicit Rng(std::uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
+    std::uint64_t next() {  // splitmix64
+        std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        return z ^ (z >> 31);
+    }
+    std::uint64_t below(std::uint64_t n) { return n ? next() % n : 0; }
+    bool chance(unsigned percent) { return below(100) < percent; }
+};
+
+// In-memory acceptor storage with a page cache: written bytes survive a
+// process crash (they are in the OS page cache) but only synced bytes survive
+// a power loss.
+class MemStorage : public AcceptorStorage {
+  public:
+    AcceptorDurableState durable;
+    Lsn start = kInvalidLsn;          // 0 = no WAL
+    std::vector<std::uint8_t> bytes;  // [start, start + bytes.size()) written (page cache)
+    Lsn synced_end = kInvalidLsn;     // on disk
+    Lsn flushed_end = kInvalidLsn;    // what the acceptor was told is durable
+
+    Lsn written_end() const { return start ? start + bytes.size() : kInvalidLsn; }
+    Status persist_state(const AcceptorDurableState& s) override {
+        durable = s;
+        return Status();
+    }
+    Status write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) override {
+        if (!start || begin != written_end()) return Status::error("write not at end of WAL");
+        bytes.insert(bytes.end(), data, data + size);
+        return Status();
+    }
+    Status flush_wal() override {
+        flushed_end = synced_end = written_end();
+        return Status();
+    }
+    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
+        if (!start || begin < start || end > flushed_end || begin > end)
+            return Status::error("read outside the stored WAL");
+        out.insert(out.end(), bytes.begin() + static_cast<long>(begin - start),
+                   bytes.begin() + static_cast<long>(end - start));
+        return Status();
+    }
+    Status truncate_wal(Lsn end) override {
+        if (!start || end < start) {
+            start = end;
+            bytes.clear();
+        } else {
+            if (end > written_end()) return Status::error("truncate beyond end of WAL");
+            bytes.resize(end - start);
+        }
+        flushed_end = synced_end = end;
+        return Status();
+    }
+    Lsn flush_lsn() const override { return flushed_end; }
+    // Start-up after a process crash: the daemon finds every written byte in
+    // its files. It must sync them before it reports them as flushed.
+    void recover(bool sync_first) {
+        if (sync_first) synced_end = written_end();
+        flushed_end = written_end();
+    }
+    // Power loss: the page cache is gone.
+    void power_loss() {
+        if (start) bytes.resize(synced_end - start);
+        flushed_end = synced_end;
+    }
+    // Synced bytes [from, to) equal `wal` (indexed from kTimelineStart)?
+    bool durable_matches(const std::vector<std::uint8_t>& wal, Lsn from, Lsn to) const {
+        if (from >= to) return true;
+        if (from < start || to > synced_end) return false;
+        if (to - kTimelineStart > wal.size()) return false;
+        return to == from || std::memcmp(bytes.data() + (from - start),
+                                         wal.data() + (from - kTimelineStart), to - from) == 0;
+    }
+};
+
+struct SimAcceptor {
+    MemStorage storage;
+    std::unique_ptr<Acceptor> acceptor;
+    bool up = true;
+    Lsn acked_flush = kInvalidLsn;  // highest flush LSN reported since the last truncation
+    Term granted_term = 0;          // highest term a granted vote was sent for
+    Lsn seen_commit = kInvalidLsn;  // in-memory commit_lsn last observed (this life)
+    Lsn seen_durable_commit = kInvalidLsn;
+    std::vector<int> pending_flush;  // connections whose session has a batch open
+    bool recreated = false;          // its timeline was deleted and created again
+    // Which session streams (shared by this acceptor's sessions; a process
+    // state: reset by a crash).
+    StreamingSlot slot;
+    // The simulator's own record (for the one-streamer invariant): conn + 1
+    // of the connection whose ProposerElected this acceptor accepted last in
+    // this life (0 = none).
+    std::uint64_t stream_owner = 0;
+};
+
+struct SimProposer;
+
+class VectorWal : public WalReader {
+  public:
+    const std::vector<std::uint8_t>* wal = nullptr;
+    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
+        if (begin < kTimelineStart || end < begin || end - kTimelineStart > wal->size())
+            return Status::error("WAL [" + format_lsn(begin) + ", " + format_lsn(end) +
+                                 ") not available");
+        out.insert(out.end(), wal->begin() + (begin - kTimelineStart),
+                   wal->begin() + (end - kTimelineStart));
+        return Status();
+    }
+};
+
+struct SimProposer {
+    int index = 0;
+    int incarnation = 0;
+    // Failover model: the PostgreSQL timeline this node runs on, whether it is
+    // a sync proposer, and for a promoted standby its switch point.
+    std::uint32_t pg_timeline = 1;
+    bool sync = false;
+    Lsn inherited_wal_end = kInvalidLsn;
+    bool inheriting = false;        // this incarnation started with no own terms and a switch point
+    Term elected_term = 0;          // last term this incarnation was elected in
+    Lsn max_commit = kInvalidLsn;   // highest commit_lsn it ever reported
+    std::vector<std::uint8_t> wal;  // local WAL from kTimelineStart; survives restarts
+    TermHistory persisted_history;  // driver-persisted own term history
+    VectorWal reader;
+    std::unique_ptr<Proposer> proposer;
+    std::vector<int> conn;  // per acceptor: connection id or -1
+    // A sync proposer has no WAL: `wal` is rebuilt from the acceptors that
+    // accepted its term (they must agree byte for byte).
+    bool running() const { return proposer != nullptr; }
+    Lsn flush_end() const { return kTimelineStart + wal.size(); }
+};
+
+struct Conn {
+    int proposer = 0;
+    int acceptor = 0;
+    bool open = true;
+    bool established = false;
+    // Acceptor side of the connection (id conn + 1): from the connect until
+    // the acceptor sees the connection end (or crashes).
+    std::unique_ptr<AcceptorSession> session;
+    // The proposer gave this connection up, but the acceptor has not noticed:
+    // what was already sent may still arrive (late); replies go nowhere.
+    bool zombie = false;
+    std::deque<std::vector<std::uint8_t>> to_acceptor, to_proposer;
+};
+
+constexpr unsigned kEpisodesPerSeed = 10;
+constexpr std::size_t kMaxProposers = 12;
+constexpr unsigned kMaxFailovers = 3;  // per schedule (each adds at most two proposers)
+
+struct Stats {
+    std::uint64_t seeds = 0, schedules = 0, steps = 0, elections = 0, commits = 0,
+                  committed_bytes = 0, crashes = 0, superseded = 0, messages = 0,
+                  old_term_commits = 0, late_messages = 0, power_losses = 0, recreated = 0,
+                  clones = 0, failovers = 0, syncs = 0, syncs_done = 0, syncs_failed = 0,
+                  promotions = 0, lagging_promotions = 0, promoted_elected = 0, fenced = 0,
+                  refused_lagging = 0, comebacks = 0;
+};
+
+class World {
+  public:
+    // One episode: a fresh cluster whose whole life is determined by (seed, episode).
+    World(std::uint64_t seed, unsigned episode, BreakMode mode, bool verbose, bool failover)
+        : rng_(seed * 1000003ull + episode),
+          seed_(seed * 1000003ull + episode),
+          mode_(mode),
+          verbose_(verbose),
+          failover_(failover) {}
+
+    std::optional<Violation> run(Stats& stats);
+    // A primary in a crash loop: one proposer, three acceptors, restarted
+    // after each commit (sometimes writing WAL in between) until `elections`
+    // elections; every history must stay bounded and elections must go on.
+    std::optional<Violation> run_crash_loop(Stats& stats, std::uint64_t elections);
+    const std::vector<std::string>& trace() const { return trace_; }
+
+  private:
+    void note(const std::string& line) {
+        trace_.push_back("[" + std::to_string(step_) + " t=" + std::to_string(now_) + "] " + line);
+    }
+    void fail(const std::string& invariant, const std::string& detail) {
+        if (!violation_) violation_ = Violation{invariant, detail};
+        note("VIOLATION of " + invariant + ": " + detail);
+    }
+    std::size_t majority() const { return acceptors_.size() / 2 + 1; }
+
+    void setup();
+    void restart_proposer(int p);
+    void apply(int p, ProposerOutput out);
+    void open_connection(int p, int k);
+    void close_connection(int c, bool notify_proposer, const std::string& why);
+    void deliver_to_acceptor(int c);
+    // The acceptor notices that connection `c` ended: its session closes.
+    void end_session(int c);
+    // An AppendResponse of a finished batch on connection `c`.
+    void send_append_response(int c, const AppendResponse& r);
+    void deliver_to_proposer(int c);
+    void acceptor_flush(int k);
+    void crash_acceptor(int k, bool power_loss);
+    void recreate_acceptor(int k);
+    void clone_proposer(int from, int to);
+    AcceptorConfig acceptor_config(int k) const;
+    void restart_acceptor(int k);
+    void generate_wal(int p);
+    void check_invariants();
+    // Failover model (--failover).
+    void stop_proposer(int p, const std::string& why);
+    int add_proposer();
+    void begin_failover();
+    void start_sync();
+    void promote_standby();
+    void failover_step(bool faults);
+    void refresh_sync_wal(int p);
+    void on_sync_done(int p);
+    void on_commit(int p, Lsn commit);
+    void on_elected(int p);
+    void step();
+
+    Rng rng_;
+    std::uint64_t seed_;
+    BreakMode mode_;
+    bool verbose_;
+    TimeMs now_ = 1000;
+    std::uint64_t step_ = 0;
+    std::uint64_t total_steps_ = 0;
+    std::vector<SimAcceptor> acceptors_;
+    std::vector<SimProposer> proposers_;
+    std::vector<Conn> conns_;
+    std::vector<std::vector<bool>> link_up_;  // [proposer][acceptor]
+    std::vector<std::pair<int, int>> pending_connects_;
+    std::vector<std::uint8_t> committed_;  // committed bytes from kTimelineStart
+    // Highest commit_lsn per committing term, sorted by term, with the running
+    // maximum over all lower terms: what a proposer elected later must hold.
+    struct CommitByTerm {
+        Term term;
+        Lsn max_commit;
+        Lsn prefix_max;
+    };
+    std::vector<CommitByTerm> commits_by_term_;
+    void record_commit(Term term, Lsn commit);
+    Lsn committed_before_term(Term term) const;
+    std::map<Term, std::pair<int, int>> elected_;  // term -> (proposer, incarnation)
+    std::vector<std::string> trace_;
+    std::optional<Violation> violation_;
+    Stats* stats_ = nullptr;
+    unsigned fault_percent_ = 0;
+    bool nemesis_ = false;                // flip leadership soon after each election
+    std::uint64_t flip_at_step_ = 0;      // 0 = none pending
+    int flip_towards_ = -1;               // proposer that gets the majority at the flip
+    unsigned targeted_elected_drop_ = 0;  // % of ProposerElected deliveries replaced by a drop
+    unsigned targeted_append_drop_ = 0;   // same for AppendRequest
+    unsigned zombie_percent_ = 0;         // % of closed connections whose messages still arrive
+    bool recreated_one_ = false;          // at most one deleted/recreated member per schedule
+    // Failover model.
+    bool failover_ = false;
+    unsigned failovers_ = 0;            // failovers begun in this schedule
+    std::uint32_t max_timeline_ = 1;    // highest PostgreSQL timeline of any primary so far
+    int sync_p_ = -1;                   // the running sync proposer (-1 = none)
+    std::uint64_t sync_deadline_ = 0;   // step at which the operator gives the sync up
+    std::uint64_t promote_at_ = 0;      // step of a scheduled promotion (0 = none)
+    std::uint32_t fence_ = 0;           // fence a completed sync put on a quorum
+    Lsn fence_sync_lsn_ = kInvalidLsn;  // that sync's sync_lsn
+    // (proposer, incarnation, term) of a fenced primary -> acceptors that
+    // accepted its ProposerElected after the fence was in place.
+    std::map<std::tuple<int, int, Term>, std::vector<int>> fenced_accepts_;
+};
+
+}  // namespace wpsim
