@@ -3,7 +3,10 @@
 # PGXS builds the extension (walproposer.so, C++ compiled with PostgreSQL's
 # own rules); the rules below it build, with the same compiler:
 #   build/libwpcore.a    the IO-free consensus core (src/core/), no PG headers
-#   build/libsafekeeper.a + build/safekeeper   the daemon (safekeeper/)
+#   build/libsafekeeper.a + build/safekeeper   the daemon (safekeeper/ and
+#                        its subfolders; safekeeper/main.cpp is the program)
+#   build/libwptestsupport.a   test and bench support (test/support/), never
+#                        linked into build/safekeeper
 #   build/unit_tests     Catch2 unit tests (test/unit/)
 #   build/wpsim          the deterministic simulator (test/sim/)
 # `make` builds all of them; `make install` installs the extension and puts
@@ -90,12 +93,14 @@ $(B)/header-check.stamp: $(CORE_HEADERS)
 all: $(B)/header-check.stamp
 
 # ------------------------------------------------------------------ daemon
-SK_SOURCES := $(sort $(filter-out safekeeper/main.cpp,$(wildcard safekeeper/*.cpp)))
+# Daemon sources live one folder below safekeeper/ (storage/, wire/, ...);
+# includes name the folder ("storage/wal_storage.h"), found via -Isafekeeper.
+SK_SOURCES := $(sort $(wildcard safekeeper/*/*.cpp))
 SK_OBJS := $(SK_SOURCES:%.cpp=$(B)/obj/%.o)
 SK_LIBS := -lcpp-httplib -lspdlog -lfmt -lpthread $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
 
 # The one file of the daemon allowed PostgreSQL (frontend) headers: CRC-32C.
-$(B)/obj/safekeeper/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)
+$(B)/obj/safekeeper/storage/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)
 $(B)/obj/safekeeper/%.o: safekeeper/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper $(WP_EXTRA_FLAGS) -c -o $@ $<
@@ -108,12 +113,25 @@ $(B)/libsafekeeper.a: $(SK_OBJS)
 $(B)/safekeeper: $(B)/obj/safekeeper/main.o $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
-# TEST ONLY: the daemon on the power-loss layer (safekeeper/power_loss_fs.h):
+# TEST ONLY: test and bench support (test/support/): fault-injecting and
+# power-loss file layers, a push-protocol client, a WAL generator. Their own
+# library, so the production daemon never contains them.
+TS_SOURCES := $(sort $(wildcard test/support/*.cpp))
+TS_OBJS := $(TS_SOURCES:%.cpp=$(B)/obj/%.o)
+$(B)/obj/test/support/%.o: test/support/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Itest -c -o $@ $<
+$(B)/libwptestsupport.a: $(TS_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+# TEST ONLY: the daemon on the power-loss layer (test/support/power_loss_fs.h):
 # SIGUSR2 drops every unsynced write and exits. Never installed.
 $(B)/obj/safekeeper/main-powerloss.o: safekeeper/main.cpp
 	@mkdir -p $(@D)
-	$(WP_CXX) $(WP_CXXFLAGS) -DWP_POWER_LOSS_FS -Isafekeeper -c -o $@ $<
-$(B)/safekeeper-powerloss: $(B)/obj/safekeeper/main-powerloss.o $(B)/libsafekeeper.a $(B)/libwpcore.a
+	$(WP_CXX) $(WP_CXXFLAGS) -DWP_POWER_LOSS_FS -Isafekeeper -Itest -c -o $@ $<
+$(B)/safekeeper-powerloss: $(B)/obj/safekeeper/main-powerloss.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
 # TEST ONLY: the chaos harness's TCP relay, which can delay what it carries
@@ -129,9 +147,9 @@ UNIT_SOURCES := $(sort $(wildcard test/unit/*.cpp))
 UNIT_OBJS := $(UNIT_SOURCES:%.cpp=$(B)/obj/%.o)
 $(B)/obj/test/unit/%.o: test/unit/%.cpp
 	@mkdir -p $(@D)
-	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Wno-error=unused-parameter -c -o $@ $<
+	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Itest -Wno-error=unused-parameter -c -o $@ $<
 
-$(B)/unit_tests: $(UNIT_OBJS) $(B)/libsafekeeper.a $(B)/libwpcore.a
+$(B)/unit_tests: $(UNIT_OBJS) $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
 SIM_SOURCES := $(sort $(wildcard test/sim/*.cpp))
@@ -164,12 +182,12 @@ BENCH_SOURCES := $(sort $(wildcard bench/*.cpp))
 BENCH_BINS := $(BENCH_SOURCES:bench/%.cpp=$(B)/bench/%)
 $(B)/obj/bench/%.o: bench/%.cpp
 	@mkdir -p $(@D)
-	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -c -o $@ $<
-$(B)/bench/%: $(B)/obj/bench/%.o $(B)/libsafekeeper.a $(B)/libwpcore.a
+	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Itest -c -o $@ $<
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
--include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
+-include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(TS_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
          $(B)/obj/test/chaos/chaos_relay.d \
          $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
          $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d

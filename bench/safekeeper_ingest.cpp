@@ -32,11 +32,11 @@
 #include <vector>
 
 #include "walproposer/byte_order.h"
-#include "durable_file.h"
-#include "push_client.h"
-#include "timeline.h"
-#include "wal_format.h"
-#include "wal_generator.h"
+#include "storage/durable_file.h"
+#include "support/push_client.h"
+#include "timeline/timeline.h"
+#include "storage/wal_format.h"
+#include "support/wal_generator.h"
 
 using namespace wp;
 using namespace wp::sk;

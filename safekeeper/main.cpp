@@ -20,13 +20,13 @@
 #include <cstdio>
 #include <string>
 
-#include "durable_file.h"
+#include "storage/durable_file.h"
 #ifdef WP_POWER_LOSS_FS
-#include "power_loss_fs.h"
+#include "support/power_loss_fs.h"
 #endif
-#include "http_api.h"
-#include "server.h"
-#include "timeline.h"
+#include "http/http_api.h"
+#include "wire/server.h"
+#include "timeline/timeline.h"
 #include "walproposer/version.h"
 
 namespace {

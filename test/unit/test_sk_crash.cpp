@@ -11,10 +11,10 @@
 
 #include <random>
 
-#include "fault_injection_fs.h"
-#include "timeline.h"
-#include "wal_generator.h"
-#include "wal_storage.h"
+#include "support/fault_injection_fs.h"
+#include "timeline/timeline.h"
+#include "support/wal_generator.h"
+#include "storage/wal_storage.h"
 #include "walproposer/acceptor.h"
 
 using namespace wp;

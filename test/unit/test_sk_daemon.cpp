@@ -5,7 +5,7 @@
 #include <cerrno>
 #include <poll.h>
 
-#include "httplib_abi.h"
+#include "http/httplib_abi.h"
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,12 +16,12 @@
 #include <cstdlib>
 #include <thread>
 
-#include "durable_file.h"
-#include "power_loss_fs.h"
-#include "push_client.h"
+#include "storage/durable_file.h"
+#include "support/power_loss_fs.h"
+#include "support/push_client.h"
 #include "test_sk_helpers.h"
-#include "timeline.h"
-#include "wal_generator.h"
+#include "timeline/timeline.h"
+#include "support/wal_generator.h"
 
 using namespace wp;
 using namespace wp::sk;

@@ -1,9 +1,9 @@
 #include <catch2/catch.hpp>
 
-#include "control_file.h"
-#include "crc32c.h"
+#include "storage/control_file.h"
+#include "storage/crc32c.h"
 #include "test_sk_helpers.h"
-#include "wal_format.h"
+#include "storage/wal_format.h"
 
 using namespace wp;
 using namespace wp::sk;

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "crc32c.h"
+#include "storage/crc32c.h"
 #include "walproposer/byte_order.h"
 #include "walproposer/lsn.h"
 

@@ -1,4 +1,4 @@
-// The power-loss layer (safekeeper/power_loss_fs.h) on a real directory: a
+// The power-loss layer (test/support/power_loss_fs.h) on a real directory: a
 // forked child changes files through it and loses power; the parent checks
 // that exactly the durable state is left.
 #include <catch2/catch.hpp>
@@ -10,8 +10,8 @@
 #include <functional>
 #include <string>
 
-#include "durable_file.h"
-#include "power_loss_fs.h"
+#include "storage/durable_file.h"
+#include "support/power_loss_fs.h"
 
 using namespace wp;
 using namespace wp::sk;

@@ -5,10 +5,10 @@
 
 #include <random>
 
-#include "fault_injection_fs.h"
+#include "support/fault_injection_fs.h"
 #include "test_sk_helpers.h"
-#include "timeline.h"
-#include "wal_storage.h"
+#include "timeline/timeline.h"
+#include "storage/wal_storage.h"
 #include "walproposer/acceptor.h"
 
 using namespace wp;

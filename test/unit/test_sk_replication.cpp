@@ -6,9 +6,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "replication_command.h"
-#include "replication_handler.h"
-#include "wal_consumers.h"
+#include "wire/replication_command.h"
+#include "send_wal/replication_commands.h"
+#include "send_wal/wal_consumers.h"
 
 using namespace wp;
 using namespace wp::sk;

@@ -3,9 +3,9 @@
 #include <random>
 
 #include "test_sk_helpers.h"
-#include "wal_decoder.h"
-#include "wal_format.h"
-#include "wal_generator.h"
+#include "storage/wal_decoder.h"
+#include "storage/wal_format.h"
+#include "support/wal_generator.h"
 
 using namespace wp;
 using namespace wp::sk;

@@ -1,4 +1,4 @@
-// End-to-end test of the safekeeper's WAL sender (replication_handler.h):
+// End-to-end test of the safekeeper's WAL sender (send_wal/replication_commands.h):
 // spawns build/safekeeper (or $WP_SAFEKEEPER_BIN), pushes generated WAL as a
 // proposer, and reads it back with START_REPLICATION over a raw v3
 // connection, checking the message shape rules and the commit_lsn bound.
@@ -17,12 +17,12 @@
 #include <optional>
 #include <thread>
 
-#include "push_client.h"
+#include "support/push_client.h"
 #include "test_sk_helpers.h"
-#include "timeline.h"
+#include "timeline/timeline.h"
 #include "walproposer/byte_order.h"
-#include "wal_format.h"
-#include "wal_generator.h"
+#include "storage/wal_format.h"
+#include "support/wal_generator.h"
 
 using namespace wp;
 using namespace wp::sk;

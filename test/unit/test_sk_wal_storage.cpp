@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "fault_injection_fs.h"
+#include "support/fault_injection_fs.h"
 #include "test_sk_helpers.h"
-#include "wal_storage.h"
+#include "storage/wal_storage.h"
 
 using namespace wp;
 using namespace wp::sk;

@@ -1,0 +1,257 @@
+#include "http/http_api.h"
+
+#include <sys/socket.h>
+
+#include "http/httplib_abi.h"
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <spdlog/spdlog.h>
+
+#include "walproposer/version.h"
+
+namespace wp::sk {
+namespace {
+
+// Prometheus label value escaping.
+std::string label_escape(const std::string& v) {
+    std::string out;
+    for (char c : v) {
+        if (c == '\\' || c == '"') out.push_back('\\');
+        if (c == '\n') {
+            out += "\\n";
+            continue;
+        }
+        out.push_back(c);
+    }
+    return out;
+}
+
+// WAL consumers (send_wal/replication_commands.h) with their reported positions.
+nlohmann::json consumers_json(Timeline& tl) {
+    nlohmann::json out = nlohmann::json::array();
+    auto lsn_or_null = [](Lsn l) { return l ? nlohmann::json(format_lsn(l)) : nlohmann::json(nullptr); };
+    auto xid_or_null = [](std::uint64_t x) { return x ? nlohmann::json(x) : nlohmann::json(nullptr); };
+    for (const ConsumerInfo& c : tl.consumers().list()) {
+        out.push_back({{"peer", c.peer},
+                       {"application_name", c.application_name},
+                       {"slot_name", c.slot_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.slot_name)},
+                       {"pg_timeline", c.pg_timeline},
+                       {"start_lsn", format_lsn(c.start_lsn)},
+                       {"sent_lsn", format_lsn(c.sent_lsn)},
+                       {"write_lsn", lsn_or_null(c.write_lsn)},
+                       {"flush_lsn", lsn_or_null(c.flush_lsn)},
+                       {"apply_lsn", lsn_or_null(c.apply_lsn)},
+                       {"hs_xmin", xid_or_null(c.hs_xmin)},
+                       {"hs_catalog_xmin", xid_or_null(c.hs_catalog_xmin)},
+                       {"last_reply_unix_ms", c.last_reply_unix_ms}});
+    }
+    return out;
+}
+
+nlohmann::json timeline_json(Timeline& tl) {
+    const TimelineSnapshot s = tl.snapshot();
+    nlohmann::json history = nlohmann::json::array();
+    for (const TermLsn& e : s.term_history) history.push_back({{"term", e.term}, {"lsn", format_lsn(e.lsn)}});
+    nlohmann::json j = {
+        {"tenant_id", format_id(tl.tenant_id())},
+        {"timeline_id", format_id(tl.timeline_id())},
+        {"state", timeline_state_name(s.state)},
+        {"term", s.term},
+        {"term_history", history},
+        {"flush_lsn", format_lsn(s.flush_lsn)},
+        {"write_lsn", format_lsn(s.write_lsn)},
+        {"commit_lsn", format_lsn(s.commit_lsn)},
+        {"truncate_lsn", format_lsn(s.truncate_lsn)},
+        {"timeline_start_lsn", format_lsn(s.timeline_start_lsn)},
+        {"wal_segment_size", s.wal_segment_size},
+        {"system_id", std::to_string(s.system_id)},
+        {"pg_version", s.pg_version},
+        {"pg_timeline", s.pg_timeline},
+        {"min_pg_timeline", s.min_pg_timeline},
+        {"proposer", s.proposer_connected
+                         ? nlohmann::json{{"peer", s.proposer_peer}, {"term", s.proposer_term}}
+                         : nlohmann::json(nullptr)},
+        {"consumers", consumers_json(tl)},
+        {"last_error",
+         s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
+    };
+    return j;
+}
+
+// Tenant and timeline ids from /v1/tenant/<hex>/timeline/<hex>, parsed from
+// req.path (one definition of the route for GET and DELETE).
+bool timeline_ids(const httplib::Request& req, Id128& tenant, Id128& timeline) {
+    static const std::regex kRe(R"(^/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+)$)");
+    std::smatch m;
+    const std::string path = req.path;
+    if (!std::regex_match(path, m, kRe)) return false;
+    auto t = parse_id(m[1].str());
+    auto l = parse_id(m[2].str());
+    if (!t || !l) return false;
+    tenant = *t;
+    timeline = *l;
+    return true;
+}
+
+void json_error(httplib::Response& res, int status, const std::string& msg) {
+    res.status = status;
+    res.set_content(nlohmann::json{{"error", msg}}.dump(), "application/json");
+}
+
+}  // namespace
+
+HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id)
+    : registry_(registry),
+      pg_server_(pg_server),
+      node_id_(node_id),
+      server_(std::make_unique<httplib::Server>()) {
+    // httplib's default sets SO_REUSEPORT, which lets a second daemon bind
+    // the same HTTP port silently; SO_REUSEADDR alone makes "address in use"
+    // an error at start-up, as for the PostgreSQL port.
+    server_->set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
+    server_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
+        auto tls = registry_.list();
+        std::size_t broken = 0;
+        for (auto& tl : tls)
+            if (tl->state() == TimelineState::kBroken) ++broken;
+        nlohmann::json j = {{"node_id", node_id_},
+                            {"version", kVersion},
+                            {"timelines", tls.size()},
+                            {"broken_timelines", broken},
+                            {"active_connections", pg_server_.active_connections()}};
+        res.set_content(j.dump(), "application/json");
+    });
+    const char* kTimelinePath = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+))";
+    server_->Get(kTimelinePath, [this](const httplib::Request& req, httplib::Response& res) {
+        Id128 tenant, timeline;
+        if (!timeline_ids(req, tenant, timeline)) return json_error(res, 400, "ids must be 32 hex digits");
+        auto tl = registry_.find(tenant, timeline);
+        if (!tl) return json_error(res, 404, "timeline not found");
+        res.set_content(timeline_json(*tl).dump(), "application/json");
+    });
+    server_->Delete(kTimelinePath, [this](const httplib::Request& req, httplib::Response& res) {
+        Id128 tenant, timeline;
+        if (!timeline_ids(req, tenant, timeline)) return json_error(res, 400, "ids must be 32 hex digits");
+        const bool force = req.has_param("force") && req.get_param_value("force") == "true";
+        Status s = registry_.remove(tenant, timeline, force);
+        if (!s) spdlog::warn("DELETE {}: {}", req.path, s.message());
+        if (s.kind() == StatusKind::kNotFound) return json_error(res, 404, "timeline not found");
+        // A proposer is connected and the request was not forced.
+        if (s.kind() == StatusKind::kInvalidInput) return json_error(res, 409, s.message());
+        if (!s) return json_error(res, 500, s.message());
+        res.set_content(nlohmann::json{{"deleted", true}}.dump(), "application/json");
+    });
+    server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        res.set_content(render_metrics(), "text/plain; version=0.0.4");
+    });
+    server_->set_error_handler([](const httplib::Request&, httplib::Response& res) {
+        if (res.body.empty()) res.set_content(nlohmann::json{{"error", "not found"}}.dump(), "application/json");
+    });
+}
+
+HttpApi::~HttpApi() { stop(); }
+
+Status HttpApi::listen(const std::string& host, std::uint16_t port) {
+    if (port == 0) {
+        int p = server_->bind_to_any_port(host);
+        if (p < 0) return Status::invalid("cannot listen for HTTP on " + host + ":0");
+        bound_port_ = static_cast<std::uint16_t>(p);
+    } else {
+        if (!server_->bind_to_port(host, port))
+            return Status::invalid("cannot listen for HTTP on " + host + ":" + std::to_string(port) +
+                                   " (address in use or not available)");
+        bound_port_ = port;
+    }
+    return Status();
+}
+
+void HttpApi::start() {
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+void HttpApi::stop() {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+}
+
+std::string HttpApi::render_metrics() {
+    std::string out;
+    auto tls = registry_.list();
+    out += "# HELP safekeeper_timelines Number of timelines on this node.\n# TYPE safekeeper_timelines gauge\n";
+    out += "safekeeper_timelines " + std::to_string(tls.size()) + "\n";
+    out += "# HELP safekeeper_active_connections Open PostgreSQL-protocol connections.\n"
+           "# TYPE safekeeper_active_connections gauge\n";
+    out += "safekeeper_active_connections " + std::to_string(pg_server_.active_connections()) + "\n";
+    out += "# HELP safekeeper_connections_total Accepted PostgreSQL-protocol connections.\n"
+           "# TYPE safekeeper_connections_total counter\n";
+    out += "safekeeper_connections_total " + std::to_string(pg_server_.total_connections()) + "\n";
+
+    struct Row {
+        std::string labels;
+        TimelineSnapshot snap;
+        StorageCounters* counters;
+    };
+    std::vector<Row> rows;
+    for (auto& tl : tls)
+        rows.push_back({"tenant_id=\"" + format_id(tl->tenant_id()) + "\",timeline_id=\"" +
+                            format_id(tl->timeline_id()) + "\"",
+                        tl->snapshot(), tl->counters()});
+    auto gauge = [&](const char* name, const char* help, const char* type, auto get) {
+        out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+        for (auto& r : rows) out += std::string(name) + "{" + r.labels + "} " + std::to_string(get(r)) + "\n";
+    };
+    gauge("safekeeper_flush_lsn", "End of durable WAL (byte position).", "gauge",
+          [](const Row& r) { return r.snap.flush_lsn; });
+    gauge("safekeeper_commit_lsn", "Commit LSN known to this acceptor.", "gauge",
+          [](const Row& r) { return r.snap.commit_lsn; });
+    gauge("safekeeper_truncate_lsn", "Truncate LSN known to this acceptor.", "gauge",
+          [](const Row& r) { return r.snap.truncate_lsn; });
+    gauge("safekeeper_term", "Highest term promised.", "gauge", [](const Row& r) { return r.snap.term; });
+    gauge("safekeeper_pg_timeline", "PostgreSQL timeline of the WAL held (0: none yet).", "gauge",
+          [](const Row& r) { return r.snap.pg_timeline; });
+    gauge("safekeeper_min_pg_timeline",
+          "Failover fence: lowest PostgreSQL timeline a proposer may be elected on (0: none).",
+          "gauge", [](const Row& r) { return r.snap.min_pg_timeline; });
+    gauge("safekeeper_timeline_broken", "1 if the timeline refuses service after an error.", "gauge",
+          [](const Row& r) { return r.snap.state == TimelineState::kBroken ? 1 : 0; });
+    gauge("safekeeper_proposer_connected", "1 while a proposer streams to the timeline.", "gauge",
+          [](const Row& r) { return r.snap.proposer_connected ? 1 : 0; });
+    gauge("safekeeper_wal_bytes_written_total", "WAL bytes written.", "counter",
+          [](const Row& r) { return r.counters ? r.counters->wal_bytes_written.load() : 0; });
+    gauge("safekeeper_fsync_total", "fdatasync calls on WAL segments.", "counter",
+          [](const Row& r) { return r.counters ? r.counters->fsync_count.load() : 0; });
+    gauge("safekeeper_flush_hint_writes_total", "Flushes that ended inside a record (hint written).", "counter",
+          [](const Row& r) { return r.counters ? r.counters->flush_hint_writes.load() : 0; });
+    out += "# HELP safekeeper_consumers WAL consumers streaming the timeline.\n"
+           "# TYPE safekeeper_consumers gauge\n";
+    for (auto& tl : tls)
+        out += "safekeeper_consumers{tenant_id=\"" + format_id(tl->tenant_id()) +
+               "\",timeline_id=\"" + format_id(tl->timeline_id()) + "\"} " +
+               std::to_string(tl->consumers().size()) + "\n";
+    for (const char* which : {"sent", "write", "flush", "apply"}) {
+        const std::string metric = std::string("safekeeper_consumer_") + which + "_lsn";
+        out += "# HELP " + metric + " WAL consumer's " + which + " position (byte position).\n# TYPE " +
+               metric + " gauge\n";
+        for (auto& tl : tls)
+            for (const ConsumerInfo& c : tl->consumers().list()) {
+                const Lsn v = which[0] == 's'   ? c.sent_lsn
+                              : which[0] == 'w' ? c.write_lsn
+                              : which[0] == 'f' ? c.flush_lsn
+                                                : c.apply_lsn;
+                out += metric + "{tenant_id=\"" + format_id(tl->tenant_id()) + "\",timeline_id=\"" +
+                       format_id(tl->timeline_id()) + "\",consumer=\"" + label_escape(c.peer) +
+                       "\",application_name=\"" + label_escape(c.application_name) + "\"} " +
+                       std::to_string(v) + "\n";
+            }
+    }
+    out += "# HELP safekeeper_fsync_seconds Duration of WAL fdatasync calls.\n"
+           "# TYPE safekeeper_fsync_seconds histogram\n";
+    for (auto& r : rows)
+        if (r.counters) r.counters->fsync_seconds.render(out, "safekeeper_fsync_seconds", r.labels);
+    return out;
+}
+
+}  // namespace wp::sk

@@ -1,0 +1,50 @@
+// Operator HTTP API (cpp-httplib), documented in docs/http-api.md:
+//   GET    /v1/status
+//   GET    /v1/tenant/{tenant}/timeline/{timeline}
+//   DELETE /v1/tenant/{tenant}/timeline/{timeline}
+//   GET    /metrics   (Prometheus text format)
+// Reads only published timeline snapshots and atomics, so it never waits
+// for a timeline's disk IO (DELETE waits for the timeline's in-flight batch).
+// Thread-safety: httplib serves requests on its own thread pool; all
+// handlers are thread-safe. Lifetime: registry and server must outlive it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "wire/server.h"
+#include "walproposer/result.h"
+#include "timeline/timeline.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace wp::sk {
+
+class HttpApi {
+public:
+    HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id);
+    ~HttpApi();
+
+    // Binds (error value if the address is in use); start() serves in a thread.
+    Status listen(const std::string& host, std::uint16_t port);
+    std::uint16_t bound_port() const { return bound_port_; }
+    void start();
+    void stop();
+
+    // Exposed for tests.
+    std::string render_metrics();
+
+private:
+    TimelineRegistry& registry_;
+    PgServer& pg_server_;
+    NodeId node_id_;
+    std::unique_ptr<httplib::Server> server_;
+    std::thread thread_;
+    std::uint16_t bound_port_ = 0;
+};
+
+}  // namespace wp::sk

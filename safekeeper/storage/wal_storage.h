@@ -1,0 +1,191 @@
+// Durable WAL and control-file storage of one timeline: the daemon's
+// implementation of the core's wp::AcceptorStorage.
+//
+// Directory DIR/<tenant>/<timeline>/ holds (docs/storage.md):
+//   safekeeper.control        control file (control_file.h)
+//   <24 hex digits>           complete WAL segments, named as PostgreSQL does
+//   <24 hex digits>.partial   the segment being written (at most one)
+//   wal_end_hint              flush hint (below)
+//   *.tmp                     leftovers of an interrupted create/replace; removed on open
+//
+// Durability and crash safety:
+//  * write_wal() pwrites at the LSN's offset in the segment; not durable.
+//  * flush_wal() fdatasyncs every file written since the last flush (one
+//    fdatasync per file: group commit), then renames completed segments
+//    durably; flush_lsn() advances only after that.
+//  * End of WAL after a crash is found by decoding records (CRC) forward
+//    from a record boundary <= commit_lsn (ControlFileData::
+//    wal_scan_start_lsn). A CRC cannot vouch for a record that is only
+//    partly present, so when a flush ends anywhere other than at the end
+//    of a complete record (PostgreSQL's flush pointer can stop at a page
+//    boundary inside a record), flush_wal() also durably writes the flush LSN
+//    to wal_end_hint (two checksummed 512-byte slots, alternating).
+//    Recovered flush_lsn = max(decoded end, hint): never below an
+//    acknowledged flush.
+//  * open() first fsyncs every file of the directory (segments, control
+//    file, hint), then the directory and its parent: a killed process
+//    (SIGKILL, OOM) leaves written but unsynced bytes in the page cache,
+//    and recovery must not acknowledge WAL that an OS crash could still
+//    erase. A failed fsync fails open() (the timeline is then broken).
+//  * Any failed write, fsync or file operation poisons the storage
+//    (failure()): every later call fails with the first error.
+//  * New segments are created as NAME.partial.tmp, allocated, fsynced,
+//    renamed, directory fsynced.
+//  * truncate_wal(end): first the hint is set durably to `end`, then the
+//    bytes [end, old write end) are zeroed and synced, later segments are
+//    unlinked and the directory synced. Beyond the write end every byte is
+//    zero (start-up recovery re-establishes that), so a crash at any point
+//    leaves either the old WAL or a prefix of it; stale records can never
+//    reappear behind new WAL.
+//
+// Thread-safety: none. One WalStorage per timeline, used under the
+// timeline's mutex. Counters (counters()) are atomics, readable any time.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/control_file.h"
+#include "storage/durable_file.h"
+#include "http/metrics.h"
+#include "walproposer/result.h"
+#include "storage/wal_decoder.h"
+#include "storage/wal_format.h"
+#include "walproposer/acceptor.h"
+
+namespace wp::sk {
+
+constexpr const char kFlushHintFileName[] = "wal_end_hint";
+
+struct WalStorageOptions {
+    // true: create segments with posix_fallocate; false: write zeros.
+    bool preallocate_with_fallocate = true;
+    // A flush that ends inside a record acknowledges only up to the last
+    // record end while the tail after it is shorter than this; a longer tail
+    // is acknowledged through the durable flush hint (one more fdatasync).
+    // Must stay well below the proposer's in-flight limit (16 MB).
+    std::uint64_t hint_lag_bytes = 1024 * 1024;
+};
+
+// What open() found; for the log and the status API.
+struct RecoveryReport {
+    Lsn scan_start = kInvalidLsn;
+    Lsn decoded_end = kInvalidLsn;  // end of the last valid record
+    Lsn hint_lsn = kInvalidLsn;     // 0 if none
+    Lsn flush_lsn = kInvalidLsn;
+    std::uint64_t records_decoded = 0;
+    std::string stop_reason;  // why decoding stopped
+    std::vector<std::string> actions;  // cleanups performed
+};
+
+class WalStorage final : public AcceptorStorage {
+public:
+    // Creates DIR (durably) with an initial control file. Fails if DIR holds a
+    // control file already.
+    static Result<std::unique_ptr<WalStorage>> create(FileSystem& fs, const std::string& dir,
+                                                      const ControlFileData& initial,
+                                                      WalStorageOptions options = {});
+    // Opens an existing timeline directory and recovers: reads the control
+    // file (kCorrupt if it fails any check; nothing is modified then), makes
+    // every file durable (fsync), finds the end of WAL (kCorrupt if the
+    // control file's commit_lsn is above it, naming both LSNs; no WAL
+    // is modified then), removes leftovers, zeroes the tail, fixes segment
+    // names.
+    static Result<std::unique_ptr<WalStorage>> open(FileSystem& fs, const std::string& dir,
+                                                    WalStorageOptions options = {});
+
+    // --- wp::AcceptorStorage ---
+    wp::Status persist_state(const AcceptorDurableState& state) override;
+    wp::Status write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) override;
+    wp::Status flush_wal() override;
+    wp::Status truncate_wal(Lsn end) override;
+    // The core's read of durable WAL [begin, end) (a vote's WAL tail).
+    wp::Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override;
+    Lsn flush_lsn() const override { return flush_lsn_; }
+
+    // The PG timeline history content (from the greeting); persisted durably
+    // right away if it differs from the stored one.
+    Status set_pg_timeline_history(const std::string& content);
+
+    // Reads durable WAL bytes [lsn, lsn + len) (only below flush_lsn()).
+    // Returns the number of bytes read (short at flush_lsn()).
+    Result<std::size_t> read_wal(Lsn lsn, std::uint8_t* buf, std::size_t len);
+
+    Lsn write_lsn() const { return write_lsn_; }
+    // The first failure of a write_wal, flush_wal, truncate_wal (other than
+    // a refused request), persist_state or set_pg_timeline_history; ok if
+    // none. Once set, every one of those calls and read_wal fail with it:
+    // after a failed write or fsync the state of the files is unknown, so
+    // the storage is never used again (the caller marks the timeline
+    // broken; a restart recovers from what is on disk).
+    const Status& failure() const { return failure_; }
+    Lsn timeline_start_lsn() const { return timeline_start_; }
+    const ControlFileData& control() const { return control_; }  // last persisted
+    const RecoveryReport& recovery_report() const { return recovery_; }
+    const std::string& directory() const { return dir_; }
+    StorageCounters& counters() { return counters_; }
+    // Name (with suffix) of every WAL segment file, in LSN order. For tests.
+    std::vector<std::string> segment_file_names() const;
+
+private:
+    struct Segment {
+        std::string base_name;  // 24 hex digits
+        bool partial = false;
+        std::string file_name() const { return partial ? base_name + ".partial" : base_name; }
+    };
+
+    WalStorage(FileSystem& fs, std::string dir, WalStorageOptions options);
+    Status recover();
+    Status sync_everything(const std::vector<std::string>& names);
+    Status poison(Status s);  // records the first failure; returns s
+    Status remove_leftovers(std::vector<std::string>& names);
+    Status scan_segments(const std::vector<std::string>& names);
+    Status decode_forward(WalStreamDecoder& decoder, Lsn until);  // until == 0: to the end
+    Status normalize_after_recovery();
+    Status open_for_write(SegmentNumber segno);
+    Status do_flush();
+    Status do_truncate(Lsn end);
+    Result<Lsn> read_flush_hint();
+    Status write_flush_hint(Lsn lsn);
+    WalStreamDecoder::Options decoder_options() const;
+    Lsn choose_scan_start(Lsn commit_lsn);
+    std::string path_of(const std::string& name) const { return join_path(dir_, name); }
+    std::uint32_t segment_size() const { return control_.acceptor.identity.wal_segment_size; }
+
+    FileSystem& fs_;
+    std::string dir_;
+    WalStorageOptions options_;
+    ControlFileData control_;  // last persisted
+    std::map<SegmentNumber, Segment> segments_;
+    RecoveryReport recovery_;
+    StorageCounters counters_;
+
+    Lsn timeline_start_ = kInvalidLsn;
+    Lsn write_lsn_ = kInvalidLsn;
+    Lsn flush_lsn_ = kInvalidLsn;
+    Lsn hint_lsn_ = kInvalidLsn;  // last durable hint value
+
+    // The segment being written and segments completed since the last flush.
+    std::optional<SegmentNumber> open_segno_;
+    std::unique_ptr<File> open_file_;
+    bool open_file_dirty_ = false;
+    std::vector<std::pair<SegmentNumber, std::unique_ptr<File>>> completed_unsynced_;
+
+    // Follows the written WAL to know whether its end is a record end.
+    std::optional<WalStreamDecoder> ingest_decoder_;
+    // Durable record boundaries seen at flushes (ascending), candidates for
+    // wal_scan_start_lsn.
+    std::deque<Lsn> boundary_candidates_;
+
+    std::unique_ptr<File> hint_file_;
+    std::uint32_t hint_seq_ = 0;
+
+    Status failure_;  // first failure (failure()); ok while usable
+};
+
+}  // namespace wp::sk

@@ -1,0 +1,358 @@
+#include "timeline/timeline.h"
+
+#include "wire/pg_wire.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+
+namespace wp::sk {
+
+const char* timeline_state_name(TimelineState s) {
+    switch (s) {
+        case TimelineState::kActive: return "active";
+        case TimelineState::kBroken: return "broken";
+        case TimelineState::kDeleted: return "deleted";
+    }
+    return "unknown";
+}
+
+Timeline::Timeline(Id128 tenant, Id128 timeline, NodeId node_id,
+                   std::unique_ptr<WalStorage> storage)
+    : tenant_(tenant),
+      timeline_(timeline),
+      name_(TimelineKey{tenant, timeline}.to_string()),
+      storage_(std::move(storage)) {
+    acceptor_ = std::make_unique<Acceptor>(AcceptorConfig{node_id}, storage_.get(), storage_->control().acceptor);
+    std::lock_guard<std::mutex> g(mutex_);
+    publish_locked();
+}
+
+Timeline::Timeline(Id128 tenant, Id128 timeline, std::string error)
+    : tenant_(tenant), timeline_(timeline), name_(TimelineKey{tenant, timeline}.to_string()) {
+    state_ = TimelineState::kBroken;
+    snapshot_.state = TimelineState::kBroken;
+    snapshot_.last_error = std::move(error);
+}
+
+void Timeline::publish_locked() {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.state = state_.load();
+    if (acceptor_) {
+        const AcceptorDurableState& st = acceptor_->state();
+        const bool advanced = st.commit_lsn > snapshot_.commit_lsn;
+        snapshot_.term = st.term;
+        snapshot_.term_history = st.term_history;
+        snapshot_.flush_lsn = storage_->flush_lsn();
+        snapshot_.write_lsn = storage_->write_lsn();
+        snapshot_.commit_lsn = st.commit_lsn;
+        snapshot_.truncate_lsn = st.truncate_lsn;
+        snapshot_.timeline_start_lsn = storage_->timeline_start_lsn();
+        snapshot_.system_id = st.identity.system_id;
+        snapshot_.pg_version = st.identity.pg_version;
+        snapshot_.pg_timeline = st.identity.pg_timeline;
+        snapshot_.wal_segment_size = st.identity.wal_segment_size;
+        snapshot_.min_pg_timeline = st.min_pg_timeline;
+        if (advanced) {
+            commit_cv_.notify_all();
+            consumers_.notify_all();
+        }
+    }
+}
+
+TimelineSnapshot Timeline::snapshot() const {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    return snapshot_;
+}
+
+void Timeline::mark_broken_locked(const std::string& error) {
+    state_ = TimelineState::kBroken;
+    spdlog::error("timeline {}: stopped serving after error: {}", name_, error);
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.state = TimelineState::kBroken;
+    snapshot_.last_error = error;
+    commit_cv_.notify_all();
+    consumers_.notify_all();
+}
+
+void Timeline::mark_deleted() {
+    state_ = TimelineState::kDeleted;
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.state = TimelineState::kDeleted;
+    commit_cv_.notify_all();
+    consumers_.notify_all();
+}
+
+void Timeline::set_last_error(const std::string& error) {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.last_error = error;
+}
+
+Lsn Timeline::wait_for_commit_beyond(Lsn lsn, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> g(snapshot_mutex_);
+    commit_cv_.wait_for(g, timeout, [&] {
+        return snapshot_.commit_lsn > lsn || state_.load() != TimelineState::kActive;
+    });
+    return snapshot_.commit_lsn;
+}
+
+Lsn Timeline::published_commit_lsn() const {
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    return snapshot_.commit_lsn;
+}
+
+void Timeline::streaming_claimed_locked(PgConnection* conn, const std::string& peer) {
+    if (streamer_socket_ && streamer_socket_ != conn) {
+        spdlog::info(
+            "timeline {}: proposer {} (term {}) takes over streaming; shutting down the older "
+            "connection",
+            name_, peer, streaming_.term());
+        streamer_socket_->shutdown();
+    }
+    streamer_socket_ = conn;
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.proposer_connected = true;
+    snapshot_.proposer_peer = peer;
+    snapshot_.proposer_term = streaming_.term();
+}
+
+void Timeline::streaming_released_locked() {
+    if (streaming_.holder() != 0) return;
+    streamer_socket_ = nullptr;
+    std::lock_guard<std::mutex> g(snapshot_mutex_);
+    snapshot_.proposer_connected = false;
+}
+
+void Timeline::maybe_persist_horizons_locked(bool force) {
+    if (!acceptor_ || state_.load() != TimelineState::kActive) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - last_horizon_persist_ < std::chrono::seconds(1)) return;
+    last_horizon_persist_ = now;
+    wp::Status s = acceptor_->persist_horizons();
+    if (!s.ok()) mark_broken_locked("cannot persist control file: " + s.message());
+}
+
+// ------------------------------------------------------------------ registry
+
+TimelineRegistry::TimelineRegistry(FileSystem& fs, std::string data_dir, NodeId node_id,
+                                   WalStorageOptions options)
+    : fs_(fs), data_dir_(std::move(data_dir)), node_id_(node_id), options_(options) {}
+
+std::string TimelineRegistry::timeline_dir(const Id128& tenant, const Id128& timeline) const {
+    return join_path(join_path(data_dir_, format_id(tenant)), format_id(timeline));
+}
+
+std::string TimelineRegistry::tombstone_path(const Id128& tenant, const Id128& timeline) const {
+    return join_path(join_path(data_dir_, format_id(tenant)),
+                     format_id(timeline) + kTombstoneSuffix);
+}
+
+namespace {
+
+// 24 hex digits, optionally ".partial": a WAL segment file (any segment size).
+bool is_wal_segment_name(const std::string& name) {
+    std::string base = name;
+    const std::string partial = ".partial";
+    if (base.size() > partial.size() &&
+        base.compare(base.size() - partial.size(), partial.size(), partial) == 0)
+        base.resize(base.size() - partial.size());
+    return base.size() == 24 && std::all_of(base.begin(), base.end(), [](char c) {
+               return std::isxdigit(static_cast<unsigned char>(c)) != 0;
+           });
+}
+
+}  // namespace
+
+Status TimelineRegistry::load_all() {
+    auto tenants = fs_.list_directory(data_dir_);
+    if (!tenants) return tenants.status();
+    // The tenant directories' entries, before anything below them is trusted
+    // (each timeline's files and directories are fsynced by WalStorage::open).
+    WP_RETURN_IF_ERROR(fs_.sync_directory(data_dir_).with_context("start-up fsync"));
+    for (const std::string& tenant_name : *tenants) {
+        auto tenant = parse_id(tenant_name);
+        const std::string tenant_dir = join_path(data_dir_, tenant_name);
+        if (!tenant || !fs_.is_directory(tenant_dir)) continue;
+        auto entries = fs_.list_directory(tenant_dir);
+        if (!entries) {
+            spdlog::error("cannot list {}: {}", tenant_dir, entries.status().message());
+            continue;
+        }
+        for (const std::string& entry : *entries) {
+            const std::string dir = join_path(tenant_dir, entry);
+            if (entry.rfind(".deleted-", 0) == 0) {  // interrupted DELETE
+                Status s = fs_.remove_tree(dir);
+                if (!s) spdlog::warn("cannot remove {}: {}", dir, s.message());
+                continue;
+            }
+            auto timeline = parse_id(entry);
+            if (!timeline || !fs_.is_directory(dir)) continue;
+            const std::string name = tenant_name + "/" + entry;
+            std::shared_ptr<Timeline> tl;
+            auto refuse = [&](const std::string& error) {
+                spdlog::error("timeline {}: refusing service: {}", name, error);
+                tl = std::make_shared<Timeline>(*tenant, *timeline, error);
+            };
+            std::optional<Result<std::unique_ptr<WalStorage>>> storage;
+            if (!fs_.exists(join_path(dir, kControlFileName))) {
+                auto files = fs_.list_directory(dir);
+                if (!files) {
+                    refuse(files.status().message());
+                } else if (std::none_of(files->begin(), files->end(), is_wal_segment_name)) {
+                    // A crash while the timeline was being created, before
+                    // its first control file was durable: no WAL segment
+                    // exists, so nothing was ever acknowledged. Not
+                    // registered; the first push creates it again.
+                    spdlog::warn(
+                        "timeline {}: no control file and no WAL (creation was interrupted); it "
+                        "will be created again on first use",
+                        name);
+                    continue;
+                } else {
+                    // WAL exists, so this timeline voted and acknowledged;
+                    // recreating it empty would forget its promises.
+                    refuse(std::string("timeline directory holds WAL segments but no control "
+                                       "file ") +
+                           kControlFileName +
+                           ": its votes and term history are lost, so it must not be "
+                           "recreated; restore the control file, or DELETE the timeline");
+                }
+            } else {
+                storage = WalStorage::open(fs_, dir, options_);
+                // open() refuses a commit_lsn above the recovered WAL (and the
+                // core's Acceptor would start failed on one).
+                if (!*storage) refuse(storage->status().message());
+            }
+            if (!tl) {
+                const RecoveryReport& r = (**storage)->recovery_report();
+                spdlog::info("timeline {}: loaded, flush_lsn {} (decoded {} records from {} to {}, hint {}; stopped: {})",
+                             name, format_lsn(r.flush_lsn), r.records_decoded, format_lsn(r.scan_start),
+                             format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.stop_reason);
+                for (const std::string& a : r.actions) spdlog::info("timeline {}: recovery: {}", name, a);
+                tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_, std::move(**storage));
+            }
+            std::lock_guard<std::mutex> g(mutex_);
+            timelines_[{*tenant, *timeline}] = tl;
+        }
+    }
+    return Status();
+}
+
+std::shared_ptr<Timeline> TimelineRegistry::find(const Id128& tenant, const Id128& timeline) {
+    std::lock_guard<std::mutex> g(mutex_);
+    auto it = timelines_.find({tenant, timeline});
+    return it == timelines_.end() ? nullptr : it->second;
+}
+
+Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& tenant, const Id128& timeline) {
+    std::lock_guard<std::mutex> g(mutex_);
+    auto it = timelines_.find({tenant, timeline});
+    if (it != timelines_.end()) return it->second;
+    ControlFileData initial;
+    initial.acceptor.identity.tenant_id = tenant;
+    initial.acceptor.identity.timeline_id = timeline;
+    // A timeline deleted earlier may have voted: start at the term its
+    // tombstone recorded, so no vote is ever granted twice in a term.
+    auto tombstone = load_tombstone(fs_, tombstone_path(tenant, timeline), timeline);
+    if (!tombstone) {
+        spdlog::error("timeline {}: refusing to create: {}",
+                      TimelineKey{tenant, timeline}.to_string(), tombstone.status().message());
+        return tombstone.status().with_context(
+            "refusing to create a timeline that was deleted before: its tombstone (the term "
+            "it had promised) is unreadable");
+    }
+    if (*tombstone) {
+        initial.acceptor.term = (*tombstone)->term;
+        initial.acceptor.min_pg_timeline = (*tombstone)->min_pg_timeline;
+    }
+    auto storage = WalStorage::create(fs_, timeline_dir(tenant, timeline), initial, options_);
+    if (!storage) return storage.status();
+    auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage));
+    timelines_[{tenant, timeline}] = tl;
+    if (*tombstone)
+        spdlog::info("timeline {}: created again after a delete, at term {} with fence {} "
+                     "(tombstone)",
+                     tl->name(), (*tombstone)->term, (*tombstone)->min_pg_timeline);
+    else
+        spdlog::info("timeline {}: created", tl->name());
+    return tl;
+}
+
+std::vector<std::shared_ptr<Timeline>> TimelineRegistry::list() {
+    std::lock_guard<std::mutex> g(mutex_);
+    std::vector<std::shared_ptr<Timeline>> out;
+    for (auto& [k, tl] : timelines_) out.push_back(tl);
+    return out;
+}
+
+Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool force) {
+    std::shared_ptr<Timeline> tl;
+    {
+        std::lock_guard<std::mutex> g(mutex_);
+        auto it = timelines_.find({tenant, timeline});
+        if (it == timelines_.end()) return Status::error(StatusKind::kNotFound, "timeline not found");
+        const TimelineSnapshot snap = it->second->snapshot();
+        if (snap.proposer_connected && !force)
+            return Status::invalid(
+                "timeline " + it->second->name() + " has a connected proposer (" +
+                snap.proposer_peer + ", term " + std::to_string(snap.proposer_term) +
+                "): deleting it would take this safekeeper out of a running cluster's quorum; "
+                "stop the proposer or remove this safekeeper from its list first, or repeat the "
+                "request with ?force=true");
+        tl = it->second;
+        timelines_.erase(it);
+    }
+    tl->mark_deleted();
+    // Wait for an in-flight batch to finish before the files go away; no
+    // vote can be granted on it after this (it is marked deleted).
+    std::lock_guard<std::mutex> g(tl->mutex());
+    const std::string dir = timeline_dir(tenant, timeline);
+    // The tombstone keeps the highest term the timeline may have promised,
+    // durably, before the directory goes; find_or_create() starts there.
+    Tombstone keep;
+    if (Acceptor* acc = tl->acceptor()) {
+        keep.term = std::max(
+            {acc->state().term, acc->durable_state().term, tl->storage()->control().acceptor.term});
+        keep.min_pg_timeline = std::max({acc->state().min_pg_timeline,
+                                         acc->durable_state().min_pg_timeline,
+                                         tl->storage()->control().acceptor.min_pg_timeline});
+    } else if (auto control = load_control_file(fs_, dir)) {
+        keep.term = control->acceptor.term;
+        keep.min_pg_timeline = control->acceptor.min_pg_timeline;
+    } else {
+        spdlog::warn(
+            "timeline {}: deleting a timeline whose control file cannot be read ({}); its "
+            "tombstone keeps only the terms and fence known from earlier tombstones",
+            tl->name(), control.status().message());
+    }
+    const std::string tomb = tombstone_path(tenant, timeline);
+    auto earlier = load_tombstone(fs_, tomb, timeline);
+    if (earlier && *earlier) {
+        keep.term = std::max(keep.term, (*earlier)->term);
+        keep.min_pg_timeline = std::max(keep.min_pg_timeline, (*earlier)->min_pg_timeline);
+    } else if (!earlier) {
+        spdlog::warn("timeline {}: replacing an unreadable tombstone: {}", tl->name(),
+                     earlier.status().message());
+    }
+    WP_RETURN_IF_ERROR(store_tombstone(fs_, tomb, timeline, keep));
+    const std::string graveyard =
+        join_path(parent_directory(dir), ".deleted-" + format_id(timeline));
+    if (fs_.exists(graveyard)) WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
+    WP_RETURN_IF_ERROR(fs_.rename(dir, graveyard));
+    WP_RETURN_IF_ERROR(fs_.sync_directory(parent_directory(dir)));
+    WP_RETURN_IF_ERROR(fs_.remove_tree(graveyard));
+    spdlog::info("timeline {}: deleted (tombstone at term {}, fence {})", tl->name(), keep.term,
+                 keep.min_pg_timeline);
+    return Status();
+}
+
+void TimelineRegistry::persist_all_horizons() {
+    for (auto& tl : list()) {
+        std::lock_guard<std::mutex> g(tl->mutex());
+        tl->maybe_persist_horizons_locked(true);
+    }
+}
+
+}  // namespace wp::sk

@@ -1,0 +1,181 @@
+// Timelines and the registry of all timelines of the daemon.
+//
+// A Timeline couples the core's Acceptor with its WalStorage. Threading:
+//  * `mutex()` guards the acceptor and the storage; the proposer connection
+//    holds it while it handles a batch (including the batch's fdatasync),
+//    so a slow disk on one timeline only delays that timeline.
+//  * A TimelineSnapshot is published (under a separate small mutex) after
+//    every change; the HTTP API and metrics read only snapshots, so they
+//    never wait for a timeline's IO.
+//  * commit_lsn advances are broadcast on a condition variable, which
+//    wait_for_commit_beyond() waits on without polling; the WAL senders do
+//    not use it: they are woken through their eventfds in consumers()
+//    (wal_consumers.h).
+// States: kActive -> kBroken (IO error or corrupt control file; refuses
+// service until restart, files left untouched) ; kActive -> kDeleted.
+//
+// TimelineRegistry: thread-safe map of timelines; loads every timeline
+// directory at start-up (a corrupt one is registered as kBroken, the others
+// keep working), creates new ones on first push, deletes on request.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/durable_file.h"
+#include "walproposer/result.h"
+#include "send_wal/wal_consumers.h"
+#include "storage/wal_storage.h"
+#include "walproposer/acceptor.h"
+#include "walproposer/acceptor_session.h"
+#include "walproposer/timeline_key.h"
+
+namespace wp::sk {
+
+class PgConnection;
+
+enum class TimelineState { kActive, kBroken, kDeleted };
+const char* timeline_state_name(TimelineState s);
+
+struct TimelineSnapshot {
+    TimelineState state = TimelineState::kActive;
+    std::string last_error;
+    Term term = 0;
+    TermHistory term_history;
+    Lsn flush_lsn = 0, write_lsn = 0, commit_lsn = 0, truncate_lsn = 0, timeline_start_lsn = 0;
+    std::uint64_t system_id = 0;
+    std::uint32_t pg_version = 0, pg_timeline = 0, wal_segment_size = 0;
+    std::uint32_t min_pg_timeline = 0;  // the failover fence (0 = none)
+    bool proposer_connected = false;
+    std::string proposer_peer;
+    Term proposer_term = 0;
+    std::vector<std::string> consumers;  // not filled: consumers() lists the WAL consumers
+};
+
+class Timeline {
+public:
+    // Active timeline over an opened storage.
+    Timeline(Id128 tenant, Id128 timeline, NodeId node_id, std::unique_ptr<WalStorage> storage);
+    // Broken timeline (could not be opened).
+    Timeline(Id128 tenant, Id128 timeline, std::string error);
+
+    const Id128& tenant_id() const { return tenant_; }
+    const Id128& timeline_id() const { return timeline_; }
+    // "tenant/timeline" in hex; used in logs.
+    const std::string& name() const { return name_; }
+
+    // Guards acceptor() and storage(). Both are null for a broken timeline.
+    std::mutex& mutex() { return mutex_; }
+    Acceptor* acceptor() { return acceptor_.get(); }
+    WalStorage* storage() { return storage_.get(); }
+
+    // Must hold mutex(). Refreshes the snapshot; wakes commit waiters when
+    // commit_lsn advanced.
+    void publish_locked();
+    TimelineSnapshot snapshot() const;
+    TimelineState state() const { return state_.load(); }
+    // Must hold mutex(). Stops service on this timeline (the storage state is
+    // unknown after an IO error: PostgreSQL's fsync rule, never retry).
+    void mark_broken_locked(const std::string& error);
+    void mark_deleted();
+    void set_last_error(const std::string& error);
+
+    // Blocks until commit_lsn > lsn, the timeline stops being active, or the
+    // timeout passes. Returns the current commit_lsn. Thread-safe.
+    Lsn wait_for_commit_beyond(Lsn lsn, std::chrono::milliseconds timeout);
+    // The published commit_lsn (cheap; no copy of the snapshot). Thread-safe.
+    Lsn published_commit_lsn() const;
+
+    // WAL consumers of this timeline (send_wal/replication_commands.h); woken through
+    // their eventfds whenever commit_lsn advances or the state changes.
+    ConsumerSet& consumers() { return consumers_; }
+
+    // Proposer streaming ownership: only one connection streams at a time.
+    // The rule lives in the core (walproposer/acceptor_session.h): each
+    // proposer connection's AcceptorSession claims streaming_locked() when
+    // its ProposerElected is accepted, with the connection id as session id.
+    // streaming_claimed_locked() then does the daemon's part: the earlier
+    // streamer's socket is shut down, so that nothing it still has in flight
+    // is read any more (the core refuses such late messages anyway; this
+    // makes the old session end at once), and the snapshot shows `peer`.
+    // `conn` must stay valid until streaming_released_locked() is called
+    // after its session's close(). Must hold mutex().
+    wp::StreamingSlot& streaming_locked() { return streaming_; }
+    void streaming_claimed_locked(PgConnection* conn, const std::string& peer);
+    // After a session's close(): forgets the socket if the slot is now free.
+    void streaming_released_locked();
+    // Must hold mutex(); persists commit/truncate LSNs if due (at most once a
+    // second, or `force`).
+    void maybe_persist_horizons_locked(bool force);
+
+    StorageCounters* counters() { return storage_ ? &storage_->counters() : nullptr; }
+
+private:
+    Id128 tenant_, timeline_;
+    std::string name_;
+    std::mutex mutex_;
+    std::unique_ptr<WalStorage> storage_;
+    std::unique_ptr<Acceptor> acceptor_;
+    std::atomic<TimelineState> state_{TimelineState::kActive};
+
+    wp::StreamingSlot streaming_;
+    PgConnection* streamer_socket_ = nullptr;  // the slot holder's socket (may be null)
+    std::chrono::steady_clock::time_point last_horizon_persist_{};
+
+    mutable std::mutex snapshot_mutex_;
+    std::condition_variable commit_cv_;
+    TimelineSnapshot snapshot_;
+    ConsumerSet consumers_;
+};
+
+class TimelineRegistry {
+public:
+    TimelineRegistry(FileSystem& fs, std::string data_dir, NodeId node_id, WalStorageOptions options = {});
+
+    // Scans DATA_DIR/<tenant>/<timeline>/ and opens every timeline. Never
+    // fails because of one bad timeline; returns an error only if DATA_DIR
+    // itself cannot be read or fsynced. Registered as kBroken (files left
+    // as they are): a timeline whose storage cannot be opened (corrupt
+    // control file, failed start-up fsync), whose control file's commit_lsn
+    // is above the recovered end of WAL, or whose directory holds WAL
+    // segments but no control file. A directory with neither a control file
+    // nor WAL segments (creation interrupted) is skipped.
+    Status load_all();
+    std::shared_ptr<Timeline> find(const Id128& tenant, const Id128& timeline);
+    // Existing timeline, or a new empty one created durably on disk. If the
+    // timeline was deleted before, the new one starts at its tombstone's
+    // term; an unreadable tombstone refuses creation (kCorrupt).
+    Result<std::shared_ptr<Timeline>> find_or_create(const Id128& tenant, const Id128& timeline);
+    std::vector<std::shared_ptr<Timeline>> list();
+    // Removes the timeline: refuses (kInvalidInput, nothing changed) while a
+    // proposer streams to it unless `force`; marks it deleted (its
+    // connections stop), durably writes its tombstone (the highest term it
+    // promised: TENANT_DIR/<timeline>.tombstone), renames its directory
+    // durably out of the way, then removes the files. kNotFound if unknown.
+    Status remove(const Id128& tenant, const Id128& timeline, bool force = false);
+    // Persists commit/truncate LSNs of every active timeline (shutdown).
+    void persist_all_horizons();
+    NodeId node_id() const { return node_id_; }
+
+private:
+    std::string timeline_dir(const Id128& tenant, const Id128& timeline) const;
+    std::string tombstone_path(const Id128& tenant, const Id128& timeline) const;
+
+    FileSystem& fs_;
+    std::string data_dir_;
+    NodeId node_id_;
+    WalStorageOptions options_;
+    std::mutex mutex_;
+    std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
+};
+
+}  // namespace wp::sk

@@ -1,0 +1,282 @@
+#include "wire/pg_wire.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "walproposer/byte_order.h"
+
+namespace wp::sk {
+namespace {
+constexpr std::uint32_t kProtocolV3 = 196608;          // 3.0
+constexpr std::uint32_t kSslRequestCode = 80877103;
+constexpr std::uint32_t kGssEncRequestCode = 80877104;
+constexpr std::uint32_t kCancelRequestCode = 80877102;
+constexpr std::size_t kRecvChunk = 256 * 1024;
+
+}  // namespace
+
+PgConnection::PgConnection(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
+
+PgConnection::~PgConnection() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void PgConnection::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
+
+Status PgConnection::recv_some(bool nonblocking, bool& got_any) {
+    got_any = false;
+    if (in_pos_ > 0 && in_pos_ == in_.size()) {
+        in_.clear();
+        in_pos_ = 0;
+    } else if (in_pos_ > (1u << 20)) {
+        in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_));
+        in_pos_ = 0;
+    }
+    const std::size_t old = in_.size();
+    in_.resize(old + kRecvChunk);
+    ssize_t n;
+    do {
+        n = ::recv(fd_, in_.data() + old, kRecvChunk, nonblocking ? MSG_DONTWAIT : 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        in_.resize(old);
+        if (nonblocking && (errno == EAGAIN || errno == EWOULDBLOCK)) return Status();
+        return Status::from_errno("recv from " + peer_, errno);
+    }
+    in_.resize(old + static_cast<std::size_t>(n));
+    if (n == 0) return Status::error(StatusKind::kIoError, "connection closed by peer " + peer_);
+    got_any = true;
+    return Status();
+}
+
+Status PgConnection::fill(std::size_t n) {
+    while (in_.size() - in_pos_ < n) {
+        bool got = false;
+        Status s = recv_some(false, got);
+        if (!s) {
+            if (in_.size() > in_pos_)
+                return Status::error(StatusKind::kInvalidInput, "peer " + peer_ + " hung up in the middle of a message");
+            return s;
+        }
+    }
+    return Status();
+}
+
+Result<StartupMessage> PgConnection::read_startup() {
+    for (int attempts = 0; attempts < 3; ++attempts) {
+        WP_RETURN_IF_ERROR(fill(4));
+        const std::uint32_t len = get_be32(in_.data() + in_pos_);
+        if (len < 8 || len > kMaxStartupBytes)
+            return Status::invalid("invalid startup packet length " + std::to_string(len));
+        WP_RETURN_IF_ERROR(fill(len));
+        const char* p = in_.data() + in_pos_;
+        const std::uint32_t code = get_be32(p + 4);
+        in_pos_ += len;
+        if (code == kSslRequestCode || code == kGssEncRequestCode) {
+            if (len != 8) return Status::invalid("invalid SSLRequest length");
+            out_.push_back('N');
+            WP_RETURN_IF_ERROR(flush());
+            continue;
+        }
+        if (code == kCancelRequestCode) return Status::invalid("cancel requests are not supported");
+        if (code >> 16 != 3)
+            return Status::invalid("unsupported frontend protocol " + std::to_string(code >> 16) + "." +
+                                   std::to_string(code & 0xFFFF));
+        StartupMessage m;
+        m.protocol = code;
+        (void)kProtocolV3;
+        std::size_t i = 8;
+        while (i < len) {
+            const char* key = p + i;
+            const void* z = std::memchr(key, '\0', len - i);
+            if (!z) return Status::invalid("malformed startup packet");
+            std::size_t klen = static_cast<const char*>(z) - key;
+            i += klen + 1;
+            if (klen == 0) break;  // terminator
+            const char* val = p + i;
+            const void* z2 = std::memchr(val, '\0', len - i);
+            if (!z2) return Status::invalid("malformed startup packet");
+            std::size_t vlen = static_cast<const char*>(z2) - val;
+            i += vlen + 1;
+            m.params[std::string(key, klen)] = std::string(val, vlen);
+        }
+        return m;
+    }
+    return Status::invalid("too many SSL/GSS negotiation requests");
+}
+
+Result<FrontendMessage> PgConnection::read_message() {
+    WP_RETURN_IF_ERROR(fill(5));
+    const char type = in_[in_pos_];
+    const std::uint32_t len = get_be32(in_.data() + in_pos_ + 1);
+    if (len < 4) return Status::invalid("invalid message length " + std::to_string(len));
+    if (len > kMaxMessageBytes)
+        return Status::invalid("message length " + std::to_string(len) + " exceeds the limit of " +
+                               std::to_string(kMaxMessageBytes) + " bytes");
+    WP_RETURN_IF_ERROR(fill(1 + static_cast<std::size_t>(len)));
+    FrontendMessage m;
+    m.type = type;
+    m.payload.assign(in_.data() + in_pos_ + 5, len - 4);
+    in_pos_ += 1 + len;
+    return m;
+}
+
+bool PgConnection::message_ready() {
+    auto complete = [this] {
+        if (in_.size() - in_pos_ < 5) return false;
+        const std::uint32_t len = get_be32(in_.data() + in_pos_ + 1);
+        if (len < 4 || len > kMaxMessageBytes) return true;  // let read_message report it
+        return in_.size() - in_pos_ >= 1 + static_cast<std::size_t>(len);
+    };
+    for (;;) {
+        if (complete()) return true;
+        bool got = false;
+        if (!recv_some(true, got) || !got) return false;
+    }
+}
+
+void PgConnection::begin_message(char type) {
+    out_.push_back(type);
+    msg_start_ = out_.size();
+    put_be32(out_, 0);  // length placeholder
+}
+
+void PgConnection::end_message() {
+    const std::uint32_t len = static_cast<std::uint32_t>(out_.size() - msg_start_);
+    store_be32(&out_[msg_start_], len);
+}
+
+void PgConnection::put_cstr(const std::string& s) {
+    out_.append(s);
+    out_.push_back('\0');
+}
+
+void PgConnection::send_auth_ok() {
+    begin_message('R');
+    put_be32(out_, 0);
+    end_message();
+}
+
+void PgConnection::send_parameter_status(const std::string& name, const std::string& value) {
+    begin_message('S');
+    put_cstr(name);
+    put_cstr(value);
+    end_message();
+}
+
+void PgConnection::send_backend_key_data(std::uint32_t pid, std::uint32_t key) {
+    begin_message('K');
+    put_be32(out_, pid);
+    put_be32(out_, key);
+    end_message();
+}
+
+void PgConnection::send_ready_for_query() {
+    begin_message('Z');
+    out_.push_back('I');
+    end_message();
+}
+
+void PgConnection::send_error(const std::string& code, const std::string& message, const char* severity) {
+    begin_message('E');
+    out_.push_back('S');
+    put_cstr(severity);
+    out_.push_back('V');
+    put_cstr(severity);
+    out_.push_back('C');
+    put_cstr(code);
+    out_.push_back('M');
+    put_cstr(message);
+    out_.push_back('\0');
+    end_message();
+}
+
+void PgConnection::send_copy_both_response() {
+    begin_message('W');
+    out_.push_back(0);  // binary
+    put_be16(out_, 0);  // no columns
+    end_message();
+}
+
+void PgConnection::send_copy_data(const std::uint8_t* data, std::size_t len) {
+    begin_message('d');
+    out_.append(reinterpret_cast<const char*>(data), len);
+    end_message();
+}
+
+void PgConnection::send_copy_done() {
+    begin_message('c');
+    end_message();
+}
+
+void PgConnection::send_command_complete(const std::string& tag) {
+    begin_message('C');
+    put_cstr(tag);
+    end_message();
+}
+
+void PgConnection::send_empty_query_response() {
+    begin_message('I');
+    end_message();
+}
+
+void PgConnection::send_simple_result(const std::vector<std::string>& columns,
+                                      const std::vector<std::vector<std::string>>& rows,
+                                      const std::string& tag) {
+    std::vector<Column> typed_columns;
+    for (const auto& name : columns) typed_columns.push_back(Column{name});
+    std::vector<std::vector<std::optional<std::string>>> typed_rows;
+    for (const auto& row : rows) typed_rows.emplace_back(row.begin(), row.end());
+    send_typed_result(typed_columns, typed_rows, tag);
+}
+
+void PgConnection::send_typed_result(const std::vector<Column>& columns,
+                                     const std::vector<std::vector<std::optional<std::string>>>& rows,
+                                     const std::string& tag) {
+    begin_message('T');
+    put_be16(out_, static_cast<std::uint16_t>(columns.size()));
+    for (const auto& c : columns) {
+        put_cstr(c.name);
+        put_be32(out_, 0);  // table oid
+        put_be16(out_, 0);  // column number
+        put_be32(out_, c.type_oid);
+        put_be16(out_, 0xFFFF);      // typlen -1 (not used by clients)
+        put_be32(out_, 0xFFFFFFFF);  // typmod -1
+        put_be16(out_, 0);           // text format
+    }
+    end_message();
+    for (const auto& row : rows) {
+        begin_message('D');
+        put_be16(out_, static_cast<std::uint16_t>(row.size()));
+        for (const auto& v : row) {
+            if (!v) {
+                put_be32(out_, 0xFFFFFFFF);  // NULL
+                continue;
+            }
+            put_be32(out_, static_cast<std::uint32_t>(v->size()));
+            out_.append(*v);
+        }
+        end_message();
+    }
+    send_command_complete(tag);
+}
+
+Status PgConnection::flush() {
+    std::size_t done = 0;
+    while (done < out_.size()) {
+        ssize_t n = ::send(fd_, out_.data() + done, out_.size() - done, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            out_.clear();
+            return Status::from_errno("send to " + peer_, errno);
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    out_.clear();
+    return Status();
+}
+
+}  // namespace wp::sk

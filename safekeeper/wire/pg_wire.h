@@ -1,0 +1,123 @@
+// PostgreSQL v3 frontend/backend protocol framing, server side, over one
+// blocking TCP socket.
+//
+// Contract: a PgConnection owns its socket (closed in the destructor).
+// Inbound: read_startup() handles SSLRequest / GSSENCRequest (answered 'N')
+// and returns the StartupMessage parameters; read_message() returns one
+// typed frontend message. Lengths are checked against kMaxMessageBytes; a
+// malformed or oversized frame, or a peer that hangs up mid-message, yields
+// an error Status (the caller sends an ErrorResponse if it can and closes).
+// Outbound: the send_* calls append to an output buffer; flush() writes it
+// all (MSG_NOSIGNAL, EINTR and short writes handled).
+// Thread-safety: one thread uses a connection; shutdown() may be called from
+// any thread to wake a blocked reader (used on daemon shutdown and to evict
+// a superseded proposer).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "walproposer/result.h"
+
+namespace wp::sk {
+
+constexpr std::uint32_t kMaxMessageBytes = 32u << 20;  // 32 MB
+constexpr std::uint32_t kMaxStartupBytes = 10000;      // as PostgreSQL's MAX_STARTUP_PACKET_LENGTH
+
+struct StartupMessage {
+    std::uint32_t protocol = 0;
+    std::map<std::string, std::string> params;
+};
+
+struct FrontendMessage {
+    char type = 0;
+    std::string payload;  // without the type byte and length word
+};
+
+// SQLSTATEs we use.
+namespace sqlstate {
+constexpr const char kProtocolViolation[] = "08P01";
+constexpr const char kFeatureNotSupported[] = "0A000";
+constexpr const char kSyntaxError[] = "42601";
+constexpr const char kInsufficientPrivilege[] = "42501";  // a fenced proposer
+constexpr const char kInvalidParameterValue[] = "22023";
+constexpr const char kUndefinedObject[] = "42704";
+constexpr const char kObjectNotInPrerequisiteState[] = "55000";
+constexpr const char kTooManyConnections[] = "53300";
+constexpr const char kDataCorrupted[] = "XX001";
+constexpr const char kInternalError[] = "XX000";
+constexpr const char kAdminShutdown[] = "57P01";
+constexpr const char kIoError[] = "58030";
+constexpr const char kUndefinedFile[] = "58P01";
+}  // namespace sqlstate
+
+// Type OIDs of the result columns we send (PostgreSQL's pg_type.h).
+constexpr std::uint32_t kTextOid = 25, kInt4Oid = 23, kInt8Oid = 20, kByteaOid = 17;
+
+class PgConnection {
+public:
+    explicit PgConnection(int fd, std::string peer);
+    ~PgConnection();
+    PgConnection(const PgConnection&) = delete;
+    PgConnection& operator=(const PgConnection&) = delete;
+
+    const std::string& peer() const { return peer_; }
+    int fd() const { return fd_; }
+
+    Result<StartupMessage> read_startup();
+    Result<FrontendMessage> read_message();
+    // True if a complete message can be read without blocking (buffered, or
+    // already arrived on the socket). Never blocks.
+    bool message_ready();
+
+    void send_auth_ok();
+    void send_parameter_status(const std::string& name, const std::string& value);
+    void send_backend_key_data(std::uint32_t pid, std::uint32_t key);
+    void send_ready_for_query();
+    void send_error(const std::string& sqlstate, const std::string& message,
+                    const char* severity = "ERROR");
+    void send_copy_both_response();
+    void send_copy_data(const std::uint8_t* data, std::size_t len);
+    void send_copy_done();
+    void send_command_complete(const std::string& tag);
+    void send_empty_query_response();
+    // A one-column-or-more text result: RowDescription + DataRows + CommandComplete.
+    void send_simple_result(const std::vector<std::string>& columns,
+                            const std::vector<std::vector<std::string>>& rows,
+                            const std::string& tag);
+    // Same with a type OID per column and NULLs (nullopt); values are sent
+    // as given (text format).
+    struct Column {
+        std::string name;
+        std::uint32_t type_oid = 25;  // text
+    };
+    void send_typed_result(const std::vector<Column>& columns,
+                           const std::vector<std::vector<std::optional<std::string>>>& rows,
+                           const std::string& tag);
+    Status flush();
+    // Bytes queued by send_* and not yet flushed.
+    std::size_t pending_output() const { return out_.size(); }
+
+    // Wakes a blocked reader/writer (shutdown(2) both directions). Thread-safe.
+    void shutdown();
+
+private:
+    // Ensures `n` bytes are buffered (blocking). false + status on EOF/error.
+    Status fill(std::size_t n);
+    Status recv_some(bool nonblocking, bool& got_any);
+    void begin_message(char type);
+    void end_message();
+    void put_cstr(const std::string& s);
+
+    int fd_;
+    std::string peer_;
+    std::vector<char> in_;
+    std::size_t in_pos_ = 0;
+    std::string out_;
+    std::size_t msg_start_ = 0;
+};
+
+}  // namespace wp::sk
