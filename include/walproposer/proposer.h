@@ -258,6 +258,11 @@ private:
         std::string last_error;
     };
 
+    // Defined in src/core/proposer.cpp, except the election's steps, which
+    // are in src/core/proposer_election.cpp: begin_collecting,
+    // handle_acceptor_greeting, maybe_start_campaign, send_vote_request,
+    // handle_vote_response, maybe_become_elected, verify_donor_tail,
+    // lagging_reason and send_elected.
     void set_state(ProposerState s, ProposerOutput& out);
     void log(ProposerOutput& out, LogLevel level, std::string text);
     void send(std::size_t k, const Message& m, TimeMs now, ProposerOutput& out);
