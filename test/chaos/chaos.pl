@@ -73,17 +73,23 @@ my $hosts = join(',', map { '127.0.0.1' } @sks);
 my $ports = join(',', map { $_->pg_port } @sks);
 my $standbys = 0;
 
+# The settings of a standby named $name that streams from the safekeepers.
+sub standby_conf {
+    my ($name) = @_;
+    return <<"EOC";
+primary_conninfo = 'host=$hosts port=$ports application_name=$name options=''-c tenant_id=$id -c timeline_id=$id'''
+hot_standby = on
+wal_retrieve_retry_interval = 200ms
+EOC
+}
+
 # A stock standby of the current primary that streams from the safekeepers.
 sub make_standby {
     my $name = 'chaos_standby' . $standbys++;
     $primary->backup("${name}_bkp");
     my $node = PostgreSQL::Test::Cluster->new($name);
     $node->init_from_backup($primary, "${name}_bkp", has_streaming => 0);
-    $node->append_conf('postgresql.conf', <<"EOC");
-primary_conninfo = 'host=$hosts port=$ports application_name=$name options=''-c tenant_id=$id -c timeline_id=$id'''
-hot_standby = on
-wal_retrieve_retry_interval = 200ms
-EOC
+    $node->append_conf('postgresql.conf', standby_conf($name));
     $node->set_standby_mode;
     $node->start;
     return $node;
@@ -332,14 +338,7 @@ $fault{switchover} = sub {
       or die "pg_rewind of " . $old->name . " failed: $err$out\n";
     # pg_rewind copied the new primary's configuration: this node's own port
     # and name again, and the safekeepers as its upstream.
-    my $name = $old->name;
-    my $port = $old->port;
-    $old->append_conf('postgresql.conf', <<"EOC");
-port = $port
-primary_conninfo = 'host=$hosts port=$ports application_name=$name options=''-c tenant_id=$id -c timeline_id=$id'''
-hot_standby = on
-wal_retrieve_retry_interval = 200ms
-EOC
+    $old->append_conf('postgresql.conf', 'port = ' . $old->port . "\n" . standby_conf($old->name));
     $old->set_standby_mode;
     $old->start;
     $standby = $old;
