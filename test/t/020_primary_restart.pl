@@ -9,6 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::RecursiveCopy;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 use SafekeeperNode;
 use WalproposerCluster;
 
@@ -103,16 +104,26 @@ ok( SafekeeperNode::poll_until(sub {
         $big_pid = $primary->safe_psql('postgres',
             "SELECT pid FROM pg_stat_activity WHERE query LIKE '%wp-torn%' AND pid <> pg_backend_pid()");
         return 0 unless $big_pid;
-        # Wait until the record's first 32 MB are flushed (and streamed).
-        return WalproposerCluster::lsn_to_int(
+        kill 'STOP', $big_pid;    # at once: it builds its 512 MB string first
+        return 1;
+    }, 120),
+    'the backend that inserts a 512 MB record is found and frozen');
+# Let it run in 20 ms slices until the record's first 32 MB are flushed (and
+# streamed). Racing a running backend instead lost on a quiet machine: it
+# inserted all 512 MB before the test could stop it, and nothing was torn.
+ok( SafekeeperNode::poll_until(sub {
+        return 1 if WalproposerCluster::lsn_to_int(
             $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()'))
           > WalproposerCluster::lsn_to_int($torn_start) + 32 * 1024 * 1024;
+        kill 'CONT', $big_pid;
+        usleep(20_000);
+        kill 'STOP', $big_pid;
+        return 0;
     }, 120),
-    'a 512 MB record is being inserted and its first pages are flushed');
-# Freeze the inserting backend so the record cannot complete, then crash the
+    'the first 32 MB of the record are flushed and the backend is frozen mid-record');
+# The backend stays frozen, so the record cannot complete; then crash the
 # server (SIGKILL of a backend makes the postmaster reinitialize: crash
 # recovery, as after a power loss for everything not written).
-kill 'STOP', $big_pid;
 my $flushed_part = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 kill 'KILL', $big_pid;
 $big->kill_kill;
