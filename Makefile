@@ -114,8 +114,10 @@ $(B)/safekeeper: $(B)/obj/safekeeper/main.o $(B)/libsafekeeper.a $(B)/libwpcore.
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
 
 # TEST ONLY: test and bench support (test/support/): fault-injecting and
-# power-loss file layers, a push-protocol client, a WAL generator. Their own
-# library, so the production daemon never contains them.
+# power-loss file layers, a push-protocol client, a WAL generator, and the
+# in-memory acceptor storage and WAL reader shared by the core's unit tests
+# and the simulator. Their own library, so the production daemon never
+# contains them.
 TS_SOURCES := $(sort $(wildcard test/support/*.cpp))
 TS_OBJS := $(TS_SOURCES:%.cpp=$(B)/obj/%.o)
 $(B)/obj/test/support/%.o: test/support/%.cpp
@@ -156,9 +158,9 @@ SIM_SOURCES := $(sort $(wildcard test/sim/*.cpp))
 SIM_OBJS := $(SIM_SOURCES:%.cpp=$(B)/obj/%.o)
 $(B)/obj/test/sim/%.o: test/sim/%.cpp
 	@mkdir -p $(@D)
-	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
+	$(WP_CXX) $(WP_CXXFLAGS) -Itest -c -o $@ $<
 
-$(B)/wpsim: $(SIM_OBJS) $(B)/libwpcore.a
+$(B)/wpsim: $(SIM_OBJS) $(B)/libwptestsupport.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^
 
 # Command-line tools: tools/NAME.cpp is one program, $(B)/NAME, linked with

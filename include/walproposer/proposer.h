@@ -232,10 +232,21 @@ public:
     ProposerOutput on_wal_available(Lsn end, TimeMs now);
     ProposerOutput on_tick(TimeMs now);
 
+    // A full copy of the state, for display. The driver's loop reads the
+    // narrow accessors below instead.
     ProposerStatus status() const;
     ProposerState state() const { return state_; }
     Term term() const { return term_; }
     Lsn commit_lsn() const { return commit_lsn_; }
+    Lsn truncate_lsn() const { return truncate_lsn_; }
+    // Highest LSN sent to any acceptor in the current term (0 = none).
+    Lsn sent_lsn() const;
+    // Lowest non-zero hot-standby feedback over streaming acceptors (0 = none).
+    struct HotStandbyFeedback {
+        std::uint64_t xmin = 0;
+        std::uint64_t catalog_xmin = 0;
+    };
+    HotStandbyFeedback hot_standby_feedback() const;
     std::size_t quorum() const;
 
 private:

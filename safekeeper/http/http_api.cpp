@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include "http/httplib_abi.h"
+#include "http/metrics.h"
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <spdlog/spdlog.h>
@@ -250,7 +251,7 @@ std::string HttpApi::render_metrics() {
     out += "# HELP safekeeper_fsync_seconds Duration of WAL fdatasync calls.\n"
            "# TYPE safekeeper_fsync_seconds histogram\n";
     for (auto& r : rows)
-        if (r.counters) r.counters->fsync_seconds.render(out, "safekeeper_fsync_seconds", r.labels);
+        if (r.counters) render_histogram(out, "safekeeper_fsync_seconds", r.labels, r.counters->fsync_seconds);
     return out;
 }
 

@@ -1,45 +1,16 @@
-// Lock-free counters and a fixed-bucket histogram for the Prometheus
-// /metrics endpoint. All members are atomics: safe to update from IO
-// threads and read from the HTTP thread at any time (readers may see a
-// sum/count pair that is off by one observation; that is fine for metrics).
+// Prometheus text-format rendering for the /metrics endpoint (http_api.cpp).
+// The counters themselves live with what they count (storage/io_counters.h).
 #pragma once
 
-#include <array>
-#include <atomic>
-#include <cstdint>
 #include <string>
+
+#include "storage/io_counters.h"
 
 namespace wp::sk {
 
-class Histogram {
-public:
-    // Upper bounds in seconds (the +Inf bucket is implicit).
-    static constexpr std::array<double, 12> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                      0.01,   0.025,   0.05,   0.1,   0.5,    1.0};
-    void observe(double seconds) {
-        std::size_t i = 0;
-        while (i < kBounds.size() && seconds > kBounds[i]) ++i;
-        buckets_[i].fetch_add(1, std::memory_order_relaxed);
-        count_.fetch_add(1, std::memory_order_relaxed);
-        sum_micros_.fetch_add(static_cast<std::uint64_t>(seconds * 1e6), std::memory_order_relaxed);
-    }
-    // Appends Prometheus text lines for metric `name` with extra `labels`
-    // ("a=\"b\"" form, may be empty).
-    void render(std::string& out, const std::string& name, const std::string& labels) const;
-
-private:
-    std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};
-    std::atomic<std::uint64_t> count_{0};
-    std::atomic<std::uint64_t> sum_micros_{0};
-};
-
-// IO counters of one timeline's storage.
-struct StorageCounters {
-    std::atomic<std::uint64_t> wal_bytes_written{0};
-    std::atomic<std::uint64_t> fsync_count{0};
-    std::atomic<std::uint64_t> flush_hint_writes{0};
-    std::atomic<std::uint64_t> segments_created{0};
-    Histogram fsync_seconds;
-};
+// Appends the Prometheus text lines of histogram `name` (`_bucket`, `_sum`,
+// `_count`) with extra `labels` ("a=\"b\"" form, may be empty) to `out`.
+void render_histogram(std::string& out, const std::string& name, const std::string& labels,
+                      const Histogram& histogram);
 
 }  // namespace wp::sk

@@ -242,7 +242,8 @@ bool PushSession::handle_locked(const std::string& payload) {
                     return false;
                 }
             }
-            tl_->streaming_claimed_locked(&conn_, conn_.peer());
+            tl_->streaming_claimed_locked(
+                &conn_, [conn = &conn_] { conn->shutdown(); }, conn_.peer());
             if (reply.flush_lsn < flush_before)
                 spdlog::warn("timeline {}: truncated WAL from {} to {} for proposer term {}", name,
                              format_lsn(flush_before), format_lsn(reply.flush_lsn), e->term);

@@ -52,7 +52,7 @@
 
 #include "storage/control_file.h"
 #include "storage/durable_file.h"
-#include "http/metrics.h"
+#include "storage/io_counters.h"
 #include "walproposer/result.h"
 #include "storage/wal_decoder.h"
 #include "storage/wal_format.h"

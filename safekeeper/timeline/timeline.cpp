@@ -1,6 +1,5 @@
 #include "timeline/timeline.h"
 
-#include "wire/pg_wire.h"
 
 #include <spdlog/spdlog.h>
 
@@ -103,15 +102,17 @@ Lsn Timeline::published_commit_lsn() const {
     return snapshot_.commit_lsn;
 }
 
-void Timeline::streaming_claimed_locked(PgConnection* conn, const std::string& peer) {
-    if (streamer_socket_ && streamer_socket_ != conn) {
+void Timeline::streaming_claimed_locked(const void* holder, std::function<void()> interrupt,
+                                        const std::string& peer) {
+    if (streamer_ && streamer_ != holder) {
         spdlog::info(
             "timeline {}: proposer {} (term {}) takes over streaming; shutting down the older "
             "connection",
             name_, peer, streaming_.term());
-        streamer_socket_->shutdown();
+        if (interrupt_streamer_) interrupt_streamer_();
     }
-    streamer_socket_ = conn;
+    streamer_ = holder;
+    interrupt_streamer_ = std::move(interrupt);
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.proposer_connected = true;
     snapshot_.proposer_peer = peer;
@@ -120,7 +121,8 @@ void Timeline::streaming_claimed_locked(PgConnection* conn, const std::string& p
 
 void Timeline::streaming_released_locked() {
     if (streaming_.holder() != 0) return;
-    streamer_socket_ = nullptr;
+    streamer_ = nullptr;
+    interrupt_streamer_ = nullptr;
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.proposer_connected = false;
 }

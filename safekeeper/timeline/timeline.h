@@ -24,6 +24,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,7 +34,7 @@
 
 #include "storage/durable_file.h"
 #include "walproposer/result.h"
-#include "send_wal/wal_consumers.h"
+#include "timeline/wal_consumers.h"
 #include "storage/wal_storage.h"
 #include "walproposer/acceptor.h"
 #include "walproposer/acceptor_session.h"
@@ -41,7 +42,6 @@
 
 namespace wp::sk {
 
-class PgConnection;
 
 enum class TimelineState { kActive, kBroken, kDeleted };
 const char* timeline_state_name(TimelineState s);
@@ -104,13 +104,16 @@ public:
     // proposer connection's AcceptorSession claims streaming_locked() when
     // its ProposerElected is accepted, with the connection id as session id.
     // streaming_claimed_locked() then does the daemon's part: the earlier
-    // streamer's socket is shut down, so that nothing it still has in flight
-    // is read any more (the core refuses such late messages anyway; this
-    // makes the old session end at once), and the snapshot shows `peer`.
-    // `conn` must stay valid until streaming_released_locked() is called
-    // after its session's close(). Must hold mutex().
+    // streamer is interrupted (its `interrupt` runs, which shuts its socket
+    // down), so that nothing it still has in flight is read any more (the
+    // core refuses such late messages anyway; this makes the old session end
+    // at once), and the snapshot shows `peer`. `holder` identifies the
+    // connection (compared, never dereferenced); `interrupt` must stay
+    // callable until streaming_released_locked() is called after its
+    // session's close(). Must hold mutex().
     wp::StreamingSlot& streaming_locked() { return streaming_; }
-    void streaming_claimed_locked(PgConnection* conn, const std::string& peer);
+    void streaming_claimed_locked(const void* holder, std::function<void()> interrupt,
+                                  const std::string& peer);
     // After a session's close(): forgets the socket if the slot is now free.
     void streaming_released_locked();
     // Must hold mutex(); persists commit/truncate LSNs if due (at most once a
@@ -128,7 +131,9 @@ private:
     std::atomic<TimelineState> state_{TimelineState::kActive};
 
     wp::StreamingSlot streaming_;
-    PgConnection* streamer_socket_ = nullptr;  // the slot holder's socket (may be null)
+    // The slot holder's connection and how to interrupt it (null/empty: none).
+    const void* streamer_ = nullptr;
+    std::function<void()> interrupt_streamer_;
     std::chrono::steady_clock::time_point last_horizon_persist_{};
 
     mutable std::mutex snapshot_mutex_;

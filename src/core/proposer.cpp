@@ -469,13 +469,28 @@ ProposerStatus Proposer::status() const {
         a.hs_catalog_xmin = p.hs_catalog_xmin;
         a.last_error = p.last_error;
         s.acceptors.push_back(a);
-        if (p.state == AcceptorConnState::kStreaming) {
-            if (p.hs_xmin && (!s.hs_xmin || p.hs_xmin < s.hs_xmin)) s.hs_xmin = p.hs_xmin;
-            if (p.hs_catalog_xmin && (!s.hs_catalog_xmin || p.hs_catalog_xmin < s.hs_catalog_xmin))
-                s.hs_catalog_xmin = p.hs_catalog_xmin;
-        }
     }
+    const HotStandbyFeedback feedback = hot_standby_feedback();
+    s.hs_xmin = feedback.xmin;
+    s.hs_catalog_xmin = feedback.catalog_xmin;
     return s;
+}
+
+Lsn Proposer::sent_lsn() const {
+    Lsn sent = kInvalidLsn;
+    for (const Peer& p : peers_) sent = std::max(sent, p.sent_lsn);
+    return sent;
+}
+
+Proposer::HotStandbyFeedback Proposer::hot_standby_feedback() const {
+    HotStandbyFeedback f;
+    for (const Peer& p : peers_) {
+        if (p.state != AcceptorConnState::kStreaming) continue;
+        if (p.hs_xmin && (!f.xmin || p.hs_xmin < f.xmin)) f.xmin = p.hs_xmin;
+        if (p.hs_catalog_xmin && (!f.catalog_xmin || p.hs_catalog_xmin < f.catalog_xmin))
+            f.catalog_xmin = p.hs_catalog_xmin;
+    }
+    return f;
 }
 
 }  // namespace wp

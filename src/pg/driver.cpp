@@ -135,12 +135,6 @@ void Driver::execute(wp::ProposerOutput&& output, wp::TimeMs now) {
     for (const auto& [index, reason] : send_failures) lost(index, reason, now);
 }
 
-wp::Lsn Driver::sent_lsn() const {
-    wp::Lsn sent = 0;
-    for (const auto& acceptor : proposer_->status().acceptors) sent = std::max(sent, acceptor.sent_lsn);
-    return sent;
-}
-
 void Driver::fill_status(SharedStatus* status, wp::Lsn local_flush_lsn) const {
     const wp::ProposerStatus s = proposer_->status();
     copy_text(status->state, sizeof status->state, wp::to_string(s.state));

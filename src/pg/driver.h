@@ -58,10 +58,16 @@ public:
     std::size_t safekeeper_count() const { return connections_.size(); }
     WaitSocket wait_socket(std::size_t index) const;
 
-    wp::Lsn commit_lsn() const { return proposer_->commit_lsn(); }
-    wp::ProposerStatus status() const { return proposer_->status(); }
+    // Narrow views of the proposer for the worker's loop (no copies, no
+    // allocation, never throw).
+    wp::Lsn commit_lsn() const noexcept { return proposer_->commit_lsn(); }
+    wp::Lsn truncate_lsn() const noexcept { return proposer_->truncate_lsn(); }
     // Highest LSN sent to any safekeeper in the current term.
-    wp::Lsn sent_lsn() const;
+    wp::Lsn sent_lsn() const noexcept { return proposer_->sent_lsn(); }
+    bool elected() const noexcept { return proposer_->state() == wp::ProposerState::kElected; }
+    wp::Proposer::HotStandbyFeedback hot_standby_feedback() const noexcept {
+        return proposer_->hot_standby_feedback();
+    }
     // False after persisting the term history failed: the worker must exit.
     bool healthy() const { return healthy_; }
     const std::string& fatal_error() const { return fatal_error_; }

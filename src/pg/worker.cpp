@@ -234,22 +234,13 @@ void walproposer_worker_main(Datum) {
                 ereport(FATAL, (errmsg("walproposer: cannot persist the term history: %s",
                                        g_driver->fatal_error().c_str())));
             wp::pg::worker_syncrep_publish_commit_lsn(g_driver->commit_lsn(), g_driver->sent_lsn());
-            wp::Lsn truncate_lsn = 0;
-            uint64 hs_xmin = 0, hs_catalog_xmin = 0;
-            bool elected = false;
-            run_cxx(
-                [&] {
-                    const wp::ProposerStatus st = g_driver->status();
-                    truncate_lsn = st.truncate_lsn;
-                    hs_xmin = st.hs_xmin;
-                    hs_catalog_xmin = st.hs_catalog_xmin;
-                    elected = st.state == wp::ProposerState::kElected;
-                },
-                errbuf, sizeof errbuf);
-            wp::pg::worker_slot_advance(truncate_lsn);
+            wp::pg::worker_slot_advance(g_driver->truncate_lsn());
             // Only an elected proposer hears from streaming safekeepers; keep
             // the last feedback while campaigning or reconnecting.
-            if (elected) wp::pg::worker_slot_apply_hot_standby_feedback(hs_xmin, hs_catalog_xmin);
+            if (g_driver->elected()) {
+                const wp::Proposer::HotStandbyFeedback feedback = g_driver->hot_standby_feedback();
+                wp::pg::worker_slot_apply_hot_standby_feedback(feedback.xmin, feedback.catalog_xmin);
+            }
             wp::pg::worker_status_publish(*g_driver, local_flush);
             safekeeper_count = static_cast<int>(g_driver->safekeeper_count());
             for (int i = 0; i < safekeeper_count; ++i)

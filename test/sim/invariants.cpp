@@ -27,7 +27,7 @@ void World::on_elected(int p) {
          std::to_string(t) + " history " + format_history(st.term_history) + " local end " +
          format_lsn(sp.flush_end()));
     if (sp.sync) {
-        sp.wal.clear();  // its WAL in this term: rebuilt from the acceptors of the term
+        sp.wal.bytes.clear();  // its WAL in this term: rebuilt from the acceptors of the term
         // Failover: the sync's end (the donor's WAL) covers every byte
         // committed in earlier terms.
         if (st.term_start_lsn < committed_before_term(t))
@@ -55,10 +55,10 @@ void World::on_elected(int p) {
     // term; the acceptors' higher terms keep it from committing anything.)
     const Lsn must_hold = std::max(kTimelineStart, committed_before_term(t));
     const std::size_t need = must_hold - kTimelineStart;
-    if (sp.wal.size() < need ||
-        (need > 0 && std::memcmp(sp.wal.data(), committed_.data(), need) != 0)) {
+    if (sp.wal.bytes.size() < need ||
+        (need > 0 && std::memcmp(sp.wal.bytes.data(), committed_.data(), need) != 0)) {
         std::size_t i = 0;
-        while (i < need && i < sp.wal.size() && sp.wal[i] == committed_[i]) ++i;
+        while (i < need && i < sp.wal.bytes.size() && sp.wal.bytes[i] == committed_[i]) ++i;
         fail("invariant 2/6 (committed WAL lost: a primary whose WAL diverges was elected)",
              "proposer " + std::to_string(p) + " elected in term " + std::to_string(t) +
                  " but its WAL differs from the WAL committed in earlier terms at " +
@@ -72,7 +72,7 @@ void World::on_elected(int p) {
         const Lsn below = std::min(st.term_start_lsn, committed_before_term(t));
         if (below > kTimelineStart) {
             const std::size_t n = below - kTimelineStart;
-            if (sp.wal.size() < n || std::memcmp(sp.wal.data(), committed_.data(), n) != 0)
+            if (sp.wal.bytes.size() < n || std::memcmp(sp.wal.bytes.data(), committed_.data(), n) != 0)
                 fail("failover: elected proposer lacks committed WAL below its term start",
                      "proposer " + std::to_string(p) + " elected in term " + std::to_string(t) +
                          " (term start " + format_lsn(st.term_start_lsn) +
@@ -127,7 +127,7 @@ void World::on_commit(int p, Lsn commit) {
     // (A recreated member starts its WAL where it rejoined.)
     for (const SimAcceptor& a : acceptors_)
         if (a.storage.start &&
-            a.storage.durable_matches(sp.wal, std::max(a.storage.start, kTimelineStart), commit))
+            a.storage.durable_matches(sp.wal.bytes, kTimelineStart, std::max(a.storage.start, kTimelineStart), commit))
             ++holders;
     if (holders < majority())
         fail("invariant 2/6 (commit without a quorum)",
@@ -136,9 +136,9 @@ void World::on_commit(int p, Lsn commit) {
                  std::to_string(holders) + " of " + std::to_string(acceptors_.size()) +
                  " acceptors durably hold that WAL");
     const std::size_t overlap = std::min(len, committed_.size());
-    if (overlap > 0 && std::memcmp(sp.wal.data(), committed_.data(), overlap) != 0) {
+    if (overlap > 0 && std::memcmp(sp.wal.bytes.data(), committed_.data(), overlap) != 0) {
         std::size_t i = 0;
-        while (i < overlap && sp.wal[i] == committed_[i]) ++i;
+        while (i < overlap && sp.wal.bytes[i] == committed_[i]) ++i;
         fail("invariant 2 (committed byte changed)",
              "proposer " + std::to_string(p) + " committed " + format_lsn(commit) +
                  " with WAL differing from earlier committed WAL at " +
@@ -147,7 +147,7 @@ void World::on_commit(int p, Lsn commit) {
     record_commit(sp.proposer->term(), commit);
     if (len > committed_.size()) {
         stats_->committed_bytes += len - committed_.size();
-        committed_.assign(sp.wal.begin(), sp.wal.begin() + len);
+        committed_.assign(sp.wal.bytes.begin(), sp.wal.bytes.begin() + len);
     }
     if (verbose_) note("P" + std::to_string(p) + " commit_lsn -> " + format_lsn(commit));
 }
@@ -167,13 +167,13 @@ void World::refresh_sync_wal(int p) {
         const Lsn flush = a.storage.flushed_end;
         const Lsn known = sp.flush_end();
         const Lsn common = std::min(flush, known);
-        if (common > from && !a.storage.durable_matches(sp.wal, from, common))
+        if (common > from && !a.storage.durable_matches(sp.wal.bytes, kTimelineStart, from, common))
             fail("invariant 6 (acceptor WAL diverges from the elected proposer's)",
                  "A" + std::to_string(k) + " holds WAL up to " + format_lsn(flush) +
                      " in the term " + std::to_string(t) + " of sync proposer " +
                      std::to_string(p) + " that differs from another acceptor of that term");
         if (flush > known && a.storage.start <= kTimelineStart)
-            sp.wal.insert(sp.wal.end(),
+            sp.wal.bytes.insert(sp.wal.bytes.end(),
                           a.storage.bytes.begin() + static_cast<long>(known - a.storage.start),
                           a.storage.bytes.begin() + static_cast<long>(flush - a.storage.start));
     }
@@ -201,7 +201,7 @@ void World::on_sync_done(int p) {
     std::size_t holders = 0;
     for (const SimAcceptor& a : acceptors_)
         if (a.storage.start && a.storage.durable_matches(
-                                   sp.wal, std::max(a.storage.start, kTimelineStart), st.sync_lsn))
+                                   sp.wal.bytes, kTimelineStart, std::max(a.storage.start, kTimelineStart), st.sync_lsn))
             ++holders;
     if (holders < majority())
         fail("failover: sync_done without a quorum holding sync_lsn",
@@ -219,8 +219,7 @@ void World::check_invariants() {
         const Lsn end = kTimelineStart + committed_.size();
         std::size_t holders = 0;
         for (const SimAcceptor& a : acceptors_)
-            if (a.storage.start && a.storage.durable_matches(
-                                       committed_, std::max(a.storage.start, kTimelineStart), end))
+            if (a.storage.start && a.storage.durable_matches(committed_, kTimelineStart, std::max(a.storage.start, kTimelineStart), end))
                 ++holders;
         if (holders < majority())
             fail("invariant 2 (committed WAL no longer durable on a majority)",
@@ -251,8 +250,7 @@ void World::check_invariants() {
                      "A" + std::to_string(k) + " commit_lsn " + format_lsn(commit) +
                          " beyond the committed end " +
                          format_lsn(kTimelineStart + committed_.size()));
-            else if (!sa.storage.durable_matches(
-                         committed_, std::max(sa.storage.start, kTimelineStart), commit))
+            else if (!sa.storage.durable_matches(committed_, kTimelineStart, std::max(sa.storage.start, kTimelineStart), commit))
                 fail("invariant 2/3 (acceptor would serve WAL that differs from the committed WAL)",
                      "A" + std::to_string(k) + " below its commit_lsn " + format_lsn(commit));
         }

@@ -58,7 +58,7 @@ void World::generate_wal(int p) {
         std::uint64_t h = (lsn * 0x9E3779B97F4A7C15ull) ^
                           (static_cast<std::uint64_t>(p + 1) * 0xC2B2AE3D27D4EB4Full);
         h ^= h >> 29;
-        sp.wal.push_back(static_cast<std::uint8_t>(h));
+        sp.wal.bytes.push_back(static_cast<std::uint8_t>(h));
     }
     if (sp.proposer) apply(p, sp.proposer->on_wal_available(sp.flush_end(), now_));
 }
@@ -101,10 +101,9 @@ void World::restart_proposer(int p) {
     if (mode_ == BreakMode::kOwnTerm) cfg.unsafe_test_only_commit_old_terms = true;
     if (mode_ == BreakMode::kContent) cfg.unsafe_test_only_skip_content_check = true;
     if (mode_ == BreakMode::kNoTrim) cfg.unsafe_test_only_keep_full_history = true;
-    sp.reader.wal = &sp.wal;
-    sp.proposer = std::make_unique<Proposer>(cfg, sp.sync ? nullptr : &sp.reader);
+    sp.proposer = std::make_unique<Proposer>(cfg, sp.sync ? nullptr : &sp.wal);
     if (sp.sync) {
-        sp.wal.clear();  // rebuilt from the acceptors of its term
+        sp.wal.bytes.clear();  // rebuilt from the acceptors of its term
         sp.elected_term = 0;
     }
     note("proposer " + std::to_string(p) + (sp.sync ? " (SYNC)" : "") +
@@ -306,7 +305,7 @@ void World::deliver_to_acceptor(int c) {
             const Lsn from = std::max(sa.storage.start, kTimelineStart);
             // (A sync proposer's WAL is checked against its acceptors in refresh_sync_wal.)
             if (!sp.sync && sp.running() && sa.storage.start &&
-                !sa.storage.durable_matches(sp.wal, from, acc.flush_lsn()) &&
+                !sa.storage.durable_matches(sp.wal.bytes, kTimelineStart, from, acc.flush_lsn()) &&
                 sp.proposer->state() == ProposerState::kElected && sp.proposer->term() == e->term)
                 fail("invariant 6 (acceptor WAL diverges from the elected proposer's)",
                      "A" + std::to_string(k) + " kept WAL up to " + format_lsn(acc.flush_lsn()) +
@@ -423,7 +422,7 @@ void World::recreate_acceptor(int k) {
     crash_acceptor(k, /*power_loss=*/false);
     ++stats_->recreated;
     recreated_one_ = true;
-    sa.storage = MemStorage{};
+    sa.storage = MemoryAcceptorStorage{};
     sa.storage.durable.term = mode_ == BreakMode::kDelete ? 0 : tombstone_term;
     sa.storage.durable.min_pg_timeline = tombstone_fence;
     sa.acked_flush = kInvalidLsn;
@@ -441,8 +440,8 @@ void World::clone_proposer(int from, int to) {
     // of the same WAL; from here on it writes WAL of its own.
     SimProposer& src = proposers_[from];
     SimProposer& dst = proposers_[to];
-    const std::size_t keep = static_cast<std::size_t>(rng_.below(src.wal.size() + 1));
-    dst.wal.assign(src.wal.begin(), src.wal.begin() + static_cast<long>(keep));
+    const std::size_t keep = static_cast<std::size_t>(rng_.below(src.wal.bytes.size() + 1));
+    dst.wal.bytes.assign(src.wal.bytes.begin(), src.wal.bytes.begin() + static_cast<long>(keep));
     dst.persisted_history = src.persisted_history;
     ++stats_->clones;
     note("P" + std::to_string(to) + " data directory RESTORED from a snapshot of P" +
@@ -516,7 +515,7 @@ void World::promote_standby() {
     }
     const int p = add_proposer();
     SimProposer& sp = proposers_[p];
-    sp.wal.assign(committed_.begin(),
+    sp.wal.bytes.assign(committed_.begin(),
                   committed_.begin() + static_cast<long>(switch_point - kTimelineStart));
     sp.pg_timeline = ++max_timeline_;
     sp.inherited_wal_end = switch_point;
@@ -654,8 +653,7 @@ void World::step() {
                 if (static_cast<int>(j) != k &&
                     (acceptors_[j].storage.durable.commit_lsn <
                          kTimelineStart + committed_.size() ||
-                     !acceptors_[j].storage.durable_matches(
-                         committed_, std::max(acceptors_[j].storage.start, kTimelineStart),
+                     !acceptors_[j].storage.durable_matches(committed_, kTimelineStart, std::max(acceptors_[j].storage.start, kTimelineStart),
                          kTimelineStart + committed_.size())))
                     others_hold = false;
             if (others_hold && acceptors_[k].up) recreate_acceptor(k);

@@ -44,10 +44,14 @@
 #include "walproposer/term_history.h"
 
 #include "invariants.h"
+#include "support/memory_acceptor_storage.h"
+#include "support/memory_wal.h"
 
 namespace wpsim {
 
 using namespace wp;
+using wp::testing::MemoryAcceptorStorage;
+using wp::testing::MemoryWal;
 
 constexpr Lsn kTimelineStart = 0x1000000;  // first LSN of the simulated timeline
 constexpr std::uint64_t kSystemId = 7300000000000000001ull;
@@ -78,73 +82,8 @@ struct Rng {
     bool chance(unsigned percent) { return below(100) < percent; }
 };
 
-// In-memory acceptor storage with a page cache: written bytes survive a
-// process crash (they are in the OS page cache) but only synced bytes survive
-// a power loss.
-class MemStorage : public AcceptorStorage {
-  public:
-    AcceptorDurableState durable;
-    Lsn start = kInvalidLsn;          // 0 = no WAL
-    std::vector<std::uint8_t> bytes;  // [start, start + bytes.size()) written (page cache)
-    Lsn synced_end = kInvalidLsn;     // on disk
-    Lsn flushed_end = kInvalidLsn;    // what the acceptor was told is durable
-
-    Lsn written_end() const { return start ? start + bytes.size() : kInvalidLsn; }
-    Status persist_state(const AcceptorDurableState& s) override {
-        durable = s;
-        return Status();
-    }
-    Status write_wal(Lsn begin, const std::uint8_t* data, std::size_t size) override {
-        if (!start || begin != written_end()) return Status::error("write not at end of WAL");
-        bytes.insert(bytes.end(), data, data + size);
-        return Status();
-    }
-    Status flush_wal() override {
-        flushed_end = synced_end = written_end();
-        return Status();
-    }
-    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
-        if (!start || begin < start || end > flushed_end || begin > end)
-            return Status::error("read outside the stored WAL");
-        out.insert(out.end(), bytes.begin() + static_cast<long>(begin - start),
-                   bytes.begin() + static_cast<long>(end - start));
-        return Status();
-    }
-    Status truncate_wal(Lsn end) override {
-        if (!start || end < start) {
-            start = end;
-            bytes.clear();
-        } else {
-            if (end > written_end()) return Status::error("truncate beyond end of WAL");
-            bytes.resize(end - start);
-        }
-        flushed_end = synced_end = end;
-        return Status();
-    }
-    Lsn flush_lsn() const override { return flushed_end; }
-    // Start-up after a process crash: the daemon finds every written byte in
-    // its files. It must sync them before it reports them as flushed.
-    void recover(bool sync_first) {
-        if (sync_first) synced_end = written_end();
-        flushed_end = written_end();
-    }
-    // Power loss: the page cache is gone.
-    void power_loss() {
-        if (start) bytes.resize(synced_end - start);
-        flushed_end = synced_end;
-    }
-    // Synced bytes [from, to) equal `wal` (indexed from kTimelineStart)?
-    bool durable_matches(const std::vector<std::uint8_t>& wal, Lsn from, Lsn to) const {
-        if (from >= to) return true;
-        if (from < start || to > synced_end) return false;
-        if (to - kTimelineStart > wal.size()) return false;
-        return to == from || std::memcmp(bytes.data() + (from - start),
-                                         wal.data() + (from - kTimelineStart), to - from) == 0;
-    }
-};
-
 struct SimAcceptor {
-    MemStorage storage;
+    MemoryAcceptorStorage storage;
     std::unique_ptr<Acceptor> acceptor;
     bool up = true;
     Lsn acked_flush = kInvalidLsn;  // highest flush LSN reported since the last truncation
@@ -164,19 +103,6 @@ struct SimAcceptor {
 
 struct SimProposer;
 
-class VectorWal : public WalReader {
-  public:
-    const std::vector<std::uint8_t>* wal = nullptr;
-    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
-        if (begin < kTimelineStart || end < begin || end - kTimelineStart > wal->size())
-            return Status::error("WAL [" + format_lsn(begin) + ", " + format_lsn(end) +
-                                 ") not available");
-        out.insert(out.end(), wal->begin() + (begin - kTimelineStart),
-                   wal->begin() + (end - kTimelineStart));
-        return Status();
-    }
-};
-
 struct SimProposer {
     int index = 0;
     int incarnation = 0;
@@ -188,15 +114,14 @@ struct SimProposer {
     bool inheriting = false;        // this incarnation started with no own terms and a switch point
     Term elected_term = 0;          // last term this incarnation was elected in
     Lsn max_commit = kInvalidLsn;   // highest commit_lsn it ever reported
-    std::vector<std::uint8_t> wal;  // local WAL from kTimelineStart; survives restarts
+    MemoryWal wal{kTimelineStart};  // local WAL; survives restarts
     TermHistory persisted_history;  // driver-persisted own term history
-    VectorWal reader;
     std::unique_ptr<Proposer> proposer;
     std::vector<int> conn;  // per acceptor: connection id or -1
     // A sync proposer has no WAL: `wal` is rebuilt from the acceptors that
     // accepted its term (they must agree byte for byte).
     bool running() const { return proposer != nullptr; }
-    Lsn flush_end() const { return kTimelineStart + wal.size(); }
+    Lsn flush_end() const { return wal.end(); }
 };
 
 struct Conn {

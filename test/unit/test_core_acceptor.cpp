@@ -4,32 +4,15 @@
 #include "walproposer/acceptor.h"
 
 using namespace wp;
-using wp::testing::TestStorage;
+using wp::testing::append;
+using wp::testing::greeting;
+using wp::testing::MemoryAcceptorStorage;
 
 namespace {
 
-ProposerGreeting greeting() {
-    ProposerGreeting g;
-    g.system_id = 99;
-    g.pg_version = 150004;
-    g.wal_segment_size = 16 << 20;
-    g.pg_timeline = 2;
-    return g;
-}
-
-AppendRequest append(Term term, Lsn begin, std::size_t n, Lsn commit = 0) {
-    AppendRequest r;
-    r.term = term;
-    r.begin_lsn = begin;
-    r.end_lsn = begin + n;
-    r.commit_lsn = commit;
-    r.wal.assign(n, 0x5A);
-    return r;
-}
-
 // A fresh acceptor that granted `term` and accepted its ProposerElected at 1000.
 struct Fixture {
-    TestStorage storage;
+    MemoryAcceptorStorage storage;
     Acceptor acceptor{AcceptorConfig{1}, &storage, AcceptorDurableState{}};
     explicit Fixture(Term term = 1) {
         REQUIRE(acceptor.handle_greeting(greeting()).ok());
@@ -47,7 +30,7 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("greeting validation", "[core][acceptor]") {
-    TestStorage storage;
+    MemoryAcceptorStorage storage;
     Acceptor acc(AcceptorConfig{7}, &storage, AcceptorDurableState{});
     auto first = acc.handle_greeting(greeting());
     REQUIRE(first.ok());
@@ -118,7 +101,7 @@ TEST_CASE("a greeting from a node that is never elected changes nothing", "[core
 }
 
 TEST_CASE("votes: only a higher term, persisted before the reply", "[core][acceptor]") {
-    TestStorage storage;
+    MemoryAcceptorStorage storage;
     Acceptor acc(AcceptorConfig{1}, &storage, AcceptorDurableState{});
     REQUIRE(acc.handle_greeting(greeting()).ok());
     storage.calls.clear();
@@ -226,7 +209,7 @@ TEST_CASE("a crash loses unflushed WAL but keeps votes and acknowledged WAL", "[
     REQUIRE(f.acceptor.handle_append_request(append(1, 1000, 100)).ok());
     REQUIRE(f.acceptor.flush().ok());
     REQUIRE(f.acceptor.handle_append_request(append(1, 1100, 100)).ok());  // not flushed
-    f.storage.crash();
+    f.storage.power_loss();
     Acceptor restarted(AcceptorConfig{1}, &f.storage, f.storage.durable);
     CHECK(restarted.flush_lsn() == 1100);
     CHECK(restarted.term() == 1);
@@ -328,8 +311,8 @@ TEST_CASE("a durable commit_lsn above the recovered WAL refuses service", "[core
     REQUIRE(f.acceptor.handle_append_request(append(1, 1000, 100, 1100)).ok());
     REQUIRE(f.acceptor.flush().ok());
     REQUIRE(f.acceptor.persist_horizons().ok());
-    f.storage.flushed = f.storage.written = 1050;  // acknowledged WAL went missing
-    f.storage.bytes.resize(50);
+    f.storage.bytes.resize(50);  // acknowledged WAL went missing
+    f.storage.flushed_end = f.storage.synced_end = f.storage.written_end();
     Acceptor restarted(AcceptorConfig{1}, &f.storage, f.storage.durable);
     CHECK(restarted.failed());
     auto g = restarted.handle_greeting(greeting());

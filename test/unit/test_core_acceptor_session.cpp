@@ -5,20 +5,11 @@
 #include "walproposer/acceptor_session.h"
 
 using namespace wp;
-using wp::testing::TestStorage;
+using wp::testing::append;
+using wp::testing::greeting;
+using wp::testing::MemoryAcceptorStorage;
 
 namespace {
-
-ProposerGreeting greeting() {
-    ProposerGreeting g;
-    g.system_id = 99;
-    g.pg_version = 150004;
-    g.wal_segment_size = 16 << 20;
-    g.pg_timeline = 2;
-    g.tenant_id[0] = 1;
-    g.timeline_id[0] = 2;
-    return g;
-}
 
 ProposerElected elected(Term term) {
     ProposerElected e;
@@ -29,18 +20,9 @@ ProposerElected elected(Term term) {
     return e;
 }
 
-AppendRequest append(Term term, Lsn begin, std::size_t n) {
-    AppendRequest r;
-    r.term = term;
-    r.begin_lsn = begin;
-    r.end_lsn = begin + n;
-    r.wal.assign(n, 0x5A);
-    return r;
-}
-
 // One acceptor (one timeline) whose sessions share a StreamingSlot.
 struct Timeline {
-    TestStorage storage;
+    MemoryAcceptorStorage storage;
     Acceptor acceptor{AcceptorConfig{1}, &storage, AcceptorDurableState{}};
     StreamingSlot slot;
     AcceptorSession session(std::uint64_t id, AcceptorSessionConfig config = {}) {

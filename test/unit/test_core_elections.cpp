@@ -10,18 +10,18 @@
 #include "walproposer/proposer.h"
 
 using namespace wp;
-using wp::testing::PatternWal;
-using wp::testing::TestStorage;
+using wp::testing::MemoryWal;
+using wp::testing::MemoryAcceptorStorage;
 
 namespace {
 
 constexpr Lsn kStart = 0x1000;
 
 struct Cluster {
-    TestStorage storage[3];
+    MemoryAcceptorStorage storage[3];
     std::unique_ptr<Acceptor> acceptor[3];
     ProposerGreeting greeting[3];  // per connection
-    PatternWal wal;
+    MemoryWal wal = MemoryWal::pattern(kStart + 20000 * 100);  // one checkpoint record per life
     TermHistory own;  // the primary's persisted own terms
     Lsn local_flush = kStart;
     TimeMs now = 1000;

@@ -10,14 +10,14 @@
 #include "walproposer/proposer.h"
 
 using namespace wp;
-using wp::testing::PatternWal;
-using wp::testing::TestStorage;
+using wp::testing::MemoryWal;
+using wp::testing::MemoryAcceptorStorage;
 
 namespace {
 
 constexpr std::uint64_t kSystemId = 7;
 
-// A promoted standby's WAL: the old primary's bytes (PatternWal) below the
+// A promoted standby's WAL: the old primary's bytes (MemoryWal::pattern()) below the
 // switch point, its own different bytes from there on.
 class PromotedWal : public WalReader {
 public:
@@ -35,7 +35,7 @@ private:
 // Three acceptors and a synchronous network to one proposer at a time.
 struct Cluster {
     struct Node {
-        TestStorage storage;
+        MemoryAcceptorStorage storage;
         std::unique_ptr<Acceptor> acceptor;
         ProposerGreeting greeting;  // of the current connection
         bool up = true;
@@ -142,14 +142,14 @@ struct Cluster {
 
 std::vector<std::uint8_t> pattern(Lsn begin, Lsn end) {
     std::vector<std::uint8_t> out;
-    REQUIRE(PatternWal().read_wal(begin, end, out).ok());
+    REQUIRE(MemoryWal::pattern().read_wal(begin, end, out).ok());
     return out;
 }
 
 // Old primary on PG timeline 1 wrote to 0x5000; acceptor 1 has only up to
 // 0x3000 (it was down for the rest). Returns the old primary's own terms.
 TermHistory old_primary_wrote(Cluster& c) {
-    PatternWal wal;
+    MemoryWal wal = MemoryWal::pattern();
     Proposer p(Cluster::primary_config(1), &wal);
     c.run(p, p.start(c.now, 0x3000));
     REQUIRE(p.state() == ProposerState::kElected);
@@ -190,7 +190,7 @@ TEST_CASE("sync: a quorum holds and commits the donor's WAL, and the old primary
     // The old primary, restarted with its own terms and all its WAL, is fenced:
     // it stops at the first greeting that shows the fence.
     c.nodes[0].up = true;
-    PatternWal wal;
+    MemoryWal wal = MemoryWal::pattern();
     Proposer old(Cluster::primary_config(1, old_terms), &wal);
     c.run(old, old.start(c.now, 0x5000));
     REQUIRE(old.state() == ProposerState::kSuperseded);
@@ -283,7 +283,7 @@ TEST_CASE("promotion: a caught-up standby inherits the quorum's WAL; a lagging o
         // The old primary comes back after the new one was elected: the
         // acceptors hold PostgreSQL timeline 2 now, and their greetings still
         // tell it that it is fenced (it does not retry handshakes forever).
-        PatternWal old_wal;
+        MemoryWal old_wal = MemoryWal::pattern();
         Proposer old(Cluster::primary_config(1, old_terms), &old_wal);
         c.run(old, old.start(c.now, 0x6000));
         REQUIRE(old.state() == ProposerState::kSuperseded);

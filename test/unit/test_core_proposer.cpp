@@ -4,13 +4,13 @@
 #include "walproposer/proposer.h"
 
 using namespace wp;
-using wp::testing::PatternWal;
+using wp::testing::MemoryWal;
 
 namespace {
 
 // Drives a Proposer over 3 acceptors with hand-written acceptor replies.
 struct Harness {
-    PatternWal wal;
+    MemoryWal wal = MemoryWal::pattern();
     std::unique_ptr<Proposer> p;
     ProposerOutput last;
     TimeMs now = 1000;
@@ -50,7 +50,7 @@ struct Harness {
     }
 };
 
-// A VoteResponse whose WAL tail holds the PatternWal bytes (the acceptor
+// A VoteResponse whose WAL tail holds the MemoryWal::pattern() bytes (the acceptor
 // holds this primary's WAL) unless `foreign_tail` (another primary's WAL).
 VoteResponse vote(Term term, Lsn flush, TermHistory h, bool granted = true,
                   bool foreign_tail = false) {

@@ -184,7 +184,7 @@ TEST_CASE("registry: DELETE is refused while a proposer streams, unless forced",
     {
         std::lock_guard<std::mutex> g((*tl)->mutex());
         (*tl)->streaming_locked().claim(1, 4);
-        (*tl)->streaming_claimed_locked(nullptr, "127.0.0.1:5555");
+        (*tl)->streaming_claimed_locked(nullptr, nullptr, "127.0.0.1:5555");
     }
     wp::Status s = registry.remove(kTenant, kTimeline);
     REQUIRE_FALSE(s);

@@ -8,7 +8,7 @@
 
 #include "wire/replication_command.h"
 #include "send_wal/replication_commands.h"
-#include "send_wal/wal_consumers.h"
+#include "timeline/wal_consumers.h"
 
 using namespace wp;
 using namespace wp::sk;

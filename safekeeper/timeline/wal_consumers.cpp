@@ -1,4 +1,4 @@
-#include "send_wal/wal_consumers.h"
+#include "timeline/wal_consumers.h"
 
 #include <unistd.h>
 
