@@ -15,6 +15,7 @@
 #include "timeline/timeline.h"
 #include "support/wal_generator.h"
 #include "storage/wal_storage.h"
+#include "test_sk_helpers.h"
 #include "walproposer/acceptor.h"
 
 using namespace wp;
@@ -25,6 +26,17 @@ namespace {
 constexpr std::uint32_t kSeg = 1u << 20;
 constexpr std::uint64_t kSysId = 4242;
 constexpr Lsn kStart = 0x5000000;
+const Id128 kTenant = [] {
+    Id128 id{};
+    id[0] = 1;
+    return id;
+}();
+const Id128 kTimeline = [] {
+    Id128 id{};
+    id[0] = 2;
+    return id;
+}();
+const ProposerGreeting kGreeting = sk_test::greeting(kSysId, kSeg, kTenant, kTimeline);
 
 struct Outcome {
     Lsn acked_flush = 0;
@@ -33,17 +45,6 @@ struct Outcome {
     bool finished = false;
     std::uint64_t hint_writes = 0;
 };
-
-ProposerGreeting greeting() {
-    ProposerGreeting g;
-    g.system_id = kSysId;
-    g.pg_version = 150000;
-    g.wal_segment_size = kSeg;
-    g.pg_timeline = 1;
-    g.tenant_id[0] = 1;
-    g.timeline_id[0] = 2;
-    return g;
-}
 
 // Runs the workload until the file system crashes (an error) or it ends.
 Outcome run_workload(FaultInjectionFs& fs, std::uint64_t seed) {
@@ -54,7 +55,7 @@ Outcome run_workload(FaultInjectionFs& fs, std::uint64_t seed) {
     if (!created) return out;
     std::unique_ptr<WalStorage> storage = std::move(*created);
     Acceptor acc(AcceptorConfig{1}, storage.get(), storage->control().acceptor);
-    if (!acc.handle_greeting(greeting())) return out;
+    if (!acc.handle_greeting(kGreeting)) return out;
 
     Term term = 0;
     std::vector<std::pair<Lsn, Lsn>> boundaries;  // (record end, record start)
@@ -72,7 +73,7 @@ Outcome run_workload(FaultInjectionFs& fs, std::uint64_t seed) {
         // From here on the acceptor may legitimately discard WAL after
         // `start`: the new proposer's history supersedes it.
         out.acked_flush = std::min(out.acked_flush, start);
-        auto r = acc.handle_proposer_elected(greeting(), e);
+        auto r = acc.handle_proposer_elected(kGreeting, e);
         if (!r || r->flush_lsn != start) {
             UNSCOPED_INFO("elect failed: " << r.message() << " "
                                            << (r ? format_lsn(r->flush_lsn) : ""));

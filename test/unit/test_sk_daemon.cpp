@@ -83,17 +83,6 @@ std::map<std::string, std::string> options_for(const Id128& tenant, const Id128&
              "-c tenant_id=" + format_id(tenant) + " -c timeline_id=" + format_id(timeline)}};
 }
 
-ProposerGreeting greeting(const Id128& tenant, const Id128& timeline) {
-    ProposerGreeting g;
-    g.system_id = kSysId;
-    g.pg_version = 150004;
-    g.wal_segment_size = kSeg;
-    g.tenant_id = tenant;
-    g.timeline_id = timeline;
-    g.pg_timeline = 1;
-    return g;
-}
-
 // Opens the push stream, greets with `g` and asks for a vote in `term`
 // (with the fence `fence`, as a sync proposer does). The AcceptorGreeting
 // goes to `*greeted_out` if given.
@@ -191,7 +180,8 @@ std::string elected_refused(PushClient& c, Term term, TermHistory history, Lsn s
 // acceptor's flush LSN (where streaming starts).
 Lsn become_proposer(PushClient& c, const Id128& tenant, const Id128& timeline, Term term,
                     TermHistory history) {
-    REQUIRE(greet_and_vote(c, greeting(tenant, timeline), term).vote_granted);
+    REQUIRE(
+        greet_and_vote(c, sk_test::greeting(kSysId, kSeg, tenant, timeline), term).vote_granted);
     const Lsn start = history.back().lsn;
     return announce_elected(c, term, std::move(history), start);
 }
@@ -271,7 +261,7 @@ TEST_CASE("daemon: a reconnecting proposer takes over; the old connection is shu
     // The same proposer (term 1) reconnects, as after a response timeout.
     PushClient c;
     REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
-    const VoteResponse v = greet_and_vote(c, greeting(tenant, timeline), 1);
+    const VoteResponse v = greet_and_vote(c, sk_test::greeting(kSysId, kSeg, tenant, timeline), 1);
     CHECK_FALSE(v.vote_granted);
     CHECK(v.flush_lsn == acked);
     CHECK(announce_elected(c, 1, {{1, kStart}}, acked) == acked);  // nothing cut
@@ -296,7 +286,7 @@ TEST_CASE("daemon: a greeting that is never elected changes nothing", "[sk][daem
     {
         PushClient copy;
         REQUIRE(copy.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
-        ProposerGreeting g = greeting(tenant, timeline);
+        ProposerGreeting g = sk_test::greeting(kSysId, kSeg, tenant, timeline);
         g.pg_timeline = 2;
         g.pg_timeline_history = "1\t0/2000000\tno recovery target specified\n";
         CHECK(greet_and_vote(copy, g, 2).vote_granted);
@@ -342,7 +332,7 @@ TEST_CASE("daemon: greeting, vote, election, appends, status", "[sk][daemon]") {
     PushClient c2;
     REQUIRE(c2.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
     REQUIRE(c2.start_wal_push());
-    REQUIRE(c2.send(greeting(tenant, timeline)));
+    REQUIRE(c2.send(sk_test::greeting(kSysId, kSeg, tenant, timeline)));
     auto g = c2.receive();
     REQUIRE(g);
     CHECK(std::get<AcceptorGreeting>(*g).flush_lsn == acked);
@@ -371,7 +361,7 @@ TEST_CASE("daemon: SIGKILL during a stream keeps every acknowledged LSN", "[sk][
     PushClient c;
     REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
     REQUIRE(c.start_wal_push());
-    REQUIRE(c.send(greeting(tenant, timeline)));
+    REQUIRE(c.send(sk_test::greeting(kSysId, kSeg, tenant, timeline)));
     auto g = c.receive();
     REQUIRE(g);
     CHECK(std::get<AcceptorGreeting>(*g).flush_lsn >= acked);
@@ -412,7 +402,7 @@ TEST_CASE("daemon: a power loss during a stream keeps every acknowledged LSN",
     REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
     Id128 other{};
     other.fill(0x99);
-    ProposerGreeting g = greeting(tenant, timeline);
+    ProposerGreeting g = sk_test::greeting(kSysId, kSeg, tenant, timeline);
     g.proposer_id = other;
     const VoteResponse v = greet_and_vote(c, g, 2);
     CHECK(v.flush_lsn >= acked);
@@ -423,9 +413,9 @@ TEST_CASE("daemon: a power loss during a stream keeps every acknowledged LSN",
     REQUIRE(v.tail_lsn >= kStart);
     REQUIRE(v.flush_lsn <= kStart + expected.size());
     REQUIRE(v.tail_lsn < v.flush_lsn);
-    CHECK(v.tail == std::vector<std::uint8_t>(
-                        expected.begin() + static_cast<long>(v.tail_lsn - kStart),
-                        expected.begin() + static_cast<long>(v.flush_lsn - kStart)));
+    CHECK(v.tail ==
+          std::vector<std::uint8_t>(expected.begin() + static_cast<long>(v.tail_lsn - kStart),
+                                    expected.begin() + static_cast<long>(v.flush_lsn - kStart)));
 }
 
 TEST_CASE("daemon: two timelines stream at once", "[sk][daemon]") {
@@ -630,7 +620,7 @@ TEST_CASE("daemon: a corrupt control file disables only that timeline", "[sk][da
     PushClient c2;
     REQUIRE(c2.connect("127.0.0.1", d.pg_port(), options_for(tenant, good)));
     REQUIRE(c2.start_wal_push());
-    REQUIRE(c2.send(greeting(tenant, good)));
+    REQUIRE(c2.send(sk_test::greeting(kSysId, kSeg, tenant, good)));
     CHECK(c2.receive());
     // DELETE removes the broken timeline.
     httplib::Client cli("127.0.0.1", d.http_port());
@@ -703,7 +693,7 @@ TEST_CASE("daemon: DELETE of a streaming timeline is refused unless forced; the 
     PushClient c2;
     REQUIRE(c2.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
     REQUIRE(c2.start_wal_push());
-    REQUIRE(c2.send(greeting(tenant, timeline)));
+    REQUIRE(c2.send(sk_test::greeting(kSysId, kSeg, tenant, timeline)));
     auto g = c2.receive();
     REQUIRE(g);
     CHECK(std::get<AcceptorGreeting>(*g).term == 3);
@@ -816,7 +806,8 @@ TEST_CASE("daemon: the fence refuses the old primary, also after a restart",
         PushClient p;
         REQUIRE(p.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
         AcceptorGreeting ag;
-        CHECK(greet_and_vote(p, greeting(tenant, timeline), term, 0, &ag).vote_granted);
+        CHECK(greet_and_vote(p, sk_test::greeting(kSysId, kSeg, tenant, timeline), term, 0, &ag)
+                  .vote_granted);
         CHECK(ag.min_pg_timeline == 2);
         CHECK(ag.pg_timeline == 1);
         const std::string error = elected_refused(p, term, {{1, kStart}, {term, end}}, end);
@@ -833,7 +824,7 @@ TEST_CASE("daemon: the fence refuses the old primary, also after a restart",
     // The promoted node (PostgreSQL timeline 2) is elected as usual.
     PushClient promoted;
     REQUIRE(promoted.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
-    ProposerGreeting g = greeting(tenant, timeline);
+    ProposerGreeting g = sk_test::greeting(kSysId, kSeg, tenant, timeline);
     g.pg_timeline = 2;
     g.pg_timeline_history = "1\t" + format_lsn(end) + "\tno recovery target specified\n";
     REQUIRE(greet_and_vote(promoted, g, 5).vote_granted);

@@ -17,8 +17,24 @@
 #include "storage/crc32c.h"
 #include "walproposer/byte_order.h"
 #include "walproposer/lsn.h"
+#include "walproposer/messages.h"
+#include "walproposer/timeline_key.h"
 
 namespace sk_test {
+
+// A PostgreSQL 15 proposer's greeting for `tenant`/`timeline`.
+inline wp::ProposerGreeting greeting(std::uint64_t system_id, std::uint32_t segment_size,
+                                     const wp::Id128& tenant, const wp::Id128& timeline,
+                                     std::uint32_t pg_timeline = 1) {
+    wp::ProposerGreeting g;
+    g.system_id = system_id;
+    g.pg_version = 150004;
+    g.wal_segment_size = segment_size;
+    g.tenant_id = tenant;
+    g.timeline_id = timeline;
+    g.pg_timeline = pg_timeline;
+    return g;
+}
 
 // A loopback TCP port that was free a moment ago (bound to port 0, released).
 inline std::uint16_t free_port() {
@@ -67,7 +83,8 @@ inline std::string data_dir() {
 
 inline std::vector<std::uint8_t> read_binary(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in),
+                                     std::istreambuf_iterator<char>());
 }
 
 // The PostgreSQL sample (test/data/wal_pg15_1mb/README.md): WAL bytes from

@@ -36,16 +36,8 @@ std::string tombstone() {
     return tl_dir() + ".tombstone";
 }
 
-ProposerGreeting greeting() {
-    ProposerGreeting g;
-    g.system_id = kSampleSystemId;
-    g.pg_version = 150000;
-    g.wal_segment_size = kSampleSegmentSize;
-    g.pg_timeline = 1;
-    g.tenant_id = kTenant;
-    g.timeline_id = kTimeline;
-    return g;
-}
+const ProposerGreeting kGreeting =
+    sk_test::greeting(kSampleSystemId, kSampleSegmentSize, kTenant, kTimeline);
 
 FaultInjectionFs& fresh(FaultInjectionFs& fs) {
     REQUIRE(fs.make_directory("/d"));
@@ -98,7 +90,7 @@ TEST_CASE("registry: a deleted timeline comes back at the term it had promised",
         REQUIRE(tl);
         {
             std::lock_guard<std::mutex> g((*tl)->mutex());
-            REQUIRE((*tl)->acceptor()->handle_greeting(greeting()));
+            REQUIRE((*tl)->acceptor()->handle_greeting(kGreeting));
         }
         REQUIRE(granted(**tl, 5));
         REQUIRE(registry.remove(kTenant, kTimeline));
@@ -118,7 +110,7 @@ TEST_CASE("registry: a deleted timeline comes back at the term it had promised",
     {
         std::lock_guard<std::mutex> g((*tl)->mutex());
         CHECK((*tl)->acceptor()->term() == 5);
-        auto hello = (*tl)->acceptor()->handle_greeting(greeting());
+        auto hello = (*tl)->acceptor()->handle_greeting(kGreeting);
         REQUIRE(hello);
         CHECK(hello->term == 5);
     }
@@ -154,7 +146,7 @@ TEST_CASE("registry: a deleted timeline comes back with its failover fence",
     REQUIRE(again);
     std::lock_guard<std::mutex> g((*again)->mutex());
     CHECK((*again)->acceptor()->state().min_pg_timeline == 2);
-    auto hello = (*again)->acceptor()->handle_greeting(greeting());  // PG timeline 1
+    auto hello = (*again)->acceptor()->handle_greeting(kGreeting);  // PG timeline 1
     REQUIRE(hello);
     CHECK(hello->min_pg_timeline == 2);
 }

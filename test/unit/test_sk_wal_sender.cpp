@@ -107,13 +107,7 @@ class Proposer {
             "127.0.0.1", port,
             {{"options", "-c tenant_id=" + format_id(id) + " -c timeline_id=" + format_id(id)}}));
         REQUIRE(c_.start_wal_push());
-        ProposerGreeting g;
-        g.system_id = kSysId;
-        g.pg_version = 150004;
-        g.wal_segment_size = kSeg;
-        g.tenant_id = id;
-        g.timeline_id = id;
-        g.pg_timeline = pg_timeline;
+        ProposerGreeting g = sk_test::greeting(kSysId, kSeg, id, id, pg_timeline);
         g.pg_timeline_history = history;
         REQUIRE(c_.send(g));
         REQUIRE(c_.receive());
