@@ -37,7 +37,7 @@ PG_CPPFLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL
 PG_CXXFLAGS = -std=c++17 -fPIC $(WP_WARNINGS) -Wno-missing-field-initializers \
               -Wno-register -MMD -MP
 SHLIB_LINK = build/libwpcore.a -L$(PG_LIBDIR) -lpq -lstdc++
-EXTRA_CLEAN = build build-asan src/pg/*.d
+EXTRA_CLEAN = build build-asan build-fuzz src/pg/*.d
 
 # No LLVM bitcode: the JIT inlining bitcode is C-only and gains nothing here.
 override with_llvm = no
@@ -231,3 +231,26 @@ test-sanitize:
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+# ------------------------------------------------------------------ fuzzing
+# One libFuzzer target per parser of outside input (test/fuzz/fuzz_*.cpp),
+# built with clang (Debian's clang + libfuzzer-14-dev) and ASan+UBSan in its
+# own tree, build-fuzz/. `make fuzz` builds them; `scripts/run-tests fuzz`
+# replays each committed corpus (test/fuzz/corpus/<target>/) and fuzzes a
+# few seconds; `make fuzz-seeds` rewrites the seed corpora (docs/security.md).
+FUZZ_SOURCES := $(sort $(wildcard test/fuzz/fuzz_*.cpp))
+FUZZ_BINS := $(FUZZ_SOURCES:test/fuzz/%.cpp=build-fuzz/%)
+FUZZ_CXX ?= clang++
+.PHONY: fuzz fuzz-seeds
+fuzz:
+	$(MAKE) --no-print-directory B=build-fuzz WP_SANITIZE=fuzzer-no-link,address,undefined \
+	    WP_CXX="$(FUZZ_CXX) -Wno-unknown-warning-option" $(FUZZ_BINS)
+$(B)/obj/test/fuzz/%.o: test/fuzz/%.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Itest -c -o $@ $<
+build-fuzz/fuzz_%: build-fuzz/obj/test/fuzz/fuzz_%.o build-fuzz/libsafekeeper.a build-fuzz/libwpcore.a
+	$(WP_CXX) -fsanitize=fuzzer,address,undefined -o $@ $^ $(SK_LIBS)
+fuzz-seeds: $(B)/fuzz-seed-corpus
+	$(B)/fuzz-seed-corpus test/fuzz/corpus
+$(B)/fuzz-seed-corpus: $(B)/obj/test/fuzz/seed_corpus.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)

@@ -29,7 +29,6 @@ class PushSession {
     // (no lock needed); the session uses them under tl->mutex().
     PushSession(PgConnection& conn, const PushContext& ctx, std::shared_ptr<Timeline> tl)
         : conn_(conn),
-          ctx_(ctx),
           tl_(std::move(tl)),
           session_(ctx.conn_id, session_config(ctx), *tl_->acceptor(), tl_->streaming_locked()) {}
 
@@ -51,7 +50,6 @@ class PushSession {
     void fail_session_locked(const SessionError& e);
 
     PgConnection& conn_;
-    const PushContext& ctx_;
     std::shared_ptr<Timeline> tl_;
     AcceptorSession session_;  // guarded by tl_->mutex()
     std::vector<std::vector<std::uint8_t>> out_;

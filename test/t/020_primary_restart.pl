@@ -108,18 +108,25 @@ ok( SafekeeperNode::poll_until(sub {
         return 1;
     }, 120),
     'the backend that inserts a 512 MB record is found and frozen');
-# Let it run in 20 ms slices until the record's first 32 MB are flushed (and
+# Let it run in short slices until the record's first 32 MB are flushed (and
 # streamed). Racing a running backend instead lost on a quiet machine: it
 # inserted all 512 MB before the test could stop it, and nothing was torn.
+# A slice is 20 ms while the WAL moves; while it does not (the backend is
+# still building its 512 MB string, or a loaded machine gives it little CPU)
+# the slice doubles, up to 100 ms, far less than the time 480 MB of WAL take.
+my $slice_us = 20_000;
+my $seen_flush = WalproposerCluster::lsn_to_int($torn_start);
 ok( SafekeeperNode::poll_until(sub {
-        return 1 if WalproposerCluster::lsn_to_int(
-            $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()'))
-          > WalproposerCluster::lsn_to_int($torn_start) + 32 * 1024 * 1024;
+        my $flush = WalproposerCluster::lsn_to_int(
+            $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()'));
+        return 1 if $flush > WalproposerCluster::lsn_to_int($torn_start) + 32 * 1024 * 1024;
+        $slice_us = $flush > $seen_flush ? 20_000 : ($slice_us * 2 > 100_000 ? 100_000 : $slice_us * 2);
+        $seen_flush = $flush;
         kill 'CONT', $big_pid;
-        usleep(20_000);
+        usleep($slice_us);
         kill 'STOP', $big_pid;
         return 0;
-    }, 120),
+    }, 300),
     'the first 32 MB of the record are flushed and the backend is frozen mid-record');
 # The backend stays frozen, so the record cannot complete; then crash the
 # server (SIGKILL of a backend makes the postmaster reinitialize: crash
