@@ -255,6 +255,7 @@ FUZZ_SK_OBJS := $(addprefix build-fuzz/obj/safekeeper/,storage/control_file.o st
     wire/replication_command.o)
 build-fuzz/fuzz_%: build-fuzz/obj/test/fuzz/fuzz_%.o $(FUZZ_SK_OBJS) build-fuzz/libwpcore.a
 	$(WP_CXX) -fsanitize=fuzzer,address,undefined -o $@ $^ $(SK_LIBS)
+-include $(FUZZ_SOURCES:%.cpp=$(B)/obj/%.d) $(B)/obj/test/fuzz/seed_corpus.d
 fuzz-seeds: $(B)/fuzz-seed-corpus
 	$(B)/fuzz-seed-corpus test/fuzz/corpus
 $(B)/fuzz-seed-corpus: $(B)/obj/test/fuzz/seed_corpus.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a

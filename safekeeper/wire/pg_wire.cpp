@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "walproposer/byte_order.h"
@@ -28,36 +29,37 @@ void PgConnection::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
 Status PgConnection::recv_some(bool nonblocking, bool& got_any) {
     got_any = false;
-    if (in_pos_ > 0 && in_pos_ == in_.size()) {
-        in_.clear();
-        in_pos_ = 0;
+    if (in_pos_ > 0 && in_pos_ == in_end_) {
+        in_pos_ = in_end_ = 0;
     } else if (in_pos_ > (1u << 20)) {
-        in_.erase(in_.begin(), in_.begin() + static_cast<std::ptrdiff_t>(in_pos_));
+        std::copy(in_.begin() + static_cast<std::ptrdiff_t>(in_pos_),
+                  in_.begin() + static_cast<std::ptrdiff_t>(in_end_), in_.begin());
+        in_end_ -= in_pos_;
         in_pos_ = 0;
     }
-    const std::size_t old = in_.size();
-    in_.resize(old + kRecvChunk);
+    // The buffer only grows (zero-filled once), so a receive does not clear
+    // kRecvChunk bytes every time.
+    if (in_.size() < in_end_ + kRecvChunk) in_.resize(in_end_ + kRecvChunk);
     ssize_t n;
     do {
-        n = ::recv(fd_, in_.data() + old, kRecvChunk, nonblocking ? MSG_DONTWAIT : 0);
+        n = ::recv(fd_, in_.data() + in_end_, kRecvChunk, nonblocking ? MSG_DONTWAIT : 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0) {
-        in_.resize(old);
         if (nonblocking && (errno == EAGAIN || errno == EWOULDBLOCK)) return Status();
         return Status::from_errno("recv from " + peer_, errno);
     }
-    in_.resize(old + static_cast<std::size_t>(n));
     if (n == 0) return Status::error(StatusKind::kIoError, "connection closed by peer " + peer_);
+    in_end_ += static_cast<std::size_t>(n);
     got_any = true;
     return Status();
 }
 
 Status PgConnection::fill(std::size_t n) {
-    while (in_.size() - in_pos_ < n) {
+    while (in_end_ - in_pos_ < n) {
         bool got = false;
         Status s = recv_some(false, got);
         if (!s) {
-            if (in_.size() > in_pos_)
+            if (in_end_ > in_pos_)
                 return Status::error(StatusKind::kInvalidInput, "peer " + peer_ + " hung up in the middle of a message");
             return s;
         }
@@ -126,10 +128,10 @@ Result<FrontendMessage> PgConnection::read_message() {
 
 bool PgConnection::message_ready() {
     auto complete = [this] {
-        if (in_.size() - in_pos_ < 5) return false;
+        if (in_end_ - in_pos_ < 5) return false;
         const std::uint32_t len = get_be32(in_.data() + in_pos_ + 1);
         if (len < 4 || len > kMaxMessageBytes) return true;  // let read_message report it
-        return in_.size() - in_pos_ >= 1 + static_cast<std::size_t>(len);
+        return in_end_ - in_pos_ >= 1 + static_cast<std::size_t>(len);
     };
     for (;;) {
         if (complete()) return true;

@@ -114,8 +114,9 @@ private:
 
     int fd_;
     std::string peer_;
-    std::vector<char> in_;
+    std::vector<char> in_;    // [in_pos_, in_end_) is received and not yet consumed
     std::size_t in_pos_ = 0;
+    std::size_t in_end_ = 0;
     std::string out_;
     std::size_t msg_start_ = 0;
 };
