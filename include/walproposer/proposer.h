@@ -69,7 +69,9 @@
 // members get new slots (connect may name k >= earlier slot_count()), and
 // the slots of removed members are retired (never connected again).
 // Without a configuration (generation 0, the legacy mode) there are
-// acceptor_count slots, any node id is accepted and quorums are counted.
+// acceptor_count slots, any node id is accepted and quorums are counted; a
+// legacy proposer never adopts a configuration (its slots are the driver's
+// list), so safekeepers that hold one refuse its votes.
 //
 // Ownership / lifetime: the WalReader is not owned and must outlive the
 // Proposer. Thread-safety: none; single-threaded use. No clock, socket or file.

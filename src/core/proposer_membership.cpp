@@ -74,6 +74,14 @@ void Proposer::install_configuration(Configuration c, TimeMs now, ProposerOutput
 bool Proposer::adopt_configuration(const Configuration& c, std::size_t from, TimeMs now,
                                    ProposerOutput& out) {
     if (!(c.key() > membership_.key()) || !validate_configuration(c).ok()) return false;
+    if (!configured()) {
+        // A legacy proposer's driver addresses its own list of safekeepers
+        // by index and cannot follow a configuration: it stays legacy, and
+        // the acceptor refuses its votes (stale configuration).
+        peers_[from].last_error = "safekeeper holds " + format_configuration(c) +
+                                  " but this proposer has no configuration (generation 0)";
+        return false;
+    }
     log(out, LogLevel::kInfo,
         "acceptor " + std::to_string(from) + " holds a newer configuration " +
             format_configuration(c) + " (this proposer had " + format_configuration(membership_) +

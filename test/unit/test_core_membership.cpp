@@ -197,7 +197,11 @@ struct MembershipCluster {
                 AcceptorConfig{i + 1}, &nodes.back()->storage, AcceptorDurableState{});
         }
     }
-    Node& node_of(Proposer& p, std::size_t slot) { return *nodes[p.slot_member(slot).id - 1]; }
+    // Legacy slots (node id 0) are the nodes in order.
+    Node& node_of(Proposer& p, std::size_t slot) {
+        const NodeId id = p.slot_member(slot).id;
+        return *nodes[id == 0 ? slot : id - 1];
+    }
 
     void run(Proposer& p, ProposerOutput first, int ticks = 50) {
         std::deque<ProposerOutput> outputs{std::move(first)};
@@ -331,4 +335,28 @@ TEST_CASE("proposer: a change does not skip the joint configuration", "[core][me
     REQUIRE(cluster.persisted);
     CHECK(cluster.persisted->generation == 2);
     CHECK_FALSE(cluster.persisted->is_joint());  // the rule is off
+}
+
+TEST_CASE("proposer: a legacy proposer does not adopt a configuration and is refused",
+          "[core][membership]") {
+    // Acceptors that hold C(2); a proposer without a configuration (the
+    // extension's slots are its own list) keeps its three slots and is never
+    // elected there: the acceptors refuse its votes as stale.
+    MembershipCluster cluster(3);
+    PatternWal wal;
+    Proposer configured(proposer_config(config(2, 0, {1, 2, 3})), &wal);
+    cluster.run(configured, configured.start(cluster.now, 0x2000), 20);
+    REQUIRE(configured.state() == ProposerState::kElected);
+    ProposerConfig cfg = proposer_config(Configuration{});
+    cfg.acceptor_count = 3;
+    cfg.own_term_history = {{configured.term(), 0x1000}};
+    Proposer legacy(cfg, &wal);
+    cluster.run(legacy, legacy.start(cluster.now, 0x2000), 20);
+    CHECK(legacy.state() != ProposerState::kElected);
+    CHECK(legacy.slot_count() == 3);
+    CHECK(legacy.configuration().generation == 0);
+    const ProposerStatus st = legacy.status();
+    CHECK_THAT(st.acceptors[0].last_error, Catch::Contains("stale configuration") ||
+                                               Catch::Contains("no configuration"));
+    for (std::size_t k = 0; k < 3; ++k) CHECK(cluster.nodes[k]->storage.durable.term == configured.term());
 }
