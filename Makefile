@@ -228,6 +228,7 @@ test-sanitize:
 	WP_SAFEKEEPER_BIN=build-asan/safekeeper WP_SAFEKEEPER_POWERLOSS_BIN=build-asan/safekeeper-powerloss \
 	    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/unit_tests
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/wpsim --seeds 1..300
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 build-asan/wpsim --membership --seeds 1..100
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')
