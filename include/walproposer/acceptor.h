@@ -40,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "walproposer/configuration.h"
 #include "walproposer/lsn.h"
 #include "walproposer/messages.h"
 #include "walproposer/result.h"
@@ -72,6 +73,9 @@ struct AcceptorDurableState {
     // below this can never be elected here (0 = none). Raised, never lowered,
     // by a sync proposer's granted vote; persisted with that vote.
     std::uint32_t min_pg_timeline = 0;
+    // The membership configuration last installed by an elected proposer
+    // (generation 0: none). Messages of an older configuration are refused.
+    Configuration configuration;
     bool operator==(const AcceptorDurableState& o) const;
 };
 
@@ -127,9 +131,10 @@ public:
   // timeline older than the one held (a sync proposer is checked for the
   // tenant/timeline only). Changes nothing (a node that is never elected,
   // e.g. a promoted copy, must not lock the real primary out). Returns the
-  // AcceptorGreeting, which carries the identity and the fence: a fenced
-  // proposer is answered too, so that it learns why it can never be elected
-  // (handle_proposer_elected refuses it).
+  // AcceptorGreeting, which carries the identity, the fence and the
+  // configuration: a fenced proposer, or one with an older configuration, is
+  // answered too, so that it learns why it can never be elected here (or
+  // adopts the newer configuration); its vote/election is refused later.
   Result<AcceptorGreeting> handle_greeting(const ProposerGreeting& greeting);
 
   // VoteRequest: grants iff request.term > term; the new term (and a higher
@@ -138,7 +143,10 @@ public:
   // history, WAL tail) describes exactly what the acceptor keeps until a
   // ProposerElected. Always answers (refusals carry the higher term). A vote
   // only promises a term: a fenced proposer that gets one is still refused
-  // at ProposerElected.
+  // at ProposerElected. Refused without any change (not granted, with the
+  // reason in VoteResponse::refusal) when the request's configuration key is
+  // older than the one held, or when this acceptor holds that very
+  // configuration and is not a member of it.
   Result<VoteResponse> handle_vote_request(const VoteRequest& request);
 
   // ProposerElected, sent on a connection whose greeting was `greeting`. If
@@ -157,7 +165,9 @@ public:
   // happens before the history is persisted, so a crash in between leaves a
   // consistent old state. A proposer below the fence is refused (an error).
   // A sync proposer's election adopts no identity and no PostgreSQL timeline;
-  // it is refused by an acceptor that has no identity yet.
+  // it is refused by an acceptor that has no identity yet. The request's
+  // configuration is installed with the term; an older one than held, or one
+  // this acceptor is not a member of, is refused (an error naming both).
   Result<AppendResponse> handle_proposer_elected(const ProposerGreeting& greeting,
                                                  const ProposerElected& request);
 
@@ -165,8 +175,19 @@ public:
   // (a lower term gets a normal reply with the acceptor's term; a term the
   // acceptor has not accepted a ProposerElected for is an error); a
   // begin_lsn != end of written WAL is an error. Otherwise writes the bytes
-  // and records commit/truncate LSNs to apply after the flush.
+  // and records commit/truncate LSNs to apply after the flush. A generation
+  // other than that of the configuration held, or a configuration this
+  // acceptor is not a member of, is an error.
   Result<AppendOutcome> handle_append_request(const AppendRequest& request);
+
+  // ConfigurationUpdate from the proposer of the accepted term: persists a
+  // newer configuration (durable when this returns) and answers with an
+  // AppendResponse carrying its generation. A lower term gets the higher
+  // term; another term than the accepted one, or an older configuration, is
+  // an error. A removed member installs the configuration that removes it
+  // (so that proposers greeting it learn it) and refuses votes and appends
+  // from then on.
+  Result<AppendResponse> handle_configuration_update(const ConfigurationUpdate& request);
 
   // WalReadRequest: the durable WAL [begin, end) of the accepted term's
   // history. Only for the proposer this acceptor accepted a ProposerElected
@@ -217,6 +238,10 @@ private:
     Status check_identity(const ProposerGreeting& greeting) const;
     // Refuses a proposer below the fence (min_pg_timeline).
     Status check_fence(const ProposerGreeting& greeting) const;
+    // Why a message of configuration `key` (its generation only, for
+    // appends) is refused here; "" when it is not.
+    std::string configuration_refusal(const ConfigurationKey& key, bool generation_only) const;
+    bool accepted_term_is(Term term) const;
 
     AcceptorConfig config_;
     AcceptorStorage* storage_;

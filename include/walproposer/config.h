@@ -30,6 +30,9 @@ struct SafekeeperAddress {
     }
 };
 
+// Parses one "host:port" ("[ipv6]:port"); errors quote the entry.
+Result<SafekeeperAddress> parse_safekeeper_address(std::string_view entry);
+
 // Parses "host:port,host:port,..." (spaces around entries allowed). An empty
 // or blank string is an empty list. Rejects a missing or bad port (1-65535),
 // an empty or overlong host, duplicates, and more than kMaxSafekeepers.

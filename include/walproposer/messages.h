@@ -21,6 +21,7 @@
 #include <variant>
 #include <vector>
 
+#include "walproposer/configuration.h"
 #include "walproposer/lsn.h"
 #include "walproposer/result.h"
 #include "walproposer/term_history.h"
@@ -34,7 +35,10 @@ namespace wp {
 // AcceptorGreeting reports the identity and the fence, VoteRequest carries a
 // fence, and WalReadRequest/WalReadResponse let a sync proposer copy the
 // donor's WAL.
-constexpr std::uint32_t kProtocolVersion = 3;
+// Version 4: membership. AcceptorGreeting, VoteResponse and ProposerElected
+// carry a Configuration, VoteRequest its key, AppendRequest and
+// AppendResponse its generation, and ConfigurationUpdate installs a new one.
+constexpr std::uint32_t kProtocolVersion = 4;
 // ProposerGreeting::flags: a sync proposer (failover tool). It has no WAL and
 // no PostgreSQL identity of its own (system id 0 allowed); it never changes
 // the identity or PostgreSQL timeline an acceptor holds.
@@ -43,8 +47,8 @@ constexpr std::size_t kMaxWalPayloadBytes = 16u * 1024 * 1024;        // per App
 // Bytes of WAL below its flush LSN an acceptor returns in a VoteResponse.
 constexpr std::size_t kVoteTailBytes = 8192;
 constexpr std::size_t kMaxTimelineHistoryBytes = 1u * 1024 * 1024;    // PG .history file
-
-using NodeId = std::uint64_t;
+// Longest refusal reason in a VoteResponse.
+constexpr std::size_t kMaxRefusalBytes = 1024;
 
 // One-byte tags (ASCII, so a hex dump is readable).
 enum class MessageTag : std::uint8_t {
@@ -57,6 +61,7 @@ enum class MessageTag : std::uint8_t {
     kAppendResponse = 'a',
     kWalReadRequest = 'R',
     kWalReadResponse = 'r',
+    kConfigurationUpdate = 'C',
 };
 
 // P -> A, first message on a connection.
@@ -89,17 +94,27 @@ struct AcceptorGreeting {
     // The fence: a proposer on a lower PostgreSQL timeline can never be
     // elected here again (0 = no fence). Set by a sync proposer's vote.
     std::uint32_t min_pg_timeline = 0;
+    // The configuration the acceptor holds (generation 0: none): a proposer
+    // with an older one adopts it before it campaigns.
+    Configuration configuration;
     bool operator==(const AcceptorGreeting& o) const;
 };
 
 // P -> A: "vote for me in `term`".
 struct VoteRequest {
+    VoteRequest() = default;
+    VoteRequest(Term t, std::uint32_t fence = 0, ConfigurationKey key = {})
+        : term(t), min_pg_timeline(fence), configuration(key) {}
     Term term = 0;
     // Fence to persist together with the granted vote (0 = none); only a sync
     // proposer sets it. The acceptor keeps the highest fence it was given.
     std::uint32_t min_pg_timeline = 0;
+    // Key of the proposer's configuration: an acceptor holding a newer one
+    // refuses the vote (and its VoteResponse carries that configuration).
+    ConfigurationKey configuration;
     bool operator==(const VoteRequest& o) const {
-        return term == o.term && min_pg_timeline == o.min_pg_timeline;
+        return term == o.term && min_pg_timeline == o.min_pg_timeline &&
+               configuration == o.configuration;
     }
 };
 
@@ -116,6 +131,10 @@ struct VoteResponse {
     // proposer compares the donor's tail with its own WAL at the same LSNs.
     Lsn tail_lsn = kInvalidLsn;
     std::vector<std::uint8_t> tail;
+    // The configuration the acceptor holds after the request.
+    Configuration configuration;
+    // Why the vote was refused, when not for a higher term ("" otherwise).
+    std::string refusal;
     bool operator==(const VoteResponse& o) const;
 };
 
@@ -124,6 +143,9 @@ struct ProposerElected {
     Term term = 0;
     Lsn start_streaming_lsn = kInvalidLsn;  // highest common point for this acceptor
     TermHistory term_history;               // the proposer's full history
+    // The proposer's configuration: the acceptor installs it (it must not be
+    // older than the one the acceptor holds).
+    Configuration configuration;
     bool operator==(const ProposerElected& o) const;
 };
 
@@ -135,6 +157,7 @@ struct AppendRequest {
     Lsn end_lsn = kInvalidLsn;
     Lsn commit_lsn = kInvalidLsn;
     Lsn truncate_lsn = kInvalidLsn;
+    Generation generation = 0;      // the proposer's configuration generation
     std::vector<std::uint8_t> wal;  // exactly end_lsn - begin_lsn bytes
     bool operator==(const AppendRequest& o) const;
 };
@@ -147,6 +170,7 @@ struct AppendResponse {
     // Hot-standby feedback from the acceptor's consumers; 0 = none.
     std::uint64_t hs_xmin = 0;          // full (epoch-qualified) transaction id
     std::uint64_t hs_catalog_xmin = 0;  // full transaction id
+    Generation generation = 0;          // configuration generation the acceptor holds
     bool operator==(const AppendResponse& o) const;
 };
 
@@ -173,9 +197,20 @@ struct WalReadResponse {
     }
 };
 
+// P -> A: "persist this configuration" (a membership change step), sent by
+// the proposer elected in `term` (the acceptor's accepted term). Answered
+// with an AppendResponse carrying the new generation once it is durable.
+struct ConfigurationUpdate {
+    Term term = 0;
+    Configuration configuration;
+    bool operator==(const ConfigurationUpdate& o) const {
+        return term == o.term && configuration == o.configuration;
+    }
+};
+
 using Message = std::variant<ProposerGreeting, AcceptorGreeting, VoteRequest, VoteResponse,
                              ProposerElected, AppendRequest, AppendResponse, WalReadRequest,
-                             WalReadResponse>;
+                             WalReadResponse, ConfigurationUpdate>;
 
 std::vector<std::uint8_t> encode(const Message& message);
 

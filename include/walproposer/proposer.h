@@ -54,6 +54,25 @@
 //    both LSNs; when the greetings already show it, before any vote, so its
 //    attempt changes nothing on the acceptors.
 //
+// Membership (docs/consensus.md, "Membership change"): with a configuration
+// (ProposerConfig::configuration, generation > 0) the proposer's acceptors
+// are the configuration's members, one *slot* each (slot_member(k) names the
+// node id and address the driver connects slot k to); an acceptor whose
+// greeting shows another node id is dropped, and only members count. In a
+// joint configuration elections and commits need a majority of both sets.
+// A configuration with a newer key seen in a greeting or VoteResponse is
+// adopted (persisted first, ProposerOutput::persist_configuration) and the
+// proposer restarts its campaign under it. request_membership() asks for a
+// change; the elected proposer drives it: C(g) -> joint J(g+1) = {old, new}
+// -> C(g+2) = {new} once J is durable on a quorum of both sets and a
+// majority of the new set holds commit_lsn. Slots are never renumbered: new
+// members get new slots (connect may name k >= earlier slot_count()), and
+// the slots of removed members are retired (never connected again).
+// Without a configuration (generation 0, the legacy mode) there are
+// acceptor_count slots, any node id is accepted and quorums are counted; a
+// legacy proposer never adopts a configuration (its slots are the driver's
+// list), so safekeepers that hold one refuse its votes.
+//
 // Ownership / lifetime: the WalReader is not owned and must outlive the
 // Proposer. Thread-safety: none; single-threaded use. No clock, socket or file.
 #pragma once
@@ -64,6 +83,7 @@
 #include <string>
 #include <vector>
 
+#include "walproposer/configuration.h"
 #include "walproposer/lsn.h"
 #include "walproposer/messages.h"
 #include "walproposer/result.h"
@@ -87,7 +107,11 @@ public:
 };
 
 struct ProposerConfig {
+    // Legacy mode only (no configuration): the number of slots.
     std::size_t acceptor_count = 3;
+    // The proposer's membership configuration as last persisted from
+    // ProposerOutput::persist_configuration (generation 0: none, legacy).
+    Configuration configuration;
     // Identity sent to every acceptor (protocol_version is filled in).
     ProposerGreeting greeting;
     // Terms this primary was elected in, (term, start LSN; LSNs clamped to be
@@ -130,6 +154,9 @@ struct ProposerConfig {
     // Take any quorum WAL below the local end as inherited, without the
     // switch-point and content checks.
     bool unsafe_test_only_inherit_unchecked = false;
+    // A membership change goes straight from C(g) to the new set, without
+    // the joint configuration (counts only the new set).
+    bool unsafe_test_only_skip_joint = false;
 };
 
 // Proposer-level state. Transitions:
@@ -170,6 +197,10 @@ struct LogLine {
 
 struct ProposerOutput {
     std::optional<TermHistory> persist_own_term_history;
+    // Persist durably together with (before) anything else in this output:
+    // the proposer's configuration (the driver passes it back as
+    // ProposerConfig::configuration after a restart).
+    std::optional<Configuration> persist_configuration;
     std::vector<std::size_t> disconnect;
     std::vector<OutgoingMessage> messages;
     std::vector<std::size_t> connect;
@@ -180,6 +211,10 @@ struct ProposerOutput {
 
 struct AcceptorStatus {
     AcceptorConnState state = AcceptorConnState::kOffline;
+    NodeId node_id = 0;            // the slot's member (0: legacy slot, any node)
+    SafekeeperAddress address;     // the slot's member address (legacy: empty)
+    bool member = true;            // in the current configuration (retired slots: false)
+    Generation generation = 0;     // configuration generation the acceptor acknowledged
     Term term = 0;                 // last term the acceptor reported
     Lsn flush_lsn = kInvalidLsn;   // last flush LSN the acceptor reported
     Lsn commit_lsn = kInvalidLsn;  // last commit LSN the acceptor reported
@@ -213,6 +248,10 @@ struct ProposerStatus {
     std::uint64_t sync_system_id = 0;  // the system id the safekeepers hold
     Lsn sync_lsn = kInvalidLsn;
     bool sync_done = false;
+    // Membership: the configuration in force, and the set asked for by
+    // request_membership() that is not reached yet (empty: none).
+    Configuration configuration;
+    MemberSet target_members;
 };
 
 class Proposer {
@@ -231,6 +270,18 @@ public:
     // The primary's WAL is flushed up to `end` (ignored if not higher).
     ProposerOutput on_wal_available(Lsn end, TimeMs now);
     ProposerOutput on_tick(TimeMs now);
+
+    // Asks for the member set `target` (validated: an error names the
+    // problem; needs a configuration, generation > 0). The elected proposer
+    // drives the change (output of later events); a joint configuration in
+    // progress is finished first. Replaces an earlier request.
+    Status request_membership(MemberSet target);
+
+    // Slots: what the driver connects slot k to (legacy slots: id 0, empty
+    // address: the driver's own list).
+    std::size_t slot_count() const { return peers_.size(); }
+    Member slot_member(std::size_t k) const;
+    const Configuration& configuration() const { return membership_; }
 
     // A full copy of the state, for display. The driver's loop reads the
     // narrow accessors below instead.
@@ -267,6 +318,11 @@ private:
         TimeMs reconnect_at = 0;
         std::uint64_t hs_xmin = 0, hs_catalog_xmin = 0;
         std::string last_error;
+        // Membership: the member this slot is for (id 0: legacy slot).
+        Member member;
+        bool retired = false;               // not a member any more: never connected
+        Generation sent_generation = 0;     // configuration sent on this connection
+        Generation acked_generation = 0;    // generation the acceptor reported
     };
 
     // Defined in src/core/proposer.cpp, except the election's steps, which
@@ -300,6 +356,22 @@ private:
     // Why a promoted standby whose switch point lies below `quorum_end` is refused.
     std::string lagging_reason(Lsn quorum_end) const;
     void update_commit(ProposerOutput& out);
+    // Membership (src/core/proposer_membership.cpp).
+    bool configured() const { return membership_.generation != 0; }
+    // Slot k's acceptor counts: legacy, or greeted as a member of membership_.
+    bool counts(std::size_t k) const;
+    // The slots form a quorum: legacy by count, else is_quorum(membership_).
+    bool is_quorum_of(const std::vector<std::size_t>& slots) const;
+    void build_slots(TimeMs now);
+    // Adopts a configuration with a newer key (persist, reshape the slots;
+    // while campaigning or elected, start over). False if not newer.
+    bool adopt_configuration(const Configuration& c, std::size_t from, TimeMs now,
+                             ProposerOutput& out);
+    void install_configuration(Configuration c, TimeMs now, ProposerOutput& out);
+    // Elected: sends ConfigurationUpdates and moves a change on.
+    void advance_membership(TimeMs now, ProposerOutput& out);
+    Lsn configured_commit_candidate() const;
+    Lsn configured_truncate_lsn() const;
     void pump(TimeMs now, ProposerOutput& out);
     TimeMs next_backoff();
 
@@ -313,6 +385,8 @@ private:
     };
 
     ProposerConfig config_;
+    Configuration membership_;
+    std::optional<MemberSet> target_members_;
     WalReader* wal_;
     FetchedWal fetched_;
     bool fetch_outstanding_ = false;

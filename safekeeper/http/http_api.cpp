@@ -49,6 +49,22 @@ nlohmann::json consumers_json(Timeline& tl) {
     return out;
 }
 
+nlohmann::json member_set_json(const MemberSet& set) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const Member& m : set) out.push_back({{"id", m.id}, {"address", m.address.to_string()}});
+    return out;
+}
+
+// The membership configuration: null when the timeline holds none.
+nlohmann::json configuration_json(const Configuration& c) {
+    if (c.generation == 0) return nlohmann::json(nullptr);
+    return nlohmann::json{
+        {"generation", c.generation},
+        {"created_term", c.created_term},
+        {"members", member_set_json(c.members)},
+        {"new_members", c.new_members ? member_set_json(*c.new_members) : nlohmann::json(nullptr)}};
+}
+
 nlohmann::json timeline_json(Timeline& tl) {
     const TimelineSnapshot s = tl.snapshot();
     nlohmann::json history = nlohmann::json::array();
@@ -69,6 +85,7 @@ nlohmann::json timeline_json(Timeline& tl) {
         {"pg_version", s.pg_version},
         {"pg_timeline", s.pg_timeline},
         {"min_pg_timeline", s.min_pg_timeline},
+        {"configuration", configuration_json(s.configuration)},
         {"proposer", s.proposer_connected
                          ? nlohmann::json{{"peer", s.proposer_peer}, {"term", s.proposer_term}}
                          : nlohmann::json(nullptr)},
@@ -213,6 +230,9 @@ std::string HttpApi::render_metrics() {
     gauge("safekeeper_term", "Highest term promised.", "gauge", [](const Row& r) { return r.snap.term; });
     gauge("safekeeper_pg_timeline", "PostgreSQL timeline of the WAL held (0: none yet).", "gauge",
           [](const Row& r) { return r.snap.pg_timeline; });
+    gauge("safekeeper_configuration_generation",
+          "Membership configuration generation held (0: none).", "gauge",
+          [](const Row& r) { return r.snap.configuration.generation; });
     gauge("safekeeper_min_pg_timeline",
           "Failover fence: lowest PostgreSQL timeline a proposer may be elected on (0: none).",
           "gauge", [](const Row& r) { return r.snap.min_pg_timeline; });

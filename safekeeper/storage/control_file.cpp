@@ -32,6 +32,7 @@ std::string encode_control_file(const ControlFileData& d) {
     p.le32(static_cast<std::uint32_t>(d.pg_timeline_history.size()));
     p.bytes(d.pg_timeline_history.data(), d.pg_timeline_history.size());
     p.le32(a.min_pg_timeline);  // since version 2
+    put_configuration(p, a.configuration);  // since version 3
 
     std::string out_bytes;
     ByteWriter out(out_bytes);
@@ -88,6 +89,12 @@ Result<ControlFileData> decode_control_file(const std::string& bytes) {
     // Version 1 has no fence: 0 (none), written as version 2 at the next persist.
     if (version >= 2 && !r.le32(a.min_pg_timeline))
         return Status::corrupt("control file payload malformed");
+    // Versions 1 and 2 have no configuration: generation 0 (none).
+    if (version >= 3) {
+        Result<Configuration> config = read_configuration(r);
+        if (!config) return Status::corrupt("control file configuration: " + config.message());
+        a.configuration = std::move(*config);
+    }
     if (r.remaining() != 0) return Status::corrupt("control file payload malformed");
     if (!is_well_formed(a.term_history)) return Status::corrupt("control file term history malformed");
     return d;

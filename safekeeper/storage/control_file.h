@@ -3,14 +3,16 @@
 // On-disk format (little-endian; full description in docs/storage.md):
 //   u32 magic 0x4C544B53 ("SKTL"), u32 format_version (2), u32 payload_len,
 //   payload, u32 CRC-32C (pg_crc32c) of everything before it.
-// Version 2 appends u32 min_pg_timeline (the failover fence) to the payload.
-// A version 1 file is still read (fence 0); encode always writes version 2,
-// so the next persist upgrades it.
+// Version 2 appends u32 min_pg_timeline (the failover fence) to the payload;
+// version 3 appends the membership configuration (wire layout of
+// put_configuration, walproposer/configuration.h). Versions 1 and 2 are
+// still read (fence 0 / no configuration); encode always writes version 3,
+// so the next persist upgrades the file.
 // The file is replaced atomically (write_file_atomically: temp, fsync,
 // rename, fsync dir), so it is always either the old or the new state.
 //
 // Contract: encode/decode are pure; decode rejects a short file, bad magic,
-// unknown version (anything but 1 and 2), length mismatch, bad CRC and
+// unknown version (anything but 1 to 3), length mismatch, bad CRC and
 // malformed payload with a
 // kCorrupt Status naming the problem. load/store go through a FileSystem;
 // store is durable on return. Thread-safety: none needed (values).
@@ -27,7 +29,7 @@
 namespace wp::sk {
 
 constexpr std::uint32_t kControlFileMagic = 0x4C544B53;  // "SKTL" read as little-endian bytes
-constexpr std::uint32_t kControlFileVersion = 2;
+constexpr std::uint32_t kControlFileVersion = 3;
 // The oldest format version decode_control_file() still reads.
 constexpr std::uint32_t kControlFileMinVersion = 1;
 constexpr const char kControlFileName[] = "safekeeper.control";

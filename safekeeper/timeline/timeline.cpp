@@ -54,6 +54,7 @@ void Timeline::publish_locked() {
         snapshot_.pg_timeline = st.identity.pg_timeline;
         snapshot_.wal_segment_size = st.identity.wal_segment_size;
         snapshot_.min_pg_timeline = st.min_pg_timeline;
+        snapshot_.configuration = st.configuration;
         if (advanced) {
             commit_cv_.notify_all();
             consumers_.notify_all();

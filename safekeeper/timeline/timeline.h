@@ -55,6 +55,7 @@ struct TimelineSnapshot {
     std::uint64_t system_id = 0;
     std::uint32_t pg_version = 0, pg_timeline = 0, wal_segment_size = 0;
     std::uint32_t min_pg_timeline = 0;  // the failover fence (0 = none)
+    Configuration configuration;        // membership (generation 0 = none)
     bool proposer_connected = false;
     std::string proposer_peer;
     Term proposer_term = 0;

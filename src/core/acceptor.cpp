@@ -13,7 +13,8 @@ bool TimelineIdentity::operator==(const TimelineIdentity& o) const {
 bool AcceptorDurableState::operator==(const AcceptorDurableState& o) const {
     return term == o.term && term_history == o.term_history && commit_lsn == o.commit_lsn &&
            truncate_lsn == o.truncate_lsn && identity == o.identity &&
-           timeline_start_lsn == o.timeline_start_lsn && min_pg_timeline == o.min_pg_timeline;
+           timeline_start_lsn == o.timeline_start_lsn && min_pg_timeline == o.min_pg_timeline &&
+           configuration == o.configuration;
 }
 
 Acceptor::Acceptor(AcceptorConfig config, AcceptorStorage* storage, AcceptorDurableState initial)
@@ -52,6 +53,7 @@ Status Acceptor::persist_or_forget() {
         state_.term_history = durable_.term_history;
         state_.identity = durable_.identity;
         state_.min_pg_timeline = durable_.min_pg_timeline;
+        state_.configuration = durable_.configuration;
     }
     return s;
 }
@@ -106,7 +108,32 @@ Result<AcceptorGreeting> Acceptor::handle_greeting(const ProposerGreeting& g) {
     reply.wal_segment_size = state_.identity.wal_segment_size;
     reply.pg_timeline = state_.identity.pg_timeline;
     reply.min_pg_timeline = state_.min_pg_timeline;
+    reply.configuration = state_.configuration;
     return reply;
+}
+
+bool Acceptor::accepted_term_is(Term term) const {
+    return state_.term == term && !state_.term_history.empty() &&
+           state_.term_history.back().term == term;
+}
+
+std::string Acceptor::configuration_refusal(const ConfigurationKey& key, bool generation_only) const {
+    const Configuration& held = state_.configuration;
+    const bool older = generation_only ? key.generation < held.generation : key < held.key();
+    if (older)
+        return "stale configuration: the proposer's configuration is generation " +
+               std::to_string(key.generation) + " (term " + std::to_string(key.created_term) +
+               ") but safekeeper " + std::to_string(config_.node_id) + " holds " +
+               format_configuration(held);
+    if (generation_only && key.generation > held.generation)
+        return "unknown configuration generation " + std::to_string(key.generation) +
+               ": safekeeper " + std::to_string(config_.node_id) + " holds " +
+               format_configuration(held) + " (send ConfigurationUpdate first)";
+    const bool same = generation_only ? key.generation == held.generation : key == held.key();
+    if (same && held.generation != 0 && !held.is_member(config_.node_id))
+        return "not a member: safekeeper " + std::to_string(config_.node_id) +
+               " is not in its configuration " + format_configuration(held);
+    return "";
 }
 
 Status Acceptor::check_fence(const ProposerGreeting& g) const {
@@ -126,7 +153,8 @@ Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
         if (!s.ok()) return s;
     }
     VoteResponse reply;
-    if (request.term > state_.term) {
+    reply.refusal = configuration_refusal(request.configuration, false);
+    if (request.term > state_.term && reply.refusal.empty()) {
         state_.term = request.term;
         state_.min_pg_timeline = std::max(state_.min_pg_timeline, request.min_pg_timeline);
         Status s = persist_or_forget();
@@ -134,6 +162,7 @@ Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
         reply.vote_granted = true;
     }
     reply.term = state_.term;
+    reply.configuration = state_.configuration;
     reply.flush_lsn = flush_lsn();
     reply.truncate_lsn = state_.truncate_lsn;
     reply.term_history = history_up_to(state_.term_history, reply.flush_lsn);
@@ -163,6 +192,13 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
     if (greeting.is_sync() && state_.identity.system_id == 0)
         return Status::error("a sync proposer cannot be elected on an acceptor that holds no "
                              "timeline yet (no identity to keep)");
+    const Configuration& config = request.configuration;
+    if (config.key() < state_.configuration.key())
+        return Status::error(configuration_refusal(config.key(), false));
+    if (config.generation != 0 && !config.is_member(config_.node_id))
+        return Status::error("not a member: safekeeper " + std::to_string(config_.node_id) +
+                             " is not in the proposer's configuration " +
+                             format_configuration(config));
     // Anything written but not flushed is discarded with the truncation below
     // or kept and flushed; flush first so flush_lsn is exact.
     if (write_lsn_ != flush_lsn()) {
@@ -181,6 +217,11 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
                                  " carries history " + format_history(request.term_history) +
                                  " but this acceptor accepted " +
                                  format_history(state_.term_history) + " for that term");
+        if (config.key() > state_.configuration.key()) {
+            state_.configuration = config;
+            Status s = persist_or_forget();
+            if (!s.ok()) return s;
+        }
         return make_append_response();
     }
     const Lsn flush = flush_lsn();
@@ -237,6 +278,7 @@ Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting&
     }
     state_.term = request.term;
     state_.term_history = request.term_history;
+    state_.configuration = config;
     Status s = persist_or_forget();
     if (!s.ok()) return s;
     return make_append_response();
@@ -253,6 +295,9 @@ Result<AppendOutcome> Acceptor::handle_append_request(const AppendRequest& reque
         state_.term_history.back().term != request.term)
         return Status::error("AppendRequest for term " + std::to_string(request.term) +
                              " without an accepted ProposerElected for that term");
+    const std::string refusal =
+        configuration_refusal(ConfigurationKey{request.generation, 0}, true);
+    if (!refusal.empty()) return Status::error(refusal);
     if (request.begin_lsn != write_lsn_)
         return Status::error("AppendRequest begins at " + format_lsn(request.begin_lsn) +
                              " but WAL ends at " + format_lsn(write_lsn_));
@@ -267,6 +312,31 @@ Result<AppendOutcome> Acceptor::handle_append_request(const AppendRequest& reque
     pending_truncate_lsn_ = std::max(pending_truncate_lsn_, request.truncate_lsn);
     outcome.needs_flush = true;
     return outcome;
+}
+
+Result<AppendResponse> Acceptor::handle_configuration_update(const ConfigurationUpdate& request) {
+    if (failed()) return failure_;
+    if (request.term < state_.term) return make_append_response();  // carries the higher term
+    if (!accepted_term_is(request.term))
+        return Status::error("ConfigurationUpdate for term " + std::to_string(request.term) +
+                             " without an accepted ProposerElected for that term");
+    Status valid = validate_configuration(request.configuration);
+    if (!valid.ok()) return valid.with_context("ConfigurationUpdate");
+    const ConfigurationKey key = request.configuration.key();
+    if (key < state_.configuration.key())
+        return Status::error(configuration_refusal(key, false));
+    if (key == state_.configuration.key()) {
+        if (request.configuration != state_.configuration)
+            return Status::error("ConfigurationUpdate carries " +
+                                 format_configuration(request.configuration) +
+                                 " but this safekeeper holds another configuration of that key: " +
+                                 format_configuration(state_.configuration));
+        return make_append_response();
+    }
+    state_.configuration = request.configuration;
+    Status s = persist_or_forget();
+    if (!s.ok()) return s;
+    return make_append_response();
 }
 
 Result<WalReadResponse> Acceptor::handle_wal_read(const WalReadRequest& request) {
@@ -314,6 +384,7 @@ AppendResponse Acceptor::make_append_response() const {
     r.commit_lsn = state_.commit_lsn;
     r.hs_xmin = hs_xmin_;
     r.hs_catalog_xmin = hs_catalog_xmin_;
+    r.generation = state_.configuration.generation;
     return r;
 }
 

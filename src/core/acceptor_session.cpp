@@ -140,6 +140,12 @@ SessionStep AcceptorSession::handle(const Message& message) {
         step.reply = std::move(*reply);
         return step;
     }
+    if (const auto* c = std::get_if<ConfigurationUpdate>(&message)) {
+        auto reply = acceptor_.handle_configuration_update(*c);
+        if (!reply) return fail_from_acceptor(std::move(step), reply.message());
+        step.reply = std::move(*reply);
+        return step;
+    }
     return fail(std::move(step), SessionErrorKind::kProtocol,
                 std::string("unexpected message from proposer: ") + message_name(message));
 }

@@ -22,7 +22,9 @@ bool valid_host_char(char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
 }
 
-Result<SafekeeperAddress> parse_one(std::string_view entry) {
+}  // namespace
+
+Result<SafekeeperAddress> parse_safekeeper_address(std::string_view entry) {
     const std::string shown(entry);
     if (entry.empty()) return Result<SafekeeperAddress>::error("empty entry in the list");
     SafekeeperAddress address;
@@ -72,8 +74,6 @@ Result<SafekeeperAddress> parse_one(std::string_view entry) {
     return address;
 }
 
-}  // namespace
-
 Result<std::vector<SafekeeperAddress>> parse_safekeeper_list(std::string_view text) {
     std::vector<SafekeeperAddress> list;
     if (trim(text).empty()) return list;
@@ -81,7 +81,7 @@ Result<std::vector<SafekeeperAddress>> parse_safekeeper_list(std::string_view te
     while (start <= text.size()) {
         auto comma = text.find(',', start);
         if (comma == std::string_view::npos) comma = text.size();
-        auto parsed = parse_one(trim(text.substr(start, comma - start)));
+        auto parsed = parse_safekeeper_address(trim(text.substr(start, comma - start)));
         if (!parsed) return parsed.status();
         for (const auto& existing : list) {
             if (existing == *parsed)

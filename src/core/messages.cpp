@@ -1,5 +1,6 @@
 #include "walproposer/messages.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "walproposer/byte_order.h"
@@ -17,24 +18,27 @@ bool AcceptorGreeting::operator==(const AcceptorGreeting& o) const {
     return node_id == o.node_id && term == o.term && last_log_term == o.last_log_term &&
            flush_lsn == o.flush_lsn && system_id == o.system_id &&
            wal_segment_size == o.wal_segment_size && pg_timeline == o.pg_timeline &&
-           min_pg_timeline == o.min_pg_timeline;
+           min_pg_timeline == o.min_pg_timeline && configuration == o.configuration;
 }
 bool VoteResponse::operator==(const VoteResponse& o) const {
     return term == o.term && vote_granted == o.vote_granted && flush_lsn == o.flush_lsn &&
            truncate_lsn == o.truncate_lsn && term_history == o.term_history &&
-           tail_lsn == o.tail_lsn && tail == o.tail;
+           tail_lsn == o.tail_lsn && tail == o.tail && configuration == o.configuration &&
+           refusal == o.refusal;
 }
 bool ProposerElected::operator==(const ProposerElected& o) const {
     return term == o.term && start_streaming_lsn == o.start_streaming_lsn &&
-           term_history == o.term_history;
+           term_history == o.term_history && configuration == o.configuration;
 }
 bool AppendRequest::operator==(const AppendRequest& o) const {
     return term == o.term && begin_lsn == o.begin_lsn && end_lsn == o.end_lsn &&
-           commit_lsn == o.commit_lsn && truncate_lsn == o.truncate_lsn && wal == o.wal;
+           commit_lsn == o.commit_lsn && truncate_lsn == o.truncate_lsn &&
+           generation == o.generation && wal == o.wal;
 }
 bool AppendResponse::operator==(const AppendResponse& o) const {
     return term == o.term && flush_lsn == o.flush_lsn && commit_lsn == o.commit_lsn &&
-           hs_xmin == o.hs_xmin && hs_catalog_xmin == o.hs_catalog_xmin;
+           hs_xmin == o.hs_xmin && hs_catalog_xmin == o.hs_catalog_xmin &&
+           generation == o.generation;
 }
 
 namespace {
@@ -121,6 +125,24 @@ public:
         if (!is_well_formed(h)) fail("malformed term history (terms must increase, LSNs not decrease, no term 0)");
         return h;
     }
+    Configuration configuration() {
+        Configuration c;
+        if (!ok()) return c;
+        Result<Configuration> read = read_configuration(r_);
+        if (!read) {
+            fail(read.message());
+            return c;
+        }
+        return std::move(*read);
+    }
+    std::string short_string(const char* what) {
+        const std::uint32_t len = le32(what);
+        if (ok() && len > kMaxRefusalBytes) fail(std::string(what) + " too long");
+        std::string out;
+        if (const std::uint8_t* p = take(ok() ? len : 0, what))
+            out.assign(reinterpret_cast<const char*>(p), len);
+        return out;
+    }
     void finish() {
         if (ok() && r_.remaining() != 0)
             fail(std::to_string(r_.remaining()) + " trailing bytes after message");
@@ -168,10 +190,13 @@ std::vector<std::uint8_t> encode(const Message& message) {
         w.le32(m->wal_segment_size);
         w.le32(m->pg_timeline);
         w.le32(m->min_pg_timeline);
+        put_configuration(w, m->configuration);
     } else if (auto* m = std::get_if<VoteRequest>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kVoteRequest));
         w.le64(m->term);
         w.le32(m->min_pg_timeline);
+        w.le32(m->configuration.generation);
+        w.le64(m->configuration.created_term);
     } else if (auto* m = std::get_if<VoteResponse>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kVoteResponse));
         w.le64(m->term);
@@ -182,19 +207,25 @@ std::vector<std::uint8_t> encode(const Message& message) {
         w.le64(m->tail_lsn);
         w.le32(static_cast<std::uint32_t>(m->tail.size()));
         w.bytes(m->tail.data(), m->tail.size());
+        put_configuration(w, m->configuration);
+        const std::size_t len = std::min(m->refusal.size(), kMaxRefusalBytes);
+        w.le32(static_cast<std::uint32_t>(len));
+        w.bytes(m->refusal.data(), len);
     } else if (auto* m = std::get_if<ProposerElected>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kProposerElected));
         w.le64(m->term);
         w.le64(m->start_streaming_lsn);
         put_history(w, m->term_history);
+        put_configuration(w, m->configuration);
     } else if (auto* m = std::get_if<AppendRequest>(&message)) {
-        out.reserve(41 + m->wal.size());
+        out.reserve(45 + m->wal.size());
         w.u8(static_cast<std::uint8_t>(MessageTag::kAppendRequest));
         w.le64(m->term);
         w.le64(m->begin_lsn);
         w.le64(m->end_lsn);
         w.le64(m->commit_lsn);
         w.le64(m->truncate_lsn);
+        w.le32(m->generation);
         w.bytes(m->wal.data(), m->wal.size());
     } else if (auto* m = std::get_if<AppendResponse>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kAppendResponse));
@@ -203,6 +234,7 @@ std::vector<std::uint8_t> encode(const Message& message) {
         w.le64(m->commit_lsn);
         w.le64(m->hs_xmin);
         w.le64(m->hs_catalog_xmin);
+        w.le32(m->generation);
     } else if (auto* m = std::get_if<WalReadRequest>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kWalReadRequest));
         w.le64(m->term);
@@ -215,6 +247,10 @@ std::vector<std::uint8_t> encode(const Message& message) {
         w.le64(m->begin_lsn);
         w.le32(static_cast<std::uint32_t>(m->wal.size()));
         w.bytes(m->wal.data(), m->wal.size());
+    } else if (auto* m = std::get_if<ConfigurationUpdate>(&message)) {
+        w.u8(static_cast<std::uint8_t>(MessageTag::kConfigurationUpdate));
+        w.le64(m->term);
+        put_configuration(w, m->configuration);
     }
     return out;
 }
@@ -254,12 +290,15 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             m.wal_segment_size = r.le32("wal segment size");
             m.pg_timeline = r.le32("pg timeline");
             m.min_pg_timeline = r.le32("min pg timeline");
+            m.configuration = r.configuration();
             return done(r, std::move(m));
         }
         case MessageTag::kVoteRequest: {
             VoteRequest m;
             m.term = r.le64("term");
             m.min_pg_timeline = r.le32("min pg timeline");
+            m.configuration.generation = r.le32("configuration generation");
+            m.configuration.created_term = r.le64("configuration term");
             return done(r, std::move(m));
         }
         case MessageTag::kVoteResponse: {
@@ -280,6 +319,8 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
                 m.tail.assign(tail, tail + tail_len);
             if (r.ok() && m.tail_lsn + m.tail.size() != m.flush_lsn)
                 r.fail("WAL tail must end at the flush lsn");
+            m.configuration = r.configuration();
+            m.refusal = r.short_string("refusal");
             return done(r, std::move(m));
         }
         case MessageTag::kProposerElected: {
@@ -287,6 +328,7 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             m.term = r.le64("term");
             m.start_streaming_lsn = r.le64("start streaming lsn");
             m.term_history = r.history();
+            m.configuration = r.configuration();
             return done(r, std::move(m));
         }
         case MessageTag::kAppendRequest: {
@@ -296,6 +338,7 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             m.end_lsn = r.le64("end lsn");
             m.commit_lsn = r.le64("commit lsn");
             m.truncate_lsn = r.le64("truncate lsn");
+            m.generation = r.le32("configuration generation");
             if (!r.ok()) return Result<Message>::error(r.error());
             if (m.end_lsn < m.begin_lsn) return Result<Message>::error("append end lsn before begin lsn");
             const std::uint64_t len = m.end_lsn - m.begin_lsn;
@@ -316,6 +359,7 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             m.commit_lsn = r.le64("commit lsn");
             m.hs_xmin = r.le64("hs xmin");
             m.hs_catalog_xmin = r.le64("hs catalog xmin");
+            m.generation = r.le32("configuration generation");
             return done(r, std::move(m));
         }
         case MessageTag::kWalReadRequest: {
@@ -339,6 +383,14 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
             if (const std::uint8_t* p = r.take(r.ok() ? len : 0, "wal")) m.wal.assign(p, p + len);
             return done(r, std::move(m));
         }
+        case MessageTag::kConfigurationUpdate: {
+            ConfigurationUpdate m;
+            m.term = r.le64("term");
+            m.configuration = r.configuration();
+            if (r.ok() && m.configuration.generation == 0)
+                r.fail("ConfigurationUpdate must carry a configuration (generation > 0)");
+            return done(r, std::move(m));
+        }
     }
     return Result<Message>::error("unknown message tag " + std::to_string(tag));
 }
@@ -346,7 +398,8 @@ Result<Message> decode(const std::uint8_t* data, std::size_t size) {
 const char* message_name(const Message& message) {
     static const char* const kNames[] = {"ProposerGreeting", "AcceptorGreeting", "VoteRequest",
                                          "VoteResponse",     "ProposerElected",  "AppendRequest",
-                                         "AppendResponse",   "WalReadRequest",   "WalReadResponse"};
+                                         "AppendResponse",   "WalReadRequest",   "WalReadResponse",
+                                         "ConfigurationUpdate"};
     return kNames[message.index()];
 }
 
@@ -359,17 +412,22 @@ std::string describe(const Message& message) {
         s += " node=" + std::to_string(m->node_id) + " term=" + std::to_string(m->term) +
              " llt=" + std::to_string(m->last_log_term) + " flush=" + format_lsn(m->flush_lsn) +
              " pg_tli=" + std::to_string(m->pg_timeline) +
-             " fence=" + std::to_string(m->min_pg_timeline);
+             " fence=" + std::to_string(m->min_pg_timeline) +
+             " config=" + format_configuration(m->configuration);
     } else if (auto* m = std::get_if<VoteRequest>(&message)) {
         s += " term=" + std::to_string(m->term);
         if (m->min_pg_timeline) s += " fence=" + std::to_string(m->min_pg_timeline);
+        if (m->configuration.generation) s += " gen=" + std::to_string(m->configuration.generation);
     } else if (auto* m = std::get_if<VoteResponse>(&message)) {
         s += " term=" + std::to_string(m->term) + (m->vote_granted ? " granted" : " refused") +
              " flush=" + format_lsn(m->flush_lsn) + " history=" + format_history(m->term_history) +
              " tail=" + std::to_string(m->tail.size()) + "B";
+        if (m->configuration.generation) s += " config=" + format_configuration(m->configuration);
+        if (!m->refusal.empty()) s += " refusal=\"" + m->refusal + "\"";
     } else if (auto* m = std::get_if<ProposerElected>(&message)) {
         s += " term=" + std::to_string(m->term) + " start=" + format_lsn(m->start_streaming_lsn) +
              " history=" + format_history(m->term_history);
+        if (m->configuration.generation) s += " config=" + format_configuration(m->configuration);
     } else if (auto* m = std::get_if<AppendRequest>(&message)) {
         s += " term=" + std::to_string(m->term) + " [" + format_lsn(m->begin_lsn) + ", " +
              format_lsn(m->end_lsn) + ") commit=" + format_lsn(m->commit_lsn);
@@ -382,6 +440,8 @@ std::string describe(const Message& message) {
     } else if (auto* m = std::get_if<WalReadResponse>(&message)) {
         s += " term=" + std::to_string(m->term) + " at " + format_lsn(m->begin_lsn) + " " +
              std::to_string(m->wal.size()) + "B";
+    } else if (auto* m = std::get_if<ConfigurationUpdate>(&message)) {
+        s += " term=" + std::to_string(m->term) + " config=" + format_configuration(m->configuration);
     }
     return s;
 }

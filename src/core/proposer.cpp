@@ -46,6 +46,11 @@ Proposer::Proposer(ProposerConfig config, WalReader* wal)
         wal_ = &fetched_;
     }
     own_history_ = config_.own_term_history;
+    membership_ = config_.configuration;
+    if (configured()) {
+        peers_.clear();
+        build_slots(0);
+    }
     term_ = last_log_term(own_history_);
     rng_state_ = config_.random_seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
     if (rng_state_ == 0) rng_state_ = 1;
@@ -53,6 +58,8 @@ Proposer::Proposer(ProposerConfig config, WalReader* wal)
 
 std::size_t Proposer::quorum() const {
     if (config_.unsafe_test_only_quorum_override != 0) return config_.unsafe_test_only_quorum_override;
+    // With a configuration: the majority of its (first) set.
+    if (configured()) return membership_.members.size() / 2 + 1;
     return config_.acceptor_count / 2 + 1;
 }
 
@@ -86,6 +93,8 @@ void Proposer::drop_peer(std::size_t k, TimeMs now, const std::string& why, bool
     p.greeting.reset();
     p.vote.reset();
     p.elected_acked = false;
+    p.sent_generation = 0;
+    p.acked_generation = 0;
     p.reconnect_at = now + config_.reconnect_interval_ms;
     if (!why.empty()) p.last_error = why;
 }
@@ -220,6 +229,7 @@ void Proposer::handle_append_response(std::size_t k, const AppendResponse& a, Ti
     p.hs_xmin = a.hs_xmin;
     p.hs_catalog_xmin = a.hs_catalog_xmin;
     p.commit_lsn = a.commit_lsn;
+    p.acked_generation = a.generation;
     if (!p.elected_acked) {
         // Reply to ProposerElected: WAL ends where we must continue.
         p.elected_acked = true;
@@ -309,11 +319,13 @@ Status Proposer::FetchedWal::read_wal(Lsn from, Lsn to, std::vector<std::uint8_t
 
 bool Proposer::sync_done() const {
     if (!config_.sync || state_ != ProposerState::kElected || commit_lsn_ < term_start_lsn_) return false;
-    std::size_t acknowledged = 0;
-    for (const Peer& p : peers_)
+    std::vector<std::size_t> acknowledged;
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        const Peer& p = peers_[k];
         if (p.state == AcceptorConnState::kStreaming && p.elected_acked && p.commit_lsn >= term_start_lsn_)
-            ++acknowledged;
-    return acknowledged >= quorum();
+            acknowledged.push_back(k);
+    }
+    return is_quorum_of(acknowledged);
 }
 
 void Proposer::update_commit(ProposerOutput& out) {
@@ -322,9 +334,10 @@ void Proposer::update_commit(ProposerOutput& out) {
     for (const Peer& p : peers_)
         if (p.state == AcceptorConnState::kStreaming && p.elected_acked) flushed.push_back(p.flush_lsn);
     const std::size_t q = quorum();
-    if (flushed.size() >= q && q > 0) {
+    if (configured() || (flushed.size() >= q && q > 0)) {
+        // With a configuration: a majority of every set in force.
         std::sort(flushed.begin(), flushed.end(), std::greater<Lsn>());
-        const Lsn candidate = flushed[q - 1];
+        const Lsn candidate = configured() ? configured_commit_candidate() : flushed[q - 1];
         // Raft figure 8: WAL below the term's start is committed only through
         // a majority holding our term, i.e. flushed at or past its start.
         const bool own_term_ok = candidate >= term_start_lsn_ || config_.unsafe_test_only_commit_old_terms;
@@ -345,18 +358,24 @@ void Proposer::update_commit(ProposerOutput& out) {
     // of its greeting), capped at commit. An acceptor not heard from in this
     // term holds it back.
     Lsn lowest = commit_lsn_;
-    for (const Peer& p : peers_)
-        lowest = std::min(lowest, p.confirmed_term == term_ ? p.confirmed_flush : kInvalidLsn);
+    if (configured()) {
+        lowest = configured_truncate_lsn();  // every member of every set in force
+    } else {
+        for (const Peer& p : peers_)
+            lowest = std::min(lowest, p.confirmed_term == term_ ? p.confirmed_flush : kInvalidLsn);
+    }
     truncate_lsn_ = std::max(truncate_lsn_, lowest);
 }
 
 void Proposer::pump(TimeMs now, ProposerOutput& out) {
+    advance_membership(now, out);
+    if (state_ != ProposerState::kElected) return;
     if (config_.sync) sync_fetch(now, out);
     // What can be sent: the local WAL, or for a sync proposer the fetched window.
     const Lsn available = config_.sync ? fetched_.end() : local_flush_lsn_;
     for (std::size_t k = 0; k < peers_.size(); ++k) {
         Peer& p = peers_[k];
-        if (p.state != AcceptorConnState::kStreaming || !p.elected_acked) continue;
+        if (p.state != AcceptorConnState::kStreaming || !p.elected_acked || p.retired) continue;
         bool sent_any = false;
         if (config_.sync && p.sent_lsn < fetched_.begin) continue;  // the window moves to it first
         while (p.sent_lsn < available && p.sent_lsn - p.flush_lsn < config_.max_inflight_bytes) {
@@ -367,6 +386,7 @@ void Proposer::pump(TimeMs now, ProposerOutput& out) {
             r.end_lsn = end;
             r.commit_lsn = commit_lsn_;
             r.truncate_lsn = truncate_lsn_;
+            r.generation = p.sent_generation;
             Status s = wal_->read_wal(r.begin_lsn, r.end_lsn, r.wal);
             if (!s.ok() || r.wal.size() != end - r.begin_lsn) {
                 const std::string why = "cannot read WAL [" + format_lsn(r.begin_lsn) + ", " +
@@ -388,6 +408,7 @@ void Proposer::pump(TimeMs now, ProposerOutput& out) {
             r.begin_lsn = r.end_lsn = p.sent_lsn;
             r.commit_lsn = commit_lsn_;
             r.truncate_lsn = truncate_lsn_;
+            r.generation = p.sent_generation;
             send(k, r, now, out);
             p.sent_commit_lsn = commit_lsn_;
         }
@@ -427,7 +448,7 @@ ProposerOutput Proposer::on_tick(TimeMs now) {
         case ProposerState::kElected:
             for (std::size_t k = 0; k < peers_.size(); ++k) {
                 Peer& p = peers_[k];
-                if (p.state == AcceptorConnState::kOffline && now >= p.reconnect_at) {
+                if (p.state == AcceptorConnState::kOffline && !p.retired && now >= p.reconnect_at) {
                     p.state = AcceptorConnState::kConnecting;
                     p.last_received_at = now;
                     out.connect.push_back(k);
@@ -458,9 +479,16 @@ ProposerStatus Proposer::status() const {
     s.sync_system_id = sync_system_id_;
     if (config_.sync && state_ == ProposerState::kElected) s.sync_lsn = term_start_lsn_;
     s.sync_done = sync_done();
-    for (const Peer& p : peers_) {
+    s.configuration = membership_;
+    if (target_members_) s.target_members = *target_members_;
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        const Peer& p = peers_[k];
         AcceptorStatus a;
         a.state = p.state;
+        a.node_id = p.greeting && p.member.id == 0 ? p.greeting->node_id : p.member.id;
+        a.address = p.member.address;
+        a.member = counts(k);
+        a.generation = p.acked_generation;
         a.term = p.term;
         a.flush_lsn = p.flush_lsn;
         a.commit_lsn = p.commit_lsn;

@@ -18,7 +18,7 @@ void Proposer::begin_collecting(TimeMs now, ProposerOutput& out) {
     elected_history_.clear();
     campaign_started_at_ = now;
     for (std::size_t k = 0; k < peers_.size(); ++k) {
-        if (peers_[k].state == AcceptorConnState::kOffline) {
+        if (peers_[k].state == AcceptorConnState::kOffline && !peers_[k].retired) {
             peers_[k].state = AcceptorConnState::kConnecting;
             peers_[k].last_received_at = now;
             out.connect.push_back(k);
@@ -31,6 +31,15 @@ void Proposer::handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& g
     Peer& p = peers_[k];
     if (p.state != AcceptorConnState::kHandshake) {
         drop_peer(k, now, "unexpected AcceptorGreeting", true, out);
+        return;
+    }
+    if (configured() && g.node_id != p.member.id) {
+        const std::string why = "node id mismatch: slot " + std::to_string(k) + " (" +
+                                p.member.address.to_string() + ") is member " +
+                                std::to_string(p.member.id) + " but node " +
+                                std::to_string(g.node_id) + " answered";
+        log(out, LogLevel::kWarning, why);
+        drop_peer(k, now, why, true, out);
         return;
     }
     p.greeting = g;
@@ -49,7 +58,14 @@ void Proposer::handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& g
         step_down(g.term, k, now, out);
         return;
     }
-    p.state = AcceptorConnState::kWaitingForElection;
+    // A newer configuration: adopt it (`p` may be invalid afterwards). While
+    // collecting, this greeting still counts if k is a member of it.
+    if (adopt_configuration(g.configuration, k, now, out)) {
+        if (state_ != ProposerState::kCollectingGreetings || peers_[k].retired) return;
+    }
+    Peer& q = peers_[k];
+    if (q.state != AcceptorConnState::kHandshake) return;
+    q.state = AcceptorConnState::kWaitingForElection;
     if (state_ == ProposerState::kCollectingGreetings) {
         maybe_start_campaign(now, out);
     } else if (state_ == ProposerState::kCampaigning || state_ == ProposerState::kElected) {
@@ -58,27 +74,27 @@ void Proposer::handle_acceptor_greeting(std::size_t k, const AcceptorGreeting& g
 }
 
 void Proposer::maybe_start_campaign(TimeMs now, ProposerOutput& out) {
-    std::size_t greeted = 0;
-    std::size_t ahead_of_us = 0;
+    std::vector<std::size_t> greeted, ahead_of_us;
     Term max_term = term_;
     Term ahead_term = 0;
     Lsn ahead_lsn = kInvalidLsn;
-    for (const Peer& p : peers_) {
-        if (!p.greeting) continue;
-        ++greeted;
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        const Peer& p = peers_[k];
+        if (!p.greeting || !counts(k)) continue;
+        greeted.push_back(k);
         max_term = std::max(max_term, p.greeting->term);
         // WAL past our own end, from a term later than any we know: written by
         // another primary.
         if (p.greeting->flush_lsn > local_flush_lsn_ &&
             p.greeting->last_log_term > last_log_term(own_history_)) {
-            ++ahead_of_us;
+            ahead_of_us.push_back(k);
             if (p.greeting->last_log_term > ahead_term) {
                 ahead_term = p.greeting->last_log_term;
                 ahead_lsn = p.greeting->flush_lsn;
             }
         }
     }
-    if (greeted < quorum()) return;
+    if (!is_quorum_of(greeted)) return;
     if (config_.sync) {
         // Fence every PostgreSQL timeline a quorum member holds or was
         // fenced at: only a node promoted after this sync can be elected.
@@ -126,7 +142,7 @@ void Proposer::maybe_start_campaign(TimeMs now, ProposerOutput& out) {
             return;
         }
     }
-    if (!config_.sync && ahead_of_us >= quorum()) {
+    if (!config_.sync && is_quorum_of(ahead_of_us)) {
         become_superseded(ahead_term, ahead_lsn,
                           "a quorum of acceptors holds WAL of a later term beyond this primary's end of WAL " +
                               format_lsn(local_flush_lsn_),
@@ -144,7 +160,7 @@ void Proposer::maybe_start_campaign(TimeMs now, ProposerOutput& out) {
 void Proposer::send_vote_request(std::size_t k, TimeMs now, ProposerOutput& out) {
     peers_[k].state = AcceptorConnState::kVoting;
     peers_[k].vote.reset();
-    send(k, VoteRequest{term_, config_.sync ? fence_pg_timeline_ : 0}, now, out);
+    send(k, VoteRequest{term_, config_.sync ? fence_pg_timeline_ : 0, membership_.key()}, now, out);
 }
 
 void Proposer::handle_vote_response(std::size_t k, const VoteResponse& v, TimeMs now, ProposerOutput& out) {
@@ -159,29 +175,36 @@ void Proposer::handle_vote_response(std::size_t k, const VoteResponse& v, TimeMs
         step_down(v.term, k, now, out);
         return;
     }
+    if (!v.refusal.empty()) {
+        log(out, LogLevel::kWarning, "acceptor " + std::to_string(k) + " refused its vote: " + v.refusal);
+        p.last_error = v.refusal;
+    }
+    if (adopt_configuration(v.configuration, k, now, out)) return;
     p.vote = v;
     p.state = AcceptorConnState::kWaitingForElection;
     if (state_ == ProposerState::kCampaigning) {
         maybe_become_elected(now, out);
-    } else if (state_ == ProposerState::kElected) {
+    } else if (state_ == ProposerState::kElected && counts(k)) {
         send_elected(k, now, out);  // late joiner: granted or already in our term
     }
 }
 
 void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
-    std::size_t grants = 0;
+    std::vector<std::size_t> voters;
     const Peer* donor = nullptr;
     Term donor_llt = 0;
-    for (const Peer& p : peers_) {
-        if (!p.vote || !p.vote->vote_granted || p.vote->term != term_) continue;
-        ++grants;
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        const Peer& p = peers_[k];
+        if (!p.vote || !p.vote->vote_granted || p.vote->term != term_ || !counts(k)) continue;
+        voters.push_back(k);
         const Term llt = last_log_term(p.vote->term_history);
         if (!donor || llt > donor_llt || (llt == donor_llt && p.vote->flush_lsn > donor->vote->flush_lsn)) {
             donor = &p;
             donor_llt = llt;
         }
     }
-    if (grants < quorum()) return;
+    if (!is_quorum_of(voters)) return;
+    const std::size_t grants = voters.size();
     const Lsn donor_flush = donor->vote->flush_lsn;
     const TermHistory donor_history = history_up_to(donor->vote->term_history, donor_flush);
     TermHistory history;
@@ -243,9 +266,7 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
     // Bounded history: drop what lies below the horizon every member holds
     // (the highest truncate_lsn a voter reports) and terms that wrote nothing.
     Lsn horizon = kInvalidLsn;
-    for (const Peer& p : peers_)
-        if (p.vote && p.vote->vote_granted && p.vote->term == term_)
-            horizon = std::max(horizon, p.vote->truncate_lsn);
+    for (std::size_t k : voters) horizon = std::max(horizon, peers_[k].vote->truncate_lsn);
     elected_history_ = config_.unsafe_test_only_keep_full_history ? history
                                                                   : trim_history(history, std::min(horizon, start));
     term_start_lsn_ = start;
@@ -269,7 +290,7 @@ void Proposer::maybe_become_elected(TimeMs now, ProposerOutput& out) {
             " votes; term starts at " + format_lsn(start) + ", history " +
             format_history(elected_history_));
     for (std::size_t k = 0; k < peers_.size(); ++k)
-        if (peers_[k].vote && peers_[k].state == AcceptorConnState::kWaitingForElection)
+        if (peers_[k].vote && peers_[k].state == AcceptorConnState::kWaitingForElection && counts(k))
             send_elected(k, now, out);
 }
 
@@ -314,6 +335,8 @@ void Proposer::send_elected(std::size_t k, TimeMs now, ProposerOutput& out) {
     m.term = term_;
     m.start_streaming_lsn = hcp.lsn;
     m.term_history = elected_history_;
+    m.configuration = membership_;
+    p.sent_generation = membership_.generation;
     p.state = AcceptorConnState::kStreaming;
     p.elected_acked = false;
     p.sent_lsn = hcp.lsn;

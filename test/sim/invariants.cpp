@@ -123,13 +123,18 @@ void World::on_commit(int p, Lsn commit) {
     }
     const std::size_t len = commit - kTimelineStart;
     // Invariant 6 / quorum: the committed WAL is durable on a real majority.
-    std::size_t holders = 0;
+    std::vector<int> holding;
     // (A recreated member starts its WAL where it rejoined.)
-    for (const SimAcceptor& a : acceptors_)
+    for (std::size_t k = 0; k < acceptors_.size(); ++k) {
+        const SimAcceptor& a = acceptors_[k];
         if (a.storage.start &&
             a.storage.durable_matches(sp.wal.bytes, kTimelineStart, std::max(a.storage.start, kTimelineStart), commit))
-            ++holders;
-    if (holders < majority())
+            holding.push_back(static_cast<int>(k));
+    }
+    const std::size_t holders = holding.size();
+    // With --membership: a quorum of the committing proposer's configuration
+    // (a majority of both sets while it is joint).
+    if (!durable_majority(holding, commit_config_, true))
         fail("invariant 2/6 (commit without a quorum)",
              "proposer " + std::to_string(p) + " term " + std::to_string(sp.proposer->term()) +
                  " confirmed commit " + format_lsn(commit) + " but only " +
@@ -215,13 +220,21 @@ void World::on_sync_done(int p) {
 
 void World::check_invariants() {
     if (sync_p_ >= 0 && proposers_[sync_p_].running()) refresh_sync_wal(sync_p_);
+    if (membership_) check_membership();
     if (!committed_.empty()) {
         const Lsn end = kTimelineStart + committed_.size();
-        std::size_t holders = 0;
-        for (const SimAcceptor& a : acceptors_)
-            if (a.storage.start && a.storage.durable_matches(committed_, kTimelineStart, std::max(a.storage.start, kTimelineStart), end))
-                ++holders;
-        if (holders < majority())
+        std::vector<int> holding;
+        for (std::size_t k = 0; k < acceptors_.size(); ++k) {
+            const SimAcceptor& a = acceptors_[k];
+            if (a.storage.start && a.storage.durable_matches(
+                                       committed_, kTimelineStart, std::max(a.storage.start, kTimelineStart), end))
+                holding.push_back(static_cast<int>(k));
+        }
+        const std::size_t holders = holding.size();
+        // With --membership: a majority of the members of the newest
+        // configuration (its old set while it is joint: the new set catches
+        // up before the joint configuration is left).
+        if (!durable_majority(holding, in_force_, false))
             fail("invariant 2 (committed WAL no longer durable on a majority)",
                  "only " + std::to_string(holders) + " of " + std::to_string(acceptors_.size()) +
                      " acceptors hold the committed WAL up to " + format_lsn(end));

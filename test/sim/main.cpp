@@ -36,6 +36,8 @@ const BreakName kBreakModes[] = {
      "a promoted standby inherits the quorum's WAL unchecked (implies --failover)"},
     {BreakMode::kOneStreamer, "one-streamer",
      "any connection may append in the accepted term (no one streamer per timeline)"},
+    {BreakMode::kJoint, "joint",
+     "a membership change skips the joint configuration (implies --membership)"},
 };
 bool parse_u64(const std::string& s, std::uint64_t& out) {
     if (s.empty() || s.size() > 19) return false;
@@ -51,9 +53,11 @@ int usage(const char* why) {
     std::fprintf(
         stderr,
         "wpsim: %s\nusage: wpsim [--seeds A..B | --seed N] [--trace] [--keep-going] [--break "
-        "MODE] [--failover]\n"
+        "MODE] [--failover | --membership]\n"
         "  --failover     model failovers: sync proposer with a fence, promoted standbys,\n"
         "                 old primaries coming back\n"
+        "  --membership   model membership changes: 5-6 acceptors, 3 members at first; add,\n"
+        "                 remove, replace, and primaries crashing during a change\n"
         "  --seeds A..B   run schedules for seeds A through B (default 1..2000)\n"
         "  --seed N       run one schedule (replays a failing seed)\n"
         "  --trace        print the full trace of each schedule\n"
@@ -82,12 +86,15 @@ int main(int argc, char** argv) {
     BreakMode mode = BreakMode::kNone;
     std::uint64_t crash_loop = 0;
     bool failover = false;
+    bool membership = false;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--trace") {
             trace = true;
         } else if (arg == "--failover") {
             failover = true;
+        } else if (arg == "--membership") {
+            membership = true;
         } else if (arg == "--keep-going") {
             keep_going = true;
         } else if (arg == "--crash-loop") {
@@ -121,6 +128,8 @@ int main(int argc, char** argv) {
         }
     }
     if (mode == BreakMode::kInherit) failover = true;
+    if (mode == BreakMode::kJoint) membership = true;
+    if (failover && membership) return usage("--failover and --membership do not combine yet");
     const auto t0 = std::chrono::steady_clock::now();
     Stats stats;
     if (crash_loop) {
@@ -153,7 +162,7 @@ int main(int argc, char** argv) {
         std::unique_ptr<World> world;
         unsigned episode = 0;
         for (; episode < kEpisodesPerSeed && !v; ++episode) {
-            world = std::make_unique<World>(seed, episode, mode, trace, failover);
+            world = std::make_unique<World>(seed, episode, mode, trace, failover, membership);
             v = world->run(stats);
             if (trace) {
                 std::printf("=== seed %llu episode %u\n", static_cast<unsigned long long>(seed),
@@ -181,10 +190,11 @@ int main(int argc, char** argv) {
         if (v) {
             std::printf(
                 "\nviolation of %s in seed %llu (episode %u): %s\nreplay: wpsim --seed %llu "
-                "--trace%s%s%s\n",
+                "--trace%s%s%s%s\n",
                 v->invariant.c_str(), static_cast<unsigned long long>(seed), episode - 1,
                 v->detail.c_str(), static_cast<unsigned long long>(seed),
                 failover && mode != BreakMode::kInherit ? " --failover" : "",
+                membership && mode != BreakMode::kJoint ? " --membership" : "",
                 mode == BreakMode::kNone ? "" : " --break ", break_name(mode));
             return 1;
         }
@@ -232,5 +242,15 @@ int main(int argc, char** argv) {
             static_cast<unsigned long long>(stats.refused_lagging),
             static_cast<unsigned long long>(stats.fenced),
             static_cast<unsigned long long>(stats.comebacks));
+    if (membership)
+        std::printf(
+            "wpsim: membership: %llu change requests, %llu joint configurations, %llu changes "
+            "completed, %llu configurations adopted from safekeepers, %llu primaries crashed "
+            "during a change\n",
+            static_cast<unsigned long long>(stats.change_requests),
+            static_cast<unsigned long long>(stats.joint_configs),
+            static_cast<unsigned long long>(stats.changes_done),
+            static_cast<unsigned long long>(stats.adopted_configs),
+            static_cast<unsigned long long>(stats.change_crashes));
     return 0;
 }

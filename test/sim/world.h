@@ -66,7 +66,8 @@ enum class BreakMode {
     kContent,
     kNoTrim,
     kInherit,
-    kOneStreamer
+    kOneStreamer,
+    kJoint
 };
 
 struct Rng {
@@ -116,6 +117,7 @@ struct SimProposer {
     Lsn max_commit = kInvalidLsn;   // highest commit_lsn it ever reported
     MemoryWal wal{kTimelineStart};  // local WAL; survives restarts
     TermHistory persisted_history;  // driver-persisted own term history
+    Configuration persisted_config; // driver-persisted configuration (--membership)
     std::unique_ptr<Proposer> proposer;
     std::vector<int> conn;  // per acceptor: connection id or -1
     // A sync proposer has no WAL: `wal` is rebuilt from the acceptors that
@@ -148,18 +150,21 @@ struct Stats {
                   old_term_commits = 0, late_messages = 0, power_losses = 0, recreated = 0,
                   clones = 0, failovers = 0, syncs = 0, syncs_done = 0, syncs_failed = 0,
                   promotions = 0, lagging_promotions = 0, promoted_elected = 0, fenced = 0,
-                  refused_lagging = 0, comebacks = 0;
+                  refused_lagging = 0, comebacks = 0, change_requests = 0, joint_configs = 0,
+                  changes_done = 0, adopted_configs = 0, change_crashes = 0;
 };
 
 class World {
   public:
     // One episode: a fresh cluster whose whole life is determined by (seed, episode).
-    World(std::uint64_t seed, unsigned episode, BreakMode mode, bool verbose, bool failover)
+    World(std::uint64_t seed, unsigned episode, BreakMode mode, bool verbose, bool failover,
+          bool membership = false)
         : rng_(seed * 1000003ull + episode),
           seed_(seed * 1000003ull + episode),
           mode_(mode),
           verbose_(verbose),
-          failover_(failover) {}
+          failover_(failover),
+          membership_(membership) {}
 
     std::optional<Violation> run(Stats& stats);
     // A primary in a crash loop: one proposer, three acceptors, restarted
@@ -209,6 +214,17 @@ class World {
     void on_commit(int p, Lsn commit);
     void on_elected(int p);
     void step();
+    // Membership model (--membership, membership.cpp): proposer slots map to
+    // acceptors by node id (acceptor k is node k + 1).
+    int acceptor_of(int p, std::size_t slot) const;
+    std::optional<std::size_t> slot_of(int p, int acceptor) const;
+    void membership_setup();
+    void membership_step();
+    void on_persist_configuration(int p, const Configuration& c);
+    // The acceptors in `holders` are a majority: of all acceptors (legacy),
+    // or of the members of the configuration `c` (both sets when `joint`).
+    bool durable_majority(const std::vector<int>& holders, const Configuration& c, bool joint) const;
+    void check_membership();
 
     Rng rng_;
     std::uint64_t seed_;
@@ -257,6 +273,14 @@ class World {
     // (proposer, incarnation, term) of a fenced primary -> acceptors that
     // accepted its ProposerElected after the fence was in place.
     std::map<std::tuple<int, int, Term>, std::vector<int>> fenced_accepts_;
+    // Membership model.
+    bool membership_ = false;
+    Configuration in_force_;  // the newest configuration any proposer persisted
+    Configuration commit_config_;  // configuration a commit being applied was counted in
+    std::map<std::pair<Generation, Term>, Configuration> configs_by_key_;
+    std::vector<ConfigurationKey> seen_config_key_;  // per acceptor: durable key last seen
+    int change_crash_p_ = -1;             // proposer to restart during its change
+    std::uint64_t change_crash_at_ = 0;   // at this step
 };
 
 }  // namespace wpsim

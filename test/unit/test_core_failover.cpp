@@ -199,7 +199,7 @@ TEST_CASE("sync: a quorum holds and commits the donor's WAL, and the old primary
     ProposerGreeting g = Cluster::primary_config(1).greeting;
     g.protocol_version = kProtocolVersion;
     auto refused = c.nodes[1].acceptor->handle_proposer_elected(
-        g, ProposerElected{99, 0x5000, {{99, 0x5000}}});
+        g, ProposerElected{99, 0x5000, {{99, 0x5000}}, {}});
     REQUIRE_FALSE(refused.ok());
     CHECK(refused.message().find("fenced") != std::string::npos);
 }

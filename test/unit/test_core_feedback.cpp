@@ -36,7 +36,7 @@ TEST_CASE("proposer reports the lowest non-zero hot-standby feedback of streamin
     TimeMs now = 1000;
     p.start(now, 0x3000);
     for (std::size_t k = 0; k < 3; ++k) p.on_connected(k, now);
-    for (std::size_t k = 0; k < 3; ++k) deliver(p, k, AcceptorGreeting{k + 1, 0, 0, 0}, now);
+    for (std::size_t k = 0; k < 3; ++k) deliver(p, k, AcceptorGreeting{k + 1, 0, 0, 0, 0, 0, 0, 0, {}}, now);
     const Term term = p.term();
     VoteResponse v;
     v.term = term;

@@ -20,8 +20,13 @@ std::vector<Message> sample_messages() {
     g.pg_timeline = 3;
     g.proposer_id[0] = 9;
     g.pg_timeline_history = "1\t0/3000000\tno recovery target specified\n";
-    AcceptorGreeting ag{42, 7, 6, 0x1000123, 77, 16 * 1024 * 1024, 3, 4};
-    VoteRequest vr{8, 5};
+    Configuration joint;
+    joint.generation = 4;
+    joint.created_term = 7;
+    joint.members = {{1, {"sk1", 5454}}, {2, {"sk2", 5454}}, {3, {"sk3", 5454}}};
+    joint.new_members = MemberSet{{1, {"sk1", 5454}}, {2, {"sk2", 5454}}, {4, {"::1", 6000}}};
+    AcceptorGreeting ag{42, 7, 6, 0x1000123, 77, 16 * 1024 * 1024, 3, 4, joint};
+    VoteRequest vr{8, 5, joint.key()};
     g.flags = kGreetingFlagSync;
     VoteResponse vp;
     vp.term = 8;
@@ -31,10 +36,13 @@ std::vector<Message> sample_messages() {
     vp.term_history = {{1, 0x1000000}, {5, 0x1800000}};
     vp.tail_lsn = 0x2000000 - 3;
     vp.tail = {7, 8, 9};
+    vp.configuration = joint;
+    vp.refusal = "stale configuration";
     ProposerElected pe;
     pe.term = 8;
     pe.start_streaming_lsn = 0x1800000;
     pe.term_history = {{1, 0x1000000}, {5, 0x1800000}, {8, 0x2000000}};
+    pe.configuration = joint;
     AppendRequest ar;
     ar.term = 8;
     ar.begin_lsn = 0x2000000;
@@ -42,10 +50,12 @@ std::vector<Message> sample_messages() {
     ar.commit_lsn = 0x1FFFFFF;
     ar.truncate_lsn = 0x1000000;
     ar.wal = {1, 2, 3, 4, 5};
-    AppendResponse ap{8, 0x2000005, 0x2000000, 123456789012ull, 987ull};
+    ar.generation = 4;
+    AppendResponse ap{8, 0x2000005, 0x2000000, 123456789012ull, 987ull, 4};
     WalReadRequest rr{8, 0x1000000, 0x1000100};
     WalReadResponse rp{8, 0x1000000, {4, 5, 6}};
-    return {g, ag, vr, vp, pe, ar, ap, rr, rp};
+    ConfigurationUpdate cu{8, joint};
+    return {g, ag, vr, vp, pe, ar, ap, rr, rp, cu};
 }
 
 Result<Message> decode_bytes(const std::vector<std::uint8_t>& b) { return decode(b.data(), b.size()); }
@@ -70,13 +80,14 @@ TEST_CASE("every message round-trips through the codec", "[core][codec]") {
 
 TEST_CASE("layout is little-endian with a one-byte tag", "[core][codec]") {
     const auto bytes = encode(VoteRequest{0x0102030405060708ull, 0});
-    REQUIRE(bytes.size() == 13);
+    REQUIRE(bytes.size() == 25);  // tag, term, fence, generation, configuration term
     CHECK(bytes[0] == 'V');
     CHECK(bytes[1] == 0x08);
     CHECK(bytes[8] == 0x01);
     const auto ack = encode(AppendResponse{1, 2, 3, 4, 5});
-    CHECK(ack.size() == 41);
-    CHECK(encode(AcceptorGreeting{}).size() == 33 + 8 + 4 + 4 + 4);
+    CHECK(ack.size() == 45);
+    // A configuration of generation 0 is 17 bytes (generation, term, an empty set, joint 0).
+    CHECK(encode(AcceptorGreeting{}).size() == 33 + 8 + 4 + 4 + 4 + 17);
     ProposerGreeting g;
     CHECK(encode(g).size() == 1 + 4 + 8 + 4 + 4 + 16 + 16 + 4 + 16 + 4 + 4);
     CHECK(encode(WalReadRequest{}).size() == 25);

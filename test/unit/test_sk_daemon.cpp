@@ -919,3 +919,46 @@ TEST_CASE("daemon: a WalReadRequest outside the WAL is an error for that connect
     const Lsn acked = stream(other, 1, gen2, 200000);
     CHECK(acked == gen2.position());
 }
+
+TEST_CASE("daemon: a configuration update is durable, shown, and stale votes are refused",
+          "[sk][daemon][membership]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0xD1), timeline = make_id(0xD2);
+    Configuration c;
+    c.generation = 3;
+    c.created_term = 1;
+    c.members = {{7, {"127.0.0.1", d.pg_port()}}, {8, {"sk8", 5454}}, {9, {"sk9", 5454}}};
+    c.new_members = MemberSet{{7, {"127.0.0.1", d.pg_port()}}, {8, {"sk8", 5454}}, {10, {"sk10", 5454}}};
+    {
+        PushClient p;
+        REQUIRE(p.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        become_proposer(p, tenant, timeline, 1, {{1, kStart}});
+        REQUIRE(p.send(ConfigurationUpdate{1, c}));
+        auto r = p.receive();
+        REQUIRE(r);
+        REQUIRE(std::holds_alternative<AppendResponse>(*r));
+        CHECK(std::get<AppendResponse>(*r).generation == 3);
+    }
+    const std::string path = "/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(timeline);
+    CHECK_THAT(http_get(d.http_port(), path), Catch::Contains("\"generation\":3"));
+    CHECK_THAT(http_get(d.http_port(), path), Catch::Contains("\"address\":\"sk10:5454\""));
+    // Durable: after a crash the control file still holds it.
+    d.kill(SIGKILL);
+    d.start();
+    CHECK_THAT(http_get(d.http_port(), path), Catch::Contains("\"new_members\":[{"));
+    CHECK_THAT(http_get(d.http_port(), "/metrics"),
+               Catch::Contains("safekeeper_configuration_generation{tenant_id=\"" + format_id(tenant) +
+                               "\",timeline_id=\"" + format_id(timeline) + "\"} 3"));
+    // A proposer of an older configuration: greeted with the newer one, its
+    // vote refused with the reason, the term unchanged.
+    PushClient old;
+    REQUIRE(old.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    AcceptorGreeting ag;
+    const VoteResponse v = greet_and_vote(old, sk_test::greeting(kSysId, kSeg, tenant, timeline), 5, 0, &ag);
+    CHECK(ag.configuration == c);
+    CHECK_FALSE(v.vote_granted);
+    CHECK(v.term == 1);
+    CHECK_THAT(v.refusal, Catch::StartsWith("stale configuration"));
+}

@@ -83,16 +83,49 @@ TEST_CASE("control file round trip", "[sk][control]") {
     CHECK(*e == empty);
 }
 
+TEST_CASE("control file: version 3 holds the configuration; version 2 is read without one",
+          "[sk][control]") {
+    ControlFileData d = sample_control();
+    d.acceptor.configuration.generation = 5;
+    d.acceptor.configuration.created_term = 7;
+    d.acceptor.configuration.members = {{1, {"sk1", 5454}}, {2, {"sk2", 5454}}, {3, {"sk3", 5454}}};
+    d.acceptor.configuration.new_members =
+        MemberSet{{1, {"sk1", 5454}}, {2, {"sk2", 5454}}, {4, {"10.0.0.4", 6000}}};
+    const std::string v3 = encode_control_file(d);
+    CHECK(v3[4] == 3);
+    auto back = decode_control_file(v3);
+    REQUIRE(back);
+    CHECK(*back == d);
+
+    const ControlFileData plain = sample_control();
+    const std::string v2 = sk_test::control_file_as_v2(encode_control_file(plain));
+    auto old = decode_control_file(v2);
+    REQUIRE(old);
+    CHECK(*old == plain);
+    CHECK(old->acceptor.configuration.generation == 0);
+    CHECK(encode_control_file(*old)[4] == 3);  // written again: version 3
+
+    // A version 3 file whose configuration is malformed (a member with node
+    // id 0; consistent length and CRC) is refused, naming the configuration.
+    ControlFileData bad = d;
+    bad.acceptor.configuration.members[0].id = 0;
+    auto r = decode_control_file(encode_control_file(bad));
+    REQUIRE_FALSE(r);
+    CHECK(r.status().kind() == StatusKind::kCorrupt);
+    CHECK_THAT(r.status().message(), Catch::Contains("configuration"));
+}
+
 TEST_CASE("control file: version 2 holds the fence; version 1 is read with fence 0",
           "[sk][control]") {
     const ControlFileData d = sample_control();
-    const std::string v2 = encode_control_file(d);
+    const std::string v3 = encode_control_file(d);
+    const std::string v2 = sk_test::control_file_as_v2(v3);
     CHECK(v2[4] == 2);
     auto back = decode_control_file(v2);
     REQUIRE(back);
     CHECK(back->acceptor.min_pg_timeline == 3);
 
-    const std::string v1 = sk_test::control_file_as_v1(v2);
+    const std::string v1 = sk_test::control_file_as_v1(v3);
     REQUIRE(v1.size() == v2.size() - 4);
     auto old = decode_control_file(v1);
     REQUIRE(old);
@@ -100,8 +133,8 @@ TEST_CASE("control file: version 2 holds the fence; version 1 is read with fence
     ControlFileData expected = d;
     expected.acceptor.min_pg_timeline = 0;
     CHECK(*old == expected);
-    // Written again, it is version 2.
-    CHECK(encode_control_file(*old)[4] == 2);
+    // Written again, it is the current version.
+    CHECK(encode_control_file(*old)[4] == 3);
 
     // A version 2 file without the fence (consistent length and CRC) is
     // malformed, not a version 1 file.
@@ -136,8 +169,8 @@ TEST_CASE("control file rejects every corruption", "[sk][control]") {
     }
     SECTION("unknown version") {
         std::string b = good;
-        b[4] = 3;
-        expect_corrupt(b, "unknown format version 3");
+        b[4] = 4;
+        expect_corrupt(b, "unknown format version 4");
         b[4] = 0;
         expect_corrupt(b, "unknown format version 0");
     }

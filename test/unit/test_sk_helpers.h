@@ -107,15 +107,28 @@ inline std::vector<std::uint8_t> sample_wal() {
 // A control file of format version 1 (no fence) with the content of the
 // version 2 file `v2` (whose fence, the last 4 payload bytes, is dropped):
 // what an older safekeeper wrote.
-inline std::string control_file_as_v1(const std::string& v2) {
-    auto u32_at = [&](std::size_t off) { return wp::get_le32(v2.data() + off); };
-    const std::uint32_t len = u32_at(8);
-    std::string v1 = v2.substr(0, 4);
-    wp::put_le32(v1, 1);
-    wp::put_le32(v1, len - 4);
-    v1 += v2.substr(12, len - 4);
-    wp::put_le32(v1, wp_crc32c(v1.data(), v1.size()));
-    return v1;
+// An older control file format from a current one: the payload without its
+// last `drop` bytes, written as `version` with a fresh CRC.
+inline std::string control_file_as_older(const std::string& current, std::uint32_t version,
+                                         std::size_t drop) {
+    const std::uint32_t len = wp::get_le32(current.data() + 8);
+    std::string old = current.substr(0, 4);
+    wp::put_le32(old, version);
+    wp::put_le32(old, static_cast<std::uint32_t>(len - drop));
+    old += current.substr(12, len - drop);
+    wp::put_le32(old, wp_crc32c(old.data(), old.size()));
+    return old;
+}
+
+// Bytes of a configuration of generation 0 in a version 3 control file.
+constexpr std::size_t kNoConfigurationBytes = 4 + 8 + 4 + 1;
+
+// A version 3 file of a state with no configuration, as version 2 / 1.
+inline std::string control_file_as_v2(const std::string& v3) {
+    return control_file_as_older(v3, 2, kNoConfigurationBytes);
+}
+inline std::string control_file_as_v1(const std::string& v3) {
+    return control_file_as_older(v3, 1, kNoConfigurationBytes + 4);
 }
 
 }  // namespace sk_test

@@ -181,7 +181,7 @@ TEST_CASE("storage: a version 1 control file opens (no fence) and is upgraded at
     { auto s = create_at_sample_start(fs, "/data/tl"); }
     auto bytes = read_whole_file(fs, "/data/tl/safekeeper.control");
     REQUIRE(bytes);
-    REQUIRE((*bytes)[4] == 2);
+    REQUIRE((*bytes)[4] == 3);
     REQUIRE(write_file_atomically(fs, "/data/tl/safekeeper.control", control_file_as_v1(*bytes)));
     {
         auto s = WalStorage::open(fs, "/data/tl");
@@ -195,7 +195,7 @@ TEST_CASE("storage: a version 1 control file opens (no fence) and is upgraded at
     }
     auto after = read_whole_file(fs, "/data/tl/safekeeper.control");
     REQUIRE(after);
-    CHECK((*after)[4] == 2);
+    CHECK((*after)[4] == 3);
     auto s = WalStorage::open(fs, "/data/tl");
     REQUIRE(s);
     CHECK((*s)->control().acceptor.min_pg_timeline == 4);
