@@ -75,8 +75,8 @@ void PushSession::fail_session_locked(const SessionError& e) {
             fail(sqlstate::kInsufficientPrivilege, e.message);
             return;
         case SessionErrorKind::kStorage:
-            tl_->mark_broken_locked(e.message);
-            fail(sqlstate::kIoError, e.message);
+            tl_->storage_failed_locked(e.message);
+            fail(tl_->snapshot().disk_full ? sqlstate::kDiskFull : sqlstate::kIoError, e.message);
             return;
     }
 }
@@ -236,9 +236,10 @@ bool PushSession::handle_locked(const std::string& payload) {
                 acceptor.state().identity.pg_timeline == greeting.pg_timeline) {
                 Status s = tl_->storage()->set_pg_timeline_history(greeting.pg_timeline_history);
                 if (!s) {
-                    tl_->mark_broken_locked("cannot store the PostgreSQL timeline history: " +
-                                            s.message());
-                    fail(sqlstate::kIoError, s.message());
+                    tl_->storage_failed_locked("cannot store the PostgreSQL timeline history: " +
+                                               s.message());
+                    fail(tl_->snapshot().disk_full ? sqlstate::kDiskFull : sqlstate::kIoError,
+                         s.message());
                     return false;
                 }
             }
