@@ -14,8 +14,13 @@ RetentionDecision decide_retention(const RetentionInput& in) {
         in.commit_lsn == kInvalidLsn)
         return d;
     Lsn horizon = std::min(in.truncate_lsn, in.commit_lsn);
+    // A slot below the timeline start has lost WAL already (its consumer
+    // gets "already removed"); it must not stop removal for good.
+    auto holds = [&](const SlotData& s) {
+        return !s.invalidated && s.restart_lsn != kInvalidLsn && s.restart_lsn >= in.timeline_start;
+    };
     for (const SlotData& s : in.slots)
-        if (!s.invalidated && s.restart_lsn != kInvalidLsn) horizon = std::min(horizon, s.restart_lsn);
+        if (holds(s)) horizon = std::min(horizon, s.restart_lsn);
     if (in.max_retention > 0 && in.flush_lsn > in.max_retention &&
         in.flush_lsn - in.max_retention > horizon) {
         const Lsn floor = std::min(in.flush_lsn - in.max_retention, in.commit_lsn);
@@ -23,7 +28,7 @@ RetentionDecision decide_retention(const RetentionInput& in) {
             horizon = floor;
             d.capped = true;
             for (const SlotData& s : in.slots)
-                if (!s.invalidated && s.restart_lsn != kInvalidLsn && s.restart_lsn < floor)
+                if (holds(s) && s.restart_lsn < floor)
                     d.cut_off_slots.push_back(s.name);
             d.member_cut_off = in.truncate_lsn < floor;
         }

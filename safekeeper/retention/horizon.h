@@ -4,7 +4,7 @@
 //
 // Rules:
 //  * horizon = min(truncate_lsn, commit_lsn, restart LSN of every valid
-//    slot that reserves WAL); truncate_lsn is WAL every member holds (the
+//    slot that reserves WAL and is not already below the timeline start); truncate_lsn is WAL every member holds (the
 //    proposer computes it), so a lagging member holds WAL back;
 //  * with a cap (max_retention > 0) and flush_lsn - horizon > cap, the
 //    horizon is raised to min(flush_lsn - cap, commit_lsn): every slot below

@@ -125,6 +125,7 @@ void Timeline::storage_failed_locked(const std::string& error) {
         }
     }
     disk_full_flush_ = storage_->flush_lsn();
+    disk_full_control_writes_ = storage_->control_writes();
     if (first)
         spdlog::error(
             "timeline {}: disk full: {}; nothing was changed, and WAL is acknowledged up to {} "

@@ -160,6 +160,7 @@ Result<std::uint64_t> WalStorage::remove_wal_below(Lsn new_start) {
     ControlFileData data = control_;
     data.acceptor.timeline_start_lsn = new_start;
     WP_RETURN_IF_ERROR(poison(store_control_file(fs_, dir_, data)));
+    ++control_writes_;
     control_ = std::move(data);
     timeline_start_ = new_start;
     // 2. Unlink the segments below, 3. one directory fsync.
@@ -188,6 +189,7 @@ wp::Status WalStorage::persist_state(const AcceptorDurableState& state) {
     Status s = store_control_file(fs_, dir_, data);
     if (!s) return poison_unless_out_of_space(s);
     out_of_space_ = false;
+    ++control_writes_;
     control_ = std::move(data);
     return wp::Status();
 }
@@ -198,6 +200,7 @@ Status WalStorage::set_pg_timeline_history(const std::string& content) {
     ControlFileData data = control_;
     data.pg_timeline_history = content;
     WP_RETURN_IF_ERROR(poison_unless_out_of_space(store_control_file(fs_, dir_, data)));
+    ++control_writes_;
     control_ = std::move(data);
     return Status();
 }

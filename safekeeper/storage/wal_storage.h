@@ -144,6 +144,9 @@ public:
     // inside a record), so a new Acceptor view starts consistent. A failure
     // poisons the storage.
     Status settle_after_out_of_space();
+    // Successful control file writes since open() (a disk-full state ends
+    // only after one: the control file can be written again).
+    std::uint64_t control_writes() const { return control_writes_; }
 
     Lsn write_lsn() const { return write_lsn_; }
     // The first failure of a write_wal, flush_wal, truncate_wal (other than
@@ -218,6 +221,7 @@ private:
 
     Status failure_;  // first failure (failure()); ok while usable
     bool out_of_space_ = false;
+    std::uint64_t control_writes_ = 0;
 };
 
 }  // namespace wp::sk

@@ -65,7 +65,8 @@ void Timeline::publish_locked() {
         snapshot_.pg_timeline = st.identity.pg_timeline;
         snapshot_.wal_segment_size = st.identity.wal_segment_size;
         snapshot_.min_pg_timeline = st.min_pg_timeline;
-        if (snapshot_.disk_full && storage_->flush_lsn() > disk_full_flush_) {
+        if (snapshot_.disk_full && storage_->flush_lsn() > disk_full_flush_ &&
+            storage_->control_writes() > disk_full_control_writes_) {
             spdlog::info("timeline {}: disk space available again: WAL acknowledged up to {}",
                          name_, format_lsn(storage_->flush_lsn()));
             snapshot_.disk_full = false;

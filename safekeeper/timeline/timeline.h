@@ -15,8 +15,9 @@
 // service until restart, files left untouched) ; kActive -> kDeleted.
 // An active timeline may be "disk full" (snapshot().disk_full): its last
 // write failed only because the file system is full and changed nothing;
-// it acknowledges nothing new until a write succeeds again (the proposer
-// reconnects and retries), then the flag clears by itself.
+// it acknowledges nothing new until writes succeed again (the proposer
+// reconnects and retries); the flag clears by itself once the flush LSN
+// moved beyond where it stopped and the control file was written again.
 // WAL retention (retention/horizon.h) runs with the periodic persist of the
 // horizons: slots and the --max-wal-retention cap decide which whole
 // segments below the horizon are removed.
@@ -172,6 +173,7 @@ private:
     std::atomic<bool> slot_persist_failing_{false};
     bool member_cut_off_ = false;  // a lagging member is cut off now (logged once)
     Lsn disk_full_flush_ = 0;      // flush LSN when the disk-full state began
+    std::uint64_t disk_full_control_writes_ = 0;  // storage control_writes() then
 
     mutable std::mutex snapshot_mutex_;
     std::condition_variable commit_cv_;

@@ -69,7 +69,7 @@ TEST_CASE("retention: slots hold WAL back; invalid and unreserved slots do not",
           "[sk][retention]") {
     RetentionInput in = base_input();
     in.slots = {slot("a", 0x5123456), slot("b", 0x7000000), slot("none", kInvalidLsn),
-                slot("dead", 0x2000000, true)};
+                slot("dead", 0x2000000, true), slot("lost", 0x1000000)};
     RetentionDecision d = decide_retention(in);
     CHECK(d.horizon == 0x5123456);
     CHECK(d.remove_below == 0x5000000);
