@@ -144,7 +144,10 @@ bool PushSession::run() {
         for (const auto& bytes : out_) conn_.send_copy_data(bytes.data(), bytes.size());
         out_.clear();
         if (error_) {
-            spdlog::warn("timeline {}: proposer {}: {}", name, conn_.peer(), error_->second);
+            // A full disk is logged once by the timeline (not once per retry).
+            spdlog::log(error_->first == sqlstate::kDiskFull ? spdlog::level::debug
+                                                              : spdlog::level::warn,
+                        "timeline {}: proposer {}: {}", name, conn_.peer(), error_->second);
             tl_->set_last_error(error_->second);
             conn_.send_error(error_->first, error_->second);
             (void)conn_.flush();

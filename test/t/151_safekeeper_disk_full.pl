@@ -107,6 +107,8 @@ my $before = connects();
 ok(SafekeeperNode::poll_until(sub { connects() >= $before + 3 }),
     'the proposer retries while the disk is full');
 is(disk_full_lines(), 1, 'the log says "disk full" once, not once per retry');
+my $warnings = () = PostgreSQL::Test::Utils::slurp_file($small->log_file) =~ /\[warning\]/g;
+cmp_ok($warnings, '<=', 1, 'and no warning per retry either');
 is(WalproposerCluster::sk_timeline($small, $primary)->{flush_lsn}, $stuck,
     'the flush LSN stays put while the disk is full');
 
