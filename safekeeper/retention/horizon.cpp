@@ -28,8 +28,7 @@ RetentionDecision decide_retention(const RetentionInput& in) {
             horizon = floor;
             d.capped = true;
             for (const SlotData& s : in.slots)
-                if (holds(s) && s.restart_lsn < floor)
-                    d.cut_off_slots.push_back(s.name);
+                if (holds(s) && s.restart_lsn < floor) d.cut_off_slots.push_back(s.name);
             d.member_cut_off = in.truncate_lsn < floor;
         }
     }

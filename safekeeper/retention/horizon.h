@@ -4,8 +4,8 @@
 //
 // Rules:
 //  * horizon = min(truncate_lsn, commit_lsn, restart LSN of every valid
-//    slot that reserves WAL and is not already below the timeline start); truncate_lsn is WAL every member holds (the
-//    proposer computes it), so a lagging member holds WAL back;
+//    slot that reserves WAL and is not already below the timeline start); truncate_lsn is WAL every
+//    member holds (the proposer computes it), so a lagging member holds WAL back;
 //  * with a cap (max_retention > 0) and flush_lsn - horizon > cap, the
 //    horizon is raised to min(flush_lsn - cap, commit_lsn): every slot below
 //    it is cut off (invalidated), and if truncate_lsn is below it a lagging
@@ -43,8 +43,8 @@ struct RetentionDecision {
     Lsn horizon = kInvalidLsn;       // WAL below it is no longer needed
     Lsn remove_below = kInvalidLsn;  // new timeline start (segment start); 0 = remove nothing
     std::vector<std::string> cut_off_slots;  // valid slots below a capped horizon
-    bool member_cut_off = false;    // truncate_lsn lies below a capped horizon
-    bool capped = false;            // the cap raised the horizon
+    bool member_cut_off = false;             // truncate_lsn lies below a capped horizon
+    bool capped = false;                     // the cap raised the horizon
 };
 
 RetentionDecision decide_retention(const RetentionInput& in);

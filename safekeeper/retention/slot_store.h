@@ -36,8 +36,8 @@ constexpr std::size_t kMaxSlotNameLength = 63;  // PostgreSQL's NAMEDATALEN - 1
 
 struct SlotData {
     std::string name;
-    Lsn restart_lsn = kInvalidLsn;  // 0: no WAL reserved yet
-    bool invalidated = false;       // cut off by --max-wal-retention
+    Lsn restart_lsn = kInvalidLsn;     // 0: no WAL reserved yet
+    bool invalidated = false;          // cut off by --max-wal-retention
     Lsn invalidated_at = kInvalidLsn;  // the horizon that cut it off
 };
 

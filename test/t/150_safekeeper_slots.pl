@@ -69,22 +69,6 @@ sub make_segments {
     return $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 }
 
-sub complete_segments {
-    my ($dir) = @_;
-    opendir my $dh, $dir or return ();
-    my @s = sort grep { /^[0-9A-F]{24}$/ } readdir $dh;
-    closedir $dh;
-    return @s;
-}
-
-sub metric {
-    my ($sk, $name) = @_;
-    my $resp = $sk->http('GET', '/metrics');
-    return undef unless $resp->{success};
-    my ($v) = $resp->{content} =~ /^\Q$name\E\{[^}]*\} (\d+)$/m;
-    return $v;
-}
-
 # ---------------------------------------------------------------- slots
 my $sk = $sks[0];
 my ($ok, $out, $err) = run_cmd('pg_receivewal', '-d', conninfo($sk), '--slot=archiver',
@@ -146,9 +130,9 @@ ok(SafekeeperNode::poll_until(sub {
         }),
     'a safekeeper without slots removes the segments below its horizon')
   or diag(explain(WalproposerCluster::sk_timeline($other, $primary)));
-cmp_ok(metric($other, 'safekeeper_wal_removed_bytes_total') // 0, '>=', 5 * 16 * 1024 * 1024,
+cmp_ok(WalproposerCluster::sk_metric($other, 'safekeeper_wal_removed_bytes_total') // 0, '>=', 5 * 16 * 1024 * 1024,
     'safekeeper_wal_removed_bytes_total counts them');
-my @files = complete_segments(WalproposerCluster::sk_timeline_dir($other, $primary));
+my @files = WalproposerCluster::complete_segments(WalproposerCluster::sk_timeline_dir($other, $primary));
 ok(@files <= 2, "its directory holds only the segments from the horizon on: @files");
 
 my $tl = WalproposerCluster::sk_timeline($sk, $primary);
@@ -165,7 +149,7 @@ is(slot_of($sk, 'archiver')->{restart_lsn}, $held, 'the slot is persisted across
 ($recv, $recv_err) = start_receiver();
 my $end = $primary->safe_psql('postgres', 'SELECT pg_walfile_name(pg_current_wal_flush_lsn())');
 ok(SafekeeperNode::poll_until(sub {
-            my @s = complete_segments($dir);
+            my @s = WalproposerCluster::complete_segments($dir);
             @s && $s[-1] ge sprintf('%s%08X', substr($end, 0, 16), hex(substr($end, 16)) - 1);
         }),
     "the returning consumer completed every segment before $end")
@@ -173,7 +157,7 @@ ok(SafekeeperNode::poll_until(sub {
 $recv->signal('INT');
 $recv->finish;
 unlike($$recv_err, qr/already been removed/, 'no WAL the consumer needed was removed');
-my @segs = complete_segments($dir);
+my @segs = WalproposerCluster::complete_segments($dir);
 my @gaps;
 for my $i (1 .. $#segs) {
     push @gaps, "$segs[$i-1] -> $segs[$i]"
@@ -194,9 +178,9 @@ make_segments(5);
 $primary->safe_psql('postgres', 'INSERT INTO t VALUES (2, NULL)') for 1 .. 5;
 ok(SafekeeperNode::poll_until(sub { slot_of($capped, 'laggard')->{invalidated} }),
     'the slot is invalidated once it holds more than --max-wal-retention');
-cmp_ok(metric($capped, 'safekeeper_retention_cutoffs_total') // 0, '>=', 1,
+cmp_ok(WalproposerCluster::sk_metric($capped, 'safekeeper_retention_cutoffs_total') // 0, '>=', 1,
     'safekeeper_retention_cutoffs_total counts the cut-off');
-is(metric($capped, 'safekeeper_slot_invalidated'), 1, 'safekeeper_slot_invalidated is 1');
+is(WalproposerCluster::sk_metric($capped, 'safekeeper_slot_invalidated'), 1, 'safekeeper_slot_invalidated is 1');
 my $log = PostgreSQL::Test::Utils::slurp_file($capped->log_file);
 like($log, qr/replication slot "laggard" cut off by --max-wal-retention/, 'the cut-off is logged');
 my $adir = PostgreSQL::Test::Utils::tempdir('laggard');

@@ -48,14 +48,6 @@ $primary->safe_psql('postgres', 'CREATE TABLE t (x int, pad text)');
 my $lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 ok(WalproposerCluster::wait_for_sk_flush($small, $primary, $lsn), 'the small safekeeper streams');
 
-sub metric {
-    my ($sk, $name) = @_;
-    my $resp = $sk->http('GET', '/metrics');
-    return undef unless $resp->{success};
-    my ($v) = $resp->{content} =~ /^\Q$name\E\{[^}]*\} (\d+)$/m;
-    return $v;
-}
-
 sub fill_disk {
     my ($out, $err) = ('', '');
     IPC::Run::run([ 'df', '--output=avail', '-B1', $disk ], '>', \$out, '2>', \$err);
@@ -92,7 +84,7 @@ my $tl = WalproposerCluster::sk_timeline($small, $primary);
 ok($tl->{disk_full}, 'the timeline says disk full');
 is($tl->{state}, 'active', 'the timeline is not broken');
 like($tl->{disk_full_error} // '', qr/No space left on device/, 'and names the error');
-is(metric($small, 'safekeeper_disk_full'), 1, 'safekeeper_disk_full is 1');
+is(WalproposerCluster::sk_metric($small, 'safekeeper_disk_full'), 1, 'safekeeper_disk_full is 1');
 my $stuck = $tl->{flush_lsn};
 cmp_ok(WalproposerCluster::lsn_to_int($stuck), '<', WalproposerCluster::lsn_to_int($lsn),
     "it acknowledges nothing beyond $stuck");
@@ -124,8 +116,8 @@ $primary->safe_psql('postgres', 'INSERT INTO t VALUES (1, NULL)');
 $lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 ok(WalproposerCluster::wait_for_sk_flush($small, $primary, $lsn), "it catches up to $lsn");
 ok(!WalproposerCluster::sk_timeline($small, $primary)->{disk_full}, 'disk_full is cleared');
-is(metric($small, 'safekeeper_disk_full'), 0, 'safekeeper_disk_full is 0');
-cmp_ok(metric($small, 'safekeeper_disk_full_events_total'), '>=', 1,
+is(WalproposerCluster::sk_metric($small, 'safekeeper_disk_full'), 0, 'safekeeper_disk_full is 0');
+cmp_ok(WalproposerCluster::sk_metric($small, 'safekeeper_disk_full_events_total'), '>=', 1,
     'safekeeper_disk_full_events_total counted it');
 like(PostgreSQL::Test::Utils::slurp_file($small->log_file), qr/disk space available again/,
     'the log says it resumed');

@@ -150,7 +150,8 @@ TEST_CASE("slots: file round trip and every corruption is refused", "[sk][retent
     bad[4] = 9;
     CHECK_THAT(decode_slot_file(bad).status().message(), Catch::Contains("version"));
     CHECK_FALSE(decode_slot_file(bytes.substr(0, 10)).ok());
-    CHECK_FALSE(decode_slot_file(bytes.substr(0, bytes.size() - 5) + bytes.substr(bytes.size() - 4)).ok());
+    CHECK_FALSE(
+        decode_slot_file(bytes.substr(0, bytes.size() - 5) + bytes.substr(bytes.size() - 4)).ok());
 }
 
 TEST_CASE("slots: create, drop, advance and persist across a crash", "[sk][retention][slots]") {
@@ -192,15 +193,6 @@ TEST_CASE("slots: create, drop, advance and persist across a crash", "[sk][reten
 
 namespace {
 
-ControlFileData sample_identity() {
-    ControlFileData d;
-    d.acceptor.identity.system_id = kSampleSystemId;
-    d.acceptor.identity.wal_segment_size = kSampleSegmentSize;
-    d.acceptor.identity.pg_timeline = 1;
-    d.acceptor.identity.pg_version = 150000;
-    return d;
-}
-
 // The sample WAL written, flushed and committed (two 1 MB segments, 9 and A).
 std::unique_ptr<WalStorage> committed_sample(FileSystem& fs, const std::vector<std::uint8_t>& wal) {
     auto s = WalStorage::create(fs, "/data/tl", sample_identity());
@@ -234,12 +226,14 @@ TEST_CASE("retention: whole segments below the new start are removed durably",
         auto removed = s->remove_wal_below(0xA00000);
         REQUIRE(removed);
         CHECK(*removed == kSampleSegmentSize);
-        CHECK(s->segment_file_names() == std::vector<std::string>{"00000001000000000000000A.partial"});
+        CHECK(s->segment_file_names() ==
+              std::vector<std::string>{"00000001000000000000000A.partial"});
         CHECK(s->timeline_start_lsn() == 0xA00000);
         CHECK(s->control().acceptor.timeline_start_lsn == 0xA00000);
         CHECK(s->counters().wal_removed_bytes.load() == kSampleSegmentSize);
         std::vector<std::uint8_t> buf(100);
-        CHECK(s->read_wal(0x9F0000, buf.data(), buf.size()).status().kind() == StatusKind::kNotFound);
+        CHECK(s->read_wal(0x9F0000, buf.data(), buf.size()).status().kind() ==
+              StatusKind::kNotFound);
         // A later persist of an acceptor state with the old start keeps the new one.
         AcceptorDurableState st = s->control().acceptor;
         st.timeline_start_lsn = kSampleStart;
@@ -335,8 +329,9 @@ TEST_CASE("storage: out of space creating a segment changes nothing and is not f
     REQUIRE((*s)->settle_after_out_of_space().ok());
     CHECK((*s)->flush_lsn() == kBoundary);
     CHECK_FALSE((*s)->out_of_space());
-    REQUIRE((*s)->write_wal(kBoundary, wal.data() + (kBoundary - kSampleStart), kSampleEnd - kBoundary)
-                .ok());
+    REQUIRE(
+        (*s)->write_wal(kBoundary, wal.data() + (kBoundary - kSampleStart), kSampleEnd - kBoundary)
+            .ok());
     REQUIRE((*s)->flush_wal().ok());
     CHECK((*s)->flush_lsn() == kSampleEnd);
     s->reset();

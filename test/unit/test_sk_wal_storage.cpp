@@ -12,15 +12,6 @@ using namespace sk_test;
 
 namespace {
 
-ControlFileData sample_identity() {
-    ControlFileData d;
-    d.acceptor.identity.system_id = kSampleSystemId;
-    d.acceptor.identity.wal_segment_size = kSampleSegmentSize;
-    d.acceptor.identity.pg_timeline = 1;
-    d.acceptor.identity.pg_version = 150000;
-    return d;
-}
-
 std::unique_ptr<WalStorage> create_at_sample_start(FileSystem& fs, const std::string& dir,
                                                    WalStorageOptions options = {}) {
     auto s = WalStorage::create(fs, dir, sample_identity(), options);
