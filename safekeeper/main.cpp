@@ -26,6 +26,7 @@
 #endif
 #include "http/http_api.h"
 #include "wire/server.h"
+#include "retention/horizon.h"
 #include "timeline/timeline.h"
 #include "walproposer/version.h"
 
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     std::string listen_http = "127.0.0.1:7676";
     std::string log_level = "info";
     bool zero_fill = false;
+    std::string max_wal_retention = "off";
     app.add_option("-D,--datadir", data_dir, "Data directory (created if missing)")->required();
     app.add_option("--id", node_id, "Node id of this safekeeper (a positive integer)")->required()
         ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
@@ -57,6 +59,10 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
     app.add_flag("--zero-fill-segments", zero_fill,
                  "Create WAL segments by writing zeros instead of posix_fallocate");
+    app.add_option("--max-wal-retention", max_wal_retention,
+                   "Most WAL (bytes; units kB, MB, GB, TB) a timeline keeps for lagging members "
+                   "and replication slots; beyond it they are cut off. off: no cap")
+        ->capture_default_str();
     app.set_version_flag("--version", std::string("safekeeper (walproposer) ") + wp::kVersion);
     try {
         app.parse(argc, argv);
@@ -71,6 +77,11 @@ int main(int argc, char** argv) {
     spdlog::set_level(spdlog::level::from_str(log_level));
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
 
+    auto retention_cap = parse_byte_size(max_wal_retention);
+    if (!retention_cap)
+        return std::fprintf(stderr, "safekeeper: --max-wal-retention: %s\n",
+                            retention_cap.status().message().c_str()),
+               2;
     auto pg_addr = parse_host_port(listen_pg);
     if (!pg_addr) return std::fprintf(stderr, "safekeeper: --listen-pg: %s\n", pg_addr.status().message().c_str()), 2;
     auto http_addr = parse_host_port(listen_http);
@@ -117,6 +128,7 @@ int main(int argc, char** argv) {
     WalStorageOptions options;
     options.preallocate_with_fallocate = !zero_fill;
     TimelineRegistry registry(fs, data_dir, node_id, options);
+    registry.set_max_wal_retention(*retention_cap);
     PgServer pg_server(registry);
     Status s = pg_server.listen(pg_addr->first, pg_addr->second);
     if (!s) return fail_start("--listen-pg " + listen_pg + ": " + s.message());

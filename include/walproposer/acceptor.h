@@ -209,6 +209,20 @@ public:
   // other persist (vote, election) also includes the latest values.
   Status persist_horizons();
 
+  // The storage removed the WAL below `lsn` and has already made the new
+  // timeline start durable (WAL retention): votes, WAL reads and later
+  // persists start there. Never lowers it; `lsn` must not exceed commit_lsn.
+  void wal_removed_below(Lsn lsn);
+
+  // The storage reported that its last failure changed nothing and is not
+  // permanent (the file system was full before anything was written; it
+  // has since made flush_lsn() == its write position). Forgets the failure:
+  // the in-memory view goes back to the last persisted term, history,
+  // identity and fence, and writing resumes at the storage's flush LSN.
+  // Only for that case: after any other storage failure the state of the
+  // files is unknown and the acceptor must stay failed.
+  void clear_transient_failure();
+
   // Hot-standby feedback to forward to the proposer (from consumers).
   void set_hot_standby_feedback(std::uint64_t xmin, std::uint64_t catalog_xmin);
 

@@ -28,6 +28,23 @@ std::string label_escape(const std::string& v) {
 }
 
 // WAL consumers (send_wal/replication_commands.h) with their reported positions.
+// Persisted replication slots (retention/slot_store.h).
+nlohmann::json slots_json(Timeline& tl, const TimelineSnapshot& s) {
+    nlohmann::json out = nlohmann::json::array();
+    if (!tl.slots()) return out;
+    for (const SlotData& slot : tl.slots()->list()) {
+        const bool reserved = slot.restart_lsn != kInvalidLsn && !slot.invalidated;
+        out.push_back({{"slot_name", slot.name},
+                       {"restart_lsn", reserved ? nlohmann::json(format_lsn(slot.restart_lsn))
+                                                : nlohmann::json(nullptr)},
+                       {"lag_bytes", reserved && s.flush_lsn > slot.restart_lsn
+                                         ? s.flush_lsn - slot.restart_lsn
+                                         : 0},
+                       {"invalidated", slot.invalidated}});
+    }
+    return out;
+}
+
 nlohmann::json consumers_json(Timeline& tl) {
     nlohmann::json out = nlohmann::json::array();
     auto lsn_or_null = [](Lsn l) { return l ? nlohmann::json(format_lsn(l)) : nlohmann::json(nullptr); };
@@ -90,6 +107,15 @@ nlohmann::json timeline_json(Timeline& tl) {
                          ? nlohmann::json{{"peer", s.proposer_peer}, {"term", s.proposer_term}}
                          : nlohmann::json(nullptr)},
         {"consumers", consumers_json(tl)},
+        {"disk_full", s.disk_full},
+        {"disk_full_error",
+         s.disk_full ? nlohmann::json(s.disk_full_error) : nlohmann::json(nullptr)},
+        {"removal_horizon_lsn", format_lsn(s.removal_horizon)},
+        {"disk_bytes", tl.counters() ? tl.counters()->disk_bytes.load() : 0},
+        {"wal_removed_bytes", tl.counters() ? tl.counters()->wal_removed_bytes.load() : 0},
+        {"retention_cutoffs", s.retention_cutoffs},
+        {"max_wal_retention", tl.max_wal_retention()},
+        {"slots", slots_json(tl, s)},
         {"last_error",
          s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
     };
@@ -133,12 +159,19 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
     server_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
         auto tls = registry_.list();
         std::size_t broken = 0;
-        for (auto& tl : tls)
+        nlohmann::json disk_full = nlohmann::json::array();
+        for (auto& tl : tls) {
             if (tl->state() == TimelineState::kBroken) ++broken;
+            const TimelineSnapshot snap = tl->snapshot();
+            if (snap.disk_full)
+                disk_full.push_back({{"timeline", tl->name()}, {"error", snap.disk_full_error}});
+        }
         nlohmann::json j = {{"node_id", node_id_},
                             {"version", kVersion},
                             {"timelines", tls.size()},
                             {"broken_timelines", broken},
+                            {"disk_full", !disk_full.empty()},
+                            {"disk_full_timelines", disk_full},
                             {"active_connections", pg_server_.active_connections()}};
         res.set_content(j.dump(), "application/json");
     });
@@ -246,6 +279,41 @@ std::string HttpApi::render_metrics() {
           [](const Row& r) { return r.counters ? r.counters->fsync_count.load() : 0; });
     gauge("safekeeper_flush_hint_writes_total", "Flushes that ended inside a record (hint written).", "counter",
           [](const Row& r) { return r.counters ? r.counters->flush_hint_writes.load() : 0; });
+    gauge("safekeeper_disk_full", "1 while the timeline acknowledges nothing because its file system is full.",
+          "gauge", [](const Row& r) { return r.snap.disk_full ? 1 : 0; });
+    gauge("safekeeper_disk_full_events_total", "Times the timeline entered the disk-full state.", "counter",
+          [](const Row& r) { return r.snap.disk_full_events; });
+    gauge("safekeeper_timeline_disk_bytes", "Bytes of WAL segment files the timeline holds.", "gauge",
+          [](const Row& r) { return r.counters ? r.counters->disk_bytes.load() : 0; });
+    gauge("safekeeper_removal_horizon_lsn", "WAL below this is no longer needed (byte position; 0: not computed yet).",
+          "gauge", [](const Row& r) { return r.snap.removal_horizon; });
+    gauge("safekeeper_timeline_start_lsn", "First WAL the timeline holds (byte position).", "gauge",
+          [](const Row& r) { return r.snap.timeline_start_lsn; });
+    gauge("safekeeper_wal_removed_bytes_total", "WAL bytes removed by retention.", "counter",
+          [](const Row& r) { return r.counters ? r.counters->wal_removed_bytes.load() : 0; });
+    gauge("safekeeper_retention_cutoffs_total",
+          "Slots invalidated and lagging members cut off by --max-wal-retention.", "counter",
+          [](const Row& r) { return r.snap.retention_cutoffs; });
+    for (const char* which : {"restart_lsn", "lag_bytes", "invalidated"}) {
+        const std::string metric = std::string("safekeeper_slot_") + which;
+        out += "# HELP " + metric + " Persisted replication slot: " + which + ".\n# TYPE " + metric +
+               " gauge\n";
+        for (auto& tl : tls) {
+            if (!tl->slots()) continue;
+            const Lsn flush = tl->snapshot().flush_lsn;
+            for (const SlotData& slot : tl->slots()->list()) {
+                const std::uint64_t v =
+                    which[0] == 'r'   ? slot.restart_lsn
+                    : which[0] == 'i' ? (slot.invalidated ? 1 : 0)
+                                      : (slot.restart_lsn && flush > slot.restart_lsn
+                                             ? flush - slot.restart_lsn
+                                             : 0);
+                out += metric + "{tenant_id=\"" + format_id(tl->tenant_id()) +
+                       "\",timeline_id=\"" + format_id(tl->timeline_id()) + "\",slot=\"" +
+                       label_escape(slot.name) + "\"} " + std::to_string(v) + "\n";
+            }
+        }
+    }
     out += "# HELP safekeeper_consumers WAL consumers streaming the timeline.\n"
            "# TYPE safekeeper_consumers gauge\n";
     for (auto& tl : tls)

@@ -73,8 +73,8 @@ void PushSession::fail_session_locked(const SessionError& e) {
             fail(sqlstate::kInsufficientPrivilege, e.message);
             return;
         case SessionErrorKind::kStorage:
-            tl_->mark_broken_locked(e.message);
-            fail(sqlstate::kIoError, e.message);
+            tl_->storage_failed_locked(e.message);
+            fail(tl_->snapshot().disk_full ? sqlstate::kDiskFull : sqlstate::kIoError, e.message);
             return;
     }
 }
@@ -142,7 +142,10 @@ bool PushSession::run() {
         for (const auto& bytes : out_) conn_.send_copy_data(bytes.data(), bytes.size());
         out_.clear();
         if (error_) {
-            spdlog::warn("timeline {}: proposer {}: {}", name, conn_.peer(), error_->second);
+            // A full disk is logged once by the timeline (not once per retry).
+            spdlog::log(error_->first == sqlstate::kDiskFull ? spdlog::level::debug
+                                                              : spdlog::level::warn,
+                        "timeline {}: proposer {}: {}", name, conn_.peer(), error_->second);
             tl_->set_last_error(error_->second);
             conn_.send_error(error_->first, error_->second);
             (void)conn_.flush();
@@ -234,9 +237,10 @@ bool PushSession::handle_locked(const std::string& payload) {
                 acceptor.state().identity.pg_timeline == greeting.pg_timeline) {
                 Status s = tl_->storage()->set_pg_timeline_history(greeting.pg_timeline_history);
                 if (!s) {
-                    tl_->mark_broken_locked("cannot store the PostgreSQL timeline history: " +
-                                            s.message());
-                    fail(sqlstate::kIoError, s.message());
+                    tl_->storage_failed_locked("cannot store the PostgreSQL timeline history: " +
+                                               s.message());
+                    fail(tl_->snapshot().disk_full ? sqlstate::kDiskFull : sqlstate::kIoError,
+                         s.message());
                     return false;
                 }
             }

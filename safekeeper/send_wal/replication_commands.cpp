@@ -1,5 +1,7 @@
 #include "send_wal/replication_commands.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdio>
 
@@ -123,13 +125,87 @@ void read_replication_slot(PgConnection& conn, const ReplicationContext& ctx,
     auto tl = serving_timeline(conn, ctx, snap);
     if (!tl) return;
     std::optional<std::string> restart_lsn, restart_tli;
-    if (auto flush = tl->consumers().slot_flush_lsn(slot)) {
+    if (auto persisted = tl->slots() ? tl->slots()->find(slot) : std::nullopt) {
+        // A persisted slot: its restart LSN (NULL before it reserved WAL, or
+        // once invalidated, as PostgreSQL does).
+        if (persisted->restart_lsn != kInvalidLsn && !persisted->invalidated) {
+            restart_lsn = format_lsn(persisted->restart_lsn);
+            restart_tli = std::to_string(snap.pg_timeline);
+        }
+    } else if (auto flush = tl->consumers().slot_flush_lsn(slot)) {
         restart_lsn = format_lsn(*flush);
         restart_tli = std::to_string(snap.pg_timeline);
     }
     conn.send_typed_result(
         {{"slot_type", kTextOid}, {"restart_lsn", kTextOid}, {"restart_tli", kInt8Oid}},
         {{std::string("physical"), restart_lsn, restart_tli}}, "READ_REPLICATION_SLOT");
+}
+
+const char* slot_error_sqlstate(SlotError why, const Status& s) {
+    switch (why) {
+        case SlotError::kExists: return sqlstate::kDuplicateObject;
+        case SlotError::kNotFound: return sqlstate::kUndefinedObject;
+        case SlotError::kTooMany: return sqlstate::kConfigurationLimitExceeded;
+        case SlotError::kBadName: return sqlstate::kInvalidName;
+        case SlotError::kNone:
+        case SlotError::kIo: break;
+    }
+    return is_out_of_space(s) ? sqlstate::kDiskFull : sqlstate::kIoError;
+}
+
+void create_replication_slot(PgConnection& conn, const ReplicationContext& ctx,
+                             const ReplicationCommand& cmd) {
+    if (cmd.temporary) {
+        conn.send_error(sqlstate::kFeatureNotSupported,
+                        "temporary replication slots are not supported by the safekeeper");
+        return;
+    }
+    TimelineSnapshot snap;
+    auto tl = serving_timeline(conn, ctx, snap);
+    if (!tl || !tl->slots()) return;
+    Lsn restart = kInvalidLsn;
+    if (cmd.reserve_wal) {
+        // The segment holding the commit position: a consumer starts at a
+        // segment boundary.
+        restart = snap.commit_lsn - snap.commit_lsn % snap.wal_segment_size;
+        restart = std::max(restart, snap.timeline_start_lsn);
+    }
+    SlotError why = SlotError::kNone;
+    Status s = tl->slots()->create(cmd.slot_name, restart, why);
+    if (!s.ok()) {
+        conn.send_error(slot_error_sqlstate(why, s), s.message());
+        return;
+    }
+    spdlog::info("timeline {}: replication slot \"{}\" created{}", tl->name(), cmd.slot_name,
+                 restart ? ", reserving WAL from " + format_lsn(restart) : "");
+    // As a walsender answers a physical slot: no consistent point, snapshot
+    // or plugin.
+    conn.send_typed_result({{"slot_name", kTextOid},
+                            {"consistent_point", kTextOid},
+                            {"snapshot_name", kTextOid},
+                            {"output_plugin", kTextOid}},
+                           {{cmd.slot_name, std::string("0/0"), std::nullopt, std::nullopt}},
+                           "CREATE_REPLICATION_SLOT");
+}
+
+void drop_replication_slot(PgConnection& conn, const ReplicationContext& ctx,
+                           const ReplicationCommand& cmd) {
+    Resolved r = resolve_timeline(ctx);
+    if (!r.timeline || !r.timeline->slots()) {
+        conn.send_error(r.sqlstate, r.timeline ? "timeline " + r.timeline->name() + " is broken"
+                                               : r.error);
+        return;
+    }
+    // WAIT has nothing to wait for: a consumer on the slot does not lock it.
+    SlotError why = SlotError::kNone;
+    Status s = r.timeline->slots()->drop(cmd.slot_name, why);
+    if (!s.ok()) {
+        conn.send_error(slot_error_sqlstate(why, s), s.message());
+        return;
+    }
+    spdlog::info("timeline {}: replication slot \"{}\" dropped", r.timeline->name(),
+                 cmd.slot_name);
+    conn.send_command_complete("DROP_REPLICATION_SLOT");
 }
 
 void show(PgConnection& conn, const ReplicationContext& ctx, const std::string& name) {
@@ -192,6 +268,12 @@ ReplicationOutcome handle_replication_query(PgConnection& conn, const Replicatio
             break;
         case ReplicationCommandKind::kReadReplicationSlot:
             read_replication_slot(conn, ctx, cmd.slot_name);
+            break;
+        case ReplicationCommandKind::kCreateReplicationSlot:
+            create_replication_slot(conn, ctx, cmd);
+            break;
+        case ReplicationCommandKind::kDropReplicationSlot:
+            drop_replication_slot(conn, ctx, cmd);
             break;
         case ReplicationCommandKind::kShow:
             show(conn, ctx, cmd.show_name);

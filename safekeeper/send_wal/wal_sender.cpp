@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "storage/wal_format.h"
@@ -77,6 +78,10 @@ class WalSender {
     std::uint32_t tli_ = 0;  // the PostgreSQL timeline this stream serves
     bool find_switch_point(std::uint32_t current_tli);
     bool server_done_ = false;  // we sent CopyDone at the switch point
+    std::string persisted_slot_;  // the persisted slot this stream advances (empty: none)
+    std::string removed_segment_name(Lsn lsn) const {
+        return wal_segment_file_name(tli_, segment_of(lsn, segment_size_), segment_size_);
+    }
 };
 
 // The timeline this stream serves became an earlier one (a promoted
@@ -147,6 +152,13 @@ bool WalSender::send_wal(Lsn end) {
             return false;
         }
         auto n = st->read_wal(sent_, buf_.data() + 25, want);
+        if (!n && (n.status().kind() == StatusKind::kNotFound || sent_ < st->timeline_start_lsn())) {
+            conn_.send_error(sqlstate::kUndefinedFile,
+                             "requested WAL segment " + removed_segment_name(sent_) +
+                                 " has already been removed (WAL retention; use a replication "
+                                 "slot to keep it)");
+            return false;
+        }
         if (!n) {
             spdlog::error("timeline {}: WAL sender for {}: cannot read WAL at {}: {}", tl_->name(),
                           conn_.peer(), format_lsn(sent_), n.status().message());
@@ -194,6 +206,12 @@ WalSender::Step WalSender::handle_client_message(const FrontendMessage& m) {
             if (p.size() < 34) break;
             tl_->consumers().set_reply(consumer_id_, get_be64(p.data() + 1), get_be64(p.data() + 9),
                                        get_be64(p.data() + 17), unix_now_ms());
+            if (!persisted_slot_.empty()) {
+                // The slot keeps what the consumer has not flushed yet
+                // (never beyond what it was sent); persisted about once a second.
+                tl_->slots()->advance(persisted_slot_, std::min<Lsn>(get_be64(p.data() + 9), sent_));
+                tl_->persist_slots(false);
+            }
             if (p[33] != 0) {  // reply requested: answer at once
                 send_keepalive(false);
                 (void)conn_.flush();
@@ -263,12 +281,27 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
         }
     }
     const Lsn commit = tl_->published_commit_lsn();
-    if (start == kInvalidLsn || snap.timeline_start_lsn == kInvalidLsn ||
-        start < snap.timeline_start_lsn) {
+    std::optional<SlotData> slot;
+    if (!cmd.slot_name.empty() && tl_->slots()) slot = tl_->slots()->find(cmd.slot_name);
+    if (slot && slot->invalidated) {
         conn_.send_error(sqlstate::kUndefinedFile,
-                         "requested starting point " + format_lsn(start) +
-                             " is before the first WAL this safekeeper holds (" +
-                             format_lsn(snap.timeline_start_lsn) + ")");
+                         "requested WAL segment " + removed_segment_name(start) +
+                             " has already been removed: replication slot \"" + slot->name +
+                             "\" was invalidated because it held more WAL than "
+                             "--max-wal-retention allows (cut off at " +
+                             format_lsn(slot->invalidated_at) +
+                             "); drop it and create it again");
+        return ReplicationOutcome::kContinue;
+    }
+    // The WAL this safekeeper holds: its timeline start moves up as WAL
+    // retention removes old segments.
+    const Lsn first_held = tl_->snapshot().timeline_start_lsn;
+    if (start == kInvalidLsn || first_held == kInvalidLsn || start < first_held) {
+        conn_.send_error(sqlstate::kUndefinedFile,
+                         "requested WAL segment " + removed_segment_name(start) +
+                             " has already been removed (requested starting point " +
+                             format_lsn(start) + " is before the first WAL this safekeeper holds, " +
+                             format_lsn(first_held) + ")");
         return ReplicationOutcome::kContinue;
     }
     if (start > commit) {
@@ -292,6 +325,14 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
     info.sent_lsn = start;
     consumer_id_ = tl_->consumers().add(info, efd_);
     sent_ = start;
+    if (slot) {
+        persisted_slot_ = slot->name;
+        if (slot->restart_lsn == kInvalidLsn) {
+            // A slot created without RESERVE_WAL reserves from its first start.
+            tl_->slots()->advance(slot->name, start);
+            tl_->persist_slots(true);
+        }
+    }
     spdlog::info("timeline {}: WAL consumer {} ({}{}) starts at {}", name, conn_.peer(),
                  ctx_.application_name.empty() ? "no name" : ctx_.application_name,
                  cmd.slot_name.empty() ? "" : ", slot " + cmd.slot_name, format_lsn(start));

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <ftw.h>
 
@@ -216,16 +217,41 @@ Status make_directory_durably(FileSystem& fs, const std::string& path) {
     return sync_parent_directory(fs, path);
 }
 
+namespace {
+
+// A step before the rename failed: the target is untouched; the temporary
+// file goes (best effort: a half-allocated one would hold space).
+Status discard_tmp(FileSystem& fs, const std::string& tmp, Status failure) {
+    if (fs.exists(tmp)) (void)fs.unlink(tmp);
+    return failure;
+}
+
+// The directory fsync after a rename: its failure leaves the directory in an
+// unknown state, so it never reads as a retryable out-of-space failure.
+Status sync_after_rename(FileSystem& fs, const std::string& path) {
+    Status s = sync_parent_directory(fs, path);
+    if (s.ok() || s.sys_errno() == 0) return s;
+    return Status::error(StatusKind::kIoError, s.message());
+}
+
+}  // namespace
+
+bool is_out_of_space(const Status& s) {
+    return !s.ok() && (s.sys_errno() == ENOSPC || s.sys_errno() == EDQUOT);
+}
+
 Status write_file_atomically(FileSystem& fs, const std::string& path, const std::string& contents) {
     const std::string tmp = path + ".tmp";
+    Status s;
     {
         auto file = fs.open(tmp, OpenMode::kCreateTruncate);
         if (!file) return file.status();
-        WP_RETURN_IF_ERROR((*file)->pwrite_all(contents.data(), contents.size(), 0));
-        WP_RETURN_IF_ERROR((*file)->sync_data());
+        s = (*file)->pwrite_all(contents.data(), contents.size(), 0);
+        if (s) s = (*file)->sync_data();
     }
-    WP_RETURN_IF_ERROR(fs.rename(tmp, path));
-    return sync_parent_directory(fs, path);
+    if (s) s = fs.rename(tmp, path);
+    if (!s) return discard_tmp(fs, tmp, s);
+    return sync_after_rename(fs, path);
 }
 
 Status write_zeros(File& file, std::uint64_t offset, std::uint64_t len) {
@@ -242,17 +268,16 @@ Status create_zero_filled_file(FileSystem& fs, const std::string& path, std::uin
                                bool zero_fill) {
     if (fs.exists(path)) return Status::invalid("create " + path + ": file exists");
     const std::string tmp = path + ".tmp";
+    Status s;
     {
         auto file = fs.open(tmp, OpenMode::kCreateTruncate);
         if (!file) return file.status();
-        if (zero_fill)
-            WP_RETURN_IF_ERROR(write_zeros(**file, 0, size));
-        else
-            WP_RETURN_IF_ERROR((*file)->allocate(size));
-        WP_RETURN_IF_ERROR((*file)->sync_data());
+        s = zero_fill ? write_zeros(**file, 0, size) : (*file)->allocate(size);
+        if (s) s = (*file)->sync_data();
     }
-    WP_RETURN_IF_ERROR(fs.rename(tmp, path));
-    return sync_parent_directory(fs, path);
+    if (s) s = fs.rename(tmp, path);
+    if (!s) return discard_tmp(fs, tmp, s);
+    return sync_after_rename(fs, path);
 }
 
 Result<std::string> read_whole_file(FileSystem& fs, const std::string& path) {

@@ -100,16 +100,25 @@ Status make_directory_durably(FileSystem& fs, const std::string& path);
 // Replaces `path` with `contents` atomically: writes `path`.tmp, syncs it,
 // renames it over `path`, syncs the directory. After a crash at any
 // instant, `path` holds either the old or the new contents in full. On
-// return the new contents are durable.
+// return the new contents are durable. A failure before the rename removes
+// the temporary file (best effort) and leaves `path` as it was.
 Status write_file_atomically(FileSystem& fs, const std::string& path, const std::string& contents);
 
 // Creates `path` of `size` zero bytes so that a crash never leaves a
 // half-created file under that name: allocates (File::allocate) or
 // zero-fills (write_zeros) `path`.tmp, syncs it,
-// renames it to `path`, syncs the directory. Fails if `path` exists.
+// renames it to `path`, syncs the directory. Fails if `path` exists. A
+// failure before the rename removes the temporary file (best effort).
 // On return the file is durable.
 Status create_zero_filled_file(FileSystem& fs, const std::string& path, std::uint64_t size,
                                bool zero_fill = false);
+
+// True for a failure that only says the file system is full (ENOSPC,
+// EDQUOT) and that write_file_atomically / create_zero_filled_file report
+// only for steps before their rename: the old file is untouched and the
+// temporary one is removed, so the caller may retry later. A failure of the
+// directory fsync after the rename never counts (its errno is dropped).
+bool is_out_of_space(const Status& s);
 
 // Writes `len` zero bytes at `offset` (not durable until sync_data()).
 Status write_zeros(File& file, std::uint64_t offset, std::uint64_t len);

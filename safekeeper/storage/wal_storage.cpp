@@ -119,15 +119,77 @@ Status WalStorage::poison(Status s) {
     return s;
 }
 
+Status WalStorage::poison_unless_out_of_space(Status s) {
+    if (is_out_of_space(s)) {
+        out_of_space_ = true;
+        return s;
+    }
+    return poison(s);
+}
+
+Status WalStorage::settle_after_out_of_space() {
+    if (!failure_.ok()) return failure_;
+    WP_RETURN_IF_ERROR(poison(do_flush()));
+    if (write_lsn_ != flush_lsn_) {
+        WP_RETURN_IF_ERROR(poison(write_flush_hint(write_lsn_)));
+        flush_lsn_ = write_lsn_;
+    }
+    out_of_space_ = false;
+    return Status();
+}
+
+std::uint64_t WalStorage::disk_bytes() const {
+    return static_cast<std::uint64_t>(segments_.size()) * segment_size();
+}
+
+Result<std::uint64_t> WalStorage::remove_wal_below(Lsn new_start) {
+    if (!failure_.ok()) return failure_;
+    const std::uint32_t segsz = segment_size();
+    if (!is_valid_segment_size(segsz) || new_start <= timeline_start_) return std::uint64_t{0};
+    if (new_start % segsz != 0)
+        return Status::invalid("remove_wal_below " + format_lsn(new_start) +
+                               ": not the start of a segment");
+    if (new_start > control_.acceptor.commit_lsn || control_.wal_scan_start_lsn == kInvalidLsn ||
+        new_start > control_.wal_scan_start_lsn || new_start > flush_lsn_)
+        return Status::invalid("remove_wal_below " + format_lsn(new_start) +
+                               ": above the durable commit_lsn " +
+                               format_lsn(control_.acceptor.commit_lsn) + " or scan start " +
+                               format_lsn(control_.wal_scan_start_lsn));
+    // 1. The new start is durable before any segment goes: a crash after
+    //    this leaves segments below it, which open() removes.
+    ControlFileData data = control_;
+    data.acceptor.timeline_start_lsn = new_start;
+    WP_RETURN_IF_ERROR(poison(store_control_file(fs_, dir_, data)));
+    ++control_writes_;
+    control_ = std::move(data);
+    timeline_start_ = new_start;
+    // 2. Unlink the segments below, 3. one directory fsync.
+    const SegmentNumber keep = segment_of(new_start, segsz);
+    std::uint64_t removed = 0;
+    for (auto it = segments_.begin(); it != segments_.end() && it->first < keep;) {
+        WP_RETURN_IF_ERROR(poison(fs_.unlink(path_of(it->second.file_name()))));
+        removed += segsz;
+        it = segments_.erase(it);
+    }
+    if (removed) WP_RETURN_IF_ERROR(poison(fs_.sync_directory(dir_)));
+    counters_.wal_removed_bytes.fetch_add(removed, std::memory_order_relaxed);
+    counters_.disk_bytes.store(disk_bytes(), std::memory_order_relaxed);
+    return removed;
+}
+
 wp::Status WalStorage::persist_state(const AcceptorDurableState& state) {
     if (!failure_.ok()) return failure_;
     ControlFileData data = control_;
     data.acceptor = state;
-    if (data.acceptor.timeline_start_lsn == kInvalidLsn) data.acceptor.timeline_start_lsn = timeline_start_;
+    // WAL retention may have raised the start (remove_wal_below).
+    if (data.acceptor.timeline_start_lsn == kInvalidLsn || data.acceptor.timeline_start_lsn < timeline_start_)
+        data.acceptor.timeline_start_lsn = timeline_start_;
     data.wal_scan_start_lsn = choose_scan_start(state.commit_lsn);
     if (data.wal_scan_start_lsn < data.acceptor.timeline_start_lsn) data.wal_scan_start_lsn = 0;
     Status s = store_control_file(fs_, dir_, data);
-    if (!s) return poison(s);
+    if (!s) return poison_unless_out_of_space(s);
+    out_of_space_ = false;
+    ++control_writes_;
     control_ = std::move(data);
     return wp::Status();
 }
@@ -137,7 +199,8 @@ Status WalStorage::set_pg_timeline_history(const std::string& content) {
     if (content == control_.pg_timeline_history) return Status();
     ControlFileData data = control_;
     data.pg_timeline_history = content;
-    WP_RETURN_IF_ERROR(poison(store_control_file(fs_, dir_, data)));
+    WP_RETURN_IF_ERROR(poison_unless_out_of_space(store_control_file(fs_, dir_, data)));
+    ++control_writes_;
     control_ = std::move(data);
     return Status();
 }
@@ -188,7 +251,13 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
         // partial pwrite may lie beyond write_lsn_ (start-up recovery zeroes
         // them), so nothing may be written after them.
         Status s = open_for_write(segno);
-        if (s) s = open_file_->pwrite_all(data + done, n, off);
+        if (!s) {
+            // Creating the next segment failed before anything was written
+            // to it; out of space is not fatal (see the header).
+            counters_.wal_bytes_written.fetch_add(done, std::memory_order_relaxed);
+            return poison_unless_out_of_space(s);
+        }
+        s = open_file_->pwrite_all(data + done, n, off);
         if (!s) {
             counters_.wal_bytes_written.fetch_add(done, std::memory_order_relaxed);
             return poison(s);
@@ -205,6 +274,8 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
         write_lsn_ = pos;
     }
     counters_.wal_bytes_written.fetch_add(size, std::memory_order_relaxed);
+    counters_.disk_bytes.store(disk_bytes(), std::memory_order_relaxed);
+    out_of_space_ = false;
     return wp::Status();
 }
 

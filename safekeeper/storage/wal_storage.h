@@ -28,7 +28,16 @@
 //    and recovery must not acknowledge WAL that an OS crash could still
 //    erase. A failed fsync fails open() (the timeline is then broken).
 //  * Any failed write, fsync or file operation poisons the storage
-//    (failure()): every later call fails with the first error.
+//    (failure()): every later call fails with the first error. The one
+//    exception is "out of space" (is_out_of_space) while creating the next
+//    segment or replacing the control file: nothing was changed then (the
+//    temporary file is gone), so the call fails without poisoning and
+//    out_of_space() says so; settle_after_out_of_space() makes everything
+//    written durable so that the caller can go on later.
+//  * remove_wal_below(start): WAL retention. The control file first records
+//    the new timeline start (durable), then the whole segments below it are
+//    unlinked and the directory fsynced. A crash in between leaves segments
+//    below the recorded start, which open() removes.
 //  * New segments are created as NAME.partial.tmp, allocated, fsynced,
 //    renamed, directory fsynced.
 //  * truncate_wal(end): first the hint is set durably to `end`, then the
@@ -116,6 +125,29 @@ public:
     // Returns the number of bytes read (short at flush_lsn()).
     Result<std::size_t> read_wal(Lsn lsn, std::uint8_t* buf, std::size_t len);
 
+    // WAL retention: durably raises the timeline start to `new_start` (the
+    // start of a segment, at most the durable commit_lsn and the durable
+    // wal_scan_start_lsn, so start-up decoding still begins at a record
+    // boundary it holds) and removes every segment below it. kInvalidInput
+    // (nothing changed) if `new_start` breaks those rules; returns the bytes
+    // removed. Any other failure poisons the storage.
+    Result<std::uint64_t> remove_wal_below(Lsn new_start);
+    // Bytes of WAL segment files held (segment count × segment size).
+    std::uint64_t disk_bytes() const;
+
+    // The last call failed only because the file system is full and changed
+    // nothing (see the contract above); cleared by the next successful
+    // write_wal / persist.
+    bool out_of_space() const { return out_of_space_; }
+    // After an out-of-space failure: fsyncs everything written so far and
+    // makes flush_lsn() == write_lsn() (through the flush hint if the end is
+    // inside a record), so a new Acceptor view starts consistent. A failure
+    // poisons the storage.
+    Status settle_after_out_of_space();
+    // Successful control file writes since open() (a disk-full state ends
+    // only after one: the control file can be written again).
+    std::uint64_t control_writes() const { return control_writes_; }
+
     Lsn write_lsn() const { return write_lsn_; }
     // The first failure of a write_wal, flush_wal, truncate_wal (other than
     // a refused request), persist_state or set_pg_timeline_history; ok if
@@ -143,6 +175,8 @@ private:
     Status recover();
     Status sync_everything(const std::vector<std::string>& names);
     Status poison(Status s);  // records the first failure; returns s
+    // poison() unless `s` is out of space (then out_of_space_ is set).
+    Status poison_unless_out_of_space(Status s);
     Status remove_leftovers(std::vector<std::string>& names);
     Status scan_segments(const std::vector<std::string>& names);
     Status decode_forward(WalStreamDecoder& decoder, Lsn until);  // until == 0: to the end
@@ -186,6 +220,8 @@ private:
     std::uint32_t hint_seq_ = 0;
 
     Status failure_;  // first failure (failure()); ok while usable
+    bool out_of_space_ = false;
+    std::uint64_t control_writes_ = 0;
 };
 
 }  // namespace wp::sk

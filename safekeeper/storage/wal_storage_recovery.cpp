@@ -67,6 +67,21 @@ Status WalStorage::recover() {
         return Status();
     }
 
+    // WAL retention records a raised timeline start before it unlinks the
+    // segments below it (WalStorage::remove_wal_below): finish an
+    // interrupted removal.
+    bool removed_below_start = false;
+    for (auto it = segments_.begin();
+         it != segments_.end() && it->first < segment_of(timeline_start_, segment_size());) {
+        WP_RETURN_IF_ERROR(fs_.unlink(path_of(it->second.file_name())));
+        recovery_.actions.push_back("removed " + it->second.file_name() +
+                                    " (below the timeline start " + format_lsn(timeline_start_) +
+                                    ": interrupted WAL removal)");
+        removed_below_start = true;
+        it = segments_.erase(it);
+    }
+    if (removed_below_start) WP_RETURN_IF_ERROR(fs_.sync_directory(dir_));
+
     Lsn scan_start = control_.wal_scan_start_lsn;
     if (scan_start < timeline_start_) scan_start = timeline_start_;
     // Decoding trusts the WAL below scan_start, and a missing segment just
@@ -106,6 +121,7 @@ Status WalStorage::recover() {
     WalStreamDecoder ingest(decoder_options(), scan_start);
     WP_RETURN_IF_ERROR(decode_forward(ingest, flush_lsn_));
     ingest_decoder_ = ingest;
+    counters_.disk_bytes.store(disk_bytes(), std::memory_order_relaxed);
     return Status();
 }
 

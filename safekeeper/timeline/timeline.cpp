@@ -19,13 +19,23 @@ const char* timeline_state_name(TimelineState s) {
 }
 
 Timeline::Timeline(Id128 tenant, Id128 timeline, NodeId node_id,
-                   std::unique_ptr<WalStorage> storage)
+                   std::unique_ptr<WalStorage> storage, std::unique_ptr<SlotStore> slots)
     : tenant_(tenant),
       timeline_(timeline),
       name_(TimelineKey{tenant, timeline}.to_string()),
-      storage_(std::move(storage)) {
+      storage_(std::move(storage)),
+      slots_(std::move(slots)) {
     acceptor_ = std::make_unique<Acceptor>(AcceptorConfig{node_id}, storage_.get(), storage_->control().acceptor);
     std::lock_guard<std::mutex> g(mutex_);
+    if (!slots_) {
+        auto loaded = SlotStore::load(real_file_system(), storage_->directory());
+        if (loaded) {
+            slots_ = std::move(*loaded);
+        } else {
+            mark_broken_locked(loaded.status().message());
+            return;
+        }
+    }
     publish_locked();
 }
 
@@ -55,6 +65,14 @@ void Timeline::publish_locked() {
         snapshot_.wal_segment_size = st.identity.wal_segment_size;
         snapshot_.min_pg_timeline = st.min_pg_timeline;
         snapshot_.configuration = st.configuration;
+        if (snapshot_.disk_full && storage_->flush_lsn() > disk_full_flush_ &&
+            storage_->control_writes() > disk_full_control_writes_) {
+            spdlog::info("timeline {}: disk space available again: WAL acknowledged up to {}",
+                         name_, format_lsn(storage_->flush_lsn()));
+            snapshot_.disk_full = false;
+            snapshot_.disk_full_error.clear();
+            snapshot_.disk_full_since_unix_ms = 0;
+        }
         if (advanced) {
             commit_cv_.notify_all();
             consumers_.notify_all();
@@ -134,7 +152,11 @@ void Timeline::maybe_persist_horizons_locked(bool force) {
     if (!force && now - last_horizon_persist_ < std::chrono::seconds(1)) return;
     last_horizon_persist_ = now;
     wp::Status s = acceptor_->persist_horizons();
-    if (!s.ok()) mark_broken_locked("cannot persist control file: " + s.message());
+    if (!s.ok()) {
+        storage_failed_locked("cannot persist control file: " + s.message());
+        return;
+    }
+    run_retention_locked();
 }
 
 // ------------------------------------------------------------------ registry
@@ -234,7 +256,14 @@ Status TimelineRegistry::load_all() {
                              name, format_lsn(r.flush_lsn), r.records_decoded, format_lsn(r.scan_start),
                              format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.stop_reason);
                 for (const std::string& a : r.actions) spdlog::info("timeline {}: recovery: {}", name, a);
-                tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_, std::move(**storage));
+                auto slots = SlotStore::load(fs_, dir);
+                if (slots) {
+                    tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_,
+                                                    std::move(**storage), std::move(*slots));
+                    tl->set_max_wal_retention(max_wal_retention_);
+                } else {
+                    refuse(slots.status().message());
+                }
             }
             std::lock_guard<std::mutex> g(mutex_);
             timelines_[{*tenant, *timeline}] = tl;
@@ -272,7 +301,11 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
     }
     auto storage = WalStorage::create(fs_, timeline_dir(tenant, timeline), initial, options_);
     if (!storage) return storage.status();
-    auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage));
+    auto slots = SlotStore::load(fs_, timeline_dir(tenant, timeline));
+    if (!slots) return slots.status();
+    auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage),
+                                         std::move(*slots));
+    tl->set_max_wal_retention(max_wal_retention_);
     timelines_[{tenant, timeline}] = tl;
     if (*tombstone)
         spdlog::info("timeline {}: created again after a delete, at term {} with fence {} "
@@ -355,6 +388,7 @@ void TimelineRegistry::persist_all_horizons() {
     for (auto& tl : list()) {
         std::lock_guard<std::mutex> g(tl->mutex());
         tl->maybe_persist_horizons_locked(true);
+        tl->persist_slots(true);
     }
 }
 

@@ -13,6 +13,14 @@
 //    (wal_consumers.h).
 // States: kActive -> kBroken (IO error or corrupt control file; refuses
 // service until restart, files left untouched) ; kActive -> kDeleted.
+// An active timeline may be "disk full" (snapshot().disk_full): its last
+// write failed only because the file system is full and changed nothing;
+// it acknowledges nothing new until writes succeed again (the proposer
+// reconnects and retries); the flag clears by itself once the flush LSN
+// moved beyond where it stopped and the control file was written again.
+// WAL retention (retention/horizon.h) runs with the periodic persist of the
+// horizons: slots and the --max-wal-retention cap decide which whole
+// segments below the horizon are removed.
 //
 // TimelineRegistry: thread-safe map of timelines; loads every timeline
 // directory at start-up (a corrupt one is registered as kBroken, the others
@@ -32,6 +40,8 @@
 #include <string>
 #include <vector>
 
+#include "retention/horizon.h"
+#include "retention/slot_store.h"
 #include "storage/durable_file.h"
 #include "walproposer/result.h"
 #include "timeline/wal_consumers.h"
@@ -60,12 +70,22 @@ struct TimelineSnapshot {
     std::string proposer_peer;
     Term proposer_term = 0;
     std::vector<std::string> consumers;  // not filled: consumers() lists the WAL consumers
+    // Disk full (see the class comment): set with the error and when.
+    bool disk_full = false;
+    std::string disk_full_error;
+    std::int64_t disk_full_since_unix_ms = 0;
+    // WAL retention.
+    Lsn removal_horizon = 0;  // last computed horizon (0: not yet)
+    std::uint64_t retention_cutoffs = 0;  // slots invalidated + lagging-member cut-offs
+    std::uint64_t disk_full_events = 0;
 };
 
 class Timeline {
 public:
-    // Active timeline over an opened storage.
-    Timeline(Id128 tenant, Id128 timeline, NodeId node_id, std::unique_ptr<WalStorage> storage);
+    // Active timeline over an opened storage. `slots` null: the slot file in
+    // the storage's directory is loaded (a corrupt one makes it broken).
+    Timeline(Id128 tenant, Id128 timeline, NodeId node_id, std::unique_ptr<WalStorage> storage,
+             std::unique_ptr<SlotStore> slots = nullptr);
     // Broken timeline (could not be opened).
     Timeline(Id128 tenant, Id128 timeline, std::string error);
 
@@ -118,8 +138,26 @@ public:
     // After a session's close(): forgets the socket if the slot is now free.
     void streaming_released_locked();
     // Must hold mutex(); persists commit/truncate LSNs if due (at most once a
-    // second, or `force`).
+    // second, or `force`), then runs WAL retention (run_retention_locked).
     void maybe_persist_horizons_locked(bool force);
+    // Must hold mutex(). Computes the removal horizon from the durable
+    // commit/truncate LSNs and the slots, invalidates slots cut off by the
+    // cap (persisted before any WAL goes), removes whole segments below it.
+    void run_retention_locked();
+    // Must hold mutex(). After the acceptor or storage reported a failure:
+    // "disk full" if the storage says the file system was full and nothing
+    // changed (the storage is settled, the acceptor resumes, logged once per
+    // occurrence), otherwise mark_broken_locked(error).
+    void storage_failed_locked(const std::string& error);
+
+    // Persisted replication slots (null only for a broken timeline).
+    SlotStore* slots() { return slots_.get(); }
+    // Persists the slots if due (or `force`); logs only when persisting
+    // starts or stops failing. Thread-safe (does not take mutex()).
+    void persist_slots(bool force);
+    // The --max-wal-retention cap in bytes (0 = none). Thread-safe.
+    void set_max_wal_retention(std::uint64_t bytes) { max_wal_retention_ = bytes; }
+    std::uint64_t max_wal_retention() const { return max_wal_retention_; }
 
     StorageCounters* counters() { return storage_ ? &storage_->counters() : nullptr; }
 
@@ -136,6 +174,12 @@ private:
     const void* streamer_ = nullptr;
     std::function<void()> interrupt_streamer_;
     std::chrono::steady_clock::time_point last_horizon_persist_{};
+    std::unique_ptr<SlotStore> slots_;
+    std::atomic<std::uint64_t> max_wal_retention_{0};
+    std::atomic<bool> slot_persist_failing_{false};
+    bool member_cut_off_ = false;  // a lagging member is cut off now (logged once)
+    Lsn disk_full_flush_ = 0;      // flush LSN when the disk-full state began
+    std::uint64_t disk_full_control_writes_ = 0;  // storage control_writes() then
 
     mutable std::mutex snapshot_mutex_;
     std::condition_variable commit_cv_;
@@ -146,6 +190,9 @@ private:
 class TimelineRegistry {
 public:
     TimelineRegistry(FileSystem& fs, std::string data_dir, NodeId node_id, WalStorageOptions options = {});
+    // The --max-wal-retention cap (bytes, 0 = none) given to every timeline
+    // loaded or created after this call. Call before load_all().
+    void set_max_wal_retention(std::uint64_t bytes) { max_wal_retention_ = bytes; }
 
     // Scans DATA_DIR/<tenant>/<timeline>/ and opens every timeline. Never
     // fails because of one bad timeline; returns an error only if DATA_DIR
@@ -168,7 +215,7 @@ public:
     // promised: TENANT_DIR/<timeline>.tombstone), renames its directory
     // durably out of the way, then removes the files. kNotFound if unknown.
     Status remove(const Id128& tenant, const Id128& timeline, bool force = false);
-    // Persists commit/truncate LSNs of every active timeline (shutdown).
+    // Persists commit/truncate LSNs and slots of every active timeline (shutdown).
     void persist_all_horizons();
     NodeId node_id() const { return node_id_; }
 
@@ -180,6 +227,7 @@ private:
     std::string data_dir_;
     NodeId node_id_;
     WalStorageOptions options_;
+    std::uint64_t max_wal_retention_ = 0;
     std::mutex mutex_;
     std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
 };

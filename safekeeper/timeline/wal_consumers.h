@@ -9,8 +9,8 @@
 //
 // Slots: a consumer may name a slot (START_REPLICATION SLOT s). The set
 // remembers, in memory only, the highest flush position reported under each
-// slot name, which READ_REPLICATION_SLOT returns. Nothing is retained for a
-// slot: a safekeeper keeps all WAL of its timeline anyway.
+// slot name, which READ_REPLICATION_SLOT returns for a name that is not a
+// persisted slot (retention/slot_store.h holds those, and only they keep WAL).
 //
 // Thread-safety: every member is thread-safe (one internal mutex, never held
 // while calling out).

@@ -52,6 +52,10 @@ constexpr const char kInternalError[] = "XX000";
 constexpr const char kAdminShutdown[] = "57P01";
 constexpr const char kIoError[] = "58030";
 constexpr const char kUndefinedFile[] = "58P01";
+constexpr const char kDiskFull[] = "53100";
+constexpr const char kDuplicateObject[] = "42710";
+constexpr const char kInvalidName[] = "42602";
+constexpr const char kConfigurationLimitExceeded[] = "53400";
 }  // namespace sqlstate
 
 // Type OIDs of the result columns we send (PostgreSQL's pg_type.h).

@@ -51,9 +51,11 @@ bool tokenize(const std::string& q, std::vector<Token>& out, std::string& error)
                 error = "zero-length delimited identifier";
                 return false;
             }
+        } else if (c == '(' || c == ')' || c == ',') {
+            t.text.push_back(q[i++]);  // option list punctuation: a token of its own
         } else {
             while (i < q.size() && !std::isspace(static_cast<unsigned char>(q[i])) && q[i] != ';' &&
-                   q[i] != '"')
+                   q[i] != '"' && q[i] != '(' && q[i] != ')' && q[i] != ',')
                 t.text.push_back(q[i++]);
         }
         out.push_back(std::move(t));
@@ -90,6 +92,48 @@ std::string name_of(const Token& t) {
     return t.quoted ? t.text : lower(t.text);
 }
 
+// A boolean option value: true/false/on/off/1/0/yes/no, optionally in
+// single quotes.
+std::optional<bool> parse_bool_value(std::string v) {
+    if (v.size() >= 2 && v.front() == '\'' && v.back() == '\'') v = v.substr(1, v.size() - 2);
+    v = lower(v);
+    if (v == "true" || v == "on" || v == "1" || v == "yes") return true;
+    if (v == "false" || v == "off" || v == "0" || v == "no") return false;
+    return std::nullopt;
+}
+
+// CREATE_REPLICATION_SLOT options after PHYSICAL, from tok[i]: the legacy
+// RESERVE_WAL keyword or a parenthesized list. Empty string: fine.
+std::string parse_create_options(const std::vector<Token>& tok, std::size_t i,
+                                 ReplicationCommand& c) {
+    if (i == tok.size()) return "";
+    if (is_keyword(tok[i], "reserve_wal") && i + 1 == tok.size()) {
+        c.reserve_wal = true;
+        return "";
+    }
+    if (tok[i].quoted || tok[i].text != "(" || tok.back().quoted || tok.back().text != ")")
+        return "syntax error at or near \"" + tok[i].text + "\" in CREATE_REPLICATION_SLOT";
+    ++i;
+    const std::size_t end = tok.size() - 1;
+    while (i < end) {
+        const std::string opt = lower(tok[i].text);
+        ++i;
+        std::optional<bool> value = true;
+        if (i < end && tok[i].text != ",") value = parse_bool_value(tok[i++].text);
+        if (opt == "reserve_wal") {
+            if (!value) return "reserve_wal requires a Boolean value";
+            c.reserve_wal = *value;
+        } else {
+            return "unrecognized option \"" + opt + "\" for a physical replication slot";
+        }
+        if (i < end) {
+            if (tok[i].text != ",") return "syntax error at or near \"" + tok[i].text + "\"";
+            ++i;
+        }
+    }
+    return "";
+}
+
 }  // namespace
 
 ReplicationCommandParse parse_replication_command(const std::string& query) {
@@ -99,7 +143,9 @@ ReplicationCommandParse parse_replication_command(const std::string& query) {
     if (!tokenize(query, tok, error)) {
         // Only an error if it would have been one of our commands.
         std::string head = lower(query.substr(0, query.find_first_of(" \t\r\n")));
-        if (head == "start_replication" || head == "read_replication_slot") r.error = error;
+        if (head == "start_replication" || head == "read_replication_slot" ||
+            head == "create_replication_slot" || head == "drop_replication_slot")
+            r.error = error;
         return r;
     }
     if (tok.empty() || tok[0].quoted) return r;
@@ -125,6 +171,29 @@ ReplicationCommandParse parse_replication_command(const std::string& query) {
             return fail("syntax error: expected READ_REPLICATION_SLOT <slot name>");
         c.kind = ReplicationCommandKind::kReadReplicationSlot;
         c.slot_name = name_of(tok[1]);
+    } else if (cmd == "create_replication_slot") {
+        if (tok.size() < 3 || !valid_identifier(tok[1]))
+            return fail("syntax error: expected CREATE_REPLICATION_SLOT <slot name> PHYSICAL");
+        c.slot_name = name_of(tok[1]);
+        std::size_t i = 2;
+        if (is_keyword(tok[i], "temporary")) {
+            c.temporary = true;
+            ++i;
+        }
+        if (i < tok.size() && is_keyword(tok[i], "logical"))
+            return fail("logical replication is not supported by the safekeeper");
+        if (i >= tok.size() || !is_keyword(tok[i], "physical"))
+            return fail("syntax error: expected PHYSICAL in CREATE_REPLICATION_SLOT");
+        std::string err = parse_create_options(tok, i + 1, c);
+        if (!err.empty()) return fail(err);
+        c.kind = ReplicationCommandKind::kCreateReplicationSlot;
+    } else if (cmd == "drop_replication_slot") {
+        if (tok.size() < 2 || tok.size() > 3 || !valid_identifier(tok[1]) ||
+            (tok.size() == 3 && !is_keyword(tok[2], "wait")))
+            return fail("syntax error: expected DROP_REPLICATION_SLOT <slot name> [WAIT]");
+        c.slot_name = name_of(tok[1]);
+        c.wait = tok.size() == 3;
+        c.kind = ReplicationCommandKind::kDropReplicationSlot;
     } else if (cmd == "show") {
         if (tok.size() != 2 || !valid_identifier(tok[1]))
             return fail("syntax error: expected SHOW <parameter>");

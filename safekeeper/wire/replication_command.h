@@ -5,6 +5,9 @@
 //   TIMELINE_HISTORY <tli>
 //   START_REPLICATION [SLOT <name>] [PHYSICAL] <X/X> [TIMELINE <tli>]
 //   READ_REPLICATION_SLOT <name>
+//   CREATE_REPLICATION_SLOT <name> [TEMPORARY] PHYSICAL [RESERVE_WAL]
+//   CREATE_REPLICATION_SLOT <name> [TEMPORARY] PHYSICAL (RESERVE_WAL [bool], ...)
+//   DROP_REPLICATION_SLOT <name> [WAIT]
 //   SHOW <name>
 //
 // Keywords are case-insensitive; a slot name may be a plain identifier
@@ -30,6 +33,8 @@ enum class ReplicationCommandKind {
     kTimelineHistory,
     kStartReplication,
     kReadReplicationSlot,
+    kCreateReplicationSlot,
+    kDropReplicationSlot,
     kShow,
 };
 
@@ -37,7 +42,10 @@ struct ReplicationCommand {
     ReplicationCommandKind kind = ReplicationCommandKind::kNone;
     std::uint32_t timeline = 0;   // TIMELINE_HISTORY; START_REPLICATION (0 = not given)
     Lsn start_lsn = kInvalidLsn;  // START_REPLICATION
-    std::string slot_name;        // START_REPLICATION (empty = none), READ_REPLICATION_SLOT
+    std::string slot_name;        // START_REPLICATION (empty = none), READ/CREATE/DROP_REPLICATION_SLOT
+    bool temporary = false;       // CREATE_REPLICATION_SLOT ... TEMPORARY
+    bool reserve_wal = false;     // CREATE_REPLICATION_SLOT ... RESERVE_WAL
+    bool wait = false;            // DROP_REPLICATION_SLOT ... WAIT
     std::string show_name;        // SHOW (lower case)
 };
 

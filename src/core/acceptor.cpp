@@ -395,6 +395,23 @@ Status Acceptor::persist_horizons() {
     return persist();
 }
 
+void Acceptor::wal_removed_below(Lsn lsn) {
+    if (lsn > state_.commit_lsn) return;  // never: the storage refuses it as well
+    state_.timeline_start_lsn = std::max(state_.timeline_start_lsn, lsn);
+    durable_.timeline_start_lsn = std::max(durable_.timeline_start_lsn, lsn);
+}
+
+void Acceptor::clear_transient_failure() {
+    failure_ = Status();
+    state_.term = durable_.term;
+    state_.term_history = durable_.term_history;
+    state_.identity = durable_.identity;
+    state_.min_pg_timeline = durable_.min_pg_timeline;
+    write_lsn_ = storage_->flush_lsn();
+    pending_commit_lsn_ = std::min(pending_commit_lsn_, write_lsn_);
+    pending_truncate_lsn_ = std::min(pending_truncate_lsn_, write_lsn_);
+}
+
 void Acceptor::set_hot_standby_feedback(std::uint64_t xmin, std::uint64_t catalog_xmin) {
     hs_xmin_ = xmin;
     hs_catalog_xmin_ = catalog_xmin;

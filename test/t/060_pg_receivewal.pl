@@ -53,26 +53,18 @@ $primary->safe_psql('postgres', 'INSERT INTO pgbench_history VALUES (1, 1, 1, 1,
 my $end = $primary->safe_psql('postgres', 'SELECT pg_walfile_name(pg_current_wal_flush_lsn())');
 note "primary is in segment $end";
 
-sub complete_segments {
-    my ($dir) = @_;
-    opendir my $dh, $dir or return ();
-    my @s = sort grep { /^[0-9A-F]{24}$/ } readdir $dh;
-    closedir $dh;
-    return @s;
-}
-
 my $pg_wal = $primary->data_dir . '/pg_wal';
 for my $i (0 .. 1) {
     my $r = $receivers[$i];
     my $label = $i == 0 ? 'pg_receivewal' : 'pg_receivewal --slot';
     # Every segment before the primary's current one is complete.
     ok(SafekeeperNode::poll_until(sub {
-                my @s = complete_segments($r->{dir});
+                my @s = WalproposerCluster::complete_segments($r->{dir});
                 @s && $s[-1] ge sprintf('%s%08X', substr($end, 0, 16), hex(substr($end, 16)) - 1);
             }),
         "$label completed the segments before $end")
       or diag(${ $r->{err} });
-    my @segs = complete_segments($r->{dir});
+    my @segs = WalproposerCluster::complete_segments($r->{dir});
     ok(@segs >= 3, "$label wrote " . scalar(@segs) . ' complete segments');
     my @diff = grep { File::Compare::compare("$r->{dir}/$_", "$pg_wal/$_") != 0 } @segs;
     is_deeply(\@diff, [], "$label: every complete segment is byte-identical to the primary's");

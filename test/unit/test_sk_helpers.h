@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/control_file.h"
 #include "storage/crc32c.h"
 #include "walproposer/byte_order.h"
 #include "walproposer/lsn.h"
@@ -129,6 +130,17 @@ inline std::string control_file_as_v2(const std::string& v3) {
 }
 inline std::string control_file_as_v1(const std::string& v3) {
     return control_file_as_older(v3, 1, kNoConfigurationBytes + 4);
+}
+
+// A control file carrying the sample's identity (system id, 1 MB segments,
+// PostgreSQL timeline 1), as the first elected proposer leaves it.
+inline wp::sk::ControlFileData sample_identity() {
+    wp::sk::ControlFileData d;
+    d.acceptor.identity.system_id = kSampleSystemId;
+    d.acceptor.identity.wal_segment_size = kSampleSegmentSize;
+    d.acceptor.identity.pg_timeline = 1;
+    d.acceptor.identity.pg_version = 150000;
+    return d;
 }
 
 }  // namespace sk_test

@@ -125,3 +125,32 @@ TEST_CASE("consumer set: feedback minimum, slots, notification", "[sk][replicati
     CHECK(::read(efd, &v, sizeof v) < 0);  // no longer registered
     ::close(efd);
 }
+
+TEST_CASE("replication commands: slot creation and removal", "[sk][replication][slots]") {
+    // streamutil.c (PG15) against a 15 server: new option syntax.
+    auto c = ok("CREATE_REPLICATION_SLOT \"archiver\" PHYSICAL");
+    CHECK(c.kind == ReplicationCommandKind::kCreateReplicationSlot);
+    CHECK(c.slot_name == "archiver");
+    CHECK_FALSE(c.reserve_wal);
+    CHECK_FALSE(c.temporary);
+    CHECK(ok("CREATE_REPLICATION_SLOT \"s\" PHYSICAL (RESERVE_WAL)").reserve_wal);
+    CHECK(ok("CREATE_REPLICATION_SLOT s PHYSICAL ( RESERVE_WAL true )").reserve_wal);
+    CHECK_FALSE(ok("CREATE_REPLICATION_SLOT s PHYSICAL (RESERVE_WAL 'false')").reserve_wal);
+    CHECK(ok("CREATE_REPLICATION_SLOT s PHYSICAL RESERVE_WAL").reserve_wal);  // legacy syntax
+    CHECK(ok("CREATE_REPLICATION_SLOT s TEMPORARY PHYSICAL").temporary);
+    CHECK_THAT(err("CREATE_REPLICATION_SLOT s LOGICAL pgoutput"), Catch::Contains("logical"));
+    CHECK_THAT(err("CREATE_REPLICATION_SLOT s PHYSICAL (TWO_PHASE)"),
+               Catch::Contains("unrecognized option"));
+    CHECK_THAT(err("CREATE_REPLICATION_SLOT s PHYSICAL (RESERVE_WAL maybe)"),
+               Catch::Contains("Boolean"));
+    CHECK_FALSE(err("CREATE_REPLICATION_SLOT s").empty());
+    CHECK_FALSE(err("CREATE_REPLICATION_SLOT s PHYSICAL (RESERVE_WAL").empty());
+
+    auto d = ok("DROP_REPLICATION_SLOT \"archiver\"");
+    CHECK(d.kind == ReplicationCommandKind::kDropReplicationSlot);
+    CHECK(d.slot_name == "archiver");
+    CHECK_FALSE(d.wait);
+    CHECK(ok("DROP_REPLICATION_SLOT s WAIT").wait);
+    CHECK_FALSE(err("DROP_REPLICATION_SLOT").empty());
+    CHECK_FALSE(err("DROP_REPLICATION_SLOT s NOW").empty());
+}
