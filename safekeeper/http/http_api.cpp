@@ -7,6 +7,7 @@
 #include <regex>
 #include <spdlog/spdlog.h>
 
+#include "pull_timeline/http_routes.h"
 #include "walproposer/version.h"
 
 namespace wp::sk {
@@ -144,6 +145,7 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
         if (!s) return json_error(res, 500, s.message());
         res.set_content(nlohmann::json{{"deleted", true}}.dump(), "application/json");
     });
+    register_pull_timeline_routes(*server_, registry_, node_id_);
     server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(render_metrics(), "text/plain; version=0.0.4");
     });

@@ -3,6 +3,7 @@
 //   GET    /v1/tenant/{tenant}/timeline/{timeline}
 //   DELETE /v1/tenant/{tenant}/timeline/{timeline}
 //   GET    /metrics   (Prometheus text format)
+//   GET .../snapshot, GET .../wal, POST .../pull_timeline (pull_timeline/http_routes.h)
 // Reads only published timeline snapshots and atomics, so it never waits
 // for a timeline's disk IO (DELETE waits for the timeline's in-flight batch).
 // Thread-safety: httplib serves requests on its own thread pool; all

@@ -1,0 +1,23 @@
+// HTTP routes of pull_timeline (docs/http-api.md):
+//   GET  /v1/tenant/{t}/timeline/{l}/snapshot        (source: take a snapshot)
+//   GET  /v1/tenant/{t}/timeline/{l}/wal?start_lsn=&end_lsn=&flush_lsn=&wal_term=
+//                                                    (source: the snapshot's WAL)
+//   POST /v1/tenant/{t}/timeline/{l}/pull_timeline   (destination: pull it)
+// Registered on the daemon's httplib server by HttpApi. The snapshot and WAL
+// handlers hold the timeline's lock only for the snapshot and for each read
+// (at most kMaxSnapshotWalChunk bytes); a pull blocks its HTTP worker thread
+// until the copy is done. Lifetime: `registry` must outlive the server.
+#pragma once
+
+#include "timeline/timeline.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace wp::sk {
+
+void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
+                                   NodeId node_id);
+
+}  // namespace wp::sk
