@@ -184,7 +184,7 @@ PullOutcome pull_timeline(TimelineRegistry& registry, const Id128& tenant, const
 
     Status s = make_directory_durably(fs, tenant_dir);
     if (s && fs.exists(staging)) s = fs.remove_tree(staging);  // cannot happen after load_all
-    if (s) s = fs.make_directory(staging);
+    if (s) s = make_directory_durably(fs, staging);
     staged = true;
     if (!s) return give_up(PullFailure::kLocal, s);
 
