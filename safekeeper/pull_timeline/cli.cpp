@@ -25,13 +25,15 @@ int run_pull_timeline_command(int argc, char** argv) {
                    "Source safekeeper's HTTP address, as the destination reaches it "
                    "(http://HOST:PORT)")
         ->required();
-    app.add_option("--to", to, "Destination safekeeper's HTTP address (http://HOST:PORT)")->required();
+    app.add_option("--to", to, "Destination safekeeper's HTTP address (http://HOST:PORT)")
+        ->required();
     app.add_option("--tenant", tenant, "Tenant id (32 hex digits)")->required();
     app.add_option("--timeline", timeline, "Timeline id (32 hex digits)")->required();
     app.add_option("--max-rate", max_rate,
                    "Limit the WAL download to this many bytes per second (0: no limit)")
         ->capture_default_str();
-    app.add_option("--timeout", timeout, "Give up waiting for the destination after this many seconds")
+    app.add_option("--timeout", timeout,
+                   "Give up waiting for the destination after this many seconds")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{7 * 24 * 3600}));
     app.add_flag("--json", json, "Print the destination's JSON answer instead of a sentence");
@@ -46,7 +48,8 @@ int run_pull_timeline_command(int argc, char** argv) {
     auto tenant_id = parse_id(tenant);
     auto timeline_id = parse_id(timeline);
     if (!tenant_id || !timeline_id) {
-        std::fprintf(stderr, "safekeeper pull-timeline: --tenant and --timeline must be 32 hex digits\n");
+        std::fprintf(stderr,
+                     "safekeeper pull-timeline: --tenant and --timeline must be 32 hex digits\n");
         return 2;
     }
     for (const std::string* a : {&from, &to}) {
@@ -56,8 +59,8 @@ int run_pull_timeline_command(int argc, char** argv) {
             return 2;
         }
     }
-    const PullRequestResult r = request_pull(to, from, *tenant_id, *timeline_id, max_rate,
-                                             std::chrono::seconds(timeout));
+    const PullRequestResult r =
+        request_pull(to, from, *tenant_id, *timeline_id, max_rate, std::chrono::seconds(timeout));
     if (!r.error.empty()) {
         std::fprintf(stderr, "safekeeper pull-timeline: %s\n", r.error.c_str());
         return 1;

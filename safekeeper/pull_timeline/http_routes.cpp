@@ -17,9 +17,12 @@ void json_error(httplib::Response& res, int status, const std::string& msg) {
 }
 
 // Ids from the route's two capture groups; false (400 sent) if malformed.
-bool route_ids(const httplib::Request& req, httplib::Response& res, Id128& tenant, Id128& timeline) {
-    auto t = req.matches.size() >= 3 ? parse_id(req.matches[1].str()) : Result<Id128>(Status::invalid(""));
-    auto l = req.matches.size() >= 3 ? parse_id(req.matches[2].str()) : Result<Id128>(Status::invalid(""));
+bool route_ids(const httplib::Request& req, httplib::Response& res, Id128& tenant,
+               Id128& timeline) {
+    auto t = req.matches.size() >= 3 ? parse_id(req.matches[1].str())
+                                     : Result<Id128>(Status::invalid(""));
+    auto l = req.matches.size() >= 3 ? parse_id(req.matches[2].str())
+                                     : Result<Id128>(Status::invalid(""));
     if (!t || !l) {
         json_error(res, 400, "ids must be 32 hex digits");
         return false;
@@ -35,23 +38,23 @@ constexpr const char kBase[] = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F
 
 void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
                                    NodeId node_id) {
-    server.Get(std::string(kBase) + "/snapshot",
-               [&registry, node_id](const httplib::Request& req, httplib::Response& res) {
-                   Id128 tenant, timeline;
-                   if (!route_ids(req, res, tenant, timeline)) return;
-                   auto tl = registry.find(tenant, timeline);
-                   if (!tl) return json_error(res, 404, "timeline not found");
-                   auto snap = take_snapshot(*tl, node_id);
-                   if (!snap) return json_error(res, 409, snap.status().message());
-                   spdlog::info("timeline {}: snapshot for pull_timeline by {}: flush_lsn {}, "
-                                "{} segments",
-                                tl->name(), req.remote_addr, format_lsn(snap->flush_lsn),
-                                snap->segments.size());
-                   res.set_content(snapshot_to_json(*snap), "application/json");
-               });
+    server.Get(std::string(kBase) + "/snapshot", [&registry, node_id](const httplib::Request& req,
+                                                                      httplib::Response& res) {
+        Id128 tenant, timeline;
+        if (!route_ids(req, res, tenant, timeline)) return;
+        auto tl = registry.find(tenant, timeline);
+        if (!tl) return json_error(res, 404, "timeline not found");
+        auto snap = take_snapshot(*tl, node_id);
+        if (!snap) return json_error(res, 409, snap.status().message());
+        spdlog::info(
+            "timeline {}: snapshot for pull_timeline by {}: flush_lsn {}, "
+            "{} segments",
+            tl->name(), req.remote_addr, format_lsn(snap->flush_lsn), snap->segments.size());
+        res.set_content(snapshot_to_json(*snap), "application/json");
+    });
 
     server.Get(std::string(kBase) + "/wal", [&registry](const httplib::Request& req,
-                                                       httplib::Response& res) {
+                                                        httplib::Response& res) {
         Id128 tenant, timeline;
         if (!route_ids(req, res, tenant, timeline)) return;
         auto lsn_param = [&](const char* key) -> std::optional<Lsn> {
@@ -81,14 +84,16 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
                          r.status.message());
             return json_error(res, 409, r.status.message());
         }
-        if (r.status.kind() == StatusKind::kInvalidInput) return json_error(res, 400, r.status.message());
-        if (r.status.kind() == StatusKind::kNotFound) return json_error(res, 410, r.status.message());
+        if (r.status.kind() == StatusKind::kInvalidInput)
+            return json_error(res, 400, r.status.message());
+        if (r.status.kind() == StatusKind::kNotFound)
+            return json_error(res, 410, r.status.message());
         if (!r.status) return json_error(res, 500, r.status.message());
         res.set_content(std::move(body), "application/octet-stream");
     });
 
-    server.Post(std::string(kBase) + "/pull_timeline",
-                [&registry](const httplib::Request& req, httplib::Response& res) {
+    server.Post(std::string(kBase) + "/pull_timeline", [&registry](const httplib::Request& req,
+                                                                   httplib::Response& res) {
         Id128 tenant, timeline;
         if (!route_ids(req, res, tenant, timeline)) return;
         const nlohmann::json j = nlohmann::json::parse(req.body, nullptr, false);
@@ -104,7 +109,8 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
             options.max_bytes_per_second = j["max_bytes_per_second"].get<std::uint64_t>();
         }
         if (j.contains("timeout_seconds")) {
-            if (!j["timeout_seconds"].is_number_unsigned() || j["timeout_seconds"].get<std::uint64_t>() == 0)
+            if (!j["timeout_seconds"].is_number_unsigned() ||
+                j["timeout_seconds"].get<std::uint64_t>() == 0)
                 return json_error(res, 400, "timeout_seconds must be a positive integer");
             timeout = j["timeout_seconds"].get<std::uint64_t>();
         }
@@ -115,12 +121,16 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
                      (*source)->describe(), req.remote_addr);
         const PullOutcome out = pull_timeline(registry, tenant, timeline, **source, options);
         switch (out.failure) {
-            case PullFailure::kNone: break;
-            case PullFailure::kConflict: return json_error(res, 409, out.status.message());
+            case PullFailure::kNone:
+                break;
+            case PullFailure::kConflict:
+                return json_error(res, 409, out.status.message());
             case PullFailure::kSource:
-                return json_error(res, 502, "pull from " + (*source)->describe() +
-                                                " failed: " + out.status.message());
-            case PullFailure::kLocal: return json_error(res, 500, out.status.message());
+                return json_error(
+                    res, 502,
+                    "pull from " + (*source)->describe() + " failed: " + out.status.message());
+            case PullFailure::kLocal:
+                return json_error(res, 500, out.status.message());
         }
         res.set_content(nlohmann::json{{"tenant_id", format_id(tenant)},
                                        {"timeline_id", format_id(timeline)},

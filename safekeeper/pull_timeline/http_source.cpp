@@ -39,7 +39,8 @@ std::unique_ptr<httplib::Client> make_client(const std::string& host, std::uint1
 Result<std::pair<std::string, std::uint16_t>> parse_http_address(const std::string& address) {
     std::string rest = address;
     const std::string scheme = "http://";
-    if (rest.compare(0, scheme.size(), scheme) == 0) rest = rest.substr(scheme.size());
+    if (rest.compare(0, scheme.size(), scheme) == 0)
+        rest = rest.substr(scheme.size());
     else if (rest.find("://") != std::string::npos)
         return Status::invalid("'" + address + "': only http:// addresses are supported");
     while (!rest.empty() && rest.back() == '/') rest.pop_back();
@@ -54,19 +55,19 @@ HttpSnapshotSource::HttpSnapshotSource(std::string address, std::unique_ptr<http
 
 HttpSnapshotSource::~HttpSnapshotSource() = default;
 
-Result<std::unique_ptr<HttpSnapshotSource>> HttpSnapshotSource::create(const std::string& address,
-                                                                       std::chrono::seconds timeout) {
+Result<std::unique_ptr<HttpSnapshotSource>> HttpSnapshotSource::create(
+    const std::string& address, std::chrono::seconds timeout) {
     auto hp = parse_http_address(address);
     if (!hp) return hp.status();
-    std::string canonical = "http://" + (hp->first.find(':') != std::string::npos
-                                             ? "[" + hp->first + "]"
-                                             : hp->first) +
-                            ":" + std::to_string(hp->second);
-    return std::unique_ptr<HttpSnapshotSource>(new HttpSnapshotSource(
-        std::move(canonical), make_client(hp->first, hp->second, timeout)));
+    std::string canonical =
+        "http://" + (hp->first.find(':') != std::string::npos ? "[" + hp->first + "]" : hp->first) +
+        ":" + std::to_string(hp->second);
+    return std::unique_ptr<HttpSnapshotSource>(
+        new HttpSnapshotSource(std::move(canonical), make_client(hp->first, hp->second, timeout)));
 }
 
-Result<PullSnapshot> HttpSnapshotSource::fetch_snapshot(const Id128& tenant, const Id128& timeline) {
+Result<PullSnapshot> HttpSnapshotSource::fetch_snapshot(const Id128& tenant,
+                                                        const Id128& timeline) {
     const std::string path = timeline_path(tenant, timeline) + "/snapshot";
     auto res = client_->Get(path.c_str());
     if (!res || res->status != 200)
@@ -79,8 +80,8 @@ Result<PullSnapshot> HttpSnapshotSource::fetch_snapshot(const Id128& tenant, con
 Status HttpSnapshotSource::read_wal(const PullSnapshot& snapshot, Lsn start, Lsn end,
                                     std::string& out) {
     const std::string path = timeline_path(snapshot.tenant_id, snapshot.timeline_id) +
-                             "/wal?start_lsn=" + format_lsn(start) + "&end_lsn=" +
-                             format_lsn(end) + "&flush_lsn=" + format_lsn(snapshot.flush_lsn) +
+                             "/wal?start_lsn=" + format_lsn(start) + "&end_lsn=" + format_lsn(end) +
+                             "&flush_lsn=" + format_lsn(snapshot.flush_lsn) +
                              "&wal_term=" + std::to_string(snapshot.wal_term);
     auto res = client_->Get(path.c_str());
     if (!res || res->status != 200)

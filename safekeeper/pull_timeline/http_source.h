@@ -28,7 +28,7 @@ namespace wp::sk {
 Result<std::pair<std::string, std::uint16_t>> parse_http_address(const std::string& address);
 
 class HttpSnapshotSource final : public SnapshotSource {
-public:
+  public:
     // `timeout`: for connecting and for each request's reads and writes.
     static Result<std::unique_ptr<HttpSnapshotSource>> create(const std::string& address,
                                                               std::chrono::seconds timeout);
@@ -38,7 +38,7 @@ public:
     Result<PullSnapshot> fetch_snapshot(const Id128& tenant, const Id128& timeline) override;
     Status read_wal(const PullSnapshot& snapshot, Lsn start, Lsn end, std::string& out) override;
 
-private:
+  private:
     HttpSnapshotSource(std::string address, std::unique_ptr<httplib::Client> client);
     std::string address_;
     std::unique_ptr<httplib::Client> client_;

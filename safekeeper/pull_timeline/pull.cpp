@@ -64,10 +64,10 @@ Status copy_segment(FileSystem& fs, const std::string& staging, const SnapshotSe
         bytes_done += chunk.size();
         pos = end;
         if (options.max_bytes_per_second > 0) {
-            const auto due = started + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(
-                                               static_cast<double>(bytes_done) /
-                                               static_cast<double>(options.max_bytes_per_second)));
+            const auto due =
+                started + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                              static_cast<double>(bytes_done) /
+                              static_cast<double>(options.max_bytes_per_second)));
             std::this_thread::sleep_until(due);
         }
     }
@@ -78,10 +78,14 @@ Status copy_segment(FileSystem& fs, const std::string& staging, const SnapshotSe
 
 const char* pull_failure_name(PullFailure f) {
     switch (f) {
-        case PullFailure::kNone: return "none";
-        case PullFailure::kConflict: return "conflict";
-        case PullFailure::kSource: return "source";
-        case PullFailure::kLocal: return "local";
+        case PullFailure::kNone:
+            return "none";
+        case PullFailure::kConflict:
+            return "conflict";
+        case PullFailure::kSource:
+            return "source";
+        case PullFailure::kLocal:
+            return "local";
     }
     return "unknown";
 }
@@ -110,8 +114,8 @@ Result<ControlFileData> verify_snapshot(const PullSnapshot& s, const Id128& tena
     }
     const std::uint32_t segsz = a.identity.wal_segment_size;
     if (!is_valid_segment_size(segsz)) return bad("WAL without a valid segment size");
-    if (s.segments.empty()) return bad("it holds WAL up to " + format_lsn(s.flush_lsn) +
-                                       " but lists no segment");
+    if (s.segments.empty())
+        return bad("it holds WAL up to " + format_lsn(s.flush_lsn) + " but lists no segment");
     if (s.segments.front().start_lsn > scan_start_of(*control) ||
         s.segments.front().start_lsn > a.commit_lsn)
         return bad("its first segment starts at " + format_lsn(s.segments.front().start_lsn) +
@@ -166,11 +170,11 @@ PullOutcome pull_timeline(TimelineRegistry& registry, const Id128& tenant, const
     out.snapshot = *snap;
     auto control = verify_snapshot(*snap, tenant, timeline);
     if (!control) return give_up(PullFailure::kSource, control.status());
-    spdlog::info("pull {} from {}: snapshot of node {}: flush_lsn {}, commit_lsn {}, term {}, "
-                 "{} segments",
-                 name, source.describe(), snap->source_node, format_lsn(snap->flush_lsn),
-                 format_lsn(control->acceptor.commit_lsn), control->acceptor.term,
-                 snap->segments.size());
+    spdlog::info(
+        "pull {} from {}: snapshot of node {}: flush_lsn {}, commit_lsn {}, term {}, "
+        "{} segments",
+        name, source.describe(), snap->source_node, format_lsn(snap->flush_lsn),
+        format_lsn(control->acceptor.commit_lsn), control->acceptor.term, snap->segments.size());
 
     // A timeline deleted here before may have voted in terms the source has
     // not reached: keep this node's promises (docs/storage.md, tombstones).
@@ -208,10 +212,10 @@ PullOutcome pull_timeline(TimelineRegistry& registry, const Id128& tenant, const
     // start-up needs), and nothing invalid below the flush LSN.
     if (!snap->segments.empty()) {
         if (decoder.failed())
-            return give_up(PullFailure::kSource,
-                           Status::corrupt("the copied WAL does not decode after " +
-                                           format_lsn(decoder.valid_end()) + ": " +
-                                           decoder.failure()));
+            return give_up(
+                PullFailure::kSource,
+                Status::corrupt("the copied WAL does not decode after " +
+                                format_lsn(decoder.valid_end()) + ": " + decoder.failure()));
         if (decoder.valid_end() < control->acceptor.commit_lsn)
             return give_up(PullFailure::kSource,
                            Status::corrupt("the copied WAL decodes only up to " +
@@ -253,10 +257,11 @@ PullOutcome pull_timeline(TimelineRegistry& registry, const Id128& tenant, const
         spdlog::error("pull {}: flush_lsn after opening is {}, the snapshot's {}", name,
                       format_lsn(now.flush_lsn), format_lsn(snap->flush_lsn));
     }
-    spdlog::info("pull {} from {}: done in {:.3f} s: flush_lsn {}, commit_lsn {}, term {}, {} WAL "
-                 "bytes in {} segments",
-                 name, source.describe(), out.seconds, format_lsn(now.flush_lsn),
-                 format_lsn(now.commit_lsn), now.term, out.wal_bytes, snap->segments.size());
+    spdlog::info(
+        "pull {} from {}: done in {:.3f} s: flush_lsn {}, commit_lsn {}, term {}, {} WAL "
+        "bytes in {} segments",
+        name, source.describe(), out.seconds, format_lsn(now.flush_lsn), format_lsn(now.commit_lsn),
+        now.term, out.wal_bytes, snap->segments.size());
     return out;
 }
 

@@ -43,7 +43,7 @@ namespace wp::sk {
 // Where a snapshot and its WAL come from: HttpSnapshotSource (http_source.h)
 // talks to a peer's HTTP API; tests also use an in-process source.
 class SnapshotSource {
-public:
+  public:
     virtual ~SnapshotSource() = default;
     // For messages: "http://127.0.0.1:7676".
     virtual std::string describe() const = 0;

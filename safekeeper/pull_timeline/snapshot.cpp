@@ -96,14 +96,15 @@ SnapshotWalRead read_snapshot_wal(Timeline& tl, Lsn flush_lsn, Term wal_term, Ls
     if (start >= end || end > flush_lsn || end - start > kMaxSnapshotWalChunk) {
         r.status = Status::invalid("bad WAL range [" + format_lsn(start) + ", " + format_lsn(end) +
                                    "): it must be non-empty, end at or below the snapshot's "
-                                   "flush_lsn " + format_lsn(flush_lsn) + " and at most " +
+                                   "flush_lsn " +
+                                   format_lsn(flush_lsn) + " and at most " +
                                    std::to_string(kMaxSnapshotWalChunk) + " bytes long");
         return r;
     }
     std::lock_guard<std::mutex> g(tl.mutex());
     if (tl.state() != TimelineState::kActive || !tl.storage()) {
-        r.status = Status::invalid("timeline " + tl.name() + " is " +
-                                   timeline_state_name(tl.state()));
+        r.status =
+            Status::invalid("timeline " + tl.name() + " is " + timeline_state_name(tl.state()));
         return r;
     }
     WalStorage& storage = *tl.storage();

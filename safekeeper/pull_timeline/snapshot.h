@@ -34,7 +34,8 @@ namespace wp::sk {
 // copied (start_lsn is the segment's start; end_lsn is the segment's end, or
 // the snapshot's flush LSN for the last one).
 struct SnapshotSegment {
-    std::string file_name;  // as on the source: 24 hex digits, ".partial" for the last one if incomplete
+    std::string
+        file_name;  // as on the source: 24 hex digits, ".partial" for the last one if incomplete
     Lsn start_lsn = kInvalidLsn;
     Lsn end_lsn = kInvalidLsn;
 };
@@ -43,11 +44,11 @@ struct PullSnapshot {
     Id128 tenant_id{};
     Id128 timeline_id{};
     NodeId source_node = 0;
-    Lsn flush_lsn = kInvalidLsn;           // the source's flush LSN when the snapshot was taken
-    Term wal_term = 0;                     // term that wrote the WAL just below flush_lsn (0: no WAL)
-    Lsn timeline_start_lsn = kInvalidLsn;  // first LSN of the timeline's WAL
-    std::string control_file;              // encode_control_file() of the source's durable state
-    std::vector<SnapshotSegment> segments; // ascending, contiguous, ending at flush_lsn
+    Lsn flush_lsn = kInvalidLsn;  // the source's flush LSN when the snapshot was taken
+    Term wal_term = 0;            // term that wrote the WAL just below flush_lsn (0: no WAL)
+    Lsn timeline_start_lsn = kInvalidLsn;   // first LSN of the timeline's WAL
+    std::string control_file;               // encode_control_file() of the source's durable state
+    std::vector<SnapshotSegment> segments;  // ascending, contiguous, ending at flush_lsn
 };
 
 // The term of the proposer that wrote the WAL byte at lsn - 1: the term of

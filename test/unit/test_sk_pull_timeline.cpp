@@ -121,7 +121,7 @@ struct SourceNode {
 
 // The source's functions, as the HTTP routes call them.
 class LocalSource final : public SnapshotSource {
-public:
+  public:
     explicit LocalSource(SourceNode& node) : node_(node) {}
     std::function<void(int)> before_chunk;  // called with the chunk number (1, 2, ...)
     int fail_at_chunk = 0;                  // 0: never
@@ -140,7 +140,7 @@ public:
         return read_snapshot_wal(*node_.tl, s.flush_lsn, s.wal_term, start, end, out).status;
     }
 
-private:
+  private:
     SourceNode& node_;
 };
 
@@ -409,8 +409,7 @@ TEST_CASE("pull_timeline: a crash at every file operation leaves nothing or the 
     CHECK(nothing > 10);
 }
 
-TEST_CASE("pull_timeline: verify_snapshot refuses a snapshot that does not add up",
-          "[sk][pull]") {
+TEST_CASE("pull_timeline: verify_snapshot refuses a snapshot that does not add up", "[sk][pull]") {
     SourceNode src;
     src.elect(kStart);
     src.append(2 * kSeg + 100);
