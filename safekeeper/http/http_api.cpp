@@ -145,7 +145,7 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
         if (!s) return json_error(res, 500, s.message());
         res.set_content(nlohmann::json{{"deleted", true}}.dump(), "application/json");
     });
-    register_pull_timeline_routes(*server_, registry_, node_id_);
+    register_pull_timeline_routes(*server_, registry_, node_id_, stopping_);
     server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(render_metrics(), "text/plain; version=0.0.4");
     });
@@ -175,6 +175,7 @@ void HttpApi::start() {
 }
 
 void HttpApi::stop() {
+    stopping_ = true;  // a running pull_timeline stops at its next chunk
     if (server_) server_->stop();
     if (thread_.joinable()) thread_.join();
 }

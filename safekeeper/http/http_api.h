@@ -10,6 +10,7 @@
 // handlers are thread-safe. Lifetime: registry and server must outlive it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,7 @@ private:
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
     std::uint16_t bound_port_ = 0;
+    std::atomic<bool> stopping_{false};  // set by stop(); seen by running pulls
 };
 
 }  // namespace wp::sk

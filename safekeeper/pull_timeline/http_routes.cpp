@@ -37,7 +37,7 @@ constexpr const char kBase[] = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F
 }  // namespace
 
 void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
-                                   NodeId node_id) {
+                                   NodeId node_id, const std::atomic<bool>& stopping) {
     server.Get(std::string(kBase) + "/snapshot", [&registry, node_id](const httplib::Request& req,
                                                                       httplib::Response& res) {
         Id128 tenant, timeline;
@@ -92,8 +92,9 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
         res.set_content(std::move(body), "application/octet-stream");
     });
 
-    server.Post(std::string(kBase) + "/pull_timeline", [&registry](const httplib::Request& req,
-                                                                   httplib::Response& res) {
+    server.Post(std::string(kBase) + "/pull_timeline", [&registry, &stopping](
+                                                           const httplib::Request& req,
+                                                           httplib::Response& res) {
         Id128 tenant, timeline;
         if (!route_ids(req, res, tenant, timeline)) return;
         const nlohmann::json j = nlohmann::json::parse(req.body, nullptr, false);
@@ -102,6 +103,7 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
                               "body must be a JSON object with \"source\": the source "
                               "safekeeper's HTTP address (http://HOST:PORT)");
         PullOptions options;
+        options.cancel = &stopping;
         std::uint64_t timeout = 30;
         if (j.contains("max_bytes_per_second")) {
             if (!j["max_bytes_per_second"].is_number_unsigned())

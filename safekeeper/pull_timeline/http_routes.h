@@ -9,6 +9,8 @@
 // until the copy is done. Lifetime: `registry` must outlive the server.
 #pragma once
 
+#include <atomic>
+
 #include "timeline/timeline.h"
 
 namespace httplib {
@@ -17,7 +19,8 @@ class Server;
 
 namespace wp::sk {
 
+// `stopping` is set at shutdown: a running pull then stops and cleans up.
 void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
-                                   NodeId node_id);
+                                   NodeId node_id, const std::atomic<bool>& stopping);
 
 }  // namespace wp::sk

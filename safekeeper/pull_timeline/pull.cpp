@@ -46,6 +46,8 @@ Status copy_segment(FileSystem& fs, const std::string& staging, const SnapshotSe
     std::string chunk;
     for (Lsn pos = seg.start_lsn; pos < seg.end_lsn;) {
         const Lsn end = std::min<Lsn>(seg.end_lsn, pos + kMaxSnapshotWalChunk);
+        if (options.cancel && options.cancel->load())
+            return Status::error("the safekeeper is shutting down; the pull was abandoned");
         chunk.clear();
         Status s = source.read_wal(snap, pos, end, chunk);
         if (s && chunk.size() != end - pos)

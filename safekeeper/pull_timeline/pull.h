@@ -30,6 +30,7 @@
 // copy (call it from an HTTP worker thread, never under a timeline lock).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 
@@ -58,6 +59,9 @@ struct PullOptions {
     // Limits the copy's WAL download rate (0: no limit), to spare the
     // source's disk and network while it serves its cluster.
     std::uint64_t max_bytes_per_second = 0;
+    // Set when the daemon shuts down: the pull stops before its next chunk
+    // and leaves nothing (PullFailure::kLocal). Must outlive the pull.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 enum class PullFailure {

@@ -311,6 +311,29 @@ TEST_CASE("pull_timeline: a source that goes away mid-copy leaves nothing", "[sk
     REQUIRE(pull_timeline(registry, kTenant, kTimeline, source).ok());
 }
 
+TEST_CASE("pull_timeline: a shutdown abandons a running pull and leaves nothing", "[sk][pull]") {
+    SourceNode src;
+    src.elect(kStart);
+    src.append(3 * kSeg);
+    LocalSource source(src);
+    std::atomic<bool> stopping{false};
+    source.before_chunk = [&](int chunk) {
+        if (chunk == 2) stopping = true;
+    };
+    PullOptions options;
+    options.cancel = &stopping;
+    FaultInjectionFs dst;
+    fresh(dst);
+    TimelineRegistry registry(dst, "/d", 4);
+    REQUIRE(registry.load_all());
+    const PullOutcome out = pull_timeline(registry, kTenant, kTimeline, source, options);
+    CHECK(out.failure == PullFailure::kLocal);
+    CHECK(out.status.message().find("shutting down") != std::string::npos);
+    CHECK(source.chunks == 2);
+    CHECK(registry.find(kTenant, kTimeline) == nullptr);
+    CHECK_FALSE(staging_left(dst));
+}
+
 TEST_CASE("pull_timeline: refused when the timeline exists; a tombstone's term is kept",
           "[sk][pull]") {
     SourceNode src;
