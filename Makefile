@@ -253,7 +253,7 @@ $(B)/obj/test/fuzz/%.o: test/fuzz/%.cpp
 	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Itest -c -o $@ $<
 # Only the daemon's parsers and what they need, not the whole daemon (the
 # HTTP server alone would double the build time).
-FUZZ_SK_OBJS := $(addprefix build-fuzz/obj/safekeeper/,storage/control_file.o storage/crc32c.o \
+FUZZ_SK_OBJS := $(addprefix build-fuzz/obj/safekeeper/,retention/slot_store.o storage/control_file.o storage/crc32c.o \
     storage/durable_file.o storage/wal_decoder.o storage/wal_format.o wire/pg_wire.o \
     wire/replication_command.o)
 build-fuzz/fuzz_%: build-fuzz/obj/test/fuzz/fuzz_%.o $(FUZZ_SK_OBJS) build-fuzz/libwpcore.a

@@ -1,6 +1,8 @@
 // safekeeper: the acceptor daemon of walproposer.
 //
 //   safekeeper -D DIR --id N [--listen-pg HOST:PORT] [--listen-http HOST:PORT]
+//   safekeeper pull-timeline --from URL --to URL --tenant T --timeline L
+//                                          (operator command: pull_timeline/cli.h)
 //
 // Start-up order: check flags, lock DIR (one daemon per directory), bind both
 // ports (so "address in use" fails fast), load every timeline, then serve.
@@ -25,6 +27,7 @@
 #include "support/power_loss_fs.h"
 #endif
 #include "http/http_api.h"
+#include "pull_timeline/cli.h"
 #include "wire/server.h"
 #include "retention/horizon.h"
 #include "timeline/timeline.h"
@@ -42,7 +45,13 @@ int fail_start(const std::string& msg) {
 int main(int argc, char** argv) {
     using namespace wp;
     using namespace wp::sk;
+    if (argc >= 2 && std::string(argv[1]) == "pull-timeline")
+        return run_pull_timeline_command(argc - 1, argv + 1);
     CLI::App app{"safekeeper: quorum-durable WAL acceptor for walproposer", "safekeeper"};
+    app.footer(
+        "Operator command (see safekeeper pull-timeline --help):\n"
+        "  safekeeper pull-timeline --from URL --to URL --tenant T --timeline L\n"
+        "      copy a timeline from a healthy safekeeper to a new one");
     std::string data_dir;
     std::uint64_t node_id = 0;
     std::string listen_pg = "127.0.0.1:5454";

@@ -8,6 +8,7 @@
 #include <regex>
 #include <spdlog/spdlog.h>
 
+#include "pull_timeline/http_routes.h"
 #include "walproposer/version.h"
 
 namespace wp::sk {
@@ -195,6 +196,7 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
         if (!s) return json_error(res, 500, s.message());
         res.set_content(nlohmann::json{{"deleted", true}}.dump(), "application/json");
     });
+    register_pull_timeline_routes(*server_, registry_, node_id_, stopping_);
     server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(render_metrics(), "text/plain; version=0.0.4");
     });
@@ -224,6 +226,7 @@ void HttpApi::start() {
 }
 
 void HttpApi::stop() {
+    stopping_ = true;  // a running pull_timeline stops at its next chunk
     if (server_) server_->stop();
     if (thread_.joinable()) thread_.join();
 }

@@ -3,12 +3,14 @@
 //   GET    /v1/tenant/{tenant}/timeline/{timeline}
 //   DELETE /v1/tenant/{tenant}/timeline/{timeline}
 //   GET    /metrics   (Prometheus text format)
+//   GET .../snapshot, GET .../wal, POST .../pull_timeline (pull_timeline/http_routes.h)
 // Reads only published timeline snapshots and atomics, so it never waits
 // for a timeline's disk IO (DELETE waits for the timeline's in-flight batch).
 // Thread-safety: httplib serves requests on its own thread pool; all
 // handlers are thread-safe. Lifetime: registry and server must outlive it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -45,6 +47,7 @@ private:
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
     std::uint16_t bound_port_ = 0;
+    std::atomic<bool> stopping_{false};  // set by stop(); seen by running pulls
 };
 
 }  // namespace wp::sk

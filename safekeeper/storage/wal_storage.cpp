@@ -15,7 +15,25 @@ constexpr std::size_t kHintSlotSize = 512;
 constexpr std::size_t kHintRecordSize = 20;  // magic, seq, lsn, crc
 constexpr std::size_t kMaxBoundaryCandidates = 4096;
 
+// One hint slot's record: magic, seq, lsn, CRC-32C of the 16 bytes before it.
+std::string encode_hint_record(std::uint32_t seq, Lsn lsn) {
+    std::string bytes;
+    ByteWriter w(bytes);
+    w.le32(kHintMagic);
+    w.le32(seq);
+    w.le64(lsn);
+    w.le32(wp_crc32c(bytes.data(), 16));
+    return bytes;
+}
+
 }  // namespace
+
+std::string encode_flush_hint_file(Lsn lsn) {
+    std::string file(2 * kHintSlotSize, '\0');
+    const std::string record = encode_hint_record(1, lsn);
+    file.replace(kHintSlotSize, record.size(), record);
+    return file;
+}
 
 WalStorage::WalStorage(FileSystem& fs, std::string dir, WalStorageOptions options)
     : fs_(fs), dir_(std::move(dir)), options_(options) {}
@@ -87,12 +105,7 @@ Result<Lsn> WalStorage::read_flush_hint() {
 
 Status WalStorage::write_flush_hint(Lsn lsn) {
     const std::uint32_t seq = hint_seq_ + 1;
-    std::string w_bytes;
-    ByteWriter w(w_bytes);
-    w.le32(kHintMagic);
-    w.le32(seq);
-    w.le64(lsn);
-    w.le32(wp_crc32c(w_bytes.data(), 16));
+    const std::string w_bytes = encode_hint_record(seq, lsn);
     WP_RETURN_IF_ERROR(
         hint_file_->pwrite_all(w_bytes.data(), w_bytes.size(), (seq % 2) * kHintSlotSize));
     WP_RETURN_IF_ERROR(hint_file_->sync_data());

@@ -81,6 +81,12 @@ struct WalStorageOptions {
     std::uint64_t hint_lag_bytes = 1024 * 1024;
 };
 
+// The content of a new wal_end_hint file whose one valid slot says `lsn`
+// (sequence 1, in slot 1), as if the hint had been written once: for a
+// timeline assembled from a copy (pull_timeline/pull.h) whose WAL up to `lsn`
+// is durable.
+std::string encode_flush_hint_file(Lsn lsn);
+
 // What open() found; for the log and the status API.
 struct RecoveryReport {
     Lsn scan_start = kInvalidLsn;

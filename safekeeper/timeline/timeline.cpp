@@ -212,6 +212,15 @@ Status TimelineRegistry::load_all() {
                 if (!s) spdlog::warn("cannot remove {}: {}", dir, s.message());
                 continue;
             }
+            if (entry.rfind(".pull-", 0) == 0) {  // interrupted pull_timeline
+                Status s = fs_.remove_tree(dir);
+                if (s) s = fs_.sync_directory(tenant_dir);
+                if (!s)
+                    spdlog::warn("cannot remove {}: {}", dir, s.message());
+                else
+                    spdlog::warn("removed {}: a pull_timeline that did not finish", dir);
+                continue;
+            }
             auto timeline = parse_id(entry);
             if (!timeline || !fs_.is_directory(dir)) continue;
             const std::string name = tenant_name + "/" + entry;
@@ -282,6 +291,10 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
     std::lock_guard<std::mutex> g(mutex_);
     auto it = timelines_.find({tenant, timeline});
     if (it != timelines_.end()) return it->second;
+    if (pulling_.count({tenant, timeline}))
+        return Status::invalid("timeline " + TimelineKey{tenant, timeline}.to_string() +
+                               " is being pulled from a peer (pull_timeline); it exists once the "
+                               "pull has finished");
     ControlFileData initial;
     initial.acceptor.identity.tenant_id = tenant;
     initial.acceptor.identity.timeline_id = timeline;
@@ -382,6 +395,76 @@ Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool
     spdlog::info("timeline {}: deleted (tombstone at term {}, fence {})", tl->name(), keep.term,
                  keep.min_pg_timeline);
     return Status();
+}
+
+Status TimelineRegistry::begin_pull(const Id128& tenant, const Id128& timeline) {
+    std::lock_guard<std::mutex> g(mutex_);
+    const TimelineKey key{tenant, timeline};
+    auto it = timelines_.find(key);
+    if (it != timelines_.end()) {
+        const TimelineSnapshot s = it->second->snapshot();
+        return Status::invalid("timeline " + key.to_string() + " already exists on this safekeeper (" +
+                               timeline_state_name(s.state) + ", term " + std::to_string(s.term) +
+                               ", flush_lsn " + format_lsn(s.flush_lsn) +
+                               "); a pull never replaces a timeline: DELETE it first (its "
+                               "tombstone keeps the term it promised) and pull again");
+    }
+    if (!pulling_.insert(key).second)
+        return Status::invalid("a pull of timeline " + key.to_string() +
+                               " is already in progress on this safekeeper");
+    return Status();
+}
+
+void TimelineRegistry::end_pull(const Id128& tenant, const Id128& timeline) {
+    std::lock_guard<std::mutex> g(mutex_);
+    pulling_.erase({tenant, timeline});
+}
+
+std::string TimelineRegistry::pull_staging_dir(const Id128& tenant, const Id128& timeline) const {
+    return join_path(join_path(data_dir_, format_id(tenant)), ".pull-" + format_id(timeline));
+}
+
+Result<std::optional<Tombstone>> TimelineRegistry::load_tombstone_of(const Id128& tenant,
+                                                                     const Id128& timeline) {
+    return load_tombstone(fs_, tombstone_path(tenant, timeline), timeline);
+}
+
+Result<std::shared_ptr<Timeline>> TimelineRegistry::install_pulled(const Id128& tenant,
+                                                                   const Id128& timeline) {
+    std::lock_guard<std::mutex> g(mutex_);
+    const TimelineKey key{tenant, timeline};
+    if (!pulling_.count(key) || timelines_.count(key))
+        return Status::invalid("install_pulled of " + key.to_string() + " without begin_pull");
+    const std::string dir = timeline_dir(tenant, timeline);
+    const std::string tenant_dir = parent_directory(dir);
+    if (fs_.exists(dir)) {
+        // Not registered, so load_all() skipped it: an interrupted creation
+        // with neither a control file nor WAL (nothing was acknowledged).
+        // Anything else is left for the operator.
+        auto files = fs_.list_directory(dir);
+        if (!files) return files.status();
+        for (const std::string& f : *files)
+            if (f != kFlushHintFileName && !(f.size() > 4 && f.compare(f.size() - 4, 4, ".tmp") == 0))
+                return Status::invalid("directory " + dir + " exists and holds " + f +
+                                       "; move it away before pulling this timeline");
+        WP_RETURN_IF_ERROR(fs_.remove_tree(dir));
+        WP_RETURN_IF_ERROR(fs_.sync_directory(tenant_dir));
+    }
+    WP_RETURN_IF_ERROR(fs_.rename(pull_staging_dir(tenant, timeline), dir));
+    WP_RETURN_IF_ERROR(fs_.sync_directory(tenant_dir));
+    std::shared_ptr<Timeline> tl;
+    auto storage = WalStorage::open(fs_, dir, options_);
+    Status result;
+    if (storage) {
+        tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage));
+    } else {
+        result = storage.status();
+        spdlog::error("timeline {}: refusing service: {}", key.to_string(), result.message());
+        tl = std::make_shared<Timeline>(tenant, timeline, result.message());
+    }
+    timelines_[key] = tl;
+    if (!result) return result;
+    return tl;
 }
 
 void TimelineRegistry::persist_all_horizons() {

@@ -37,6 +37,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -206,7 +207,8 @@ public:
     std::shared_ptr<Timeline> find(const Id128& tenant, const Id128& timeline);
     // Existing timeline, or a new empty one created durably on disk. If the
     // timeline was deleted before, the new one starts at its tombstone's
-    // term; an unreadable tombstone refuses creation (kCorrupt).
+    // term; an unreadable tombstone refuses creation (kCorrupt). Refused
+    // (kInvalidInput) while a pull of it is in progress (begin_pull).
     Result<std::shared_ptr<Timeline>> find_or_create(const Id128& tenant, const Id128& timeline);
     std::vector<std::shared_ptr<Timeline>> list();
     // Removes the timeline: refuses (kInvalidInput, nothing changed) while a
@@ -219,6 +221,28 @@ public:
     void persist_all_horizons();
     NodeId node_id() const { return node_id_; }
 
+    // --- pull_timeline (pull_timeline/pull.h) ---
+    // Reserves (tenant, timeline) for a pull from a peer: kInvalidInput if
+    // this node has the timeline (also a broken one) or a pull of it is in
+    // progress. While reserved, find_or_create() refuses it, so a proposer
+    // cannot create it empty in the meantime. end_pull() releases it.
+    Status begin_pull(const Id128& tenant, const Id128& timeline);
+    void end_pull(const Id128& tenant, const Id128& timeline);
+    // DATA/<tenant>/.pull-<timeline>: where a pull stages the files; load_all()
+    // removes it (an interrupted pull leaves nothing).
+    std::string pull_staging_dir(const Id128& tenant, const Id128& timeline) const;
+    // The tombstone of the timeline if it was deleted on this node before.
+    Result<std::optional<Tombstone>> load_tombstone_of(const Id128& tenant, const Id128& timeline);
+    // Moves a complete, durable staging directory into place (rename, then
+    // fsync of the tenant directory: from then on a crash keeps the whole
+    // timeline), opens it with start-up recovery and registers it. Requires
+    // begin_pull(). An error before the rename leaves the staging directory
+    // to the caller; a timeline that cannot be opened after it is registered
+    // as broken (as at start-up) and the error returned.
+    Result<std::shared_ptr<Timeline>> install_pulled(const Id128& tenant, const Id128& timeline);
+    FileSystem& file_system() { return fs_; }
+    const WalStorageOptions& storage_options() const { return options_; }
+
 private:
     std::string timeline_dir(const Id128& tenant, const Id128& timeline) const;
     std::string tombstone_path(const Id128& tenant, const Id128& timeline) const;
@@ -230,6 +254,7 @@ private:
     std::uint64_t max_wal_retention_ = 0;
     std::mutex mutex_;
     std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
+    std::set<TimelineKey> pulling_;  // reserved by begin_pull
 };
 
 }  // namespace wp::sk

@@ -4,6 +4,7 @@
 //   1: a timeline tombstone (decode_tombstone)
 //   2: WAL segments (WalStreamDecoder, as start-up recovery and ingest run
 //      it), fed in chunks whose sizes come from the input too
+//   3: the replication slot file (decode_slot_file)
 // Each must give a value or an error (for WAL: stop with failed()), never
 // crash; a decoded control file must encode and decode back to itself.
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "retention/slot_store.h"
 #include "storage/control_file.h"
 #include "storage/wal_decoder.h"
 
@@ -20,7 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint8_t* body = data + 1;
     const std::size_t len = size - 1;
     const std::string bytes(reinterpret_cast<const char*>(body), len);
-    switch (data[0] % 3) {
+    switch (data[0] % 4) {
         case 0: {
             auto decoded = wp::sk::decode_control_file(bytes);
             if (decoded.ok()) {
@@ -53,6 +55,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const wp::Lsn fed_end_aligned = (decoder.position() + 7) & ~wp::Lsn{7};
             if (decoder.valid_end() < decoder.start() || decoder.valid_end() > fed_end_aligned)
                 std::abort();
+            break;
+        }
+        case 3: {
+            auto slots = wp::sk::decode_slot_file(bytes);
+            if (slots.ok()) {
+                auto again = wp::sk::decode_slot_file(wp::sk::encode_slot_file(*slots));
+                if (!again.ok() || again->size() != slots->size()) std::abort();
+            }
             break;
         }
     }

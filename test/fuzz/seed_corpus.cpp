@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "retention/slot_store.h"
 #include "storage/control_file.h"
 #include "support/wal_generator.h"
+#include "walproposer/configuration.h"
 #include "walproposer/messages.h"
 
 namespace {
@@ -74,7 +76,18 @@ void messages() {
     rs.term = 4;
     rs.begin_lsn = 0x3000000;
     rs.wal.assign(8, 1);
-    const std::vector<wp::Message> all = {g, ag, wp::VoteRequest{4}, v, e, a, r, rr, rs};
+    wp::Configuration joint;
+    joint.generation = 3;
+    joint.created_term = 4;
+    joint.members = {{1, {"127.0.0.1", 5454}}, {2, {"127.0.0.1", 5455}}, {3, {"127.0.0.1", 5456}}};
+    joint.new_members = wp::MemberSet{{1, {"127.0.0.1", 5454}}, {2, {"127.0.0.1", 5455}},
+                                      {4, {"sk4.example", 5454}}};
+    ag.configuration = joint;
+    e.configuration = joint;
+    wp::ConfigurationUpdate u;
+    u.term = 4;
+    u.configuration = joint;
+    const std::vector<wp::Message> all = {g, ag, wp::VoteRequest{4, 2, joint.key()}, v, e, a, r, rr, rs, u};
     for (const wp::Message& m : all) put("fuzz_messages", wp::message_name(m), str(wp::encode(m)));
 }
 
@@ -89,6 +102,7 @@ void text_formats() {
         put("fuzz_text_formats", std::string("command_") + std::to_string(std::string(q).size()),
             with(2, q));
     put("fuzz_text_formats", "id", with(3, "0123456789abcdef0123456789ABCDEF"));
+    put("fuzz_text_formats", "members", with(4, "1=127.0.0.1:5454, 2=sk2.example:5455,3=[::1]:6000"));
 }
 
 void storage_formats() {
@@ -115,6 +129,10 @@ void storage_formats() {
         wal.insert(wal.end(), more.begin(), more.end());
     }
     put("fuzz_storage_formats", "wal", with(2, str(wal)));
+    wp::sk::SlotData slot;
+    slot.name = "receiver_1";
+    slot.restart_lsn = 0x3000000;
+    put("fuzz_storage_formats", "slots", with(3, wp::sk::encode_slot_file({slot})));
 }
 
 void pg_wire() {
