@@ -25,6 +25,7 @@
 
 using namespace wp;
 using namespace wp::sk;
+using sk_test::make_id;
 
 namespace {
 
@@ -71,12 +72,6 @@ std::string temp_dir() {
 constexpr std::uint32_t kSeg = 1u << 20;
 constexpr std::uint64_t kSysId = 555;
 constexpr Lsn kStart = 0x2000000;
-
-Id128 make_id(std::uint8_t b) {
-    Id128 id{};
-    id.fill(b);
-    return id;
-}
 
 std::map<std::string, std::string> options_for(const Id128& tenant, const Id128& timeline) {
     return {{"options",

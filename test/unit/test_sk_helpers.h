@@ -23,6 +23,13 @@
 
 namespace sk_test {
 
+// A tenant or timeline id whose 16 bytes are all `b`.
+inline wp::Id128 make_id(std::uint8_t b) {
+    wp::Id128 id{};
+    id.fill(b);
+    return id;
+}
+
 // A PostgreSQL 15 proposer's greeting for `tenant`/`timeline`.
 inline wp::ProposerGreeting greeting(std::uint64_t system_id, std::uint32_t segment_size,
                                      const wp::Id128& tenant, const wp::Id128& timeline,

@@ -17,6 +17,7 @@
 
 using namespace wp;
 using namespace wp::sk;
+using sk_test::make_id;
 
 namespace {
 
@@ -24,24 +25,9 @@ constexpr std::uint32_t kSeg = 1u << 20;
 constexpr std::uint64_t kSysId = 4242;
 constexpr Lsn kStart = 0x5000000;
 
-Id128 make_id(std::uint8_t b) {
-    Id128 id{};
-    id.fill(b);
-    return id;
-}
 const Id128 kTenant = make_id(0x11);
 const Id128 kTimeline = make_id(0x22);
-
-ProposerGreeting greeting() {
-    ProposerGreeting g;
-    g.system_id = kSysId;
-    g.pg_version = 150000;
-    g.wal_segment_size = kSeg;
-    g.pg_timeline = 1;
-    g.tenant_id = kTenant;
-    g.timeline_id = kTimeline;
-    return g;
-}
+const ProposerGreeting kGreeting = sk_test::greeting(kSysId, kSeg, kTenant, kTimeline);
 
 void fresh(FaultInjectionFs& fs) {
     REQUIRE(fs.make_directory("/d"));
@@ -68,7 +54,7 @@ struct SourceNode {
         REQUIRE(t);
         tl = *t;
         std::lock_guard<std::mutex> g(tl->mutex());
-        REQUIRE(tl->acceptor()->handle_greeting(greeting()));
+        REQUIRE(tl->acceptor()->handle_greeting(kGreeting));
     }
     Lsn flush() {
         std::lock_guard<std::mutex> g(tl->mutex());
@@ -87,7 +73,7 @@ struct SourceNode {
         e.term = term;
         e.start_streaming_lsn = start;
         e.term_history = history;
-        auto r = tl->acceptor()->handle_proposer_elected(greeting(), e);
+        auto r = tl->acceptor()->handle_proposer_elected(kGreeting, e);
         REQUIRE(r);
         REQUIRE(r->flush_lsn == start);
         wal.resize(start - kStart);
@@ -348,7 +334,7 @@ TEST_CASE("pull_timeline: refused when the timeline exists; a tombstone's term i
     REQUIRE(existing);
     {
         std::lock_guard<std::mutex> g((*existing)->mutex());
-        REQUIRE((*existing)->acceptor()->handle_greeting(greeting()));
+        REQUIRE((*existing)->acceptor()->handle_greeting(kGreeting));
         REQUIRE((*existing)->acceptor()->handle_vote_request(VoteRequest{7})->vote_granted);
     }
     PullOutcome out = pull_timeline(registry, kTenant, kTimeline, source);

@@ -13,15 +13,10 @@
 
 using namespace wp;
 using namespace wp::sk;
+using sk_test::make_id;
 using namespace sk_test;
 
 namespace {
-
-Id128 make_id(std::uint8_t b) {
-    Id128 id{};
-    id.fill(b);
-    return id;
-}
 
 const Id128 kTenant = make_id(0x11);
 const Id128 kTimeline = make_id(0x22);
