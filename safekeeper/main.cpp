@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
     std::string log_level = "info";
     bool zero_fill = false;
     std::string max_wal_retention = "off";
+    std::string wal_keep_size = "128MB";
     app.add_option("-D,--datadir", data_dir, "Data directory (created if missing)")->required();
     app.add_option("--id", node_id, "Node id of this safekeeper (a positive integer)")->required()
         ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
@@ -71,6 +72,10 @@ int main(int argc, char** argv) {
     app.add_option("--max-wal-retention", max_wal_retention,
                    "Most WAL (bytes; units kB, MB, GB, TB) a timeline keeps for lagging members "
                    "and replication slots; beyond it they are cut off. off: no cap")
+        ->capture_default_str();
+    app.add_option("--wal-keep-size", wal_keep_size,
+                   "Least WAL (bytes; units kB, MB, GB, TB) a timeline keeps below its end, so "
+                   "standbys from recent base backups find their WAL; the cap wins. 0: none")
         ->capture_default_str();
     app.set_version_flag("--version", std::string("safekeeper (walproposer) ") + wp::kVersion);
     try {
@@ -90,6 +95,11 @@ int main(int argc, char** argv) {
     if (!retention_cap)
         return std::fprintf(stderr, "safekeeper: --max-wal-retention: %s\n",
                             retention_cap.status().message().c_str()),
+               2;
+    auto keep_size = parse_byte_size(wal_keep_size);
+    if (!keep_size)
+        return std::fprintf(stderr, "safekeeper: --wal-keep-size: %s\n",
+                            keep_size.status().message().c_str()),
                2;
     auto pg_addr = parse_host_port(listen_pg);
     if (!pg_addr) return std::fprintf(stderr, "safekeeper: --listen-pg: %s\n", pg_addr.status().message().c_str()), 2;
@@ -138,6 +148,7 @@ int main(int argc, char** argv) {
     options.preallocate_with_fallocate = !zero_fill;
     TimelineRegistry registry(fs, data_dir, node_id, options);
     registry.set_max_wal_retention(*retention_cap);
+    registry.set_wal_keep_size(*keep_size);
     PgServer pg_server(registry);
     Status s = pg_server.listen(pg_addr->first, pg_addr->second);
     if (!s) return fail_start("--listen-pg " + listen_pg + ": " + s.message());

@@ -21,6 +21,7 @@ RetentionDecision decide_retention(const RetentionInput& in) {
     };
     for (const SlotData& s : in.slots)
         if (holds(s)) horizon = std::min(horizon, s.restart_lsn);
+    if (in.keep > 0) horizon = std::min(horizon, in.flush_lsn > in.keep ? in.flush_lsn - in.keep : 0);
     if (in.max_retention > 0 && in.flush_lsn > in.max_retention &&
         in.flush_lsn - in.max_retention > horizon) {
         const Lsn floor = std::min(in.flush_lsn - in.max_retention, in.commit_lsn);

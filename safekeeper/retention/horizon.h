@@ -6,6 +6,10 @@
 //  * horizon = min(truncate_lsn, commit_lsn, restart LSN of every valid
 //    slot that reserves WAL and is not already below the timeline start); truncate_lsn is WAL every
 //    member holds (the proposer computes it), so a lagging member holds WAL back;
+//  * with a floor (keep > 0) the horizon is at most flush_lsn - keep: the
+//    last `keep` bytes stay, so a standby restored from a recent base
+//    backup (it asks for the start of the segment it stopped in) or a
+//    consumer that reconnects without a slot still finds its WAL;
 //  * with a cap (max_retention > 0) and flush_lsn - horizon > cap, the
 //    horizon is raised to min(flush_lsn - cap, commit_lsn): every slot below
 //    it is cut off (invalidated), and if truncate_lsn is below it a lagging
@@ -36,6 +40,7 @@ struct RetentionInput {
     Lsn scan_start = kInvalidLsn;  // wal_scan_start_lsn; 0 = unknown (nothing is removed)
     std::uint32_t segment_size = 0;
     std::uint64_t max_retention = 0;  // bytes; 0 = no cap
+    std::uint64_t keep = 0;           // bytes kept below flush_lsn at least (--wal-keep-size)
     std::vector<SlotData> slots;
 };
 

@@ -41,6 +41,7 @@ void Timeline::run_retention_locked() {
     in.scan_start = c.wal_scan_start_lsn;
     in.segment_size = c.acceptor.identity.wal_segment_size;
     in.max_retention = max_wal_retention_.load();
+    in.keep = wal_keep_size_.load();
     in.slots = slots_->list();
     const RetentionDecision d = decide_retention(in);
     {

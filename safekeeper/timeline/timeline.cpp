@@ -270,6 +270,7 @@ Status TimelineRegistry::load_all() {
                     tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_,
                                                     std::move(**storage), std::move(*slots));
                     tl->set_max_wal_retention(max_wal_retention_);
+                    tl->set_wal_keep_size(wal_keep_size_);
                 } else {
                     refuse(slots.status().message());
                 }
@@ -319,6 +320,7 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
     auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage),
                                          std::move(*slots));
     tl->set_max_wal_retention(max_wal_retention_);
+    tl->set_wal_keep_size(wal_keep_size_);
     timelines_[{tenant, timeline}] = tl;
     if (*tombstone)
         spdlog::info("timeline {}: created again after a delete, at term {} with fence {} "

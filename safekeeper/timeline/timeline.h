@@ -159,6 +159,9 @@ public:
     // The --max-wal-retention cap in bytes (0 = none). Thread-safe.
     void set_max_wal_retention(std::uint64_t bytes) { max_wal_retention_ = bytes; }
     std::uint64_t max_wal_retention() const { return max_wal_retention_; }
+    // The --wal-keep-size floor in bytes (0 = none). Thread-safe.
+    void set_wal_keep_size(std::uint64_t bytes) { wal_keep_size_ = bytes; }
+    std::uint64_t wal_keep_size() const { return wal_keep_size_; }
 
     StorageCounters* counters() { return storage_ ? &storage_->counters() : nullptr; }
 
@@ -177,6 +180,7 @@ private:
     std::chrono::steady_clock::time_point last_horizon_persist_{};
     std::unique_ptr<SlotStore> slots_;
     std::atomic<std::uint64_t> max_wal_retention_{0};
+    std::atomic<std::uint64_t> wal_keep_size_{0};
     std::atomic<bool> slot_persist_failing_{false};
     bool member_cut_off_ = false;  // a lagging member is cut off now (logged once)
     Lsn disk_full_flush_ = 0;      // flush LSN when the disk-full state began
@@ -194,6 +198,8 @@ public:
     // The --max-wal-retention cap (bytes, 0 = none) given to every timeline
     // loaded or created after this call. Call before load_all().
     void set_max_wal_retention(std::uint64_t bytes) { max_wal_retention_ = bytes; }
+    // The --wal-keep-size floor (bytes, 0 = none), likewise.
+    void set_wal_keep_size(std::uint64_t bytes) { wal_keep_size_ = bytes; }
 
     // Scans DATA_DIR/<tenant>/<timeline>/ and opens every timeline. Never
     // fails because of one bad timeline; returns an error only if DATA_DIR
@@ -252,6 +258,7 @@ private:
     NodeId node_id_;
     WalStorageOptions options_;
     std::uint64_t max_wal_retention_ = 0;
+    std::uint64_t wal_keep_size_ = 0;
     std::mutex mutex_;
     std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
     std::set<TimelineKey> pulling_;  // reserved by begin_pull

@@ -104,6 +104,28 @@ TEST_CASE("retention: the cap cuts off slots and lagging members, never above co
     CHECK(d.horizon == 0x2000000);
 }
 
+TEST_CASE("retention: --wal-keep-size keeps the last bytes below the end; the cap wins",
+          "[sk][retention]") {
+    RetentionInput in = base_input();  // flush 0x9000000, truncate 0x8000000
+    in.keep = 0x2000000;               // 32 MB
+    RetentionDecision d = decide_retention(in);
+    CHECK(d.horizon == 0x7000000);  // flush - keep, below truncate_lsn
+    CHECK(d.remove_below == 0x7000000);
+    CHECK_FALSE(d.capped);
+
+    in.keep = 0x20000000;  // more than the WAL held: nothing is removed
+    d = decide_retention(in);
+    CHECK(d.horizon == 0);
+    CHECK(d.remove_below == kInvalidLsn);
+
+    // A cap below the floor wins: the horizon rises to flush - cap.
+    in.keep = 0x4000000;
+    in.max_retention = 0x2000000;
+    d = decide_retention(in);
+    CHECK(d.capped);
+    CHECK(d.horizon == 0x7000000);
+}
+
 TEST_CASE("retention: --max-wal-retention sizes", "[sk][retention]") {
     CHECK(*parse_byte_size("off") == 0);
     CHECK(*parse_byte_size("0") == 0);
