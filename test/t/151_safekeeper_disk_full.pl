@@ -115,7 +115,10 @@ note 'space freed';
 $primary->safe_psql('postgres', 'INSERT INTO t VALUES (1, NULL)');
 $lsn = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 ok(WalproposerCluster::wait_for_sk_flush($small, $primary, $lsn), "it catches up to $lsn");
-ok(!WalproposerCluster::sk_timeline($small, $primary)->{disk_full}, 'disk_full is cleared');
+# The flag clears once the control file has been written again (the next
+# persisted commit_lsn, at most a second or a heartbeat later).
+ok(SafekeeperNode::poll_until(sub { !WalproposerCluster::sk_timeline($small, $primary)->{disk_full} }),
+    'disk_full is cleared');
 is(WalproposerCluster::sk_metric($small, 'safekeeper_disk_full'), 0, 'safekeeper_disk_full is 0');
 cmp_ok(WalproposerCluster::sk_metric($small, 'safekeeper_disk_full_events_total'), '>=', 1,
     'safekeeper_disk_full_events_total counted it');
