@@ -17,20 +17,13 @@ namespace {
 
 constexpr std::uint64_t kSystemId = 7;
 
-// A promoted standby's WAL: the old primary's bytes (MemoryWal::pattern()) below the
-// switch point, its own different bytes from there on.
-class PromotedWal : public WalReader {
-public:
-    explicit PromotedWal(Lsn switch_point) : switch_point_(switch_point) {}
-    Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
-        for (Lsn l = begin; l < end; ++l)
-            out.push_back(static_cast<std::uint8_t>(l < switch_point_ ? l : (l * 7 + 3)));
-        return Status();
-    }
-
-private:
-    Lsn switch_point_;
-};
+// A promoted standby's WAL: the old primary's bytes (MemoryWal::pattern())
+// below the switch point, its own different bytes from there on.
+MemoryWal promoted_wal(Lsn switch_point) {
+    return MemoryWal::generate(kInvalidLsn, 1 << 20, [switch_point](Lsn l) {
+        return static_cast<std::uint8_t>(l < switch_point ? l : (l * 7 + 3));
+    });
+}
 
 // Three acceptors and a synchronous network to one proposer at a time.
 struct Cluster {
@@ -239,7 +232,7 @@ TEST_CASE("promotion: a caught-up standby inherits the quorum's WAL; a lagging o
         const Lsn switch_point = sync_lsn - 0x800;
         std::array<AcceptorDurableState, 3> before;
         for (std::size_t k = 0; k < 3; ++k) before[k] = c.nodes[k].storage.durable;
-        PromotedWal wal(switch_point);
+        MemoryWal wal = promoted_wal(switch_point);
         ProposerConfig cfg = Cluster::primary_config(2);
         cfg.inherited_wal_end = switch_point;
         Proposer standby(cfg, &wal);
@@ -253,7 +246,7 @@ TEST_CASE("promotion: a caught-up standby inherits the quorum's WAL; a lagging o
     }
     SECTION("without the check (negative control) it would lose committed WAL") {
         const Lsn switch_point = sync_lsn - 0x800;
-        PromotedWal wal(switch_point);
+        MemoryWal wal = promoted_wal(switch_point);
         ProposerConfig cfg = Cluster::primary_config(2);
         cfg.inherited_wal_end = switch_point;
         cfg.unsafe_test_only_inherit_unchecked = true;
@@ -266,7 +259,7 @@ TEST_CASE("promotion: a caught-up standby inherits the quorum's WAL; a lagging o
         CHECK(local != c.wal(2, switch_point, sync_lsn));
     }
     SECTION("caught up: elected on the same acceptors, commits its own WAL") {
-        PromotedWal wal(sync_lsn);
+        MemoryWal wal = promoted_wal(sync_lsn);
         ProposerConfig cfg = Cluster::primary_config(2);
         cfg.inherited_wal_end = sync_lsn;
         Proposer standby(cfg, &wal);
@@ -293,13 +286,8 @@ TEST_CASE("promotion: a caught-up standby inherits the quorum's WAL; a lagging o
     }
     SECTION("caught up, but its bytes below the switch point differ: refused") {
         // A standby of another history with the same LSNs (e.g. a stale copy).
-        class OtherWal : public WalReader {
-        public:
-            Status read_wal(Lsn begin, Lsn end, std::vector<std::uint8_t>& out) override {
-                for (Lsn l = begin; l < end; ++l) out.push_back(static_cast<std::uint8_t>(~l));
-                return Status();
-            }
-        } wal;
+        MemoryWal wal = MemoryWal::generate(kInvalidLsn, 1 << 20,
+                                            [](Lsn l) { return static_cast<std::uint8_t>(~l); });
         ProposerConfig cfg = Cluster::primary_config(2);
         cfg.inherited_wal_end = sync_lsn;
         Proposer standby(cfg, &wal);
