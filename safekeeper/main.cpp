@@ -1,6 +1,7 @@
 // safekeeper: the acceptor daemon of walproposer.
 //
 //   safekeeper -D DIR --id N [--listen-pg HOST:PORT] [--listen-http HOST:PORT]
+//              [--no-peer-recovery] [--peer-recovery-interval-ms N]
 //   safekeeper pull-timeline --from URL --to URL --tenant T --timeline L
 //                                          (operator command: pull_timeline/cli.h)
 //
@@ -28,6 +29,7 @@
 #endif
 #include "http/http_api.h"
 #include "pull_timeline/cli.h"
+#include "recovery/peer_recovery.h"
 #include "wire/server.h"
 #include "retention/horizon.h"
 #include "timeline/timeline.h"
@@ -60,6 +62,8 @@ int main(int argc, char** argv) {
     bool zero_fill = false;
     std::string max_wal_retention = "off";
     std::string wal_keep_size = "128MB";
+    std::uint32_t peer_recovery_interval_ms = 1000;
+    bool no_peer_recovery = false;
     app.add_option("-D,--datadir", data_dir, "Data directory (created if missing)")->required();
     app.add_option("--id", node_id, "Node id of this safekeeper (a positive integer)")->required()
         ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
@@ -77,6 +81,14 @@ int main(int argc, char** argv) {
                    "Least WAL (bytes; units kB, MB, GB, TB) a timeline keeps below its end, so "
                    "standbys from recent base backups find their WAL; the cap wins. 0: none")
         ->capture_default_str();
+    app.add_option("--peer-recovery-interval-ms", peer_recovery_interval_ms,
+                   "How often a timeline that is behind its peers (and has no proposer streaming "
+                   "to it) looks for committed WAL to take from them")
+        ->capture_default_str()
+        ->check(CLI::Range(std::uint32_t{10}, std::uint32_t{3600 * 1000}));
+    app.add_flag("--no-peer-recovery", no_peer_recovery,
+                 "Never take WAL from peer safekeepers (a member that is behind then waits for "
+                 "the primary)");
     app.set_version_flag("--version", std::string("safekeeper (walproposer) ") + wp::kVersion);
     try {
         app.parse(argc, argv);
@@ -156,11 +168,22 @@ int main(int argc, char** argv) {
     s = http.listen(http_addr->first, http_addr->second);
     if (!s) return fail_start("--listen-http " + listen_http + ": " + s.message());
 
+    {
+        const std::string& host = http_addr->first;
+        const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
+        registry.set_http_address((ipv6 ? "[" + host + "]" : host) + ":" +
+                                  std::to_string(http.bound_port()));
+    }
+
     s = registry.load_all();
     if (!s) return fail_start("cannot read data directory: " + s.message());
 
     pg_server.start();
     http.start();
+    PeerRecoveryOptions recovery_options;
+    recovery_options.interval = std::chrono::milliseconds(peer_recovery_interval_ms);
+    PeerRecovery peer_recovery(registry, recovery_options);
+    if (!no_peer_recovery) peer_recovery.start();
     spdlog::info("safekeeper {} node {} serving {} timelines from {}; PostgreSQL protocol on {}:{}, HTTP on {}:{}",
                  wp::kVersion, node_id, registry.list().size(), data_dir, pg_addr->first,
                  pg_server.bound_port(), http_addr->first, http.bound_port());
@@ -171,6 +194,7 @@ int main(int argc, char** argv) {
     if (sig == SIGUSR2) power_loss_fs.lose_power_and_exit();
 #endif
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    peer_recovery.stop();
     http.stop();
     pg_server.stop();
     registry.persist_all_horizons();

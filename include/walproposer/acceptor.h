@@ -195,6 +195,40 @@ public:
   // the acceptor's term; a range outside the held WAL is an error.
   Result<WalReadResponse> handle_wal_read(const WalReadRequest& request);
 
+  // --- Peer recovery (docs/consensus.md, "Peer recovery") ---
+  // A member that is behind takes committed WAL from a peer safekeeper
+  // instead of from the primary. The driver calls begin_peer_recovery() with
+  // the peer's term history and commit_lsn (WAL below a commit_lsn is
+  // committed: identical on every member that holds it, never truncated),
+  // then append_peer_wal() for the bytes [fetch_from, target) in order, then
+  // flush(), which makes them durable and raises commit_lsn to them. The
+  // driver must not run it while a proposer streams to this acceptor; a
+  // vote or a ProposerElected ends it (later appends are refused).
+  // begin_peer_recovery:
+  //  * truncates a divergent tail of this acceptor's WAL at the highest
+  //    common point with the peer's history (never below commit_lsn: that
+  //    would mean committed WAL differs, an error that changes nothing);
+  //  * adopts the peer's history (up to its commit_lsn) durably, before any
+  //    byte of it is written, unless this acceptor's own history already
+  //    agrees with it below that commit_lsn;
+  //  * never changes the promised term, the fence or the configuration:
+  //    recovery only adds WAL that every future proposer holds anyway.
+  // needs_bootstrap: this acceptor holds no WAL, shares no term with the
+  // peer, or its end lies below the peer's timeline start (the peer removed
+  // what it lacks): it can only be rebuilt from a copy (pull_timeline).
+  struct PeerRecoveryPlan {
+      bool needs_bootstrap = false;
+      Lsn fetch_from = kInvalidLsn;  // == target: nothing to fetch
+      Lsn target = kInvalidLsn;      // the peer's commit_lsn
+  };
+  Result<PeerRecoveryPlan> begin_peer_recovery(const TermHistory& peer_history, Lsn peer_commit_lsn,
+                                               Lsn peer_timeline_start_lsn);
+  // Writes peer WAL [begin, begin + size): begin must be the end of written
+  // WAL and begin + size at most the plan's target. Not durable until flush().
+  Status append_peer_wal(Lsn begin, const std::uint8_t* data, std::size_t size);
+  // True between begin_peer_recovery() and its end (a vote or election).
+  bool peer_recovery_active() const { return peer_recovery_target_ != kInvalidLsn; }
+
   // Flushes written WAL (one fsync for everything written so far) and
   // advances commit_lsn / truncate_lsn (capped at flush_lsn; never
   // decreasing). commit_lsn/truncate_lsn are persisted lazily: see
@@ -267,6 +301,7 @@ private:
     Lsn pending_truncate_lsn_ = kInvalidLsn;
     std::uint64_t hs_xmin_ = 0;
     std::uint64_t hs_catalog_xmin_ = 0;
+    Lsn peer_recovery_target_ = kInvalidLsn;  // set by begin_peer_recovery
 };
 
 }  // namespace wp

@@ -128,6 +128,10 @@ struct ProposerConfig {
     TimeMs backoff_min_ms = 100;           // after stepping down
     TimeMs backoff_max_ms = 5000;
     TimeMs heartbeat_interval_ms = 1000;   // empty AppendRequest when idle
+    // With a configuration, an acceptor that needs WAL the primary no longer
+    // has (the WalReader fails) recovers it from its peers: it is reconnected
+    // only after this long, so that the recovery is not interrupted.
+    TimeMs peer_recovery_wait_ms = 10000;
     std::size_t max_append_bytes = 128 * 1024;        // per AppendRequest
     std::size_t max_inflight_bytes = 16 * 1024 * 1024;  // sent but not flushed, per acceptor
     std::uint64_t random_seed = 1;         // back-off jitter (deterministic)
@@ -290,6 +294,13 @@ public:
     Term term() const { return term_; }
     Lsn commit_lsn() const { return commit_lsn_; }
     Lsn truncate_lsn() const { return truncate_lsn_; }
+    // What the primary must keep of its own WAL for the acceptors (its
+    // replication slot). Without a configuration: truncate_lsn(), every
+    // acceptor may need it. With one, a member that is not streaming now
+    // recovers what it lacks from its peers (docs/consensus.md, "Peer
+    // recovery"), so only the streaming members hold it back: the lowest
+    // flush among them, capped at commit_lsn(), never below truncate_lsn().
+    Lsn primary_retention_lsn() const;
     // Highest LSN sent to any acceptor in the current term (0 = none).
     Lsn sent_lsn() const;
     // Lowest non-zero hot-standby feedback over streaming acceptors (0 = none).

@@ -83,6 +83,31 @@ nlohmann::json configuration_json(const Configuration& c) {
         {"new_members", c.new_members ? member_set_json(*c.new_members) : nlohmann::json(nullptr)}};
 }
 
+nlohmann::json peer_recovery_json(const PeerRecoveryStatus& r) {
+    nlohmann::json peers = nlohmann::json::array();
+    for (const PeerView& p : r.peers)
+        peers.push_back({
+            {"id", p.id},
+            {"address", p.address},
+            {"http_address", p.http_address.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.http_address)},
+            {"flush_lsn", format_lsn(p.flush_lsn)},
+            {"commit_lsn", format_lsn(p.commit_lsn)},
+            {"timeline_start_lsn", format_lsn(p.timeline_start_lsn)},
+            {"seen_unix_ms", p.seen_unix_ms},
+            {"error", p.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.error)},
+        });
+    return {
+        {"active", r.active},
+        {"peer", r.peer},
+        {"target_lsn", format_lsn(r.target_lsn)},
+        {"recovered_bytes", r.recovered_bytes},
+        {"recoveries", r.recoveries},
+        {"bootstraps", r.bootstraps},
+        {"last_error", r.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.last_error)},
+        {"peers", peers},
+    };
+}
+
 nlohmann::json timeline_json(Timeline& tl) {
     const TimelineSnapshot s = tl.snapshot();
     nlohmann::json history = nlohmann::json::array();
@@ -117,6 +142,7 @@ nlohmann::json timeline_json(Timeline& tl) {
         {"retention_cutoffs", s.retention_cutoffs},
         {"max_wal_retention", tl.max_wal_retention()},
         {"slots", slots_json(tl, s)},
+        {"peer_recovery", peer_recovery_json(tl.peer_recovery())},
         {"last_error",
          s.last_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.last_error)},
     };
@@ -247,12 +273,13 @@ std::string HttpApi::render_metrics() {
         std::string labels;
         TimelineSnapshot snap;
         StorageCounters* counters;
+        PeerRecoveryStatus recovery;
     };
     std::vector<Row> rows;
     for (auto& tl : tls)
         rows.push_back({"tenant_id=\"" + format_id(tl->tenant_id()) + "\",timeline_id=\"" +
                             format_id(tl->timeline_id()) + "\"",
-                        tl->snapshot(), tl->counters()});
+                        tl->snapshot(), tl->counters(), tl->peer_recovery()});
     auto gauge = [&](const char* name, const char* help, const char* type, auto get) {
         out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
         for (auto& r : rows) out += std::string(name) + "{" + r.labels + "} " + std::to_string(get(r)) + "\n";
@@ -297,6 +324,35 @@ std::string HttpApi::render_metrics() {
     gauge("safekeeper_retention_cutoffs_total",
           "Slots invalidated and lagging members cut off by --max-wal-retention.", "counter",
           [](const Row& r) { return r.snap.retention_cutoffs; });
+    gauge("safekeeper_peer_recovery_active", "1 while the timeline copies committed WAL from a peer.",
+          "gauge", [](const Row& r) { return r.recovery.active ? 1 : 0; });
+    gauge("safekeeper_peer_recovered_bytes_total", "WAL bytes taken from peer safekeepers.", "counter",
+          [](const Row& r) { return r.recovery.recovered_bytes; });
+    gauge("safekeeper_peer_recoveries_total", "Peer recoveries that reached their target.", "counter",
+          [](const Row& r) { return r.recovery.recoveries; });
+    gauge("safekeeper_peer_rebuilds_total",
+          "Times the timeline was rebuilt from a peer's copy (its own WAL was too old).", "counter",
+          [](const Row& r) { return r.recovery.bootstraps; });
+    {
+        const char* name = "safekeeper_member_lag_bytes";
+        out += std::string("# HELP ") + name +
+               " How far a member's end of WAL is behind the highest commit_lsn this node knows "
+               "(its own, or a peer's as last seen by peer recovery); members not reached yet are "
+               "not listed.\n# TYPE " + name + " gauge\n";
+        for (auto& r : rows) {
+            if (r.snap.configuration.generation == 0) continue;
+            Lsn reference = r.snap.commit_lsn;
+            for (const PeerView& p : r.recovery.peers)
+                if (p.seen_unix_ms != 0) reference = std::max(reference, p.commit_lsn);
+            auto line = [&](NodeId id, Lsn flush) {
+                out += std::string(name) + "{" + r.labels + ",member=\"" + std::to_string(id) + "\"} " +
+                       std::to_string(reference > flush ? reference - flush : 0) + "\n";
+            };
+            line(node_id_, r.snap.flush_lsn);
+            for (const PeerView& p : r.recovery.peers)
+                if (p.seen_unix_ms != 0) line(p.id, p.flush_lsn);
+        }
+    }
     for (const char* which : {"restart_lsn", "lag_bytes", "invalidated"}) {
         const std::string metric = std::string("safekeeper_slot_") + which;
         out += "# HELP " + metric + " Persisted replication slot: " + which + ".\n# TYPE " + metric +

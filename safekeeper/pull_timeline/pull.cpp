@@ -149,8 +149,10 @@ PullOutcome pull_timeline(TimelineRegistry& registry, const Id128& tenant, const
     const auto started = Clock::now();
     const std::string name = TimelineKey{tenant, timeline}.to_string();
     PullOutcome out;
-    if (Status s = registry.begin_pull(tenant, timeline); !s)
-        return fail(std::move(out), PullFailure::kConflict, s);
+    if (!options.reserved) {
+        if (Status s = registry.begin_pull(tenant, timeline); !s)
+            return fail(std::move(out), PullFailure::kConflict, s);
+    }
     FileSystem& fs = registry.file_system();
     const std::string staging = registry.pull_staging_dir(tenant, timeline);
     const std::string tenant_dir = parent_directory(staging);

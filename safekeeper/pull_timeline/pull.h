@@ -62,6 +62,10 @@ struct PullOptions {
     // Set when the daemon shuts down: the pull stops before its next chunk
     // and leaves nothing (PullFailure::kLocal). Must outlive the pull.
     const std::atomic<bool>* cancel = nullptr;
+    // The caller reserved the timeline already (TimelineRegistry::remove with
+    // reserve_for_pull): step 1 is skipped; the reservation is released at
+    // the end either way.
+    bool reserved = false;
 };
 
 enum class PullFailure {

@@ -226,6 +226,11 @@ void show(PgConnection& conn, const ReplicationContext& ctx, const std::string& 
         value = "150000";
     } else if (name == "integer_datetimes") {
         value = "on";
+    } else if (name == "safekeeper_node_id") {
+        // For peer recovery (recovery/peer_recovery.h): who answers here.
+        value = std::to_string(ctx.registry->node_id());
+    } else if (name == "safekeeper_http_address") {
+        value = ctx.registry->http_address();
     } else {
         conn.send_error(sqlstate::kUndefinedObject,
                         "unrecognized configuration parameter \"" + name + "\"");

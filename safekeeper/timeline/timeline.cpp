@@ -338,7 +338,28 @@ std::vector<std::shared_ptr<Timeline>> TimelineRegistry::list() {
     return out;
 }
 
-Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool force) {
+PeerRecoveryStatus Timeline::peer_recovery() const {
+    std::lock_guard<std::mutex> g(peer_recovery_mutex_);
+    return peer_recovery_;
+}
+
+void Timeline::set_peer_recovery(PeerRecoveryStatus status) {
+    std::lock_guard<std::mutex> g(peer_recovery_mutex_);
+    peer_recovery_ = std::move(status);
+}
+
+void TimelineRegistry::set_http_address(std::string address) {
+    std::lock_guard<std::mutex> g(http_address_mutex_);
+    http_address_ = std::move(address);
+}
+
+std::string TimelineRegistry::http_address() const {
+    std::lock_guard<std::mutex> g(http_address_mutex_);
+    return http_address_;
+}
+
+Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool force,
+                                bool reserve_for_pull) {
     std::shared_ptr<Timeline> tl;
     {
         std::lock_guard<std::mutex> g(mutex_);
@@ -354,6 +375,7 @@ Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool
                 "request with ?force=true");
         tl = it->second;
         timelines_.erase(it);
+        if (reserve_for_pull) pulling_.insert({tenant, timeline});
     }
     tl->mark_deleted();
     // Wait for an in-flight batch to finish before the files go away; no

@@ -81,6 +81,27 @@ struct TimelineSnapshot {
     std::uint64_t disk_full_events = 0;
 };
 
+// What peer recovery (recovery/peer_recovery.h) last saw and did for one
+// timeline; for the status API and metrics.
+struct PeerView {
+    NodeId id = 0;
+    std::string address;       // its PostgreSQL-protocol host:port (from the configuration)
+    std::string http_address;  // where its HTTP API was found ("" until found)
+    Lsn flush_lsn = 0, commit_lsn = 0, timeline_start_lsn = 0;  // from its last snapshot
+    std::int64_t seen_unix_ms = 0;  // 0: never reached
+    std::string error;              // why the last attempt to reach it failed ("" if it worked)
+};
+struct PeerRecoveryStatus {
+    bool active = false;  // copying WAL from a peer right now
+    NodeId peer = 0;      // the peer of the current or last recovery
+    Lsn target_lsn = 0;   // the current or last recovery's target (the peer's commit_lsn)
+    std::uint64_t recovered_bytes = 0;  // WAL bytes taken from peers since start-up
+    std::uint64_t recoveries = 0;       // recoveries that reached their target
+    std::uint64_t bootstraps = 0;       // rebuilt from a peer's copy (pull_timeline)
+    std::string last_error;             // "" when the last attempt worked
+    std::vector<PeerView> peers;
+};
+
 class Timeline {
 public:
     // Active timeline over an opened storage. `slots` null: the slot file in
@@ -165,6 +186,10 @@ public:
 
     StorageCounters* counters() { return storage_ ? &storage_->counters() : nullptr; }
 
+    // Peer recovery's status (written by the recovery thread). Thread-safe.
+    PeerRecoveryStatus peer_recovery() const;
+    void set_peer_recovery(PeerRecoveryStatus status);
+
 private:
     Id128 tenant_, timeline_;
     std::string name_;
@@ -186,6 +211,8 @@ private:
     Lsn disk_full_flush_ = 0;      // flush LSN when the disk-full state began
     std::uint64_t disk_full_control_writes_ = 0;  // storage control_writes() then
 
+    mutable std::mutex peer_recovery_mutex_;
+    PeerRecoveryStatus peer_recovery_;
     mutable std::mutex snapshot_mutex_;
     std::condition_variable commit_cv_;
     TimelineSnapshot snapshot_;
@@ -222,10 +249,21 @@ public:
     // connections stop), durably writes its tombstone (the highest term it
     // promised: TENANT_DIR/<timeline>.tombstone), renames its directory
     // durably out of the way, then removes the files. kNotFound if unknown.
-    Status remove(const Id128& tenant, const Id128& timeline, bool force = false);
+    // `reserve_for_pull`: the timeline is reserved for a pull (as by
+    // begin_pull) in the same step that unregisters it, so no proposer can
+    // create it empty before the pull that rebuilds it (peer recovery's
+    // bootstrap; the caller runs the pull with PullOptions::reserved).
+    Status remove(const Id128& tenant, const Id128& timeline, bool force = false,
+                  bool reserve_for_pull = false);
     // Persists commit/truncate LSNs and slots of every active timeline (shutdown).
     void persist_all_horizons();
     NodeId node_id() const { return node_id_; }
+    // The HTTP API's address as peers should use it ("HOST:PORT"; the host may
+    // be a wildcard such as 0.0.0.0, which a peer replaces by the host it
+    // reached this node at). Served as `SHOW safekeeper_http_address` so a
+    // peer safekeeper can find the API for peer recovery. Thread-safe.
+    void set_http_address(std::string address);
+    std::string http_address() const;
 
     // --- pull_timeline (pull_timeline/pull.h) ---
     // Reserves (tenant, timeline) for a pull from a peer: kInvalidInput if
@@ -262,6 +300,8 @@ private:
     std::mutex mutex_;
     std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
     std::set<TimelineKey> pulling_;  // reserved by begin_pull
+    mutable std::mutex http_address_mutex_;
+    std::string http_address_;
 };
 
 }  // namespace wp::sk

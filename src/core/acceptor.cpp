@@ -146,6 +146,7 @@ Status Acceptor::check_fence(const ProposerGreeting& g) const {
 
 Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
     if (failed()) return failure_;
+    peer_recovery_target_ = kInvalidLsn;
     // Make the reply exact: WAL written before this vote becomes durable now,
     // so nothing later moves the flush LSN the proposer places us by.
     if (write_lsn_ != flush_lsn()) {
@@ -182,6 +183,7 @@ Result<VoteResponse> Acceptor::handle_vote_request(const VoteRequest& request) {
 Result<AppendResponse> Acceptor::handle_proposer_elected(const ProposerGreeting& greeting,
                                                          const ProposerElected& request) {
     if (failed()) return failure_;
+    peer_recovery_target_ = kInvalidLsn;
     if (request.term < state_.term) return make_append_response();  // carries the higher term
     if (request.term_history.empty() || request.term_history.back().term != request.term ||
         !is_well_formed(request.term_history))
@@ -361,6 +363,87 @@ Result<WalReadResponse> Acceptor::handle_wal_read(const WalReadRequest& request)
     // removed below the horizon): the request fails, the acceptor stays up.
     if (!s.ok()) return Status::error("cannot read WAL for a WalReadRequest: " + s.message());
     return reply;
+}
+
+Result<Acceptor::PeerRecoveryPlan> Acceptor::begin_peer_recovery(const TermHistory& peer_history,
+                                                                Lsn peer_commit_lsn,
+                                                                Lsn peer_timeline_start_lsn) {
+    if (failed()) return failure_;
+    peer_recovery_target_ = kInvalidLsn;
+    if (!is_well_formed(peer_history))
+        return Status::invalid("the peer's term history is not well formed");
+    if (write_lsn_ != flush_lsn()) {
+        Status s = flush();
+        if (!s.ok()) return s;
+    }
+    PeerRecoveryPlan plan;
+    plan.target = peer_commit_lsn;
+    const Lsn flush = flush_lsn();
+    const TermHistory committed = history_up_to(peer_history, peer_commit_lsn);
+    if (flush == kInvalidLsn || committed.empty()) {
+        plan.needs_bootstrap = flush == kInvalidLsn && !committed.empty();
+        plan.fetch_from = plan.needs_bootstrap ? kInvalidLsn : peer_commit_lsn;
+        return plan;
+    }
+    // Where this acceptor's WAL stops agreeing with the peer's committed WAL.
+    const HighestCommonPoint hcp = highest_common_point(committed, state_.term_history, flush);
+    if (!hcp.found) {
+        plan.needs_bootstrap = true;
+        return plan;
+    }
+    const Lsn cut = std::min(hcp.lsn, flush);
+    if (cut >= peer_commit_lsn) {
+        plan.fetch_from = plan.target;  // nothing committed that we lack
+        return plan;
+    }
+    if (cut < flush) {
+        if (cut < state_.commit_lsn)
+            return Status::error("peer recovery: the peer's committed WAL differs from this "
+                                 "acceptor's below its commit_lsn " +
+                                 format_lsn(state_.commit_lsn) + " (at " + format_lsn(cut) +
+                                 "); refusing to truncate");
+    }
+    if (cut < peer_timeline_start_lsn) {
+        plan.needs_bootstrap = true;
+        return plan;
+    }
+    if (cut < flush) {
+        Status s = storage_->truncate_wal(cut);
+        if (!s.ok()) return fail("cannot truncate WAL", s);
+        write_lsn_ = storage_->flush_lsn();
+        state_.truncate_lsn = std::min(state_.truncate_lsn, write_lsn_);
+        pending_truncate_lsn_ = std::min(pending_truncate_lsn_, write_lsn_);
+        pending_commit_lsn_ = std::min(pending_commit_lsn_, write_lsn_);
+    }
+    // Keep our own history when it already says what the peer's says below
+    // its commit_lsn (it may extend further: an accepted proposer's).
+    const HighestCommonPoint agree = highest_common_point(state_.term_history, committed, peer_commit_lsn);
+    if (!agree.found || agree.lsn < peer_commit_lsn) {
+        state_.term_history = committed;
+        Status s = persist_or_forget();
+        if (!s.ok()) return s;
+    }
+    plan.fetch_from = write_lsn_;
+    peer_recovery_target_ = peer_commit_lsn;
+    return plan;
+}
+
+Status Acceptor::append_peer_wal(Lsn begin, const std::uint8_t* data, std::size_t size) {
+    if (failed()) return failure_;
+    if (peer_recovery_target_ == kInvalidLsn)
+        return Status::invalid("peer recovery is not in progress (a proposer took over)");
+    if (begin != write_lsn_ || begin + size > peer_recovery_target_)
+        return Status::invalid("peer WAL [" + format_lsn(begin) + ", " + format_lsn(begin + size) +
+                               ") does not continue this acceptor's WAL at " +
+                               format_lsn(write_lsn_) + " within the recovery target " +
+                               format_lsn(peer_recovery_target_));
+    if (size == 0) return Status();
+    Status s = storage_->write_wal(begin, data, size);
+    if (!s.ok()) return fail("cannot write WAL", s);
+    write_lsn_ = begin + size;
+    // Everything below the peer's commit_lsn is committed.
+    pending_commit_lsn_ = std::max(pending_commit_lsn_, write_lsn_);
+    return Status();
 }
 
 Status Acceptor::flush() {

@@ -393,6 +393,15 @@ void Proposer::pump(TimeMs now, ProposerOutput& out) {
                                         format_lsn(end) + "): " + (s.ok() ? "short read" : s.message());
                 log(out, LogLevel::kError, "acceptor " + std::to_string(k) + ": " + why);
                 drop_peer(k, now, why, true, out);
+                if (configured()) {
+                    // Its peers hold that WAL: give its recovery time.
+                    p.reconnect_at = now + config_.peer_recovery_wait_ms;
+                    log(out, LogLevel::kWarning,
+                        "acceptor " + std::to_string(k) +
+                            " needs WAL this primary no longer has; it recovers from its peers "
+                            "(reconnecting in " +
+                            std::to_string(config_.peer_recovery_wait_ms) + " ms)");
+                }
                 break;
             }
             send(k, r, now, out);
@@ -413,6 +422,17 @@ void Proposer::pump(TimeMs now, ProposerOutput& out) {
             p.sent_commit_lsn = commit_lsn_;
         }
     }
+}
+
+Lsn Proposer::primary_retention_lsn() const {
+    if (!configured() || state_ != ProposerState::kElected) return truncate_lsn_;
+    Lsn lowest = commit_lsn_;
+    for (std::size_t k = 0; k < peers_.size(); ++k) {
+        const Peer& p = peers_[k];
+        if (counts(k) && p.state == AcceptorConnState::kStreaming && p.confirmed_term == term_)
+            lowest = std::min(lowest, p.confirmed_flush);
+    }
+    return std::max(truncate_lsn_, lowest);
 }
 
 ProposerOutput Proposer::on_tick(TimeMs now) {

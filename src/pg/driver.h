@@ -62,6 +62,8 @@ public:
     // allocation, never throw).
     wp::Lsn commit_lsn() const noexcept { return proposer_->commit_lsn(); }
     wp::Lsn truncate_lsn() const noexcept { return proposer_->truncate_lsn(); }
+    // What the primary's slot keeps (Proposer::primary_retention_lsn).
+    wp::Lsn primary_retention_lsn() const noexcept { return proposer_->primary_retention_lsn(); }
     // Highest LSN sent to any safekeeper in the current term.
     wp::Lsn sent_lsn() const noexcept { return proposer_->sent_lsn(); }
     bool elected() const noexcept { return proposer_->state() == wp::ProposerState::kElected; }

@@ -234,7 +234,7 @@ void walproposer_worker_main(Datum) {
                 ereport(FATAL, (errmsg("walproposer: cannot persist the term history: %s",
                                        g_driver->fatal_error().c_str())));
             wp::pg::worker_syncrep_publish_commit_lsn(g_driver->commit_lsn(), g_driver->sent_lsn());
-            wp::pg::worker_slot_advance(g_driver->truncate_lsn());
+            wp::pg::worker_slot_advance(g_driver->primary_retention_lsn());
             // Only an elected proposer hears from streaming safekeepers; keep
             // the last feedback while campaigning or reconnecting.
             if (g_driver->elected()) {

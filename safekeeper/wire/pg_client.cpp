@@ -1,0 +1,225 @@
+#include "wire/pg_client.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "walproposer/byte_order.h"
+
+namespace wp::sk {
+
+namespace {
+
+constexpr std::uint32_t kProtocolVersion3 = 196608;
+constexpr std::uint32_t kMaxMessageLength = 64u << 20;
+
+// Connects `fd` within `timeout` (non-blocking connect, then poll).
+bool connect_within(int fd, const sockaddr* addr, socklen_t len, std::chrono::milliseconds timeout,
+                    int& err) {
+    const int flags = ::fcntl(fd, F_GETFL, 0);
+    ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int rc = ::connect(fd, addr, len);
+    if (rc != 0 && errno != EINPROGRESS) {
+        err = errno;
+        return false;
+    }
+    if (rc != 0) {
+        pollfd p{fd, POLLOUT, 0};
+        rc = ::poll(&p, 1, static_cast<int>(timeout.count()));
+        if (rc == 0) {
+            err = ETIMEDOUT;
+            return false;
+        }
+        if (rc < 0) {
+            err = errno;
+            return false;
+        }
+        socklen_t elen = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen);
+        if (err != 0) return false;
+    }
+    ::fcntl(fd, F_SETFL, flags);
+    return true;
+}
+
+}  // namespace
+
+std::string pg_error_text(const std::string& p) {
+    std::string code, msg;
+    std::size_t i = 0;
+    while (i < p.size() && p[i] != '\0') {
+        const char field = p[i++];
+        const std::size_t end = p.find('\0', i);
+        if (end == std::string::npos) break;
+        if (field == 'C') code = p.substr(i, end - i);
+        if (field == 'M') msg = p.substr(i, end - i);
+        i = end + 1;
+    }
+    return code.empty() ? msg : code + " " + msg;
+}
+
+PgClient::~PgClient() { close(); }
+
+void PgClient::close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+}
+
+Status PgClient::error(const std::string& what) const {
+    return Status::error(StatusKind::kIoError, "peer " + peer_ + ": " + what);
+}
+
+Status PgClient::connect(const std::string& host, std::uint16_t port,
+                         const std::map<std::string, std::string>& params,
+                         std::chrono::milliseconds timeout) {
+    close();
+    peer_ = host + ":" + std::to_string(port);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res) != 0 || !res)
+        return error("cannot resolve host " + host);
+    int last_error = 0;
+    for (addrinfo* ai = res; ai && fd_ < 0; ai = ai->ai_next) {
+        int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            last_error = errno;
+            continue;
+        }
+        if (connect_within(fd, ai->ai_addr, ai->ai_addrlen, timeout, last_error))
+            fd_ = fd;
+        else
+            ::close(fd);
+    }
+    ::freeaddrinfo(res);
+    if (fd_ < 0) return error(std::string("cannot connect: ") + std::strerror(last_error));
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(timeout.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+    std::string body;
+    put_be32(body, kProtocolVersion3);
+    std::map<std::string, std::string> all = params;
+    all.emplace("user", "safekeeper");
+    for (const auto& [key, value] : all) {
+        body += key;
+        body.push_back('\0');
+        body += value;
+        body.push_back('\0');
+    }
+    body.push_back('\0');
+    std::string packet;
+    put_be32(packet, static_cast<std::uint32_t>(body.size() + 4));
+    packet += body;
+    WP_RETURN_IF_ERROR(send_all(packet));
+    for (;;) {
+        char type = 0;
+        std::string payload;
+        WP_RETURN_IF_ERROR(read_message(type, payload));
+        if (type == 'E') return error("refused the connection: " + pg_error_text(payload));
+        if (type == 'R' && (payload.size() < 4 || get_be32(payload.data()) != 0))
+            return error("asks for an authentication method this client does not speak");
+        if (type == 'Z') return Status();
+    }
+}
+
+Result<std::vector<PgClient::Row>> PgClient::query(const std::string& sql) {
+    if (fd_ < 0) return error("not connected");
+    std::string q = "Q";
+    put_be32(q, static_cast<std::uint32_t>(4 + sql.size() + 1));
+    q += sql;
+    q.push_back('\0');
+    WP_RETURN_IF_ERROR(send_all(q));
+    std::vector<Row> rows;
+    std::string failure;
+    for (;;) {
+        char type = 0;
+        std::string payload;
+        WP_RETURN_IF_ERROR(read_message(type, payload));
+        if (type == 'E') failure = pg_error_text(payload);
+        if (type == 'D') {
+            if (payload.size() < 2) return error("malformed DataRow");
+            const std::size_t columns = get_be16(payload.data());
+            std::size_t at = 2;
+            Row row;
+            for (std::size_t c = 0; c < columns; ++c) {
+                if (payload.size() < at + 4) return error("malformed DataRow");
+                const std::int32_t len = static_cast<std::int32_t>(get_be32(payload.data() + at));
+                at += 4;
+                if (len < 0) {
+                    row.emplace_back(std::nullopt);
+                    continue;
+                }
+                if (payload.size() < at + static_cast<std::size_t>(len))
+                    return error("malformed DataRow");
+                row.emplace_back(payload.substr(at, static_cast<std::size_t>(len)));
+                at += static_cast<std::size_t>(len);
+            }
+            rows.push_back(std::move(row));
+        }
+        if (type == 'Z') break;
+    }
+    if (!failure.empty()) return Status::invalid("peer " + peer_ + ": " + sql + ": " + failure);
+    return rows;
+}
+
+Result<std::string> PgClient::query_value(const std::string& sql) {
+    auto rows = query(sql);
+    if (!rows) return rows.status();
+    if (rows->size() != 1 || (*rows)[0].size() != 1 || !(*rows)[0][0])
+        return error(sql + ": expected one row with one value");
+    return *(*rows)[0][0];
+}
+
+Status PgClient::send_all(const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+        const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return error(errno == EAGAIN ? std::string("send timed out")
+                                         : std::string("send: ") + std::strerror(errno));
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    return Status();
+}
+
+Status PgClient::read_exact(char* buf, std::size_t n) {
+    std::size_t done = 0;
+    while (done < n) {
+        const ssize_t r = ::recv(fd_, buf + done, n - done, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return error(errno == EAGAIN ? std::string("no answer within the timeout")
+                                         : std::string("recv: ") + std::strerror(errno));
+        }
+        if (r == 0) return error("closed the connection");
+        done += static_cast<std::size_t>(r);
+    }
+    return Status();
+}
+
+Status PgClient::read_message(char& type, std::string& payload) {
+    char header[5];
+    WP_RETURN_IF_ERROR(read_exact(header, sizeof header));
+    type = header[0];
+    const std::uint32_t len = get_be32(header + 1);
+    if (len < 4 || len > kMaxMessageLength)
+        return error("sent a message of invalid length " + std::to_string(len));
+    payload.resize(len - 4);
+    return read_exact(payload.data(), payload.size());
+}
+
+}  // namespace wp::sk
