@@ -38,6 +38,8 @@ const BreakName kBreakModes[] = {
      "any connection may append in the accepted term (no one streamer per timeline)"},
     {BreakMode::kJoint, "joint",
      "a membership change skips the joint configuration (implies --membership)"},
+    {BreakMode::kRecovery, "recovery",
+     "peer recovery copies the donor's WAL up to its flush LSN, not only what is committed"},
 };
 bool parse_u64(const std::string& s, std::uint64_t& out) {
     if (s.empty() || s.size() > 19) return false;
@@ -252,5 +254,8 @@ int main(int argc, char** argv) {
             static_cast<unsigned long long>(stats.changes_done),
             static_cast<unsigned long long>(stats.adopted_configs),
             static_cast<unsigned long long>(stats.change_crashes));
+    std::printf("wpsim: peer recovery: %llu recoveries begun, %llu bytes copied\n",
+                static_cast<unsigned long long>(stats.recoveries),
+                static_cast<unsigned long long>(stats.recovered_bytes));
     return 0;
 }

@@ -424,6 +424,68 @@ void World::restart_acceptor(int k) {
                  " but restarted with term " + std::to_string(sa.acceptor->term()));
 }
 
+void World::peer_recovery_step() {
+    // Go on with a recovery in progress.
+    for (std::size_t k = 0; k < acceptors_.size(); ++k) {
+        SimAcceptor& sa = acceptors_[k];
+        if (sa.recovering_from < 0) continue;
+        SimAcceptor& donor = acceptors_[sa.recovering_from];
+        const std::string who = "A" + std::to_string(k) + " recovering from A" +
+                                std::to_string(sa.recovering_from);
+        const Lsn at = sa.up ? sa.acceptor->write_lsn() : kInvalidLsn;
+        if (!sa.up || !sa.acceptor->peer_recovery_active() || sa.slot.holder() != 0 ||
+            !donor.up || at >= sa.recovery_target || donor.storage.flush_lsn() < sa.recovery_target ||
+            donor.storage.start > at) {
+            if (sa.up && sa.acceptor->peer_recovery_active() && !sa.acceptor->flush().ok())
+                fail("peer recovery", who + ": flush failed");
+            note(who + ": ends at " + format_lsn(at));
+            sa.recovering_from = -1;
+            return;
+        }
+        const Lsn end = std::min<Lsn>(sa.recovery_target, at + 1 + rng_.below(48 * 1024));
+        std::vector<std::uint8_t> chunk;
+        if (!donor.storage.read_wal(at, end, chunk).ok() || chunk.size() != end - at) {
+            note(who + ": cannot read the donor's WAL");
+            sa.recovering_from = -1;
+            return;
+        }
+        Status s = sa.acceptor->append_peer_wal(at, chunk.data(), chunk.size());
+        if (s.ok() && rng_.chance(50)) s = sa.acceptor->flush();
+        if (!s.ok()) fail("peer recovery", who + ": " + s.message());
+        stats_->recovered_bytes += chunk.size();
+        if (verbose_) note(who + ": copied [" + format_lsn(at) + ", " + format_lsn(end) + ")");
+        return;
+    }
+    // Or begin one: an acceptor no proposer streams to, from a random donor.
+    const int k = static_cast<int>(rng_.below(acceptors_.size()));
+    const int d = static_cast<int>(rng_.below(acceptors_.size()));
+    SimAcceptor& sa = acceptors_[k];
+    SimAcceptor& donor = acceptors_[d];
+    if (k == d || !sa.up || !donor.up || sa.slot.holder() != 0 || sa.acceptor->failed() ||
+        donor.acceptor->failed() || !donor.storage.start)
+        return;
+    // What the donor's snapshot shows: its durable control state and WAL.
+    const AcceptorDurableState& ds = donor.storage.durable;
+    Lsn target = std::min(ds.commit_lsn, donor.storage.flush_lsn());
+    if (mode_ == BreakMode::kRecovery) target = donor.storage.flush_lsn();
+    if (target <= sa.acceptor->flush_lsn()) return;
+    auto plan = sa.acceptor->begin_peer_recovery(ds.term_history, target,
+                                                 std::max(donor.storage.start, kTimelineStart));
+    const std::string who = "A" + std::to_string(k) + " recovering from A" + std::to_string(d);
+    if (!plan) {
+        // Two committed WALs that differ: impossible unless a rule is broken.
+        fail("peer recovery (committed WAL differs between acceptors)", who + ": " + plan.message());
+        return;
+    }
+    sa.acked_flush = std::min(sa.acked_flush, sa.acceptor->flush_lsn());  // a tail may be cut
+    if (plan->needs_bootstrap || plan->fetch_from >= plan->target) return;
+    ++stats_->recoveries;
+    sa.recovering_from = d;
+    sa.recovery_target = plan->target;
+    note(who + ": [" + format_lsn(plan->fetch_from) + ", " + format_lsn(plan->target) +
+         ") with history " + format_history(ds.term_history));
+}
+
 void World::recreate_acceptor(int k) {
     // DELETE of the timeline and a new one created by the next greeting: the
     // WAL and the control file are gone; the tombstone keeps the term and
@@ -587,6 +649,7 @@ void World::step() {
     now_ += 1 + rng_.below(8);
     const bool faults = step_ + 150 < total_steps_;  // a quiet tail lets the system converge
     if (membership_ && faults) membership_step();
+    if (rng_.chance(8)) peer_recovery_step();
     const unsigned roll = static_cast<unsigned>(rng_.below(100));
     // Collect deliverable queues.
     std::vector<std::pair<int, bool>> ready;  // (conn, to_acceptor)

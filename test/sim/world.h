@@ -18,7 +18,8 @@
 // failovers happen: a sync proposer fences the old timelines and commits the
 // quorum's WAL, a standby (caught up or lagging) is promoted on the next
 // timeline, and stopped old primaries come back; the failover invariants
-// (docs/consensus.md) are checked too.
+// (docs/consensus.md) are checked too. Acceptors no proposer streams to
+// copy committed WAL from each other (peer recovery) throughout.
 //
 // Files: world.h/world.cpp (the model and the scheduler), invariants.h/
 // invariants.cpp (what is checked, as World's checking methods), main.cpp
@@ -67,7 +68,8 @@ enum class BreakMode {
     kNoTrim,
     kInherit,
     kOneStreamer,
-    kJoint
+    kJoint,
+    kRecovery
 };
 
 struct Rng {
@@ -100,6 +102,10 @@ struct SimAcceptor {
     // of the connection whose ProposerElected this acceptor accepted last in
     // this life (0 = none).
     std::uint64_t stream_owner = 0;
+    // Peer recovery in progress (peer_recovery_step): the donor acceptor and
+    // the target (the donor's durable commit_lsn when it began); -1: none.
+    int recovering_from = -1;
+    Lsn recovery_target = kInvalidLsn;
 };
 
 struct SimProposer;
@@ -151,7 +157,8 @@ struct Stats {
                   clones = 0, failovers = 0, syncs = 0, syncs_done = 0, syncs_failed = 0,
                   promotions = 0, lagging_promotions = 0, promoted_elected = 0, fenced = 0,
                   refused_lagging = 0, comebacks = 0, change_requests = 0, joint_configs = 0,
-                  changes_done = 0, adopted_configs = 0, change_crashes = 0;
+                  changes_done = 0, adopted_configs = 0, change_crashes = 0, recoveries = 0,
+                  recovered_bytes = 0;
 };
 
 class World {
@@ -200,6 +207,10 @@ class World {
     void clone_proposer(int from, int to);
     AcceptorConfig acceptor_config(int k) const;
     void restart_acceptor(int k);
+    // Peer recovery (docs/consensus.md "Peer recovery"): an acceptor that no
+    // proposer streams to copies committed WAL from another, one chunk per
+    // call, interleaved with everything else.
+    void peer_recovery_step();
     void generate_wal(int p);
     void check_invariants();
     // Failover model (--failover).
