@@ -188,6 +188,8 @@ PullOutcome pull_timeline(TimelineRegistry& registry, const Id128& tenant, const
         control->acceptor.term = std::max(control->acceptor.term, (*tombstone)->term);
         control->acceptor.min_pg_timeline =
             std::max(control->acceptor.min_pg_timeline, (*tombstone)->min_pg_timeline);
+        if ((*tombstone)->configuration.key() > control->acceptor.configuration.key())
+            control->acceptor.configuration = (*tombstone)->configuration;
     }
 
     Status s = make_directory_durably(fs, tenant_dir);

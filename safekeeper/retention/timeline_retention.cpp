@@ -65,8 +65,8 @@ void Timeline::run_retention_locked() {
         spdlog::warn(
             "timeline {}: a lagging member is cut off by --max-wal-retention ({} bytes): "
             "truncate_lsn {} (WAL every member holds) is too far behind the end of WAL {}; WAL "
-            "below {} will be removed, so a member behind it cannot catch up from this "
-            "safekeeper",
+            "below {} will be removed; a member behind it rebuilds its copy from a peer when it "
+            "comes back (peer recovery)",
             name_, in.max_retention, format_lsn(in.truncate_lsn), format_lsn(in.flush_lsn),
             format_lsn(d.horizon));
         ++cutoffs;

@@ -121,30 +121,39 @@ std::string encode_tombstone(const Id128& timeline_id, const Tombstone& tombston
     w.bytes(timeline_id.data(), timeline_id.size());
     w.le64(tombstone.term);
     w.le32(tombstone.min_pg_timeline);
+    put_configuration(w, tombstone.configuration);
     w.le32(wp_crc32c(w_bytes.data(), w_bytes.size()));
     return w_bytes;
 }
 
 Result<Tombstone> decode_tombstone(const std::string& bytes, const Id128& timeline_id) {
-    // Version 1: 32-byte body (no fence); version 2: 36-byte body.
-    if (bytes.size() != 36 && bytes.size() != 40)
+    // Version 1: 32-byte body (no fence); version 2: 36-byte body; version 3:
+    // 36 bytes and the configuration.
+    if (bytes.size() < 36)
         return Status::corrupt("tombstone has " + std::to_string(bytes.size()) +
-                               " bytes (expected 36 or 40)");
+                               " bytes (expected at least 36)");
     const std::size_t body = bytes.size() - 4;
-    ByteReader r(bytes.data(), bytes.size());
-    std::uint32_t magic = 0, version = 0, crc = 0;
+    ByteReader r(bytes.data(), body);
+    std::uint32_t magic = 0, version = 0;
     Id128 id{};
     Tombstone tombstone;
     (void)(r.le32(magic) && r.le32(version) && r.bytes(id.data(), id.size()) &&
            r.le64(tombstone.term));
-    if (body == 36) (void)r.le32(tombstone.min_pg_timeline);
-    (void)r.le32(crc);
     if (magic != kTombstoneMagic) return Status::corrupt("tombstone has bad magic");
-    if (!((version == 1 && body == 32) || (version == 2 && body == 36)))
+    if (!((version == 1 && body == 32) || (version == 2 && body == 36) ||
+          (version == 3 && body > 36)))
         return Status::corrupt("tombstone has unknown format version " + std::to_string(version) +
                                " for its size");
-    if (crc != wp_crc32c(bytes.data(), body)) return Status::corrupt("tombstone CRC mismatch");
+    if (get_le32(bytes.data() + body) != wp_crc32c(bytes.data(), body))
+        return Status::corrupt("tombstone CRC mismatch");
     if (id != timeline_id) return Status::corrupt("tombstone names another timeline");
+    if (version >= 2) (void)r.le32(tombstone.min_pg_timeline);
+    if (version >= 3) {
+        Result<Configuration> config = read_configuration(r);
+        if (!config) return Status::corrupt("tombstone configuration: " + config.message());
+        tombstone.configuration = std::move(*config);
+        if (r.remaining() != 0) return Status::corrupt("tombstone has trailing bytes");
+    }
     return tombstone;
 }
 

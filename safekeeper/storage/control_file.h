@@ -59,18 +59,21 @@ Status store_control_file(FileSystem& fs, const std::string& timeline_dir, const
 // that a timeline created again under the same id starts at that term and
 // can never grant a vote in a term it may already have voted in, and the
 // failover fence (min_pg_timeline) it held, so that deleting and recreating
-// a member never lifts a fence from it.
+// a member never lifts a fence from it, and the membership configuration it
+// held, so that it never answers a proposer of an older configuration.
 // Format (little-endian; docs/storage.md): u32 magic 0x53544B53 ("SKTS"),
-// u32 version, 16-byte timeline id, u64 term, [version 2: u32
-// min_pg_timeline], u32 CRC-32C of the bytes before it. Version 1 (36 bytes,
-// no fence) is still read; version 2 (40 bytes) is written.
+// u32 version, 16-byte timeline id, u64 term, [version >= 2: u32
+// min_pg_timeline], [version 3: the configuration, encoded as in the control
+// file], u32 CRC-32C of the bytes before it. Versions 1 (36 bytes, no fence)
+// and 2 (40 bytes, no configuration) are still read; version 3 is written.
 constexpr std::uint32_t kTombstoneMagic = 0x53544B53;  // "SKTS" read as little-endian bytes
-constexpr std::uint32_t kTombstoneVersion = 2;
+constexpr std::uint32_t kTombstoneVersion = 3;
 constexpr const char kTombstoneSuffix[] = ".tombstone";
 
 struct Tombstone {
     Term term = 0;
     std::uint32_t min_pg_timeline = 0;
+    Configuration configuration;  // generation 0: none
 };
 
 std::string encode_tombstone(const Id128& timeline_id, const Tombstone& tombstone);

@@ -312,6 +312,7 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
     if (*tombstone) {
         initial.acceptor.term = (*tombstone)->term;
         initial.acceptor.min_pg_timeline = (*tombstone)->min_pg_timeline;
+        initial.acceptor.configuration = (*tombstone)->configuration;
     }
     auto storage = WalStorage::create(fs_, timeline_dir(tenant, timeline), initial, options_);
     if (!storage) return storage.status();
@@ -391,9 +392,13 @@ Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool
         keep.min_pg_timeline = std::max({acc->state().min_pg_timeline,
                                          acc->durable_state().min_pg_timeline,
                                          tl->storage()->control().acceptor.min_pg_timeline});
+        for (const Configuration* c : {&acc->state().configuration, &acc->durable_state().configuration,
+                                       &tl->storage()->control().acceptor.configuration})
+            if (c->key() > keep.configuration.key()) keep.configuration = *c;
     } else if (auto control = load_control_file(fs_, dir)) {
         keep.term = control->acceptor.term;
         keep.min_pg_timeline = control->acceptor.min_pg_timeline;
+        keep.configuration = control->acceptor.configuration;
     } else {
         spdlog::warn(
             "timeline {}: deleting a timeline whose control file cannot be read ({}); its "
@@ -405,6 +410,8 @@ Status TimelineRegistry::remove(const Id128& tenant, const Id128& timeline, bool
     if (earlier && *earlier) {
         keep.term = std::max(keep.term, (*earlier)->term);
         keep.min_pg_timeline = std::max(keep.min_pg_timeline, (*earlier)->min_pg_timeline);
+        if ((*earlier)->configuration.key() > keep.configuration.key())
+            keep.configuration = (*earlier)->configuration;
     } else if (!earlier) {
         spdlog::warn("timeline {}: replacing an unreadable tombstone: {}", tl->name(),
                      earlier.status().message());

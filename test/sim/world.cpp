@@ -493,12 +493,14 @@ void World::recreate_acceptor(int k) {
     SimAcceptor& sa = acceptors_[k];
     const Term tombstone_term = sa.storage.durable.term;
     const std::uint32_t tombstone_fence = sa.storage.durable.min_pg_timeline;
+    const Configuration tombstone_config = sa.storage.durable.configuration;
     crash_acceptor(k, /*power_loss=*/false);
     ++stats_->recreated;
     recreated_one_ = true;
     sa.storage = MemoryAcceptorStorage{};
     sa.storage.durable.term = mode_ == BreakMode::kDelete ? 0 : tombstone_term;
     sa.storage.durable.min_pg_timeline = tombstone_fence;
+    sa.storage.durable.configuration = tombstone_config;
     sa.acked_flush = kInvalidLsn;
     sa.seen_commit = sa.seen_durable_commit = kInvalidLsn;
     sa.recreated = true;
@@ -724,9 +726,7 @@ void World::step() {
             // covers it): the data loss itself is not what is tested here, but
             // that the member does not vote twice in a term.
             const int k = static_cast<int>(rng_.below(acceptors_.size()));
-            // (Not with --membership: the tombstone does not keep the
-            // configuration yet, see docs/consensus.md.)
-            bool others_hold = !recreated_one_ && !membership_;
+            bool others_hold = !recreated_one_;
             for (std::size_t j = 0; j < acceptors_.size() && others_hold; ++j)
                 if (static_cast<int>(j) != k &&
                     (acceptors_[j].storage.durable.commit_lsn <

@@ -146,17 +146,68 @@ TEST_CASE("registry: a deleted timeline comes back with its failover fence",
     CHECK(hello->min_pg_timeline == 2);
 }
 
-TEST_CASE("registry: a version 1 tombstone (no fence) is still read", "[sk][registry][tombstone]") {
+namespace {
+// An older tombstone format: the first `body` bytes of today's, that version,
+// a new CRC.
+std::string older_tombstone(const Tombstone& t, std::size_t body, char version) {
+    std::string bytes = encode_tombstone(kTimeline, t);
+    bytes.resize(body);
+    bytes[4] = version;
+    const std::uint32_t crc = wp_crc32c(bytes.data(), bytes.size());
+    wp::put_le32(bytes, crc);
+    return bytes;
+}
+}  // namespace
+
+TEST_CASE("registry: version 1 (no fence) and 2 (no configuration) tombstones are still read",
+          "[sk][registry][tombstone]") {
     // u32 magic, u32 version 1, id, u64 term, u32 CRC: the format before fences.
-    std::string v1 = encode_tombstone(kTimeline, Tombstone{9, 0});
-    v1.erase(v1.size() - 8);  // drop the fence and the CRC
-    v1[4] = 1;                // version 1
-    const std::uint32_t crc = wp_crc32c(v1.data(), v1.size());
-    wp::put_le32(v1, crc);
-    auto t = decode_tombstone(v1, kTimeline);
-    REQUIRE(t);
-    CHECK(t->term == 9);
-    CHECK(t->min_pg_timeline == 0);
+    auto v1 = decode_tombstone(older_tombstone(Tombstone{9, 4, {}}, 32, 1), kTimeline);
+    REQUIRE(v1);
+    CHECK(v1->term == 9);
+    CHECK(v1->min_pg_timeline == 0);
+    // Version 2 adds the fence.
+    auto v2 = decode_tombstone(older_tombstone(Tombstone{9, 4, {}}, 36, 2), kTimeline);
+    REQUIRE(v2);
+    CHECK(v2->term == 9);
+    CHECK(v2->min_pg_timeline == 4);
+    CHECK(v2->configuration.generation == 0);
+}
+
+TEST_CASE("registry: a deleted and recreated timeline keeps its configuration",
+          "[sk][registry][tombstone][membership]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    Configuration config;
+    config.generation = 5;
+    config.created_term = 3;
+    config.members = {{1, {"sk1", 5454}}, {2, {"sk2", 5454}}, {3, {"sk3", 5454}}};
+    // The format round-trips it.
+    auto decoded = decode_tombstone(encode_tombstone(kTimeline, Tombstone{3, 0, config}), kTimeline);
+    REQUIRE(decoded);
+    CHECK(decoded->configuration == config);
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    {
+        auto tl = registry.find_or_create(kTenant, kTimeline);
+        REQUIRE(tl);
+        std::lock_guard<std::mutex> g((*tl)->mutex());
+        AcceptorDurableState state = (*tl)->acceptor()->state();
+        state.term = 3;
+        state.configuration = config;
+        REQUIRE((*tl)->storage()->persist_state(state));
+    }
+    REQUIRE(registry.remove(kTenant, kTimeline, true));
+    auto again = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE(again);
+    std::lock_guard<std::mutex> g((*again)->mutex());
+    CHECK((*again)->acceptor()->state().configuration == config);
+    // A proposer of an older configuration is refused its vote.
+    VoteRequest old{4};
+    old.configuration = ConfigurationKey{4, 9};
+    auto vote = (*again)->acceptor()->handle_vote_request(old);
+    REQUIRE(vote);
+    CHECK_FALSE(vote->vote_granted);
 }
 
 TEST_CASE("registry: DELETE is refused while a proposer streams, unless forced",
