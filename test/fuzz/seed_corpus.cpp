@@ -121,7 +121,13 @@ void storage_formats() {
     put("fuzz_storage_formats", "control", with(0, wp::sk::encode_control_file(c)));
     wp::Id128 id{};
     id[0] = 0x22;
-    put("fuzz_storage_formats", "tombstone", with(1, wp::sk::encode_tombstone(id, {4, 2})));
+    put("fuzz_storage_formats", "tombstone", with(1, wp::sk::encode_tombstone(id, {4, 2, {}})));
+    wp::Configuration config;
+    config.generation = 2;
+    config.created_term = 4;
+    config.members = {{1, {"127.0.0.1", 5454}}, {2, {"sk2.example", 5454}}};
+    put("fuzz_storage_formats", "tombstone-configuration",
+        with(1, wp::sk::encode_tombstone(id, {4, 2, config})));
     wp::sk::WalGenerator gen(7300000000000000001ull, 1u << 20, 1, 3u << 20);
     std::vector<std::uint8_t> wal = gen.append_record(100);
     for (std::uint32_t len : {24u, 9000u, 30u}) {
