@@ -97,7 +97,7 @@ all: $(B)/header-check.stamp
 # includes name the folder ("storage/wal_storage.h"), found via -Isafekeeper.
 SK_SOURCES := $(sort $(wildcard safekeeper/*/*.cpp))
 SK_OBJS := $(SK_SOURCES:%.cpp=$(B)/obj/%.o)
-SK_LIBS := -lcpp-httplib -lspdlog -lfmt -lpthread $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
+SK_LIBS := -lcpp-httplib -lspdlog -lfmt -lpthread -lsystemd $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
 
 # The one file of the daemon allowed PostgreSQL (frontend) headers: CRC-32C.
 $(B)/obj/safekeeper/storage/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)

@@ -8,7 +8,9 @@
 // Start-up order: check flags, lock DIR (one daemon per directory), bind both
 // ports (so "address in use" fails fast), load every timeline, then serve.
 // SIGTERM/SIGINT: stop accepting, close connections after their current
-// batch (and fsync), persist commit/truncate LSNs, exit 0. Exit codes: 0 ok,
+// batch (and fsync), persist commit/truncate LSNs, exit 0. SIGHUP is logged
+// and ignored (nothing to reload). Under systemd, READY=1 is sent once the
+// daemon serves (Type=notify). Exit codes: 0 ok,
 // 1 runtime/start-up error, 2 bad flags (CLI11's convention for parse errors
 // is 1xx; we map them to 2).
 #include <fcntl.h>
@@ -18,7 +20,9 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <string>
@@ -100,8 +104,10 @@ int main(int argc, char** argv) {
         app.exit(e);
         return 2;
     }
+    // Logs go to stderr (docs/safekeeper.md, "Logs"), local time with its offset.
+    spdlog::set_default_logger(spdlog::stderr_logger_mt("safekeeper"));
     spdlog::set_level(spdlog::level::from_str(log_level));
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e [%l] %v");
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %z [%l] %v");
 
     auto retention_cap = parse_byte_size(max_wal_retention);
     if (!retention_cap)
@@ -150,6 +156,7 @@ int main(int argc, char** argv) {
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
 #ifdef WP_POWER_LOSS_FS
     sigaddset(&sigs, SIGUSR2);
 #endif
@@ -188,11 +195,24 @@ int main(int argc, char** argv) {
                  wp::kVersion, node_id, registry.list().size(), data_dir, pg_addr->first,
                  pg_server.bound_port(), http_addr->first, http.bound_port());
 
+    // Under systemd (Type=notify): ready now. A no-op elsewhere.
+    sd_notifyf(0, "READY=1\nSTATUS=serving %zu timelines\nMAINPID=%lu", registry.list().size(),
+               static_cast<unsigned long>(::getpid()));
+
     int sig = 0;
-    sigwait(&sigs, &sig);
+    for (;;) {
+        sigwait(&sigs, &sig);
+        if (sig != SIGHUP) break;
+        // Every setting comes from the command line, so there is nothing to
+        // reload yet; a reload (systemctl reload, log rotation) must not stop
+        // the daemon.
+        spdlog::info("received SIGHUP: nothing to reload (settings are command-line flags; "
+                     "a restart applies new ones); still serving");
+    }
 #ifdef WP_POWER_LOSS_FS
     if (sig == SIGUSR2) power_loss_fs.lose_power_and_exit();
 #endif
+    sd_notify(0, "STOPPING=1");
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     peer_recovery.stop();
     http.stop();

@@ -7,6 +7,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run ();
 use Time::HiRes qw(time);
 use SafekeeperNode;
 use WalproposerCluster;
@@ -23,8 +24,20 @@ is($primary->safe_psql('postgres',
 # 1. pgbench through the quorum.
 $primary->command_ok([ 'pgbench', '-i', '-s', '1', '-q', '-h', $primary->host, '-p',
         $primary->port, 'postgres' ], 'pgbench -i');
-$primary->command_ok([ 'pgbench', '-T', '4', '-c', '4', '-N', '-h', $primary->host, '-p',
-        $primary->port, 'postgres' ], 'pgbench -T 4 -c 4 -N with synchronous_commit = on');
+# While it runs, every safekeeper gets SIGHUP (systemctl reload, log
+# rotation): they keep running and the COMMITs go on.
+my ($bench_out, $bench_err) = ('', '');
+my $bench = IPC::Run::start(
+    [ 'pgbench', '-T', '4', '-c', '4', '-N', '-h', $primary->host, '-p', $primary->port,
+        'postgres' ],
+    '>', \$bench_out, '2>', \$bench_err, IPC::Run::timeout(120));
+sleep 1;
+kill 'HUP', $_->pid for @sks;
+ok($bench->finish, 'pgbench -T 4 -c 4 -N with synchronous_commit = on, SIGHUP to every safekeeper')
+  or diag($bench_err);
+like($bench_out, qr/number of transactions actually processed: [1-9]/, 'it committed transactions');
+ok((grep { $_->is_running } @sks) == 3, 'every safekeeper is still running after SIGHUP');
+like(slurp_file($sks[0]->log_file), qr/received SIGHUP: nothing to reload/, 'the SIGHUP is logged');
 my $end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 for my $sk (@sks) {
     ok(WalproposerCluster::wait_for_sk_flush($sk, $primary, $end),

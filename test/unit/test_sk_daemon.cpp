@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +60,7 @@ class Daemon {
         return status;
     }
     bool alive() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+    pid_t pid() const { return pid_; }
     std::uint16_t pg_port() const { return pg_port_; }
     std::uint16_t http_port() const { return http_port_; }
 
@@ -1090,4 +1092,47 @@ TEST_CASE("daemon: a member that was away takes the committed WAL from its peer"
     b.kill(SIGKILL);
     b.start();
     CHECK(status_of(b)["flush_lsn"] == format_lsn(end));
+}
+
+TEST_CASE("daemon: tells systemd when it is ready and stopping; SIGHUP does not stop it",
+          "[sk][daemon][systemd]") {
+    // A stand-in for systemd's notification socket (Type=notify).
+    char tmpl[] = "/tmp/sk_notify_XXXXXX";
+    REQUIRE(::mkdtemp(tmpl));
+    const std::string path = std::string(tmpl) + "/notify";
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    auto receive = [fd](int timeout_ms) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) <= 0) return std::string();
+        char buf[1024];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+    };
+    ::setenv("NOTIFY_SOCKET", path.c_str(), 1);
+    Daemon d(temp_dir());
+    d.start();
+    ::unsetenv("NOTIFY_SOCKET");
+    CHECK_THAT(receive(10000), Catch::Contains("READY=1"));
+    // SIGHUP (systemctl reload, log rotation): logged, still serving.
+    REQUIRE(d.pid() > 0);
+    ::kill(d.pid(), SIGHUP);
+    bool logged = false;
+    for (int i = 0; i < 100 && !logged; ++i) {
+        logged = read_file_bytes(d.dir() + ".log").find("received SIGHUP") != std::string::npos;
+        if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    CHECK(logged);
+    CHECK(d.alive());
+    CHECK_THAT(http_get(d.http_port(), "/v1/status"), Catch::Contains("\"timelines\""));
+    // SIGTERM: STOPPING=1, then a clean exit.
+    const int status = d.kill(SIGTERM);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_THAT(receive(5000), Catch::Contains("STOPPING=1"));
+    ::close(fd);
 }
