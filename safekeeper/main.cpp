@@ -67,6 +67,8 @@ int main(int argc, char** argv) {
     std::string max_wal_retention = "off";
     std::string wal_keep_size = "128MB";
     std::uint32_t peer_recovery_interval_ms = 1000;
+    std::size_t max_connections = 1000;
+    ConnectionLimits limits;
     bool no_peer_recovery = false;
     app.add_option("-D,--datadir", data_dir, "Data directory (created if missing)")->required();
     app.add_option("--id", node_id, "Node id of this safekeeper (a positive integer)")->required()
@@ -90,6 +92,18 @@ int main(int argc, char** argv) {
                    "to it) looks for committed WAL to take from them")
         ->capture_default_str()
         ->check(CLI::Range(std::uint32_t{10}, std::uint32_t{3600 * 1000}));
+    app.add_option("--max-connections", max_connections,
+                   "Most PostgreSQL-protocol connections at once; more are refused with 53300")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{4}, std::size_t{100000}));
+    app.add_option("--startup-timeout-ms", limits.startup_timeout_ms,
+                   "A PostgreSQL-protocol client must complete its startup within this long")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 3600 * 1000));
+    app.add_option("--message-timeout-ms", limits.message_timeout_ms,
+                   "Once part of a message has arrived, the rest must follow within this long")
+        ->capture_default_str()
+        ->check(CLI::Range(100, 3600 * 1000));
     app.add_flag("--no-peer-recovery", no_peer_recovery,
                  "Never take WAL from peer safekeepers (a member that is behind then waits for "
                  "the primary)");
@@ -168,7 +182,7 @@ int main(int argc, char** argv) {
     TimelineRegistry registry(fs, data_dir, node_id, options);
     registry.set_max_wal_retention(*retention_cap);
     registry.set_wal_keep_size(*keep_size);
-    PgServer pg_server(registry);
+    PgServer pg_server(registry, max_connections, limits);
     Status s = pg_server.listen(pg_addr->first, pg_addr->second);
     if (!s) return fail_start("--listen-pg " + listen_pg + ": " + s.message());
     HttpApi http(registry, pg_server, node_id);

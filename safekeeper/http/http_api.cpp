@@ -183,6 +183,14 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
         int yes = 1;
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
+    // Request bodies are small JSON (pull_timeline); anything larger is
+    // refused with 413 before it is read into memory. A client that stalls
+    // is dropped after the read timeout; a kept-alive connection serves at
+    // most a few requests (the worker pool is small).
+    server_->set_payload_max_length(kMaxHttpBodyBytes);
+    server_->set_read_timeout(std::chrono::seconds(10));
+    server_->set_write_timeout(std::chrono::seconds(10));
+    server_->set_keep_alive_max_count(20);
     server_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
         auto tls = registry_.list();
         std::size_t broken = 0;

@@ -26,6 +26,10 @@ class Server;
 
 namespace wp::sk {
 
+// Largest HTTP request body accepted (413 beyond it).
+constexpr std::size_t kMaxHttpBodyBytes = 64 * 1024;
+
+
 class HttpApi {
 public:
     HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id);

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -19,7 +21,19 @@ constexpr std::size_t kRecvChunk = 256 * 1024;
 
 }  // namespace
 
-PgConnection::PgConnection(int fd, std::string peer) : fd_(fd), peer_(std::move(peer)) {}
+namespace {
+std::int64_t monotonic_ms() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+}  // namespace
+
+PgConnection::PgConnection(int fd, std::string peer, ConnectionLimits limits)
+    : fd_(fd),
+      peer_(std::move(peer)),
+      limits_(limits),
+      startup_deadline_ms_(monotonic_ms() + limits.startup_timeout_ms) {}
 
 PgConnection::~PgConnection() {
     if (fd_ >= 0) ::close(fd_);
@@ -55,7 +69,24 @@ Status PgConnection::recv_some(bool nonblocking, bool& got_any) {
 }
 
 Status PgConnection::fill(std::size_t n) {
+    // The time limit of this read: the startup's, or once part of a message
+    // is here, the partial message's. Idle between messages: none.
+    std::int64_t deadline = in_startup_ ? startup_deadline_ms_ : 0;
     while (in_end_ - in_pos_ < n) {
+        if (deadline == 0 && in_end_ > in_pos_) deadline = monotonic_ms() + limits_.message_timeout_ms;
+        if (deadline != 0) {
+            const std::int64_t left = deadline - monotonic_ms();
+            pollfd p{fd_, POLLIN, 0};
+            const int rc = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
+            if (rc < 0 && errno == EINTR) continue;
+            if (rc == 0)
+                return Status::invalid(
+                    "client " + peer_ +
+                    (in_startup_ ? " did not complete its startup packet within the time limit (" +
+                                       std::to_string(limits_.startup_timeout_ms) + " ms)"
+                                 : " sent part of a message and nothing more within the time limit (" +
+                                       std::to_string(limits_.message_timeout_ms) + " ms)"));
+        }
         bool got = false;
         Status s = recv_some(false, got);
         if (!s) {
@@ -105,6 +136,7 @@ Result<StartupMessage> PgConnection::read_startup() {
             i += vlen + 1;
             m.params[std::string(key, klen)] = std::string(val, vlen);
         }
+        in_startup_ = false;
         return m;
     }
     return Status::invalid("too many SSL/GSS negotiation requests");

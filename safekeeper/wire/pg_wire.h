@@ -9,6 +9,12 @@
 // an error Status (the caller sends an ErrorResponse if it can and closes).
 // Outbound: the send_* calls append to an output buffer; flush() writes it
 // all (MSG_NOSIGNAL, EINTR and short writes handled).
+// Time limits (ConnectionLimits; a stalled or slow client never holds a
+// connection forever): read_startup() must complete within the startup
+// limit of the connection's creation, and once part of a message has
+// arrived the rest must follow within the message limit; either fails the
+// read with kInvalidInput naming the limit. An idle connection between
+// messages has no limit (a streaming proposer or consumer may be quiet).
 // Thread-safety: one thread uses a connection; shutdown() may be called from
 // any thread to wake a blocked reader (used on daemon shutdown and to evict
 // a superseded proposer).
@@ -26,6 +32,10 @@ namespace wp::sk {
 
 constexpr std::uint32_t kMaxMessageBytes = 32u << 20;  // 32 MB
 constexpr std::uint32_t kMaxStartupBytes = 10000;      // as PostgreSQL's MAX_STARTUP_PACKET_LENGTH
+struct ConnectionLimits {
+    int startup_timeout_ms = 10000;  // connect -> complete StartupMessage
+    int message_timeout_ms = 30000;  // first byte of a message -> its last
+};
 
 struct StartupMessage {
     std::uint32_t protocol = 0;
@@ -63,7 +73,7 @@ constexpr std::uint32_t kTextOid = 25, kInt4Oid = 23, kInt8Oid = 20, kByteaOid =
 
 class PgConnection {
 public:
-    explicit PgConnection(int fd, std::string peer);
+    PgConnection(int fd, std::string peer, ConnectionLimits limits = {});
     ~PgConnection();
     PgConnection(const PgConnection&) = delete;
     PgConnection& operator=(const PgConnection&) = delete;
@@ -118,6 +128,9 @@ private:
 
     int fd_;
     std::string peer_;
+    ConnectionLimits limits_;
+    bool in_startup_ = true;
+    std::int64_t startup_deadline_ms_ = 0;  // CLOCK_MONOTONIC ms
     std::vector<char> in_;    // [in_pos_, in_end_) is received and not yet consumed
     std::size_t in_pos_ = 0;
     std::size_t in_end_ = 0;

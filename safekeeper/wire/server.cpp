@@ -32,8 +32,8 @@ Result<std::pair<std::string, std::uint16_t>> parse_host_port(const std::string&
     return std::make_pair(host, static_cast<std::uint16_t>(port));
 }
 
-PgServer::PgServer(TimelineRegistry& registry, std::size_t max_connections)
-    : registry_(registry), max_connections_(max_connections) {}
+PgServer::PgServer(TimelineRegistry& registry, std::size_t max_connections, ConnectionLimits limits)
+    : registry_(registry), max_connections_(max_connections), limits_(limits) {}
 
 PgServer::~PgServer() {
     stop();
@@ -130,7 +130,7 @@ void PgServer::accept_loop() {
 
 void PgServer::run_connection(int fd, std::string peer, std::uint64_t id) {
     {
-        PgConnection conn(fd, peer);
+        PgConnection conn(fd, peer, limits_);
         {
             std::lock_guard<std::mutex> g(mutex_);
             connections_[id] = &conn;

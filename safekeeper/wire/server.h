@@ -32,7 +32,8 @@ Result<std::pair<std::string, std::uint16_t>> parse_host_port(const std::string&
 
 class PgServer {
 public:
-    PgServer(TimelineRegistry& registry, std::size_t max_connections = 1000);
+    PgServer(TimelineRegistry& registry, std::size_t max_connections = 1000,
+             ConnectionLimits limits = {});
     ~PgServer();
 
     Status listen(const std::string& host, std::uint16_t port);
@@ -49,6 +50,7 @@ private:
 
     TimelineRegistry& registry_;
     std::size_t max_connections_;
+    ConnectionLimits limits_;
     int listen_fd_ = -1;
     int wake_pipe_[2] = {-1, -1};
     std::uint16_t bound_port_ = 0;

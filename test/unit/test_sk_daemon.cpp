@@ -34,15 +34,16 @@ namespace {
 
 class Daemon {
   public:
-    explicit Daemon(std::string dir, int node_id = 7)
+    explicit Daemon(std::string dir, int node_id = 7, std::vector<std::string> extra = {})
         : dir_(std::move(dir)),
           node_id_(node_id),
+          extra_(std::move(extra)),
           pg_port_(sk_test::free_port()),
           http_port_(sk_test::free_port()) {}
     ~Daemon() { kill(SIGKILL); }
     // `binary`: "" for build/safekeeper (or $WP_SAFEKEEPER_BIN).
     void start(const std::string& binary = "") {
-        pid_ = sk_test::spawn_safekeeper(dir_, node_id_, pg_port_, http_port_, binary);
+        pid_ = sk_test::spawn_safekeeper(dir_, node_id_, pg_port_, http_port_, binary, extra_);
         // Wait until it accepts connections.
         for (int i = 0; i < 200; ++i) {
             PushClient c;
@@ -69,6 +70,7 @@ class Daemon {
   private:
     std::string dir_;
     int node_id_;
+    std::vector<std::string> extra_;
     std::uint16_t pg_port_, http_port_;
     pid_t pid_ = -1;
 };
@@ -1135,4 +1137,65 @@ TEST_CASE("daemon: tells systemd when it is ready and stopping; SIGHUP does not 
     CHECK(WEXITSTATUS(status) == 0);
     CHECK_THAT(receive(5000), Catch::Contains("STOPPING=1"));
     ::close(fd);
+}
+
+TEST_CASE("daemon: clients that stall in the startup or inside a message are closed after the "
+          "time limits, and the proposer is served meanwhile",
+          "[sk][daemon][limits]") {
+    Daemon d(temp_dir(), 7, {"--startup-timeout-ms=1500", "--message-timeout-ms=1500"});
+    d.start();
+    auto raw_connect = [&d]() {
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(d.pg_port());
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        return fd;
+    };
+    // 200 clients send half a startup packet (its length only) and stall.
+    std::vector<int> stalled;
+    for (int i = 0; i < 200; ++i) {
+        const int fd = raw_connect();
+        const char half[4] = {0, 0, 0, 40};
+        REQUIRE(::send(fd, half, sizeof half, MSG_NOSIGNAL) == 4);
+        stalled.push_back(fd);
+    }
+    // A proposer is served as usual meanwhile.
+    const Id128 tenant = make_id(0xF1), timeline = make_id(0xF2);
+    PushClient p;
+    REQUIRE(p.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    become_proposer(p, tenant, timeline, 1, {{1, kStart}});
+    CHECK(append_all(p, 1, kStart, std::vector<std::uint8_t>(100000, 7)) == kStart + 100000);
+    // A client that finished its startup, then sends part of a query.
+    PushClient partial;
+    REQUIRE(partial.connect("127.0.0.1", d.pg_port(), {}));
+    REQUIRE(partial.send_raw(std::string("Q\0\0\0\x64SEL", 8)));
+    // All of them are closed after their limit (1.5 s); the daemon says why.
+    const auto began = std::chrono::steady_clock::now();
+    int closed = 0;
+    for (int fd : stalled) {
+        if (closed_by_peer_within(fd, 10000)) ++closed;
+        ::close(fd);
+    }
+    CHECK(closed == 200);
+    char type = 0;
+    std::string payload;
+    REQUIRE(partial.read_backend_message(type, payload));
+    CHECK(type == 'E');
+    CHECK_THAT(payload, Catch::Contains("time limit"));
+    CHECK(std::chrono::steady_clock::now() - began < std::chrono::seconds(10));
+    // The proposer's stream is still up.
+    CHECK(append_all(p, 1, kStart + 100000, std::vector<std::uint8_t>(1000, 8)) == kStart + 101000);
+    CHECK_THAT(read_file_bytes(d.dir() + ".log"), Catch::Contains("startup packet within the time limit"));
+    // The HTTP API refuses a request body beyond its limit before reading it.
+    httplib::Client cli("127.0.0.1", d.http_port());
+    auto big = cli.Post(("/v1/tenant/" + format_id(tenant) + "/timeline/" + format_id(timeline) +
+                         "/pull_timeline")
+                            .c_str(),
+                        std::string(1 << 20, 'x'), "application/json");
+    REQUIRE(big);
+    CHECK(big->status == 413);
+    CHECK(d.alive());
+    CHECK_THAT(http_get(d.http_port(), "/v1/status"), Catch::Contains("\"timelines\""));
 }

@@ -63,20 +63,30 @@ inline std::uint16_t free_port() {
 // reaps it.
 // `binary` overrides the path (e.g. the power-loss test build).
 inline pid_t spawn_safekeeper(const std::string& dir, int node_id, int pg_port, int http_port,
-                              const std::string& binary = "") {
+                              const std::string& binary = "",
+                              const std::vector<std::string>& extra = {}) {
     const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
     const std::string path = !binary.empty() ? binary : bin ? bin : "build/safekeeper";
-    const std::string pg = "127.0.0.1:" + std::to_string(pg_port);
-    const std::string http = "127.0.0.1:" + std::to_string(http_port);
-    const std::string id = std::to_string(node_id);
+    std::vector<std::string> args = {path,
+                                     "-D",
+                                     dir,
+                                     "--id",
+                                     std::to_string(node_id),
+                                     "--listen-pg",
+                                     "127.0.0.1:" + std::to_string(pg_port),
+                                     "--listen-http",
+                                     "127.0.0.1:" + std::to_string(http_port)};
+    args.insert(args.end(), extra.begin(), extra.end());
     const pid_t pid = ::fork();
     if (pid == 0) {
         const std::string log = dir + ".log";
         FILE* f = std::freopen(log.c_str(), "a", stderr);
         (void)f;
         ::dup2(2, 1);
-        ::execl(path.c_str(), path.c_str(), "-D", dir.c_str(), "--id", id.c_str(), "--listen-pg",
-                pg.c_str(), "--listen-http", http.c_str(), static_cast<char*>(nullptr));
+        std::vector<char*> argv;
+        for (std::string& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(path.c_str(), argv.data());
         std::_Exit(127);
     }
     return pid;
