@@ -17,14 +17,18 @@ CREATE FUNCTION walproposer_status(
     OUT pid integer,
     OUT message text,
     OUT tenant_id text,
-    OUT timeline_id text)
+    OUT timeline_id text,
+    OUT generation bigint,
+    OUT members text,
+    OUT new_members text)
 RETURNS record
 AS 'MODULE_PATHNAME', 'walproposer_status'
 LANGUAGE C STRICT VOLATILE;
 
--- One row per configured safekeeper.
+-- One row per safekeeper that counts (the members of the configuration in force).
 CREATE FUNCTION walproposer_safekeepers(
     OUT address text,
+    OUT node_id bigint,
     OUT state text,
     OUT term bigint,
     OUT flush_lsn pg_lsn,

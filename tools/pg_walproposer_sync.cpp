@@ -28,6 +28,7 @@
 #include "../src/pg/safekeeper_conn.h"
 #include "../src/pg/wait_bits.h"
 #include "walproposer/config.h"
+#include "walproposer/configuration.h"
 #include "walproposer/timeline_key.h"
 #include "walproposer/proposer.h"
 #include "walproposer/version.h"
@@ -37,7 +38,10 @@ namespace {
 constexpr const char kProgram[] = "pg_walproposer_sync";
 
 struct Options {
-    std::vector<wp::SafekeeperAddress> safekeepers;
+    std::vector<wp::SafekeeperAddress> safekeepers;  // the plain list form
+    // The member form (id=host:port,...): a configuration to start from
+    // (generation 1); the proposer adopts the newer one the safekeepers hold.
+    wp::Configuration configuration;
     std::string tenant_hex;
     std::string timeline_hex;
     double timeout_seconds = 30;
@@ -58,6 +62,9 @@ void print_help() {
         "\n"
         "Options:\n"
         "  -s, --safekeepers LIST   the safekeepers, as in walproposer.safekeepers\n"
+        "                           (host:port,... or, with a membership configuration,\n"
+        "                           id=host:port,...: then the configuration the\n"
+        "                           safekeepers hold is used)\n"
         "      --tenant-id HEX      tenant id (32 hex digits; walproposer.tenant_id)\n"
         "      --timeline-id HEX    timeline id (32 hex digits; walproposer.timeline_id)\n"
         "      --system-id N        derive both ids from the system identifier, as the\n"
@@ -101,10 +108,15 @@ Options parse_options(int argc, char** argv) {
             std::printf("%s %s\n", kProgram, wp::kVersion);
             std::exit(0);
         } else if (is("--safekeepers", "-s")) {
-            auto list = wp::parse_safekeeper_list(value("--safekeepers"));
-            if (!list) usage_error("invalid --safekeepers: " + list.message());
-            if (list->empty()) usage_error("--safekeepers is empty");
-            options.safekeepers = std::move(*list);
+            auto setting = wp::parse_safekeepers_setting(value("--safekeepers"));
+            if (!setting) usage_error("invalid --safekeepers: " + setting.message());
+            if (setting->member_form) {
+                options.configuration.generation = 1;
+                options.configuration.members = std::move(setting->members);
+            } else {
+                if (setting->addresses.empty()) usage_error("--safekeepers is empty");
+                options.safekeepers = std::move(setting->addresses);
+            }
             have_list = true;
         } else if (is("--tenant-id")) {
             auto id = wp::parse_hex_id(value("--tenant-id"));
@@ -160,6 +172,7 @@ public:
         wp::ProposerConfig config;
         config.sync = true;
         config.acceptor_count = options.safekeepers.size();
+        config.configuration = options.configuration;
         config.greeting.tenant_id = *wp::parse_id(options.tenant_hex);
         config.greeting.timeline_id = *wp::parse_id(options.timeline_hex);
         for (std::size_t i = 0; i < config.greeting.proposer_id.size(); ++i)
@@ -172,11 +185,7 @@ public:
         config.heartbeat_interval_ms = 100;
         config.random_seed = seed;
         proposer_ = std::make_unique<wp::Proposer>(std::move(config), nullptr);
-        for (std::size_t i = 0; i < options.safekeepers.size(); ++i)
-            connections_.push_back(std::make_unique<wp::pg::SafekeeperConnection>());
-        last_error_.assign(connections_.size(), std::string());
-        answered_.assign(connections_.size(), false);
-        connect_started_at_.assign(connections_.size(), 0);
+        sync_slots();
     }
 
     // Runs until the sync is done (true), the proposer gives up, or the
@@ -220,6 +229,22 @@ public:
     wp::ProposerStatus status() const { return proposer_->status(); }
 
 private:
+    // One connection per proposer slot (a configuration adopted from the
+    // safekeepers may add members).
+    void sync_slots() {
+        while (connections_.size() < proposer_->slot_count()) {
+            connections_.push_back(std::make_unique<wp::pg::SafekeeperConnection>());
+            last_error_.emplace_back();
+            answered_.push_back(false);
+            connect_started_at_.push_back(0);
+        }
+    }
+
+    wp::SafekeeperAddress address_of(std::size_t index) const {
+        if (proposer_->configuration().generation != 0) return proposer_->slot_member(index).address;
+        return options_.safekeepers[index];
+    }
+
     void wait_and_dispatch(wp::TimeMs timeout_ms) {
         std::vector<pollfd> fds;
         std::vector<std::size_t> owners;
@@ -252,7 +277,7 @@ private:
         if (became_streaming) {
             last_error_[index].clear();
             answered_[index] = true;
-            log_line("connected to safekeeper " + options_.safekeepers[index].to_string());
+            log_line("connected to safekeeper " + address_of(index).to_string());
             execute(proposer_->on_connected(index, now), now);
         }
         for (const auto& payload : inbox) {
@@ -276,13 +301,13 @@ private:
 
     void lost(std::size_t index, const std::string& reason, wp::TimeMs now) {
         if (reason != last_error_[index])
-            log_line("safekeeper " + options_.safekeepers[index].to_string() + ": " + reason);
+            log_line("safekeeper " + address_of(index).to_string() + ": " + reason);
         last_error_[index] = reason;
         execute(proposer_->on_disconnected(index, now, reason), now);
     }
 
     void connect(std::size_t index, wp::TimeMs now) {
-        const auto& address = options_.safekeepers[index];
+        const wp::SafekeeperAddress address = address_of(index);
         // create_timeline=false: a sync never creates a timeline (a mistyped
         // id must not leave empty timelines on every safekeeper).
         connect_started_at_[index] = now;
@@ -293,6 +318,7 @@ private:
     }
 
     void execute(wp::ProposerOutput&& output, wp::TimeMs now) {
+        sync_slots();
         for (std::size_t index : output.disconnect) connections_[index]->close();
         std::vector<std::pair<std::size_t, std::string>> send_failures;
         for (const auto& message : output.messages) {
@@ -329,7 +355,7 @@ private:
             if (what.empty())
                 what = answered_[i] ? "answered; no quorum to complete the sync with"
                                     : "never answered";
-            text += "\n  " + options_.safekeepers[i].to_string() + ": " + what;
+            text += "\n  " + address_of(i).to_string() + ": " + what;
         }
         return text;
     }

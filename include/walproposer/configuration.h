@@ -110,6 +110,18 @@ std::string format_configuration(const Configuration& c);
 // writes, without the braces); errors name the bad entry.
 Result<MemberSet> parse_member_set(std::string_view text);
 
+// The walproposer.safekeepers setting, in either of its two forms: the
+// legacy list "host:port,host:port" (no configuration: generation 0) or the
+// member form "id=host:port,id=host:port" (a membership configuration,
+// docs/extension.md). A blank text is an empty legacy list. Mixing the forms
+// is an error that says so.
+struct SafekeepersSetting {
+    bool member_form = false;
+    std::vector<SafekeeperAddress> addresses;  // legacy form
+    MemberSet members;                         // member form
+};
+Result<SafekeepersSetting> parse_safekeepers_setting(std::string_view text);
+
 // Byte layout (little-endian; docs/protocol.md "Configuration"):
 //   u32 generation, u64 created_term, set members, u8 joint (0/1),
 //   [set new_members]; a set is u32 count then per member

@@ -170,6 +170,31 @@ Result<MemberSet> parse_member_set(std::string_view text) {
     return set;
 }
 
+Result<SafekeepersSetting> parse_safekeepers_setting(std::string_view text) {
+    SafekeepersSetting setting;
+    std::size_t with_id = 0, entries = 0;
+    bool blank = true;
+    for (char ch : text) {
+        if (ch == '=') ++with_id;
+        if (ch == ',') ++entries;
+        if (!std::isspace(static_cast<unsigned char>(ch))) blank = false;
+    }
+    if (blank || with_id == 0) {
+        Result<std::vector<SafekeeperAddress>> list = parse_safekeeper_list(text);
+        if (!list) return list.status();
+        setting.addresses = std::move(*list);
+        return setting;
+    }
+    if (with_id != entries + 1)
+        return Status::invalid("mixes the two forms: write every entry as id=host:port (a "
+                               "membership configuration) or none (a plain host:port list)");
+    Result<MemberSet> members = parse_member_set(text);
+    if (!members) return members.status();
+    setting.member_form = true;
+    setting.members = std::move(*members);
+    return setting;
+}
+
 namespace {
 
 bool read_set(ByteReader& r, MemberSet& set, std::string& error) {

@@ -5,6 +5,7 @@ extern "C" {
 #include <algorithm>
 #include <cstring>
 
+#include "configuration_file.h"
 #include "driver.h"
 #include "term_history_file.h"
 #include "wait_bits.h"
@@ -22,6 +23,7 @@ void copy_text(char* dest, std::size_t size, const std::string& text) {
 Driver::Driver(DriverSettings settings) : settings_(std::move(settings)) {
     wp::ProposerConfig config;
     config.acceptor_count = settings_.safekeepers.size();
+    config.configuration = settings_.configuration;
     config.greeting = settings_.greeting;
     config.own_term_history = settings_.own_term_history;
     config.timeline_start_lsn = settings_.timeline_start_lsn;
@@ -29,10 +31,53 @@ Driver::Driver(DriverSettings settings) : settings_(std::move(settings)) {
     config.reconnect_interval_ms = static_cast<wp::TimeMs>(settings_.reconnect_timeout_ms);
     config.random_seed = settings_.random_seed;
     proposer_ = std::make_unique<wp::Proposer>(std::move(config), &wal_);
-    for (std::size_t i = 0; i < settings_.safekeepers.size(); ++i)
+    sync_slots();
+    if (settings_.wanted_members) {
+        wp::Status asked = proposer_->request_membership(*settings_.wanted_members);
+        if (!asked.ok())
+            elog(WARNING, "walproposer: cannot change the safekeepers to %s: %s",
+                 wp::format_member_set(*settings_.wanted_members).c_str(), asked.message().c_str());
+        else if (!wp::same_set(*settings_.wanted_members, proposer_->configuration().members) ||
+                 proposer_->configuration().is_joint())
+            elog(LOG, "walproposer: membership change requested: %s -> %s",
+                 wp::format_configuration(proposer_->configuration()).c_str(),
+                 wp::format_member_set(*settings_.wanted_members).c_str());
+    }
+}
+
+void Driver::sync_slots() {
+    const std::size_t slots = proposer_->slot_count();
+    if (slots > wp::kMaxSafekeepers) {
+        fail("more than " + std::to_string(wp::kMaxSafekeepers) +
+             " safekeeper slots after membership changes; the worker restarts to rebuild them "
+             "from the configuration");
+        return;
+    }
+    while (connections_.size() < slots) {
         connections_.push_back(std::make_unique<SafekeeperConnection>());
-    connect_started_at_.assign(connections_.size(), 0);
-    last_logged_error_.assign(connections_.size(), std::string());
+        connect_started_at_.push_back(0);
+        last_logged_error_.emplace_back();
+    }
+}
+
+void Driver::fail(std::string error) {
+    healthy_ = false;
+    if (fatal_error_.empty()) fatal_error_ = std::move(error);
+}
+
+wp::SafekeeperAddress Driver::address_of(std::size_t index) const {
+    if (proposer_->configuration().generation != 0) return proposer_->slot_member(index).address;
+    return index < settings_.safekeepers.size() ? settings_.safekeepers[index]
+                                                : wp::SafekeeperAddress{};
+}
+
+wp::Status Driver::request_membership(const wp::MemberSet& members) {
+    wp::Status asked = proposer_->request_membership(members);
+    if (asked.ok())
+        elog(LOG, "walproposer: membership change requested: %s -> %s",
+             wp::format_configuration(proposer_->configuration()).c_str(),
+             wp::format_member_set(members).c_str());
+    return asked;
 }
 
 void Driver::start(wp::TimeMs now, wp::Lsn local_flush_lsn) {
@@ -73,7 +118,7 @@ void Driver::on_socket_ready(std::size_t index, wp::TimeMs now) {
     if (became_streaming) {
         if (!last_logged_error_[index].empty())
             elog(LOG, "walproposer: connected to safekeeper %s",
-                 settings_.safekeepers[index].to_string().c_str());
+                 address_of(index).to_string().c_str());
         last_logged_error_[index].clear();
         execute(proposer_->on_connected(index, now), now);
     }
@@ -86,15 +131,15 @@ void Driver::on_socket_ready(std::size_t index, wp::TimeMs now) {
 
 void Driver::lost(std::size_t index, const std::string& reason, wp::TimeMs now) {
     if (reason != last_logged_error_[index]) {
-        elog(LOG, "walproposer: safekeeper %s: %s",
-             settings_.safekeepers[index].to_string().c_str(), reason.c_str());
+        elog(LOG, "walproposer: safekeeper %s: %s", address_of(index).to_string().c_str(),
+             reason.c_str());
         last_logged_error_[index] = reason;
     }
     execute(proposer_->on_disconnected(index, now, reason), now);
 }
 
 void Driver::connect(std::size_t index, wp::TimeMs now) {
-    const auto& address = settings_.safekeepers[index];
+    const wp::SafekeeperAddress address = address_of(index);
     connect_started_at_[index] = now;
     wp::Status status = connections_[index]->start(PushTarget{address.host, address.port,
                                                               settings_.application_name,
@@ -104,16 +149,25 @@ void Driver::connect(std::size_t index, wp::TimeMs now) {
 }
 
 void Driver::execute(wp::ProposerOutput&& output, wp::TimeMs now) {
+    if (!healthy_) return;
+    if (output.persist_configuration) {
+        // Nothing may be sent under a configuration before it is durable.
+        wp::Status saved = save_configuration(*output.persist_configuration);
+        if (!saved.ok()) return fail("cannot persist the membership configuration: " + saved.message());
+        const wp::Configuration& c = *output.persist_configuration;
+        elog(LOG, "walproposer: %s configuration %s in force",
+             c.is_joint() ? "joint" : "membership", wp::format_configuration(c).c_str());
+    }
     if (output.persist_own_term_history) {
         wp::Status saved =
             save_term_history(*output.persist_own_term_history, settings_.greeting.pg_timeline);
         if (!saved.ok()) {
             // Nothing may be sent before the history is durable.
-            healthy_ = false;
-            fatal_error_ = saved.message();
-            return;
+            return fail(saved.message());
         }
     }
+    sync_slots();
+    if (!healthy_) return;
     for (std::size_t index : output.disconnect) connections_[index]->close();
     std::vector<std::pair<std::size_t, std::string>> send_failures;
     for (const auto& message : output.messages) {
@@ -147,19 +201,27 @@ void Driver::fill_status(SharedStatus* status, wp::Lsn local_flush_lsn) const {
                   "superseded by term " + std::to_string(s.superseded_by_term) + " at " +
                       wp::format_lsn(s.superseded_at_lsn) + ": " + s.superseded_reason);
     }
-    const std::size_t count =
-        std::min<std::size_t>(s.acceptors.size(), static_cast<std::size_t>(kStatusMaxSafekeepers));
-    status->safekeeper_count = static_cast<int>(count);
-    for (std::size_t i = 0; i < count; ++i) {
-        SafekeeperStatusRow& row = status->safekeepers[i];
+    status->configuration_generation = s.configuration.generation;
+    copy_text(status->members, sizeof status->members,
+              s.configuration.generation ? wp::format_member_set(s.configuration.members) : "");
+    copy_text(status->new_members, sizeof status->new_members,
+              s.configuration.new_members ? wp::format_member_set(*s.configuration.new_members) : "");
+    // One row per slot that counts (members of the configuration in force).
+    int rows = 0;
+    for (std::size_t i = 0; i < s.acceptors.size() && rows < kStatusMaxSafekeepers; ++i) {
         const wp::AcceptorStatus& a = s.acceptors[i];
-        copy_text(row.address, sizeof row.address, settings_.safekeepers[i].to_string());
+        if (!a.member) continue;
+        SafekeeperStatusRow& row = status->safekeepers[rows++];
+        copy_text(row.address, sizeof row.address, address_of(i).to_string());
+        row.node_id = a.node_id;
         copy_text(row.state, sizeof row.state, wp::to_string(a.state));
         row.term = a.term;
         row.flush_lsn = a.flush_lsn;
         copy_text(row.last_error, sizeof row.last_error,
-                  a.last_error.empty() ? last_logged_error_[i] : a.last_error);
+                  a.last_error.empty() && i < last_logged_error_.size() ? last_logged_error_[i]
+                                                                         : a.last_error);
     }
+    status->safekeeper_count = rows;
 }
 
 }  // namespace wp::pg

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,14 @@
 namespace wp::pg {
 
 struct DriverSettings {
+    // Legacy form of walproposer.safekeepers (no configuration): the list.
     std::vector<wp::SafekeeperAddress> safekeepers;
+    // Member form: the configuration to start from (the persisted one, or
+    // generation 1 of the setting's members; generation 0 = legacy form) and
+    // the member set the setting asks for (a change is requested when it
+    // differs from the configuration's).
+    wp::Configuration configuration;
+    std::optional<wp::MemberSet> wanted_members;
     wp::ProposerGreeting greeting;
     wp::TermHistory own_term_history;
     wp::Lsn timeline_start_lsn = 0;
@@ -55,6 +63,8 @@ public:
     // The socket of safekeeper `index` became ready (or may have).
     void on_socket_ready(std::size_t index, wp::TimeMs now);
 
+    // Connection slots (at most wp::kMaxSafekeepers: beyond that the driver
+    // turns unhealthy and the worker restarts, rebuilding them).
     std::size_t safekeeper_count() const { return connections_.size(); }
     WaitSocket wait_socket(std::size_t index) const;
 
@@ -70,7 +80,13 @@ public:
     wp::Proposer::HotStandbyFeedback hot_standby_feedback() const noexcept {
         return proposer_->hot_standby_feedback();
     }
-    // False after persisting the term history failed: the worker must exit.
+    // Member form: asks for the member set `members` (validated; the error
+    // says why it cannot be asked). The elected proposer drives the change.
+    wp::Status request_membership(const wp::MemberSet& members);
+    // The configuration in force (generation 0: the legacy form).
+    const wp::Configuration& configuration() const noexcept { return proposer_->configuration(); }
+    // False after persisting the term history or the configuration failed:
+    // the worker must exit.
     bool healthy() const { return healthy_; }
     const std::string& fatal_error() const { return fatal_error_; }
 
@@ -84,6 +100,12 @@ private:
     void execute(wp::ProposerOutput&& output, wp::TimeMs now);
     void connect(std::size_t index, wp::TimeMs now);
     void lost(std::size_t index, const std::string& reason, wp::TimeMs now);
+    // Where slot `index` connects: the configuration's member, or the
+    // legacy list's entry.
+    wp::SafekeeperAddress address_of(std::size_t index) const;
+    // One connection per proposer slot (slots only grow).
+    void sync_slots();
+    void fail(std::string error);
 
     DriverSettings settings_;
     PgWalSource wal_;

@@ -13,6 +13,7 @@ extern "C" {
 
 #include "cxx_guard.h"
 #include "guc.h"
+#include "walproposer/configuration.h"
 #include "walproposer/config.h"
 #include "walproposer/timeline_key.h"
 
@@ -34,7 +35,7 @@ bool safekeepers_are_valid(const char* value, char* errbuf, std::size_t size) {
     bool valid = false;
     const bool completed = run_cxx(
         [&] {
-            auto parsed = parse_safekeeper_list(value ? value : "");
+            auto parsed = parse_safekeepers_setting(value ? value : "");
             valid = parsed.ok();
             if (!valid) snprintf(errbuf, size, "%s", parsed.message().c_str());
         },
@@ -60,7 +61,9 @@ bool check_safekeepers(char** newval, void**, GucSource) {
     if (safekeepers_are_valid(*newval, errbuf, sizeof errbuf)) return true;
     GUC_check_errdetail("%s", errbuf);
     GUC_check_errhint("Use a comma-separated list of host:port, for example "
-                      "'sk1:5454,sk2:5454,sk3:5454'.");
+                      "'sk1:5454,sk2:5454,sk3:5454', or of id=host:port (a membership "
+                      "configuration, with each safekeeper's --id), for example "
+                      "'1=sk1:5454,2=sk2:5454,3=sk3:5454'.");
     return false;
 }
 
@@ -113,7 +116,8 @@ bool check_slot_name(char** newval, void**, GucSource) {
 
 void define_gucs() {
     DefineCustomStringVariable(
-        "walproposer.safekeepers", "Safekeepers to stream WAL to, as host:port,host:port,...",
+        "walproposer.safekeepers",
+        "Safekeepers to stream WAL to, as host:port,... or as id=host:port,... (membership).",
         "A commit is confirmed when a majority of them has flushed its WAL. Reloadable: the "
         "worker reconnects to the new set.",
         &guc_safekeepers, "", PGC_SIGHUP, 0, check_safekeepers, nullptr, nullptr);

@@ -22,6 +22,7 @@ constexpr int kStatusTextSize = 256;
 
 struct SafekeeperStatusRow {
     char address[kStatusTextSize];
+    std::uint64_t node_id;  // member form: the configuration's id (0: legacy list)
     char state[32];
     std::uint64_t term;
     std::uint64_t flush_lsn;
@@ -37,6 +38,11 @@ struct SharedStatus {
     std::uint64_t local_flush_lsn;  // primary's GetFlushRecPtr() as last seen
     std::uint64_t truncate_lsn;
     char message[kStatusTextSize];  // last notable event (e.g. the superseded reason)
+    // Membership (member form of walproposer.safekeepers; generation 0 and
+    // empty texts for the legacy list): "{id=host:port,...}".
+    std::uint32_t configuration_generation;
+    char members[2048];
+    char new_members[2048];  // "" unless a change is in progress (joint)
     int safekeeper_count;
     SafekeeperStatusRow safekeepers[kStatusMaxSafekeepers];
 };

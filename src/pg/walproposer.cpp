@@ -104,8 +104,8 @@ Datum walproposer_status(PG_FUNCTION_ARGS) {
         elog(ERROR, "walproposer_status: return type must be a row type");
     tupdesc = BlessTupleDesc(tupdesc);
 
-    Datum values[10];
-    bool nulls[10] = {false, false, false, false, false, false, false, false, false, false};
+    Datum values[13];
+    bool nulls[13] = {};
     values[0] = CStringGetTextDatum(status.state);
     values[1] = Int64GetDatum(static_cast<int64>(status.term));
     values[2] = lsn_or_null(status.commit_lsn, &nulls[2]);
@@ -121,11 +121,18 @@ Datum walproposer_status(PG_FUNCTION_ARGS) {
     effective_id(wp::pg::guc_timeline_id, timeline_id);
     values[8] = CStringGetTextDatum(tenant_id);
     values[9] = CStringGetTextDatum(timeline_id);
+    // Membership: NULL with the legacy list (no configuration).
+    values[10] = Int64GetDatum(static_cast<int64>(status.configuration_generation));
+    nulls[10] = status.configuration_generation == 0;
+    values[11] = CStringGetTextDatum(status.members);
+    nulls[11] = status.members[0] == '\0';
+    values[12] = CStringGetTextDatum(status.new_members);
+    nulls[12] = status.new_members[0] == '\0';
     HeapTuple tuple = heap_form_tuple(tupdesc, values, nulls);
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
 
-// One row per configured safekeeper.
+// One row per safekeeper that counts.
 Datum walproposer_safekeepers(PG_FUNCTION_ARGS) {
     static wp::pg::SharedStatus status;
     wp::pg::read_shared_status(&status);
@@ -134,20 +141,22 @@ Datum walproposer_safekeepers(PG_FUNCTION_ARGS) {
 
     for (int i = 0; i < status.safekeeper_count && i < wp::pg::kStatusMaxSafekeepers; ++i) {
         const wp::pg::SafekeeperStatusRow& row = status.safekeepers[i];
-        Datum values[6];
-        bool nulls[6] = {false, false, false, false, false, false};
+        Datum values[7];
+        bool nulls[7] = {};
         values[0] = CStringGetTextDatum(row.address);
-        values[1] = CStringGetTextDatum(row.state);
-        values[2] = Int64GetDatum(static_cast<int64>(row.term));
-        values[3] = lsn_or_null(row.flush_lsn, &nulls[3]);
+        values[1] = Int64GetDatum(static_cast<int64>(row.node_id));
+        nulls[1] = row.node_id == 0;
+        values[2] = CStringGetTextDatum(row.state);
+        values[3] = Int64GetDatum(static_cast<int64>(row.term));
+        values[4] = lsn_or_null(row.flush_lsn, &nulls[4]);
         // Lag: WAL the primary has flushed that this safekeeper has not.
         const std::uint64_t lag = (row.flush_lsn != 0 && status.local_flush_lsn > row.flush_lsn)
                                       ? status.local_flush_lsn - row.flush_lsn
                                       : 0;
-        values[4] = Int64GetDatum(static_cast<int64>(lag));
-        nulls[4] = row.flush_lsn == 0;
-        values[5] = CStringGetTextDatum(row.last_error);
-        nulls[5] = row.last_error[0] == '\0';
+        values[5] = Int64GetDatum(static_cast<int64>(lag));
+        nulls[5] = row.flush_lsn == 0;
+        values[6] = CStringGetTextDatum(row.last_error);
+        nulls[6] = row.last_error[0] == '\0';
         tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
     }
     return (Datum)0;

@@ -198,10 +198,14 @@ void walproposer_worker_main(Datum) {
         CHECK_FOR_INTERRUPTS();
         if (ConfigReloadPending) {
             ConfigReloadPending = false;
-            if (wp::pg::worker_reload_config()) {
+            const wp::pg::ReloadAction action = wp::pg::worker_reload_config(g_driver);
+            if (action == wp::pg::ReloadAction::kRestartDriver) {
                 wp::pg::worker_wait_forget();
                 destroy_driver();
                 start_driver(inputs);
+            } else if (action == wp::pg::ReloadAction::kChangeMembership) {
+                if (!wp::pg::worker_request_membership(g_driver, errbuf, sizeof errbuf))
+                    ereport(WARNING, (errmsg("walproposer: cannot change the safekeepers: %s", errbuf)));
             }
         }
 

@@ -18,11 +18,13 @@ extern "C" {
 #include <string>
 #include <utility>
 
+#include "configuration_file.h"
 #include "cxx_guard.h"
 #include "driver.h"
 #include "guc.h"
 #include "term_history_file.h"
 #include "walproposer/config.h"
+#include "walproposer/configuration.h"
 #include "worker_settings.h"
 #include "worker_slot.h"
 #include "worker_syncrep.h"
@@ -87,13 +89,31 @@ Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size
     const bool completed = run_cxx(
         [&] {
             DriverSettings settings;
-            auto list = wp::parse_safekeeper_list(guc_safekeepers);
-            if (!list) {
+            auto setting = wp::parse_safekeepers_setting(guc_safekeepers);
+            if (!setting) {
                 snprintf(errbuf, errbuf_size, "walproposer.safekeepers: %s",
-                         list.message().c_str());
+                         setting.message().c_str());
                 return;
             }
-            settings.safekeepers = std::move(*list);
+            if (!setting->member_form) {
+                settings.safekeepers = std::move(setting->addresses);
+            } else {
+                // The configuration last persisted here; the first time,
+                // generation 1 of the setting's members (docs/extension.md,
+                // "Membership"). The setting is the set asked for.
+                auto persisted = load_configuration();
+                if (!persisted) {
+                    snprintf(errbuf, errbuf_size, "%s", persisted.message().c_str());
+                    return;
+                }
+                if (*persisted) {
+                    settings.configuration = std::move(**persisted);
+                } else {
+                    settings.configuration.generation = 1;
+                    settings.configuration.members = setting->members;
+                }
+                settings.wanted_members = std::move(setting->members);
+            }
             settings.tenant_hex = guc_tenant_id[0]
                                       ? *wp::parse_hex_id(guc_tenant_id)
                                       : wp::default_id_from_system_id(inputs.system_id);
@@ -131,16 +151,61 @@ Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size
     return completed ? driver : nullptr;
 }
 
-bool worker_reload_config() {
+ReloadAction worker_reload_config(const Driver* driver) {
     char* old_list = pstrdup(guc_safekeepers);
     ProcessConfigFile(PGC_SIGHUP);
     worker_syncrep_reload_config();
-    const bool changed = strcmp(old_list, guc_safekeepers) != 0;
-    if (changed)
-        elog(LOG, "walproposer: safekeepers changed from \"%s\" to \"%s\"; reconnecting", old_list,
-             guc_safekeepers);
+    ReloadAction action = ReloadAction::kNone;
+    if (strcmp(old_list, guc_safekeepers) != 0) {
+        char errbuf[kErrorBufferSize];
+        bool member_form = false;
+        const bool parsed = run_cxx(
+            [&] {
+                auto setting = wp::parse_safekeepers_setting(guc_safekeepers);
+                member_form = setting.ok() && setting->member_form;
+            },
+            errbuf, sizeof errbuf);
+        const bool configured = driver != nullptr && driver->configuration().generation != 0;
+        if (parsed && configured && member_form) {
+            elog(LOG, "walproposer: safekeepers changed from \"%s\" to \"%s\"; changing the "
+                      "membership through a joint configuration",
+                 old_list, guc_safekeepers);
+            action = ReloadAction::kChangeMembership;
+        } else if (parsed && configured && !member_form) {
+            ereport(WARNING,
+                    (errmsg("walproposer: walproposer.safekeepers changed to the plain list \"%s\", "
+                            "but this primary runs a membership configuration; keeping it",
+                            guc_safekeepers),
+                     errhint("A membership configuration cannot be dropped; write the list as "
+                             "id=host:port to change the set.")));
+        } else {
+            elog(LOG, "walproposer: safekeepers changed from \"%s\" to \"%s\"; reconnecting",
+                 old_list, guc_safekeepers);
+            action = ReloadAction::kRestartDriver;
+        }
+    }
     pfree(old_list);
-    return changed;
+    return action;
+}
+
+bool worker_request_membership(Driver* driver, char* errbuf, std::size_t errbuf_size) {
+    bool asked = false;
+    const bool completed = run_cxx(
+        [&] {
+            auto setting = wp::parse_safekeepers_setting(guc_safekeepers);
+            if (!setting) {
+                snprintf(errbuf, errbuf_size, "%s", setting.message().c_str());
+                return;
+            }
+            wp::Status s = driver->request_membership(setting->members);
+            if (!s.ok()) {
+                snprintf(errbuf, errbuf_size, "%s", s.message().c_str());
+                return;
+            }
+            asked = true;
+        },
+        errbuf, errbuf_size);
+    return completed && asked;
 }
 
 }  // namespace wp::pg

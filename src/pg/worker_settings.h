@@ -47,10 +47,25 @@ XLogRecPtr worker_timeline_start_point();
 // of memory). The caller owns the driver and deletes it under run_cxx.
 Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size_t errbuf_size);
 
+// What a reload asks of the worker.
+enum class ReloadAction {
+    kNone,              // walproposer.safekeepers did not change (or the change is refused)
+    kRestartDriver,     // legacy list: reconnect to the new list
+    kChangeMembership,  // member form with a configuration: worker_request_membership
+};
+
 // Re-reads the configuration file (after SIGHUP), re-applies
-// walproposer.application_name to synchronous replication, and returns true
-// (after logging the old and new lists) when walproposer.safekeepers
-// changed. Can raise an ERROR only as ProcessConfigFile does.
-bool worker_reload_config();
+// walproposer.application_name to synchronous replication, and says what to
+// do about walproposer.safekeepers (logged): with a running configuration
+// (`driver` has one) and the member form, a membership change; a plain list
+// while a configuration runs is refused with a WARNING (a configuration is
+// never dropped); otherwise (legacy list, or the first switch to the member
+// form) the driver is re-created. Can raise an ERROR only as
+// ProcessConfigFile does.
+ReloadAction worker_reload_config(const Driver* driver);
+
+// Asks `driver` for the member set of walproposer.safekeepers (member form).
+// False with the reason in errbuf when it cannot be asked.
+bool worker_request_membership(Driver* driver, char* errbuf, std::size_t errbuf_size);
 
 }  // namespace wp::pg

@@ -360,3 +360,25 @@ TEST_CASE("proposer: a legacy proposer does not adopt a configuration and is ref
                                                Catch::Contains("no configuration"));
     for (std::size_t k = 0; k < 3; ++k) CHECK(cluster.nodes[k]->storage.durable.term == configured.term());
 }
+
+TEST_CASE("walproposer.safekeepers: the legacy list and the member form", "[core][membership]") {
+    auto legacy = parse_safekeepers_setting("sk1:5454, sk2:5454");
+    REQUIRE(legacy);
+    CHECK_FALSE(legacy->member_form);
+    CHECK(legacy->addresses.size() == 2);
+    auto empty = parse_safekeepers_setting("  ");
+    REQUIRE(empty);
+    CHECK(empty->addresses.empty());
+    auto members = parse_safekeepers_setting("1=sk1:5454,2=sk2:5454,3=[::1]:5455");
+    REQUIRE(members);
+    CHECK(members->member_form);
+    REQUIRE(members->members.size() == 3);
+    CHECK(members->members[2].id == 3);
+    CHECK(members->members[2].address.port == 5455);
+    auto mixed = parse_safekeepers_setting("1=sk1:5454,sk2:5454");
+    REQUIRE_FALSE(mixed);
+    CHECK_THAT(mixed.message(), Catch::Contains("mixes the two forms"));
+    CHECK_FALSE(parse_safekeepers_setting("1=sk1:5454,1=sk2:5454"));  // duplicate id
+    CHECK_FALSE(parse_safekeepers_setting("0=sk1:5454"));             // id 0
+    CHECK_FALSE(parse_safekeepers_setting("x=sk1:5454"));
+}
