@@ -488,6 +488,10 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::install_pulled(const Id128& 
     Status result;
     if (storage) {
         tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage));
+        // The retention settings apply to a pulled timeline as to any other
+        // (without them it would keep no WAL below every member's end).
+        tl->set_max_wal_retention(max_wal_retention_);
+        tl->set_wal_keep_size(wal_keep_size_);
     } else {
         result = storage.status();
         spdlog::error("timeline {}: refusing service: {}", key.to_string(), result.message());

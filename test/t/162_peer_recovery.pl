@@ -146,8 +146,10 @@ ok(WalproposerCluster::sk_metric($short, 'safekeeper_peer_recovered_bytes_total'
 # Commits need the quorum of the configuration, and all three count again:
 # with sk171 stopped, the other two confirm a COMMIT.
 $sks[0]->stop;
-ok(WalproposerCluster::commit_returns_within($primary, 'INSERT INTO big VALUES (2)', 30),
-    'a COMMIT returns with the recovered members forming the quorum');
+my ($done, undef, $commit_err) =
+  WalproposerCluster::commit_returns_within($primary, 'INSERT INTO big VALUES (2)', 30);
+ok($done && $commit_err eq '', 'a COMMIT returns with the recovered members forming the quorum')
+  or diag("error: $commit_err; " . $primary->safe_psql('postgres', 'SELECT * FROM walproposer_safekeepers'));
 $sks[0]->start;
 
 $primary->stop;

@@ -179,11 +179,16 @@ TEST_CASE("pull_timeline: the copy is the source's state at the snapshot, also a
     Lsn flush = 0;
     {
         TimelineRegistry registry(dst, "/d", 4);
+        registry.set_max_wal_retention(64u << 20);
+        registry.set_wal_keep_size(8u << 20);
         REQUIRE(registry.load_all());
         const PullOutcome out = pull_timeline(registry, kTenant, kTimeline, source);
         INFO(out.status.message());
         REQUIRE(out.ok());
         flush = out.snapshot.flush_lsn;
+        // The node's retention settings apply to the copy too.
+        CHECK(registry.find(kTenant, kTimeline)->max_wal_retention() == (64u << 20));
+        CHECK(registry.find(kTenant, kTimeline)->wal_keep_size() == (8u << 20));
         CHECK(flush < src.flush());  // the source went on
         CHECK(out.snapshot.segments.size() == 4);
         CHECK(out.wal_bytes == flush - kStart);
