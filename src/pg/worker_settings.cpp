@@ -109,8 +109,17 @@ Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size
                 if (*persisted) {
                     settings.configuration = std::move(**persisted);
                 } else {
+                    // Persisted before anything runs under it: a later start
+                    // with a different setting then begins from this set and
+                    // changes it through a joint configuration.
                     settings.configuration.generation = 1;
                     settings.configuration.members = setting->members;
+                    wp::Status saved = save_configuration(settings.configuration);
+                    if (!saved.ok()) {
+                        snprintf(errbuf, errbuf_size, "cannot persist the membership configuration: %s",
+                                 saved.message().c_str());
+                        return;
+                    }
                 }
                 settings.wanted_members = std::move(setting->members);
             }

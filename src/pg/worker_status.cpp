@@ -63,6 +63,9 @@ void worker_status_publish(const Driver& driver, XLogRecPtr local_flush) {
     if (g_staging.message[0] != '\0')
         std::memcpy(status->message, g_staging.message, sizeof status->message);
     status->safekeeper_count = g_staging.safekeeper_count;
+    status->configuration_generation = g_staging.configuration_generation;
+    std::memcpy(status->members, g_staging.members, sizeof status->members);
+    std::memcpy(status->new_members, g_staging.new_members, sizeof status->new_members);
     // Rows at and above the count are never read; leave them as they are.
     std::memcpy(status->safekeepers, g_staging.safekeepers,
                 static_cast<size_t>(count) * sizeof(SafekeeperStatusRow));
