@@ -1,8 +1,11 @@
-# wpctl, the local cluster tool: init, start, status, stop, destroy as a user
+# wpctl, the local cluster tool: init, start, status, stop, replace-safekeeper,
+# destroy as a user
 # runs them, the standby streaming from the safekeepers, and nothing left
 # running afterwards.
 use strict;
 use warnings;
+
+use File::Path ();
 
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -84,6 +87,34 @@ ok($ok, 'stop') or diag($err);
 is(processes_of($dir), '', 'nothing of the cluster is left running');
 ($ok, $out, $err) = wpctl('start', @args);
 ok($ok, 'start again after stop') or diag("$out\n$err");
+# replace-safekeeper: safekeeper 2 is killed and its directory deleted; it is
+# replaced by a new one (id 4, new ports), which then counts for the quorum.
+like(primary_sql('SELECT generation FROM walproposer_status'), qr/^1$/,
+    'wpctl runs a membership configuration (generation 1)');
+my $sk2_pid = slurp_file("$dir/run/sk2.pid");
+chomp $sk2_pid;
+kill 'KILL', $sk2_pid;
+File::Path::rmtree("$dir/sk2");
+($ok, $out, $err) = wpctl('replace-safekeeper', '2', @args);
+ok($ok, 'replace-safekeeper 2') or diag("$out\n$err");
+like($out, qr/safekeeper 2 replaced by safekeeper 4 .* configuration generation 3/, 'it says what it did');
+is(primary_sql('SELECT members FROM walproposer_status'),
+    '{' . join(',', map { my $i = $_; "$i=127.0.0.1:" . (map { /^SK_PG_PORT_$i=(\d+)$/ ? $1 : () } split /\n/, slurp_file("$dir/wpctl.conf"))[-1] } 1, 3, 4) . '}',
+    'the primary runs {1, 3, 4}');
+($ok, $status) = wpctl('status', @args);
+like($status, qr/^\s+4\s+127\.0\.0\.1:\d+\s+up\s/m, 'status lists safekeeper 4 up');
+unlike($status, qr/^\s+2\s+127\.0\.0\.1/m, 'and no longer safekeeper 2');
+my $sk1_pid = slurp_file("$dir/run/sk1.pid");
+chomp $sk1_pid;
+kill 'TERM', $sk1_pid;
+ok(SafekeeperNode::poll_until(sub { !kill(0, $sk1_pid) }, 30), 'safekeeper 1 stopped');
+is(primary_sql("INSERT INTO demo VALUES (1001) RETURNING g"), '1001',
+    'a COMMIT returns with safekeepers 3 and 4 (the new one counts)');
+($ok, $out, $err) = wpctl('replace-safekeeper', '2', @args);
+ok(!$ok && $err =~ /safekeeper 2 is not one of this cluster's safekeepers/, 'a retired safekeeper cannot be replaced again');
+($ok, $out, $err) = wpctl('start', @args);
+ok($ok, 'start brings safekeeper 1 back') or diag("$out\n$err");
+
 ($ok, $out, $err) = wpctl('destroy', @args);
 ok($ok, 'destroy') or diag($err);
 ok(!-e $dir, 'destroy removed the directory');
