@@ -58,8 +58,17 @@ $(shlib): build/libwpcore.a
 # ASan+UBSan; the extension always links build/libwpcore.a.
 B ?= build
 WP_CXX ?= $(CXX)
-WP_CXXFLAGS := -std=c++17 -O2 -g -fPIC $(WP_WARNINGS) -MMD -MP -Iinclude
 WP_SANITIZE ?=
+ifeq ($(WP_SANITIZE),)
+WP_OPT := -O2 -g
+else
+# Sanitizer builds: -O1 with line tables only (-g1; reports still name file
+# and line) compiles 2.3 times faster than -O2 -g under ASan+UBSan (104 s ->
+# 45 s for safekeeper/http/http_api.cpp); the build of build-asan/ was most
+# of the sanitize layer's time (17 min of about 24).
+WP_OPT := -O1 -g1
+endif
+WP_CXXFLAGS := -std=c++17 $(WP_OPT) -fPIC $(WP_WARNINGS) -MMD -MP -Iinclude
 ifneq ($(WP_SANITIZE),)
 # GCC 12 reports false maybe-uninitialized warnings in libstdc++ under ASan.
 WP_CXXFLAGS += -fsanitize=$(WP_SANITIZE) -fno-omit-frame-pointer -Wno-maybe-uninitialized
