@@ -1,5 +1,5 @@
-# Replacing a lost safekeeper online (docs/operations.md): with writers
-# committing and the primary's early WAL already recycled, one safekeeper is
+# Replacing a lost safekeeper online (docs/operations.md): with pgbench and
+# writers committing and the primary's early WAL already recycled, one safekeeper is
 # killed and its data directory deleted; a new, empty safekeeper on another
 # port (a new id) copies the timeline from a live one (pull-timeline) and
 # replaces it through a membership change (a reload of
@@ -58,6 +58,12 @@ for my $w (1 .. 2) {
 }
 my $rows = sub { $primary->safe_psql('postgres', 'SELECT count(*) FROM t') };
 ok(SafekeeperNode::poll_until(sub { $rows->() > 200 }), 'writers commit');
+# And pgbench, for the whole replacement.
+my ($bench_out, $bench_err) = ('', '');
+my $bench = IPC::Run::start(
+    [ 'pgbench', '-n', '-N', '-c', '2', '-T', '15', '-h', $primary->host, '-p', $primary->port,
+        'postgres' ],
+    '>', \$bench_out, '2>', \$bench_err, WalproposerCluster::timer('pgbench'));
 
 # sk62 is lost: killed, its data directory deleted.
 my $lost = $sks[1];
@@ -84,6 +90,11 @@ pass('the membership change to {61, 63, 64} is in force');
 diag(sprintf('replacement done %.1f s after the loss', Time::HiRes::time() - $t_lost));
 my $after = $rows->();
 ok(SafekeeperNode::poll_until(sub { $rows->() > $after + 200 }), 'COMMITs go on after the change');
+
+ok($bench->finish, 'pgbench ran through the replacement') or diag($bench_err);
+my ($tps) = $bench_out =~ /number of transactions actually processed: (\d+)/;
+diag('pgbench: ' . ($tps // 0) . ' transactions in 15 s during the replacement');
+cmp_ok($tps // 0, '>', 100, 'pgbench committed transactions');
 
 # The longest stall between consecutive COMMITs of either writer.
 $_->{h}->kill_kill for @writers;
