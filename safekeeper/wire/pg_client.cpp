@@ -64,6 +64,21 @@ std::string pg_error_text(const std::string& p) {
     return code.empty() ? msg : code + " " + msg;
 }
 
+std::string encode_startup_packet(const std::map<std::string, std::string>& params) {
+    std::string body;
+    put_be32(body, kProtocolVersion3);
+    for (const auto& [key, value] : params) {
+        body += key;
+        body.push_back('\0');
+        body += value;
+        body.push_back('\0');
+    }
+    body.push_back('\0');
+    std::string packet;
+    put_be32(packet, static_cast<std::uint32_t>(body.size() + 4));
+    return packet + body;
+}
+
 PgClient::~PgClient() { close(); }
 
 void PgClient::close() {
@@ -108,21 +123,9 @@ Status PgClient::connect(const std::string& host, std::uint16_t port,
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
-    std::string body;
-    put_be32(body, kProtocolVersion3);
     std::map<std::string, std::string> all = params;
     all.emplace("user", "safekeeper");
-    for (const auto& [key, value] : all) {
-        body += key;
-        body.push_back('\0');
-        body += value;
-        body.push_back('\0');
-    }
-    body.push_back('\0');
-    std::string packet;
-    put_be32(packet, static_cast<std::uint32_t>(body.size() + 4));
-    packet += body;
-    WP_RETURN_IF_ERROR(send_all(packet));
+    WP_RETURN_IF_ERROR(send_all(encode_startup_packet(all)));
     for (;;) {
         char type = 0;
         std::string payload;

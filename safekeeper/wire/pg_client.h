@@ -55,4 +55,7 @@ private:
 // "SQLSTATE text" out of an ErrorResponse payload.
 std::string pg_error_text(const std::string& payload);
 
+// A protocol 3.0 StartupMessage with `params` (length prefix included).
+std::string encode_startup_packet(const std::map<std::string, std::string>& params);
+
 }  // namespace wp::sk

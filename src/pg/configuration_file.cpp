@@ -38,14 +38,9 @@ wp::Result<std::optional<wp::Configuration>> load_configuration() {
                                  " (restore it, or remove it to start again from "
                                  "walproposer.safekeepers and what the safekeepers hold)");
     };
-    if (content.compare(0, std::strlen(kHeader), kHeader) != 0) return corrupt("bad header");
-    const auto crc_pos = content.rfind("crc32c ");
-    if (crc_pos == std::string::npos) return corrupt("no checksum line");
-    unsigned stored_crc = 0;
-    if (std::sscanf(content.c_str() + crc_pos, "crc32c %8x\n", &stored_crc) != 1)
-        return corrupt("bad checksum line");
-    const std::string body = content.substr(0, crc_pos);
-    if (data_file_crc(body) != stored_crc) return corrupt("checksum mismatch");
+    auto checked = checked_body(content, kHeader);
+    if (!checked) return corrupt(checked.message());
+    const std::string& body = *checked;
 
     wp::Configuration c;
     bool have_generation = false, have_term = false, have_members = false;
@@ -94,10 +89,7 @@ wp::Status save_configuration(const wp::Configuration& c) {
     body += "created_term " + std::to_string(c.created_term) + "\n";
     body += "members " + member_list(c.members) + "\n";
     if (c.new_members) body += "new_members " + member_list(*c.new_members) + "\n";
-    char crc_line[32];
-    snprintf(crc_line, sizeof crc_line, "crc32c %08x\n", data_file_crc(body));
-    body += crc_line;
-    return write_data_file_durably(kFileName, body);
+    return write_data_file_durably(kFileName, checksummed_text(std::move(body)));
 }
 
 }  // namespace wp::pg

@@ -10,6 +10,7 @@ extern "C" {
 }
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "cxx_guard.h"
@@ -38,6 +39,24 @@ std::uint32_t data_file_crc(const std::string& text) {
     COMP_CRC32C(crc, text.data(), text.size());
     FIN_CRC32C(crc);
     return crc;
+}
+
+std::string checksummed_text(std::string body) {
+    char crc_line[32];
+    snprintf(crc_line, sizeof crc_line, "crc32c %08x\n", data_file_crc(body));
+    return body + crc_line;
+}
+
+wp::Result<std::string> checked_body(const std::string& content, const char* header) {
+    if (content.compare(0, std::strlen(header), header) != 0) return wp::Status::error("bad header");
+    const auto crc_pos = content.rfind("crc32c ");
+    if (crc_pos == std::string::npos) return wp::Status::error("no checksum line");
+    unsigned stored_crc = 0;
+    if (std::sscanf(content.c_str() + crc_pos, "crc32c %8x\n", &stored_crc) != 1)
+        return wp::Status::error("bad checksum line");
+    std::string body = content.substr(0, crc_pos);
+    if (data_file_crc(body) != stored_crc) return wp::Status::error("checksum mismatch");
+    return body;
 }
 
 wp::Result<std::optional<std::string>> read_data_file(const char* name, std::size_t max_size) {

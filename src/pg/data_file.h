@@ -27,4 +27,11 @@ wp::Status write_data_file_durably(const char* name, const std::string& content)
 // CRC-32C of `text` (PostgreSQL's implementation), for the files' checksum lines.
 std::uint32_t data_file_crc(const std::string& text);
 
+// The files' common text layout: `header` (its first line), lines, and a
+// last line "crc32c XXXXXXXX" (CRC-32C of everything before it).
+// checksummed_text() appends the checksum line to `body`; checked_body()
+// returns the body (header included) or why it is corrupt.
+std::string checksummed_text(std::string body);
+wp::Result<std::string> checked_body(const std::string& content, const char* header);
+
 }  // namespace wp::pg

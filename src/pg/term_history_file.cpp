@@ -33,14 +33,9 @@ wp::Result<wp::TermHistory> load_term_history(std::uint32_t pg_timeline) {
                                                   " (move it away only if this primary's WAL "
                                                   "is known to match the safekeepers')");
     };
-    const auto crc_pos = content.rfind("crc32c ");
-    if (content.compare(0, std::strlen(kHeader), kHeader) != 0) return corrupt("bad header");
-    if (crc_pos == std::string::npos) return corrupt("no checksum line");
-    unsigned stored_crc = 0;
-    if (std::sscanf(content.c_str() + crc_pos, "crc32c %8x\n", &stored_crc) != 1)
-        return corrupt("bad checksum line");
-    const std::string body = content.substr(0, crc_pos);
-    if (data_file_crc(body) != stored_crc) return corrupt("checksum mismatch");
+    auto checked = checked_body(content, kHeader);
+    if (!checked) return corrupt(checked.message().c_str());
+    const std::string& body = *checked;
 
     wp::TermHistory history;
     unsigned file_timeline = 0;
@@ -73,11 +68,7 @@ wp::Status save_term_history(const wp::TermHistory& history, std::uint32_t pg_ti
     body += "pg_timeline " + std::to_string(pg_timeline) + "\n";
     for (const auto& entry : history)
         body += "term " + std::to_string(entry.term) + " " + wp::format_lsn(entry.lsn) + "\n";
-    char crc_line[32];
-    snprintf(crc_line, sizeof crc_line, "crc32c %08x\n", data_file_crc(body));
-    body += crc_line;
-
-    return write_data_file_durably(kFileName, body);
+    return write_data_file_durably(kFileName, checksummed_text(std::move(body)));
 }
 
 }  // namespace wp::pg

@@ -401,6 +401,25 @@ sub commit_returns_within {
     return (0, $out, $err);
 }
 
+# pgbench -i -s 2 on $node, then WAL switches and checkpoints until the
+# primary has recycled the segment where the timeline starts on safekeeper
+# $sk (bounded: 120 s). Returns (recycled?, that segment's name, the
+# timeline's start LSN).
+sub recycle_first_segment {
+    my ($node, $sk) = @_;
+    $node->command_ok([ 'pgbench', '-i', '-s', '2', '-q', '-h', $node->host, '-p', $node->port,
+            'postgres' ], 'pgbench -i');
+    my $start = sk_timeline($sk, $node)->{timeline_start_lsn};
+    my $first_seg = $node->safe_psql('postgres', "SELECT pg_walfile_name('$start')");
+    my $pg_wal = $node->data_dir . '/pg_wal';
+    my $done = SafekeeperNode::poll_until(sub {
+            $node->safe_psql('postgres',
+                'SELECT pg_switch_wal(); INSERT INTO pgbench_history VALUES (1, 1, 1, 1, now()); CHECKPOINT');
+            !-e "$pg_wal/$first_seg";
+        }, 120);
+    return ($done, $first_seg, $start);
+}
+
 # Writers that commit continuously: each is a psql running one INSERT per
 # statement (autocommit) into $table (id bigint, writer int, pad text) and
 # printing the id once its COMMIT returned. Writers are numbered from

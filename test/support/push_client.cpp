@@ -1,5 +1,6 @@
 #include "support/push_client.h"
 
+#include "wire/pg_client.h"
 #include "wire/pg_wire.h"
 
 #include <arpa/inet.h>
@@ -44,21 +45,9 @@ Status PushClient::connect(const std::string& host, std::uint16_t port,
     if (fd_ < 0) return last;
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::string body;
-    put_be32(body, 196608);
     std::map<std::string, std::string> all = params;
     all.emplace("user", "walproposer");
-    for (const auto& [k, v] : all) {
-        body += k;
-        body.push_back('\0');
-        body += v;
-        body.push_back('\0');
-    }
-    body.push_back('\0');
-    std::string pkt;
-    put_be32(pkt, static_cast<std::uint32_t>(body.size() + 4));
-    pkt += body;
-    WP_RETURN_IF_ERROR(send_raw(pkt));
+    WP_RETURN_IF_ERROR(send_raw(encode_startup_packet(all)));
     for (;;) {
         char type;
         std::string payload;
@@ -150,19 +139,7 @@ Status PushClient::read_backend_message(char& type, std::string& payload) {
     return read_exact(payload.data(), payload.size());
 }
 
-std::string PushClient::error_text(const std::string& p) {
-    std::string code, msg;
-    std::size_t i = 0;
-    while (i < p.size() && p[i] != '\0') {
-        const char field = p[i++];
-        const std::size_t end = p.find('\0', i);
-        if (end == std::string::npos) break;
-        if (field == 'C') code = p.substr(i, end - i);
-        if (field == 'M') msg = p.substr(i, end - i);
-        i = end + 1;
-    }
-    return code + " " + msg;
-}
+std::string PushClient::error_text(const std::string& p) { return pg_error_text(p); }
 
 Result<Message> PushClient::receive() {
     WP_RETURN_IF_ERROR(flush());

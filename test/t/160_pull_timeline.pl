@@ -29,18 +29,8 @@ my ($tenant, $timeline) =
 $primary->backup('early');    # a standby from it needs the timeline's early WAL
 
 # WAL, and the primary recycles the timeline's first segments.
-$primary->command_ok([ 'pgbench', '-i', '-s', '2', '-q', '-h', $primary->host, '-p',
-        $primary->port, 'postgres' ], 'pgbench -i');
-my $start = WalproposerCluster::sk_timeline($sks[0], $primary)->{timeline_start_lsn};
-my $first_seg = $primary->safe_psql('postgres', "SELECT pg_walfile_name('$start')");
-my $pg_wal = $primary->data_dir . '/pg_wal';
-ok(SafekeeperNode::poll_until(sub {
-            $primary->safe_psql('postgres',
-                'SELECT pg_switch_wal(); INSERT INTO pgbench_history VALUES (1, 1, 1, 1, now()); '
-                  . 'CHECKPOINT');
-            !-e "$pg_wal/$first_seg";
-        }, 120),
-    "the primary recycled $first_seg, where the timeline starts ($start)");
+my ($recycled, $first_seg, $start) = WalproposerCluster::recycle_first_segment($primary, $sks[0]);
+ok($recycled, "the primary recycled $first_seg, where the timeline starts ($start)");
 
 # Commits go on during the pull.
 $primary->safe_psql('postgres', 'CREATE TABLE t (id bigint PRIMARY KEY, writer int, pad text)');

@@ -30,17 +30,8 @@ my ($tenant, $timeline) =
   (WalproposerCluster::tenant_id($primary), WalproposerCluster::timeline_id($primary));
 
 # WAL, and the primary recycles the timeline's first segment.
-$primary->command_ok([ 'pgbench', '-i', '-s', '2', '-q', '-h', $primary->host, '-p',
-        $primary->port, 'postgres' ], 'pgbench -i');
-my $start = WalproposerCluster::sk_timeline($sks[0], $primary)->{timeline_start_lsn};
-my $first_seg = $primary->safe_psql('postgres', "SELECT pg_walfile_name('$start')");
-my $pg_wal = $primary->data_dir . '/pg_wal';
-ok(SafekeeperNode::poll_until(sub {
-            $primary->safe_psql('postgres',
-                'SELECT pg_switch_wal(); INSERT INTO pgbench_history VALUES (1, 1, 1, 1, now()); CHECKPOINT');
-            !-e "$pg_wal/$first_seg";
-        }, 120),
-    "the primary recycled $first_seg, where the timeline starts");
+my ($recycled, $first_seg) = WalproposerCluster::recycle_first_segment($primary, $sks[0]);
+ok($recycled, "the primary recycled $first_seg, where the timeline starts");
 
 # Writers: each prints the time of every INSERT whose COMMIT returned.
 $primary->safe_psql('postgres', 'CREATE TABLE t (id bigserial PRIMARY KEY, writer int, pad text)');
