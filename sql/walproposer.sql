@@ -31,6 +31,9 @@ ALTER SYSTEM SET walproposer.safekeepers = 'localhost:0';
 ALTER SYSTEM SET walproposer.safekeepers = 'a:5454,a:5454';
 ALTER SYSTEM SET walproposer.safekeepers = 'a:5454,,b:5454';
 ALTER SYSTEM SET walproposer.safekeepers = 'bad host:5454';
+ALTER SYSTEM SET walproposer.safekeepers = '1=sk1:5454,sk2:5454';
+ALTER SYSTEM SET walproposer.safekeepers = '1=sk1:5454,1=sk2:5454';
+ALTER SYSTEM SET walproposer.safekeepers = '0=sk1:5454';
 ALTER SYSTEM SET walproposer.tenant_id = '1234';
 ALTER SYSTEM SET walproposer.timeline_id = 'zz345678901234567890123456789012';
 ALTER SYSTEM SET walproposer.application_name = '';
@@ -43,6 +46,7 @@ SET walproposer.safekeepers = 'localhost:5454';
 SET walproposer.unknown_setting = 1;
 -- Good values are accepted (and reset again).
 ALTER SYSTEM SET walproposer.safekeepers = 'sk1:5454, sk2:5454,[::1]:5455';
+ALTER SYSTEM SET walproposer.safekeepers = '1=sk1:5454, 2=sk2:5454,3=[::1]:5455';
 ALTER SYSTEM SET walproposer.tenant_id = '0123456789ABCDEF0123456789abcdef';
 ALTER SYSTEM RESET ALL;
 
