@@ -74,26 +74,26 @@ Status PgConnection::fill(std::size_t n) {
     std::int64_t deadline = in_startup_ ? startup_deadline_ms_ : 0;
     while (in_end_ - in_pos_ < n) {
         if (deadline == 0 && in_end_ > in_pos_) deadline = monotonic_ms() + limits_.message_timeout_ms;
-        if (deadline != 0) {
-            const std::int64_t left = deadline - monotonic_ms();
-            pollfd p{fd_, POLLIN, 0};
-            const int rc = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
-            if (rc < 0 && errno == EINTR) continue;
-            if (rc == 0)
-                return Status::invalid(
-                    "client " + peer_ +
-                    (in_startup_ ? " did not complete its startup packet within the time limit (" +
-                                       std::to_string(limits_.startup_timeout_ms) + " ms)"
-                                 : " sent part of a message and nothing more within the time limit (" +
-                                       std::to_string(limits_.message_timeout_ms) + " ms)"));
-        }
+        // Under a limit, what has arrived is read without blocking (the
+        // common case on a busy stream) and only an empty socket waits.
         bool got = false;
-        Status s = recv_some(false, got);
+        Status s = recv_some(deadline != 0, got);
         if (!s) {
             if (in_end_ > in_pos_)
                 return Status::error(StatusKind::kInvalidInput, "peer " + peer_ + " hung up in the middle of a message");
             return s;
         }
+        if (got || deadline == 0) continue;
+        const std::int64_t left = deadline - monotonic_ms();
+        pollfd p{fd_, POLLIN, 0};
+        const int rc = left > 0 ? ::poll(&p, 1, static_cast<int>(left)) : 0;
+        if (rc == 0)
+            return Status::invalid(
+                "client " + peer_ +
+                (in_startup_ ? " did not complete its startup packet within the time limit (" +
+                                   std::to_string(limits_.startup_timeout_ms) + " ms)"
+                             : " sent part of a message and nothing more within the time limit (" +
+                                   std::to_string(limits_.message_timeout_ms) + " ms)"));
     }
     return Status();
 }
