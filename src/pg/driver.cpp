@@ -163,7 +163,7 @@ void Driver::execute(wp::ProposerOutput&& output, wp::TimeMs now) {
             save_term_history(*output.persist_own_term_history, settings_.greeting.pg_timeline);
         if (!saved.ok()) {
             // Nothing may be sent before the history is durable.
-            return fail(saved.message());
+            return fail("cannot persist the term history: " + saved.message());
         }
     }
     sync_slots();

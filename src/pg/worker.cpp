@@ -235,7 +235,7 @@ void walproposer_worker_main(Datum) {
                     errbuf, sizeof errbuf))
                 fatal_from_driver("proposer failed", errbuf);
             if (!g_driver->healthy())
-                ereport(FATAL, (errmsg("walproposer: cannot persist the term history: %s",
+                ereport(FATAL, (errmsg("walproposer: %s",
                                        g_driver->fatal_error().c_str())));
             wp::pg::worker_syncrep_publish_commit_lsn(g_driver->commit_lsn(), g_driver->sent_lsn());
             wp::pg::worker_slot_advance(g_driver->primary_retention_lsn());
