@@ -106,10 +106,13 @@ all: $(B)/header-check.stamp
 # includes name the folder ("storage/wal_storage.h"), found via -Isafekeeper.
 SK_SOURCES := $(sort $(wildcard safekeeper/*/*.cpp))
 SK_OBJS := $(SK_SOURCES:%.cpp=$(B)/obj/%.o)
-SK_LIBS := -lcpp-httplib -lspdlog -lfmt -lpthread -lsystemd $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a
+SK_LIBS := -lcpp-httplib -lspdlog -lfmt -lpthread -lsystemd $(PG_PKGLIBDIR)/libpgcommon.a $(PG_PKGLIBDIR)/libpgport.a -lssl -lcrypto
 
-# The one file of the daemon allowed PostgreSQL (frontend) headers: CRC-32C.
-$(B)/obj/safekeeper/storage/crc32c.o: WP_EXTRA_FLAGS = -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)
+# The two files of the daemon allowed PostgreSQL (frontend) headers: CRC-32C
+# (libpgport) and the SCRAM primitives (libpgcommon).
+PG_FRONTEND_FLAGS := -isystem $(PG_INCLUDEDIR_SERVER) -isystem $(PG_INCLUDEDIR_INTERNAL)
+$(B)/obj/safekeeper/storage/crc32c.o: WP_EXTRA_FLAGS = $(PG_FRONTEND_FLAGS)
+$(B)/obj/safekeeper/auth/scram_crypto.o: WP_EXTRA_FLAGS = $(PG_FRONTEND_FLAGS)
 $(B)/obj/safekeeper/%.o: safekeeper/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper $(WP_EXTRA_FLAGS) -c -o $@ $<

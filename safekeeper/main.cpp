@@ -4,17 +4,21 @@
 //              [--no-peer-recovery] [--peer-recovery-interval-ms N]
 //   safekeeper pull-timeline --from URL --to URL --tenant T --timeline L
 //                                          (operator command: pull_timeline/cli.h)
+//   safekeeper hash-password               (prints a SCRAM secret for a roles file)
 //
+// Clients authenticate with SCRAM-SHA-256 against --roles-file (auth/roles.h)
+// unless --auth trust is given.
 // Start-up order: check flags, lock DIR (one daemon per directory), bind both
 // ports (so "address in use" fails fast), load every timeline, then serve.
 // SIGTERM/SIGINT: stop accepting, close connections after their current
-// batch (and fsync), persist commit/truncate LSNs, exit 0. SIGHUP is logged
-// and ignored (nothing to reload). Under systemd, READY=1 is sent once the
+// batch (and fsync), persist commit/truncate LSNs, exit 0. SIGHUP re-reads
+// the roles file (a bad file is logged and the old roles stay). Under systemd, READY=1 is sent once the
 // daemon serves (Type=notify). Exit codes: 0 ok,
 // 1 runtime/start-up error, 2 bad flags (CLI11's convention for parse errors
 // is 1xx; we map them to 2).
 #include <fcntl.h>
 #include <signal.h>
+#include <termios.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,7 +29,11 @@
 #include <systemd/sd-daemon.h>
 
 #include <cstdio>
+#include <iostream>
 #include <string>
+
+#include "auth/client_credentials.h"
+#include "auth/roles.h"
 
 #include "storage/durable_file.h"
 #ifdef WP_POWER_LOSS_FS
@@ -46,6 +54,51 @@ int fail_start(const std::string& msg) {
     return 1;
 }
 
+// `safekeeper hash-password`: reads a password (first line of stdin, not
+// echoed on a terminal) and prints its SCRAM-SHA-256 secret.
+int run_hash_password_command(int argc, char** argv) {
+    if (argc > 1) {
+        const std::string arg = argv[1];
+        std::fprintf(arg == "--help" || arg == "-h" ? stdout : stderr,
+                     "Usage: safekeeper hash-password < PASSWORD_FILE\n"
+                     "Reads a password (the first line of standard input; typed without echo "
+                     "on a terminal)\nand prints its SCRAM-SHA-256 secret, the last field of a "
+                     "roles file line.\n");
+        return arg == "--help" || arg == "-h" ? 0 : 2;
+    }
+    const bool tty = ::isatty(STDIN_FILENO);
+    termios saved{};
+    if (tty) {
+        std::fprintf(stderr, "Password: ");
+        ::tcgetattr(STDIN_FILENO, &saved);
+        termios quiet = saved;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    std::string password;
+    std::getline(std::cin, password);
+    if (tty) {
+        ::tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        std::fprintf(stderr, "\n");
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    if (password.empty()) {
+        std::fprintf(stderr, "safekeeper hash-password: empty password\n");
+        return 2;
+    }
+    auto secret = wp::sk::make_scram_secret(password);
+    if (!secret) {
+        std::fprintf(stderr, "safekeeper hash-password: %s\n", secret.status().message().c_str());
+        return 1;
+    }
+    std::printf("%s\n", wp::sk::format_scram_secret(*secret).c_str());
+    return 0;
+}
+
+bool is_loopback_host(const std::string& host) {
+    return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,11 +106,15 @@ int main(int argc, char** argv) {
     using namespace wp::sk;
     if (argc >= 2 && std::string(argv[1]) == "pull-timeline")
         return run_pull_timeline_command(argc - 1, argv + 1);
+    if (argc >= 2 && std::string(argv[1]) == "hash-password")
+        return run_hash_password_command(argc - 1, argv + 1);
     CLI::App app{"safekeeper: quorum-durable WAL acceptor for walproposer", "safekeeper"};
     app.footer(
         "Operator command (see safekeeper pull-timeline --help):\n"
         "  safekeeper pull-timeline --from URL --to URL --tenant T --timeline L\n"
-        "      copy a timeline from a healthy safekeeper to a new one");
+        "      copy a timeline from a healthy safekeeper to a new one\n"
+        "  safekeeper hash-password < FILE\n"
+        "      print the SCRAM-SHA-256 secret of a password, for --roles-file");
     std::string data_dir;
     std::uint64_t node_id = 0;
     std::string listen_pg = "127.0.0.1:5454";
@@ -70,6 +127,10 @@ int main(int argc, char** argv) {
     std::size_t max_connections = 1000;
     ConnectionLimits limits;
     bool no_peer_recovery = false;
+    std::string auth_method = "scram";
+    std::string roles_file;
+    bool http_open_status = false;
+    std::string peer_user, peer_password_file;
     app.add_option("-D,--datadir", data_dir, "Data directory (created if missing)")->required();
     app.add_option("--id", node_id, "Node id of this safekeeper (a positive integer)")->required()
         ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
@@ -104,6 +165,22 @@ int main(int argc, char** argv) {
                    "Once part of a message has arrived, the rest must follow within this long")
         ->capture_default_str()
         ->check(CLI::Range(100, 3600 * 1000));
+    app.add_option("--auth", auth_method,
+                   "How clients of both ports authenticate: scram (SCRAM-SHA-256 against "
+                   "--roles-file; HTTP Basic on the API) or trust (anyone who can connect may "
+                   "do anything)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"scram", "trust"}));
+    app.add_option("--roles-file", roles_file,
+                   "Roles, their permissions (push, read, admin), tenants and SCRAM secrets; "
+                   "re-read on SIGHUP (required with --auth scram)");
+    app.add_flag("--http-open-status", http_open_status,
+                 "Serve GET /v1/status and /metrics without credentials (for monitoring)");
+    app.add_option("--peer-user", peer_user,
+                   "Role this safekeeper presents to its peers (peer recovery, pulls); needs "
+                   "read on their tenants");
+    app.add_option("--peer-password-file", peer_password_file,
+                   "File whose first line is the password of --peer-user");
     app.add_flag("--no-peer-recovery", no_peer_recovery,
                  "Never take WAL from peer safekeepers (a member that is behind then waits for "
                  "the primary)");
@@ -133,6 +210,31 @@ int main(int argc, char** argv) {
         return std::fprintf(stderr, "safekeeper: --wal-keep-size: %s\n",
                             keep_size.status().message().c_str()),
                2;
+    const AuthMode auth_mode = auth_method == "trust" ? AuthMode::kTrust : AuthMode::kScram;
+    if (auth_mode == AuthMode::kScram && roles_file.empty())
+        return std::fprintf(stderr,
+                            "safekeeper: --roles-file is required with --auth scram (the default); "
+                            "pass --auth trust to let every client in\n"),
+               2;
+    if (auth_mode == AuthMode::kTrust && !roles_file.empty())
+        return std::fprintf(stderr, "safekeeper: --roles-file is unused with --auth trust\n"), 2;
+    ClientCredentials peer_credentials;
+    if (!peer_user.empty()) {
+        if (peer_password_file.empty())
+            return std::fprintf(stderr, "safekeeper: --peer-user needs --peer-password-file\n"), 2;
+        auto password = read_password_file(peer_password_file);
+        if (!password)
+            return std::fprintf(stderr, "safekeeper: --peer-password-file: %s\n",
+                                password.status().message().c_str()),
+                   2;
+        peer_credentials = {peer_user, *password};
+    } else if (!peer_password_file.empty()) {
+        return std::fprintf(stderr, "safekeeper: --peer-password-file needs --peer-user\n"), 2;
+    }
+    Authenticator authenticator(auth_mode, roles_file);
+    if (Status loaded = authenticator.load(); !loaded)
+        return std::fprintf(stderr, "safekeeper: %s\n", loaded.message().c_str()), 2;
+
     auto pg_addr = parse_host_port(listen_pg);
     if (!pg_addr) return std::fprintf(stderr, "safekeeper: --listen-pg: %s\n", pg_addr.status().message().c_str()), 2;
     auto http_addr = parse_host_port(listen_http);
@@ -182,10 +284,13 @@ int main(int argc, char** argv) {
     TimelineRegistry registry(fs, data_dir, node_id, options);
     registry.set_max_wal_retention(*retention_cap);
     registry.set_wal_keep_size(*keep_size);
-    PgServer pg_server(registry, max_connections, limits);
+    PgServer pg_server(registry, authenticator, max_connections, limits);
     Status s = pg_server.listen(pg_addr->first, pg_addr->second);
     if (!s) return fail_start("--listen-pg " + listen_pg + ": " + s.message());
-    HttpApi http(registry, pg_server, node_id);
+    HttpApiOptions http_options;
+    http_options.open_status = http_open_status;
+    http_options.peer_credentials = peer_credentials;
+    HttpApi http(registry, pg_server, node_id, authenticator, http_options);
     s = http.listen(http_addr->first, http_addr->second);
     if (!s) return fail_start("--listen-http " + listen_http + ": " + s.message());
 
@@ -203,11 +308,26 @@ int main(int argc, char** argv) {
     http.start();
     PeerRecoveryOptions recovery_options;
     recovery_options.interval = std::chrono::milliseconds(peer_recovery_interval_ms);
+    recovery_options.credentials = peer_credentials;
     PeerRecovery peer_recovery(registry, recovery_options);
     if (!no_peer_recovery) peer_recovery.start();
     spdlog::info("safekeeper {} node {} serving {} timelines from {}; PostgreSQL protocol on {}:{}, HTTP on {}:{}",
                  wp::kVersion, node_id, registry.list().size(), data_dir, pg_addr->first,
                  pg_server.bound_port(), http_addr->first, http.bound_port());
+
+    if (auth_mode == AuthMode::kTrust) {
+        if (!is_loopback_host(pg_addr->first) || !is_loopback_host(http_addr->first))
+            spdlog::warn(
+                "AUTHENTICATION IS OFF (--auth trust) and a port listens beyond loopback "
+                "(PostgreSQL protocol {}, HTTP {}): anyone who can reach it can fence the "
+                "primary, read all WAL and delete timelines",
+                listen_pg, listen_http);
+        else
+            spdlog::info("authentication is off (--auth trust); ports listen on loopback only");
+    } else {
+        spdlog::info("clients authenticate with SCRAM-SHA-256: {} roles from {}",
+                     authenticator.role_count(), roles_file);
+    }
 
     // Under systemd (Type=notify): ready now. A no-op elsewhere.
     sd_notifyf(0, "READY=1\nSTATUS=serving %zu timelines\nMAINPID=%lu", registry.list().size(),
@@ -217,11 +337,16 @@ int main(int argc, char** argv) {
     for (;;) {
         sigwait(&sigs, &sig);
         if (sig != SIGHUP) break;
-        // Every setting comes from the command line, so there is nothing to
-        // reload yet; a reload (systemctl reload, log rotation) must not stop
-        // the daemon.
-        spdlog::info("received SIGHUP: nothing to reload (settings are command-line flags; "
-                     "a restart applies new ones); still serving");
+        // A reload (systemctl reload, log rotation) never stops the daemon.
+        if (auth_mode == AuthMode::kTrust) {
+            spdlog::info("received SIGHUP: nothing to reload under --auth trust; still serving");
+        } else if (Status reloaded = authenticator.load(); !reloaded) {
+            spdlog::error("received SIGHUP: roles file not reloaded, the previous roles stay: {}",
+                          reloaded.message());
+        } else {
+            spdlog::info("received SIGHUP: reloaded {} roles from {}", authenticator.role_count(),
+                         roles_file);
+        }
     }
 #ifdef WP_POWER_LOSS_FS
     if (sig == SIGUSR2) power_loss_fs.lose_power_and_exit();

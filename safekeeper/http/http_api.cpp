@@ -1,5 +1,7 @@
 #include "http/http_api.h"
 
+#include "http/http_auth.h"
+
 #include <sys/socket.h>
 
 #include "http/httplib_abi.h"
@@ -171,10 +173,13 @@ void json_error(httplib::Response& res, int status, const std::string& msg) {
 
 }  // namespace
 
-HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id)
+HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id,
+                 Authenticator& authenticator, HttpApiOptions options)
     : registry_(registry),
       pg_server_(pg_server),
       node_id_(node_id),
+      authenticator_(authenticator),
+      options_(std::move(options)),
       server_(std::make_unique<httplib::Server>()) {
     // httplib's default sets SO_REUSEPORT, which lets a second daemon bind
     // the same HTTP port silently; SO_REUSEADDR alone makes "address in use"
@@ -191,6 +196,11 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
     server_->set_read_timeout(std::chrono::seconds(10));
     server_->set_write_timeout(std::chrono::seconds(10));
     server_->set_keep_alive_max_count(20);
+    server_->set_pre_routing_handler([this](const httplib::Request& req,
+                                            httplib::Response& res) {
+        return authorize(req, res) ? httplib::Server::HandlerResponse::Unhandled
+                                   : httplib::Server::HandlerResponse::Handled;
+    });
     server_->Get("/v1/status", [this](const httplib::Request&, httplib::Response& res) {
         auto tls = registry_.list();
         std::size_t broken = 0;
@@ -230,7 +240,8 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
         if (!s) return json_error(res, 500, s.message());
         res.set_content(nlohmann::json{{"deleted", true}}.dump(), "application/json");
     });
-    register_pull_timeline_routes(*server_, registry_, node_id_, stopping_);
+    register_pull_timeline_routes(*server_, registry_, node_id_, stopping_,
+                                  options_.peer_credentials);
     server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
         res.set_content(render_metrics(), "text/plain; version=0.0.4");
     });
@@ -240,6 +251,37 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
 }
 
 HttpApi::~HttpApi() { stop(); }
+
+bool HttpApi::authorize(const httplib::Request& req, httplib::Response& res) {
+    if (authenticator_.mode() == AuthMode::kTrust) return true;
+    const HttpAccessRule rule = http_access_rule(req.method, req.path);
+    if (rule.monitoring && options_.open_status) return true;
+    auto challenge = [&](const std::string& why) {
+        res.set_header("WWW-Authenticate", "Basic realm=\"safekeeper\", charset=\"UTF-8\"");
+        json_error(res, 401, why);
+        return false;
+    };
+    const std::string header = req.get_header_value("Authorization");
+    if (header.empty()) return challenge("authentication required");
+    auto credentials = parse_basic_authorization(header);
+    if (!credentials) return challenge(credentials.status().message());
+    auto principal = authenticator_.check_password(credentials->first, credentials->second);
+    if (!principal) {
+        spdlog::warn("HTTP {} {} from {}: authentication failed: {}", req.method, req.path,
+                     req.remote_addr, principal.status().message());
+        return challenge("password authentication failed for user \"" + credentials->first + "\"");
+    }
+    if (!principal->may(rule.permission) || (rule.tenant && !principal->may_touch(*rule.tenant))) {
+        const std::string need = rule.permission ? describe_permissions(rule.permission) : "any";
+        spdlog::warn("HTTP {} {} from {}: refused to {} (needs {})", req.method, req.path,
+                     req.remote_addr, principal->describe(), need);
+        json_error(res, 403,
+                   "permission denied: " + principal->describe() + " needs the " + need +
+                       " permission" + (rule.tenant ? " on this tenant" : ""));
+        return false;
+    }
+    return true;
+}
 
 Status HttpApi::listen(const std::string& host, std::uint16_t port) {
     if (port == 0) {

@@ -4,6 +4,7 @@
 //   DELETE /v1/tenant/{tenant}/timeline/{timeline}
 //   GET    /metrics   (Prometheus text format)
 //   GET .../snapshot, GET .../wal, POST .../pull_timeline (pull_timeline/http_routes.h)
+// Every request is authenticated first (http/http_auth.h).
 // Reads only published timeline snapshots and atomics, so it never waits
 // for a timeline's disk IO (DELETE waits for the timeline's in-flight batch).
 // Thread-safety: httplib serves requests on its own thread pool; all
@@ -16,12 +17,16 @@
 #include <string>
 #include <thread>
 
+#include "auth/client_credentials.h"
+#include "auth/roles.h"
 #include "wire/server.h"
 #include "walproposer/result.h"
 #include "timeline/timeline.h"
 
 namespace httplib {
 class Server;
+struct Request;
+struct Response;
 }
 
 namespace wp::sk {
@@ -30,9 +35,16 @@ namespace wp::sk {
 constexpr std::size_t kMaxHttpBodyBytes = 64 * 1024;
 
 
+struct HttpApiOptions {
+    bool open_status = false;            // GET /v1/status and /metrics need no credential
+    ClientCredentials peer_credentials;  // presented to the source of a pull
+};
+
 class HttpApi {
 public:
-    HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id);
+    // `authenticator` must outlive the API.
+    HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id,
+            Authenticator& authenticator, HttpApiOptions options = {});
     ~HttpApi();
 
     // Binds (error value if the address is in use); start() serves in a thread.
@@ -45,9 +57,14 @@ public:
     std::string render_metrics();
 
 private:
+    // The pre-routing check: false = refused (401/403 already in `res`).
+    bool authorize(const httplib::Request& req, httplib::Response& res);
+
     TimelineRegistry& registry_;
     PgServer& pg_server_;
     NodeId node_id_;
+    Authenticator& authenticator_;
+    HttpApiOptions options_;
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
     std::uint16_t bound_port_ = 0;

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "pull_timeline/http_source.h"
@@ -21,6 +22,7 @@ int run_pull_timeline_command(int argc, char** argv) {
     std::string from, to, tenant, timeline;
     std::uint64_t max_rate = 0, timeout = 3600;
     bool json = false;
+    std::string user, password_file;
     app.add_option("--from", from,
                    "Source safekeeper's HTTP address, as the destination reaches it "
                    "(http://HOST:PORT)")
@@ -36,6 +38,11 @@ int run_pull_timeline_command(int argc, char** argv) {
                    "Give up waiting for the destination after this many seconds")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{7 * 24 * 3600}));
+    app.add_option("--user", user,
+                   "Role to authenticate as to the destination (needs admin there); the password "
+                   "comes from --password-file or the SAFEKEEPER_PASSWORD environment variable");
+    app.add_option("--password-file", password_file,
+                   "File whose first line is the password of --user");
     app.add_flag("--json", json, "Print the destination's JSON answer instead of a sentence");
     try {
         app.parse(argc, argv);
@@ -59,8 +66,28 @@ int run_pull_timeline_command(int argc, char** argv) {
             return 2;
         }
     }
-    const PullRequestResult r =
-        request_pull(to, from, *tenant_id, *timeline_id, max_rate, std::chrono::seconds(timeout));
+    ClientCredentials credentials;
+    if (!user.empty()) {
+        credentials.user = user;
+        if (!password_file.empty()) {
+            auto password = read_password_file(password_file);
+            if (!password) {
+                std::fprintf(stderr, "safekeeper pull-timeline: %s\n",
+                             password.status().message().c_str());
+                return 2;
+            }
+            credentials.password = *password;
+        } else if (const char* env = std::getenv("SAFEKEEPER_PASSWORD")) {
+            credentials.password = env;
+        } else {
+            std::fprintf(stderr,
+                         "safekeeper pull-timeline: --user needs --password-file or "
+                         "SAFEKEEPER_PASSWORD\n");
+            return 2;
+        }
+    }
+    const PullRequestResult r = request_pull(to, from, *tenant_id, *timeline_id, max_rate,
+                                             std::chrono::seconds(timeout), credentials);
     if (!r.error.empty()) {
         std::fprintf(stderr, "safekeeper pull-timeline: %s\n", r.error.c_str());
         return 1;

@@ -37,7 +37,8 @@ constexpr const char kBase[] = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F
 }  // namespace
 
 void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
-                                   NodeId node_id, const std::atomic<bool>& stopping) {
+                                   NodeId node_id, const std::atomic<bool>& stopping,
+                                   const ClientCredentials& peer_credentials) {
     server.Get(std::string(kBase) + "/snapshot", [&registry, node_id](const httplib::Request& req,
                                                                       httplib::Response& res) {
         Id128 tenant, timeline;
@@ -92,7 +93,7 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
         res.set_content(std::move(body), "application/octet-stream");
     });
 
-    server.Post(std::string(kBase) + "/pull_timeline", [&registry, &stopping](
+    server.Post(std::string(kBase) + "/pull_timeline", [&registry, &stopping, &peer_credentials](
                                                            const httplib::Request& req,
                                                            httplib::Response& res) {
         Id128 tenant, timeline;
@@ -117,7 +118,8 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
             timeout = j["timeout_seconds"].get<std::uint64_t>();
         }
         const std::string address = j["source"].get<std::string>();
-        auto source = HttpSnapshotSource::create(address, std::chrono::seconds(timeout));
+        auto source = HttpSnapshotSource::create(address, std::chrono::seconds(timeout),
+                                                 peer_credentials);
         if (!source) return json_error(res, 400, "source: " + source.status().message());
         spdlog::info("pull {}/{} from {}: requested by {}", format_id(tenant), format_id(timeline),
                      (*source)->describe(), req.remote_addr);

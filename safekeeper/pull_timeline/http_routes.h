@@ -11,6 +11,8 @@
 
 #include <atomic>
 
+#include "auth/client_credentials.h"
+
 #include "timeline/timeline.h"
 
 namespace httplib {
@@ -20,7 +22,10 @@ class Server;
 namespace wp::sk {
 
 // `stopping` is set at shutdown: a running pull then stops and cleans up.
+// `peer_credentials` (must outlive the server): what this daemon presents
+// to the source of a pull.
 void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
-                                   NodeId node_id, const std::atomic<bool>& stopping);
+                                   NodeId node_id, const std::atomic<bool>& stopping,
+                                   const ClientCredentials& peer_credentials);
 
 }  // namespace wp::sk

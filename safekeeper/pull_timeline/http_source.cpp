@@ -25,8 +25,10 @@ std::string describe_failure(const std::string& address, const std::string& what
 }
 
 std::unique_ptr<httplib::Client> make_client(const std::string& host, std::uint16_t port,
-                                             std::chrono::seconds timeout) {
+                                             std::chrono::seconds timeout,
+                                             const ClientCredentials& credentials) {
     auto client = std::make_unique<httplib::Client>(host, port);
+    if (!credentials.empty()) client->set_basic_auth(credentials.user, credentials.password);
     client->set_connection_timeout(timeout.count(), 0);
     client->set_read_timeout(timeout.count(), 0);
     client->set_write_timeout(timeout.count(), 0);
@@ -56,14 +58,16 @@ HttpSnapshotSource::HttpSnapshotSource(std::string address, std::unique_ptr<http
 HttpSnapshotSource::~HttpSnapshotSource() = default;
 
 Result<std::unique_ptr<HttpSnapshotSource>> HttpSnapshotSource::create(
-    const std::string& address, std::chrono::seconds timeout) {
+    const std::string& address, std::chrono::seconds timeout,
+    const ClientCredentials& credentials) {
     auto hp = parse_http_address(address);
     if (!hp) return hp.status();
     std::string canonical =
         "http://" + (hp->first.find(':') != std::string::npos ? "[" + hp->first + "]" : hp->first) +
         ":" + std::to_string(hp->second);
     return std::unique_ptr<HttpSnapshotSource>(
-        new HttpSnapshotSource(std::move(canonical), make_client(hp->first, hp->second, timeout)));
+        new HttpSnapshotSource(std::move(canonical),
+                               make_client(hp->first, hp->second, timeout, credentials)));
 }
 
 Result<PullSnapshot> HttpSnapshotSource::fetch_snapshot(const Id128& tenant,
@@ -92,14 +96,15 @@ Status HttpSnapshotSource::read_wal(const PullSnapshot& snapshot, Lsn start, Lsn
 
 PullRequestResult request_pull(const std::string& destination, const std::string& source,
                                const Id128& tenant, const Id128& timeline,
-                               std::uint64_t max_bytes_per_second, std::chrono::seconds timeout) {
+                               std::uint64_t max_bytes_per_second, std::chrono::seconds timeout,
+                               const ClientCredentials& credentials) {
     PullRequestResult r;
     auto hp = parse_http_address(destination);
     if (!hp) {
         r.error = hp.status().message();
         return r;
     }
-    auto client = make_client(hp->first, hp->second, timeout);
+    auto client = make_client(hp->first, hp->second, timeout, credentials);
     nlohmann::json body = {{"source", source}};
     if (max_bytes_per_second > 0) body["max_bytes_per_second"] = max_bytes_per_second;
     const std::string path = timeline_path(tenant, timeline) + "/pull_timeline";

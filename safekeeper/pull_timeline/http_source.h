@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "auth/client_credentials.h"
 #include "pull_timeline/pull.h"
 #include "walproposer/result.h"
 
@@ -30,8 +31,10 @@ Result<std::pair<std::string, std::uint16_t>> parse_http_address(const std::stri
 class HttpSnapshotSource final : public SnapshotSource {
   public:
     // `timeout`: for connecting and for each request's reads and writes.
-    static Result<std::unique_ptr<HttpSnapshotSource>> create(const std::string& address,
-                                                              std::chrono::seconds timeout);
+    // `credentials`: HTTP Basic credentials for every request (none if empty).
+    static Result<std::unique_ptr<HttpSnapshotSource>> create(
+        const std::string& address, std::chrono::seconds timeout,
+        const ClientCredentials& credentials = {});
     ~HttpSnapshotSource() override;
 
     std::string describe() const override { return address_; }
@@ -54,6 +57,7 @@ struct PullRequestResult {
 // Waits for the whole pull (up to `timeout`).
 PullRequestResult request_pull(const std::string& destination, const std::string& source,
                                const Id128& tenant, const Id128& timeline,
-                               std::uint64_t max_bytes_per_second, std::chrono::seconds timeout);
+                               std::uint64_t max_bytes_per_second, std::chrono::seconds timeout,
+                               const ClientCredentials& credentials = {});
 
 }  // namespace wp::sk

@@ -93,7 +93,7 @@ Result<std::string> PeerRecovery::http_address_of(const Member& member) {
     PgClient client;
     WP_RETURN_IF_ERROR(client.connect(plain_host(member.address.host), member.address.port,
                                       {{"application_name", "safekeeper peer recovery"}},
-                                      options_.timeout));
+                                      options_.timeout, options_.credentials));
     auto id = client.query_value("SHOW safekeeper_node_id");
     if (!id) return id.status();
     if (*id != std::to_string(member.id))
@@ -133,7 +133,8 @@ std::unique_ptr<PeerRecovery::Donor> PeerRecovery::find_donor(const Id128& tenan
             continue;
         }
         view.http_address = *http;
-        auto source = HttpSnapshotSource::create(*http, std::max(timeout, std::chrono::seconds(1)));
+        auto source = HttpSnapshotSource::create(*http, std::max(timeout, std::chrono::seconds(1)),
+                                                 options_.credentials);
         Result<PullSnapshot> snap = source ? (*source)->fetch_snapshot(tenant, timeline)
                                            : Result<PullSnapshot>(source.status());
         Result<ControlFileData> control =

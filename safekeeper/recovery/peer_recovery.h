@@ -43,6 +43,7 @@
 #include <string>
 #include <thread>
 
+#include "auth/client_credentials.h"
 #include "timeline/timeline.h"
 #include "walproposer/configuration.h"
 #include "walproposer/timeline_key.h"
@@ -52,6 +53,7 @@ namespace wp::sk {
 struct PeerRecoveryOptions {
     std::chrono::milliseconds interval{1000};  // between passes over the timelines
     std::chrono::milliseconds timeout{10000};  // per connection and request to a peer
+    ClientCredentials credentials;             // presented to peers (both ports)
 };
 
 class PeerRecovery {

@@ -8,6 +8,7 @@
 
 #include "receive_wal/push_handler.h"
 #include "send_wal/replication_commands.h"
+#include "wire/authentication.h"
 
 namespace wp::sk {
 namespace {
@@ -116,6 +117,18 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
         create_timeline = *value;
     }
 
+    std::string user;
+    if (auto it = startup->params.find("user"); it != startup->params.end()) user = it->second;
+    auto principal = authenticate_pg_client(conn, *ctx.authenticator, user);
+    if (!principal) return;
+    if (tenant && !principal->may_touch(*tenant)) {
+        const std::string message = principal->describe() + " may not access tenant " +
+                                    format_id(*tenant);
+        conn.send_error(sqlstate::kInsufficientPrivilege, message, "FATAL");
+        (void)conn.flush();
+        spdlog::warn("connection from {} refused: {}", conn.peer(), message);
+        return;
+    }
     conn.send_auth_ok();
     conn.send_parameter_status("server_version", "15.0 (safekeeper)");
     conn.send_parameter_status("integer_datetimes", "on");
@@ -148,7 +161,13 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
         if (query.empty()) {
             conn.send_empty_query_response();
         } else if (cmd == "START_WAL_PUSH") {
-            if (!tenant || !timeline) {
+            if (!principal->may(kPermPush)) {
+                conn.send_error(sqlstate::kInsufficientPrivilege,
+                                "permission denied: " + principal->describe() +
+                                    " may not push WAL (needs the push permission)");
+                spdlog::warn("connection from {}: START_WAL_PUSH refused to {}", conn.peer(),
+                             principal->describe());
+            } else if (!tenant || !timeline) {
                 conn.send_error(sqlstate::kInvalidParameterValue,
                                 "START_WAL_PUSH needs tenant_id and timeline_id in the startup options "
                                 "(options='-c tenant_id=<hex> -c timeline_id=<hex>')");
@@ -156,6 +175,10 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
                 PushContext pctx{ctx.registry, ctx.conn_id, *tenant, *timeline, create_timeline};
                 if (!run_wal_push(conn, pctx)) return;
             }
+        } else if (cmd.rfind("SHOW", 0) != 0 && !principal->may(kPermRead)) {
+            conn.send_error(sqlstate::kInsufficientPrivilege,
+                            "permission denied: " + principal->describe() +
+                                " may not read WAL (needs the read permission)");
         } else {
             ReplicationContext rctx{ctx.registry, ctx.conn_id, tenant, timeline, {}};
             if (auto it = startup->params.find("application_name"); it != startup->params.end())

@@ -1,5 +1,6 @@
 // One client connection of the PostgreSQL-protocol port: startup,
-// authentication (trust), then the simple-query command loop that
+// authentication (wire/authentication.h: SCRAM-SHA-256 against the roles
+// file, or trust), then the simple-query command loop that
 // dispatches replication-style commands to their handlers:
 //   START_WAL_PUSH        -> push_handler (proposer stream)
 //   IDENTIFY_SYSTEM, TIMELINE_HISTORY, START_REPLICATION, READ_REPLICATION_SLOT,
@@ -15,6 +16,11 @@
 // proposer passes it). A value that is not a boolean (true/false, on/off,
 // yes/no, 1/0, any case) is refused at startup with a FATAL 22023.
 //
+// Permissions (auth/roles.h): a tenant_id in the startup options must be one
+// the role may touch (else FATAL 42501 at startup); START_WAL_PUSH needs
+// `push`, every replication command but SHOW needs `read` (ERROR 42501, the
+// session goes on).
+//
 // Thread-safety: serve_connection runs on the connection's own thread.
 #pragma once
 
@@ -23,6 +29,7 @@
 #include <optional>
 #include <string>
 
+#include "auth/roles.h"
 #include "wire/pg_wire.h"
 #include "timeline/timeline.h"
 
@@ -30,6 +37,7 @@ namespace wp::sk {
 
 struct ConnectionContext {
     TimelineRegistry* registry = nullptr;
+    Authenticator* authenticator = nullptr;
     std::uint64_t conn_id = 0;
 };
 

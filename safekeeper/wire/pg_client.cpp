@@ -1,5 +1,7 @@
 #include "wire/pg_client.h"
 
+#include "auth/scram.h"
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
@@ -92,7 +94,8 @@ Status PgClient::error(const std::string& what) const {
 
 Status PgClient::connect(const std::string& host, std::uint16_t port,
                          const std::map<std::string, std::string>& params,
-                         std::chrono::milliseconds timeout) {
+                         std::chrono::milliseconds timeout,
+                         const ClientCredentials& credentials) {
     close();
     peer_ = host + ":" + std::to_string(port);
     addrinfo hints{};
@@ -124,15 +127,59 @@ Status PgClient::connect(const std::string& host, std::uint16_t port,
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
     std::map<std::string, std::string> all = params;
-    all.emplace("user", "safekeeper");
+    all["user"] = credentials.empty() ? "safekeeper" : credentials.user;
     WP_RETURN_IF_ERROR(send_all(encode_startup_packet(all)));
+    std::optional<ScramClientExchange> scram;
+    bool server_verified = false;
     for (;;) {
         char type = 0;
         std::string payload;
         WP_RETURN_IF_ERROR(read_message(type, payload));
         if (type == 'E') return error("refused the connection: " + pg_error_text(payload));
-        if (type == 'R' && (payload.size() < 4 || get_be32(payload.data()) != 0))
+        if (type == 'R') {
+            const std::uint32_t code = payload.size() >= 4 ? get_be32(payload.data()) : ~0u;
+            const std::string data = payload.size() >= 4 ? payload.substr(4) : std::string();
+            if (code == 0) {  // AuthenticationOk
+                if (scram && !server_verified)
+                    return error("ended SCRAM without proving it holds our secret");
+                continue;
+            }
+            if (code == 10) {         // AuthenticationSASL: mechanisms offered
+                if (data.find(std::string(kScramMechanism) + '\0') == std::string::npos)
+                    return error("offers no SASL mechanism this client speaks");
+                if (credentials.empty())
+                    return error("asks for a password, and none is configured "
+                                 "(--peer-user, --peer-password-file)");
+                scram.emplace(credentials.password);
+                auto first = scram->client_first();
+                if (!first) return error(first.status().message());
+                std::string msg = "p";
+                put_be32(msg, static_cast<std::uint32_t>(4 + sizeof(kScramMechanism) + 4 +
+                                                         first->size()));
+                msg += kScramMechanism;
+                msg.push_back('\0');
+                put_be32(msg, static_cast<std::uint32_t>(first->size()));
+                msg += *first;
+                WP_RETURN_IF_ERROR(send_all(msg));
+                continue;
+            }
+            if (code == 11 && scram) {  // AuthenticationSASLContinue
+                auto final_message = scram->client_final(data);
+                if (!final_message) return error(final_message.status().message());
+                std::string msg = "p";
+                put_be32(msg, static_cast<std::uint32_t>(4 + final_message->size()));
+                msg += *final_message;
+                WP_RETURN_IF_ERROR(send_all(msg));
+                continue;
+            }
+            if (code == 12 && scram) {  // AuthenticationSASLFinal
+                Status verified = scram->check_server_final(data);
+                if (!verified) return error(verified.message());
+                server_verified = true;
+                continue;
+            }
             return error("asks for an authentication method this client does not speak");
+        }
         if (type == 'Z') return Status();
     }
 }

@@ -1,8 +1,8 @@
 // A small blocking client of the PostgreSQL v3 protocol, for a safekeeper
 // talking to a peer safekeeper's PostgreSQL-protocol port (peer recovery:
 // recovery/peer_recovery.h). It speaks only what that needs: a startup
-// packet with trust authentication (the safekeeper's ports have no other
-// method yet), simple queries whose rows come back as text, and nothing else.
+// packet, trust or SCRAM-SHA-256 authentication (the server's signature is
+// checked), simple queries whose rows come back as text, and nothing else.
 //
 // Every socket operation is bounded by the timeout given to connect(): a
 // peer that hangs (or is partitioned away) fails the call, it never blocks
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/client_credentials.h"
 #include "walproposer/result.h"
 
 namespace wp::sk {
@@ -30,9 +31,12 @@ public:
     PgClient& operator=(const PgClient&) = delete;
 
     // Connects to host:port and completes the startup (up to ReadyForQuery).
-    // `params` are startup parameters (user is "safekeeper" unless given).
+    // `params` are startup parameters; the user is credentials.user, else
+    // "safekeeper". A server that asks for a password when none is given
+    // fails the call with a message saying so.
     Status connect(const std::string& host, std::uint16_t port,
-                   const std::map<std::string, std::string>& params, std::chrono::milliseconds timeout);
+                   const std::map<std::string, std::string>& params,
+                   std::chrono::milliseconds timeout, const ClientCredentials& credentials = {});
     using Row = std::vector<std::optional<std::string>>;
     // Runs one simple query and returns its rows (text values, NULL as
     // nullopt). An ErrorResponse becomes an error with its SQLSTATE and text.

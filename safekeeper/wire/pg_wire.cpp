@@ -194,6 +194,21 @@ void PgConnection::send_auth_ok() {
     end_message();
 }
 
+void PgConnection::send_auth_sasl(const std::vector<std::string>& mechanisms) {
+    begin_message('R');
+    put_be32(out_, 10);  // AuthenticationSASL
+    for (const auto& m : mechanisms) put_cstr(m);
+    out_.push_back('\0');
+    end_message();
+}
+
+void PgConnection::send_auth_sasl_data(std::uint32_t code, const std::string& data) {
+    begin_message('R');
+    put_be32(out_, code);  // 11: AuthenticationSASLContinue, 12: AuthenticationSASLFinal
+    out_ += data;
+    end_message();
+}
+
 void PgConnection::send_parameter_status(const std::string& name, const std::string& value) {
     begin_message('S');
     put_cstr(name);

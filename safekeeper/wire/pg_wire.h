@@ -66,6 +66,8 @@ constexpr const char kDiskFull[] = "53100";
 constexpr const char kDuplicateObject[] = "42710";
 constexpr const char kInvalidName[] = "42602";
 constexpr const char kConfigurationLimitExceeded[] = "53400";
+constexpr const char kInvalidPassword[] = "28P01";
+constexpr const char kInvalidAuthorization[] = "28000";
 }  // namespace sqlstate
 
 // Type OIDs of the result columns we send (PostgreSQL's pg_type.h).
@@ -88,6 +90,11 @@ public:
     bool message_ready();
 
     void send_auth_ok();
+    // SASL authentication (SCRAM-SHA-256): the mechanisms offered, then the
+    // server's challenge (code 11, SASLContinue) and outcome (code 12,
+    // SASLFinal). The client answers with 'p' messages (read_message).
+    void send_auth_sasl(const std::vector<std::string>& mechanisms);
+    void send_auth_sasl_data(std::uint32_t code, const std::string& data);
     void send_parameter_status(const std::string& name, const std::string& value);
     void send_backend_key_data(std::uint32_t pid, std::uint32_t key);
     void send_ready_for_query();

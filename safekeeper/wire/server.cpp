@@ -32,8 +32,12 @@ Result<std::pair<std::string, std::uint16_t>> parse_host_port(const std::string&
     return std::make_pair(host, static_cast<std::uint16_t>(port));
 }
 
-PgServer::PgServer(TimelineRegistry& registry, std::size_t max_connections, ConnectionLimits limits)
-    : registry_(registry), max_connections_(max_connections), limits_(limits) {}
+PgServer::PgServer(TimelineRegistry& registry, Authenticator& authenticator,
+                   std::size_t max_connections, ConnectionLimits limits)
+    : registry_(registry),
+      authenticator_(authenticator),
+      max_connections_(max_connections),
+      limits_(limits) {}
 
 PgServer::~PgServer() {
     stop();
@@ -136,7 +140,7 @@ void PgServer::run_connection(int fd, std::string peer, std::uint64_t id) {
             connections_[id] = &conn;
             if (stopping_) conn.shutdown();
         }
-        ConnectionContext ctx{&registry_, id};
+        ConnectionContext ctx{&registry_, &authenticator_, id};
         serve_connection(conn, ctx);
         std::lock_guard<std::mutex> g(mutex_);
         connections_.erase(id);

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "wire/pg_wire.h"
+#include "auth/roles.h"
 #include "walproposer/result.h"
 #include "timeline/timeline.h"
 
@@ -32,8 +33,9 @@ Result<std::pair<std::string, std::uint16_t>> parse_host_port(const std::string&
 
 class PgServer {
 public:
-    PgServer(TimelineRegistry& registry, std::size_t max_connections = 1000,
-             ConnectionLimits limits = {});
+    // `authenticator` must outlive the server.
+    PgServer(TimelineRegistry& registry, Authenticator& authenticator,
+             std::size_t max_connections = 1000, ConnectionLimits limits = {});
     ~PgServer();
 
     Status listen(const std::string& host, std::uint16_t port);
@@ -49,6 +51,7 @@ private:
     void run_connection(int fd, std::string peer, std::uint64_t id);
 
     TimelineRegistry& registry_;
+    Authenticator& authenticator_;
     std::size_t max_connections_;
     ConnectionLimits limits_;
     int listen_fd_ = -1;
