@@ -121,7 +121,7 @@ EOF
         free_port pg
         free_port http
         mkdir -p "$dir/sk$i"
-        "$SAFEKEEPER" -D "$dir/sk$i" --id "$i" ${WP_SK_FLAGS:-} --listen-pg "127.0.0.1:$pg" --listen-http "127.0.0.1:$http" \
+        "$SAFEKEEPER" -D "$dir/sk$i" --id "$i" --auth trust ${WP_SK_FLAGS:-} --listen-pg "127.0.0.1:$pg" --listen-http "127.0.0.1:$http" \
           >"$dir/sk$i.log" 2>&1 &
         BENCH_PIDS+=($!)
         wait_for 10 curl -sf -o /dev/null "http://127.0.0.1:$http/v1/status" ||

@@ -81,7 +81,7 @@ fi
 
 free_port PORT
 free_port HPORT
-"$SAFEKEEPER" -D "$DIR/sk" --id 1 --listen-pg "127.0.0.1:$PORT" --listen-http "127.0.0.1:$HPORT" \
+"$SAFEKEEPER" -D "$DIR/sk" --id 1 --auth trust --listen-pg "127.0.0.1:$PORT" --listen-http "127.0.0.1:$HPORT" \
   --log-level warn ${WP_SK_FLAGS:-} >"$DIR/safekeeper.log" 2>&1 &
 SK_PID=$!
 wait_for 30 bash -c "echo >/dev/tcp/127.0.0.1/$PORT" 2>/dev/null ||

@@ -1,5 +1,6 @@
 #include "auth/scram.h"
 
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -168,6 +169,12 @@ Result<std::string> ScramServerExchange::server_first(std::string_view client_fi
     if (!client_nonce) return client_nonce.status();
     if (!printable_nonce(*client_nonce))
         return Status::invalid("malformed SCRAM client-first-message: bad nonce");
+    // Optional extensions follow; each must at least be an attribute.
+    for (const std::string_view extension : rest.empty() ? std::vector<std::string_view>{}
+                                                         : split(rest, ','))
+        if (extension.size() < 2 || !std::isalpha(static_cast<unsigned char>(extension[0])) ||
+            extension[1] != '=')
+            return Status::invalid("malformed SCRAM client-first-message: bad extension");
     auto server_nonce = new_nonce();
     if (!server_nonce) return server_nonce.status();
     nonce_ = std::string(*client_nonce) + *server_nonce;

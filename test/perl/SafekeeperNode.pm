@@ -9,6 +9,15 @@
 #   $sk->lose_power; $sk->start;     # binary => safekeeper-powerloss only
 #   $sk->stop;                       # SIGTERM, waits for the exit
 #
+# Authentication is on, as in production: every node authenticates its
+# clients with SCRAM-SHA-256 against the test's roles file (auth_setup:
+# roles walproposer = push, replica = read, admin = admin, and the OS user
+# = read,admin), and every libpq client of the test (the primary's
+# walproposer worker, standbys, pg_receivewal, psql) finds its password
+# through PGPASSFILE, set here before any PostgreSQL node starts. A node made
+# with auth => 'trust' runs with --auth trust; a node made with roles_file
+# => PATH uses that file. http() sends the admin role's credentials.
+#
 # The binary is $ENV{WP_BIN_DIR}/safekeeper when set, else `safekeeper` from
 # PATH (PostgreSQL's bin directory, where `make install` puts it). Data and
 # logs live under PostgreSQL::Test::Utils::tmp_check, so failed runs keep
@@ -20,6 +29,7 @@ use warnings;
 
 use Carp;
 use HTTP::Tiny;
+use IPC::Run ();
 use JSON::PP;
 use POSIX ();
 use Time::HiRes qw(usleep time);
@@ -30,6 +40,47 @@ our $TIMEOUT = $PostgreSQL::Test::Utils::timeout_default // 180;
 
 sub binary {
     return $ENV{WP_BIN_DIR} ? "$ENV{WP_BIN_DIR}/safekeeper" : 'safekeeper';
+}
+
+# role => password of the test's roles file, and where its files are.
+our %PASSWORD;
+my $auth_dir;
+
+# The SCRAM secret of $password, from `safekeeper hash-password`.
+sub hash_password {
+    my ($password) = @_;
+    my ($out, $err) = ('', '');
+    IPC::Run::run([ binary(), 'hash-password' ], '<', "$password\n", '>', \$out, '2>', \$err,
+        IPC::Run::timeout(60))
+      or croak "safekeeper hash-password failed: $err";
+    chomp $out;
+    return $out;
+}
+
+# Writes the test's roles file, pgpass and peer password file once, and
+# points PGPASSFILE at the pgpass. Returns the directory.
+sub auth_setup {
+    return $auth_dir if $auth_dir;
+    my $dir = "$PostgreSQL::Test::Utils::tmp_check/sk_auth";
+    mkdir $dir;
+    my $os_user = getpwuid($<);
+    my %permissions = (walproposer => 'push', replica => 'read', admin => 'admin');
+    $permissions{$os_user} = 'read,admin' unless $permissions{$os_user};
+    my ($roles, $pgpass) = ("# role permissions tenants secret\n", '');
+    for my $role (sort keys %permissions) {
+        my $password = "pw-$role-" . int(rand(1e9));
+        $PASSWORD{$role} = $password;
+        $roles .= "$role $permissions{$role} * " . hash_password($password) . "\n";
+        $pgpass .= "*:*:*:$role:$password\n";
+    }
+    PostgreSQL::Test::Utils::append_to_file("$dir/roles", $roles);
+    PostgreSQL::Test::Utils::append_to_file("$dir/pgpass", $pgpass);
+    PostgreSQL::Test::Utils::append_to_file("$dir/peer_password", "$PASSWORD{replica}\n");
+    PostgreSQL::Test::Utils::append_to_file("$dir/admin_password", "$PASSWORD{admin}\n");
+    chmod 0600, "$dir/pgpass", "$dir/peer_password", "$dir/admin_password", "$dir/roles";
+    $ENV{PGPASSFILE} = "$dir/pgpass";
+    $auth_dir = $dir;
+    return $dir;
 }
 
 sub new {
@@ -44,7 +95,10 @@ sub new {
         log_file  => "$PostgreSQL::Test::Utils::log_path/sk_$name.log",
         pid       => undef,
         extra     => $params{extra} // [],
+        auth      => $params{auth} // 'scram',
+        roles_file => $params{roles_file},
     };
+    auth_setup();
     mkdir $self->{data_dir};
     return bless $self, $class;
 }
@@ -58,12 +112,22 @@ sub log_file  { $_[0]->{log_file} }
 sub pid       { $_[0]->{pid} }
 sub address   { '127.0.0.1:' . $_[0]->{pg_port} }
 
+# Options of `safekeeper pull-timeline` to authenticate as the admin role.
+sub admin_args {
+    my $dir = auth_setup();
+    return ('--user', 'admin', '--password-file', "$dir/admin_password");
+}
+
 # Command line of this node, for tests that want to run it themselves.
 sub command {
     my ($self) = @_;
+    my $dir = auth_setup();
+    my @auth = $self->{auth} eq 'trust' ? ('--auth', 'trust') : (
+        '--roles-file', $self->{roles_file} // "$dir/roles",
+        '--peer-user', 'replica', '--peer-password-file', "$dir/peer_password");
     return ($self->{binary} // binary(), '-D', $self->{data_dir}, '--id', $self->{id},
         '--listen-pg', "127.0.0.1:$self->{pg_port}",
-        '--listen-http', "127.0.0.1:$self->{http_port}", @{ $self->{extra} });
+        '--listen-http', "127.0.0.1:$self->{http_port}", @auth, @{ $self->{extra} });
 }
 
 sub start {
@@ -145,11 +209,20 @@ sub is_running {
     return waitpid($self->{pid}, POSIX::WNOHANG) == 0;
 }
 
-# Raw HTTP request to the operator API: returns HTTP::Tiny's response hash.
+# Raw HTTP request to the operator API as the admin role (or as
+# $as = [user, password], or with no credentials when $as is 'none'):
+# returns HTTP::Tiny's response hash.
 sub http {
-    my ($self, $method, $path) = @_;
+    my ($self, $method, $path, $as) = @_;
+    my %options;
+    $as //= [ 'admin', $PASSWORD{admin} ];
+    if (ref $as) {
+        require MIME::Base64;
+        $options{headers} =
+          { Authorization => 'Basic ' . MIME::Base64::encode_base64("$as->[0]:$as->[1]", '') };
+    }
     return HTTP::Tiny->new(timeout => 10)
-      ->request($method, "http://127.0.0.1:$self->{http_port}$path");
+      ->request($method, "http://127.0.0.1:$self->{http_port}$path", \%options);
 }
 
 # Decoded JSON body of a successful request; croaks otherwise.

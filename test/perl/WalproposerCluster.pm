@@ -86,6 +86,7 @@ sub safekeeper_list {
 # @$sks, and the extension created in database postgres.
 sub start_primary {
     my ($name, $sks, %params) = @_;
+    SafekeeperNode::auth_setup();    # PGPASSFILE, before the postmaster starts
     my $node = PostgreSQL::Test::Cluster->new($name);
     $node->init(allows_streaming => 1);
     my $list = safekeeper_list($sks);
@@ -321,7 +322,7 @@ sub make_sk_standby {
     my $ports = join(',', map { $_->pg_port } @$sks);
     my ($t, $l) = (tenant_id($primary), timeline_id($primary));
     $node->append_conf('postgresql.conf', <<"EOC");
-primary_conninfo = 'host=$hosts port=$ports application_name=$name options=''-c tenant_id=$t -c timeline_id=$l'''
+primary_conninfo = 'host=$hosts port=$ports user=replica application_name=$name options=''-c tenant_id=$t -c timeline_id=$l'''
 hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1

@@ -42,7 +42,7 @@ sub pull_command {
     my ($from, $to, @extra) = @_;
     return (SafekeeperNode::binary(), 'pull-timeline', '--from',
         'http://127.0.0.1:' . $from->http_port, '--to', 'http://127.0.0.1:' . $to->http_port,
-        '--tenant', $tenant, '--timeline', $timeline, @extra);
+        '--tenant', $tenant, '--timeline', $timeline, SafekeeperNode::admin_args(), @extra);
 }
 
 my $before = $rows->();

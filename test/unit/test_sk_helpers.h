@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,12 @@ inline pid_t spawn_safekeeper(const std::string& dir, int node_id, int pg_port, 
                                      "--listen-http",
                                      "127.0.0.1:" + std::to_string(http_port)};
     args.insert(args.end(), extra.begin(), extra.end());
+    // Authentication is tested where a test passes a roles file; the rest
+    // run with it off (on loopback).
+    if (std::find(extra.begin(), extra.end(), "--roles-file") == extra.end()) {
+        args.push_back("--auth");
+        args.push_back("trust");
+    }
     const pid_t pid = ::fork();
     if (pid == 0) {
         const std::string log = dir + ".log";
