@@ -210,6 +210,11 @@ int main(int argc, char** argv) {
         return std::fprintf(stderr, "safekeeper: --wal-keep-size: %s\n",
                             keep_size.status().message().c_str()),
                2;
+    auto pg_addr = parse_host_port(listen_pg);
+    if (!pg_addr) return std::fprintf(stderr, "safekeeper: --listen-pg: %s\n", pg_addr.status().message().c_str()), 2;
+    auto http_addr = parse_host_port(listen_http);
+    if (!http_addr) return std::fprintf(stderr, "safekeeper: --listen-http: %s\n", http_addr.status().message().c_str()), 2;
+
     const AuthMode auth_mode = auth_method == "trust" ? AuthMode::kTrust : AuthMode::kScram;
     if (auth_mode == AuthMode::kScram && roles_file.empty())
         return std::fprintf(stderr,
@@ -235,10 +240,6 @@ int main(int argc, char** argv) {
     if (Status loaded = authenticator.load(); !loaded)
         return std::fprintf(stderr, "safekeeper: %s\n", loaded.message().c_str()), 2;
 
-    auto pg_addr = parse_host_port(listen_pg);
-    if (!pg_addr) return std::fprintf(stderr, "safekeeper: --listen-pg: %s\n", pg_addr.status().message().c_str()), 2;
-    auto http_addr = parse_host_port(listen_http);
-    if (!http_addr) return std::fprintf(stderr, "safekeeper: --listen-http: %s\n", http_addr.status().message().c_str()), 2;
 
     // Data directory: create if missing, must be a writable directory, and
     // only one daemon may use it.

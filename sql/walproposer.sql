@@ -39,6 +39,9 @@ ALTER SYSTEM SET walproposer.timeline_id = 'zz345678901234567890123456789012';
 ALTER SYSTEM SET walproposer.application_name = '';
 ALTER SYSTEM SET walproposer.application_name = 'a,b';
 ALTER SYSTEM SET walproposer.slot_name = 'Bad-Name';
+ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'host=evil port=1';
+ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'user';
+ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'no_such_keyword=1';
 ALTER SYSTEM SET walproposer.connect_timeout = '10';
 ALTER SYSTEM SET walproposer.reconnect_timeout = -1;
 ALTER SYSTEM SET walproposer.shutdown_timeout = '2h';
@@ -48,6 +51,7 @@ SET walproposer.unknown_setting = 1;
 ALTER SYSTEM SET walproposer.safekeepers = 'sk1:5454, sk2:5454,[::1]:5455';
 ALTER SYSTEM SET walproposer.safekeepers = '1=sk1:5454, 2=sk2:5454,3=[::1]:5455';
 ALTER SYSTEM SET walproposer.tenant_id = '0123456789ABCDEF0123456789abcdef';
+ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'user=walproposer passfile=/etc/walproposer/pgpass sslmode=prefer';
 ALTER SYSTEM RESET ALL;
 
 -- Monitoring access only.

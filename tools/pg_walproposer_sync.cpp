@@ -45,6 +45,7 @@ struct Options {
     std::string tenant_hex;
     std::string timeline_hex;
     double timeout_seconds = 30;
+    wp::pg::ConninfoPairs conninfo;  // --conninfo: libpq options of every connection
     bool json = false;
     bool verbose = false;
 };
@@ -70,6 +71,9 @@ void print_help() {
         "      --system-id N        derive both ids from the system identifier, as the\n"
         "                           extension does when walproposer.tenant_id is empty\n"
         "  -t, --timeout SECONDS    give up when no quorum completes in time (default 30)\n"
+        "      --conninfo STRING    libpq options for every safekeeper connection, as in\n"
+        "                           walproposer.safekeeper_conninfo (e.g. 'user=walproposer\n"
+        "                           passfile=/etc/walproposer/pgpass'); PGPASSFILE works too\n"
         "      --json               print the result as one JSON object on stdout\n"
         "  -v, --verbose            log the proposer's steps on stderr\n"
         "  -V, --version            print the version and exit\n"
@@ -126,6 +130,10 @@ Options parse_options(int argc, char** argv) {
             auto id = wp::parse_hex_id(value("--timeline-id"));
             if (!id) usage_error("invalid --timeline-id: " + id.message());
             options.timeline_hex = *id;
+        } else if (is("--conninfo")) {
+            auto conninfo = wp::pg::parse_safekeeper_conninfo(value("--conninfo"));
+            if (!conninfo) usage_error("invalid --conninfo: " + conninfo.message());
+            options.conninfo = std::move(*conninfo);
         } else if (is("--system-id")) {
             system_id = value("--system-id");
         } else if (is("--timeout", "-t")) {
@@ -313,7 +321,7 @@ private:
         connect_started_at_[index] = now;
         const wp::Status status = connections_[index]->start(wp::pg::PushTarget{
             address.host, address.port, kProgram, options_.tenant_hex, options_.timeline_hex,
-            "-c create_timeline=false"});
+            "-c create_timeline=false", options_.conninfo});
         if (!status.ok()) lost(index, status.message(), now);
     }
 

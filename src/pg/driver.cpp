@@ -141,10 +141,9 @@ void Driver::lost(std::size_t index, const std::string& reason, wp::TimeMs now) 
 void Driver::connect(std::size_t index, wp::TimeMs now) {
     const wp::SafekeeperAddress address = address_of(index);
     connect_started_at_[index] = now;
-    wp::Status status = connections_[index]->start(PushTarget{address.host, address.port,
-                                                              settings_.application_name,
-                                                              settings_.tenant_hex,
-                                                              settings_.timeline_hex, ""});
+    wp::Status status = connections_[index]->start(
+        PushTarget{address.host, address.port, settings_.application_name, settings_.tenant_hex,
+                   settings_.timeline_hex, "", settings_.extra_conninfo});
     if (!status.ok()) lost(index, status.message(), now);
 }
 

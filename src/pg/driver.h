@@ -42,6 +42,9 @@ struct DriverSettings {
     std::string tenant_hex;
     std::string timeline_hex;
     std::string application_name;
+    // walproposer.safekeeper_conninfo, parsed: libpq options of every
+    // safekeeper connection (user, passfile, sslmode, ...).
+    ConninfoPairs extra_conninfo;
     int connect_timeout_ms = 10000;
     int reconnect_timeout_ms = 1000;
     std::uint64_t random_seed = 1;
@@ -83,6 +86,9 @@ public:
     // Member form: asks for the member set `members` (validated; the error
     // says why it cannot be asked). The elected proposer drives the change.
     wp::Status request_membership(const wp::MemberSet& members);
+    // New libpq options for connections made from now on (a reload of
+    // walproposer.safekeeper_conninfo); open connections are kept.
+    void set_extra_conninfo(ConninfoPairs pairs) { settings_.extra_conninfo = std::move(pairs); }
     // The configuration in force (generation 0: the legacy form).
     const wp::Configuration& configuration() const noexcept { return proposer_->configuration(); }
     // False after persisting the term history or the configuration failed:

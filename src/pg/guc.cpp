@@ -13,6 +13,7 @@ extern "C" {
 
 #include "cxx_guard.h"
 #include "guc.h"
+#include "safekeeper_conn.h"
 #include "walproposer/configuration.h"
 #include "walproposer/config.h"
 #include "walproposer/timeline_key.h"
@@ -23,6 +24,7 @@ char* guc_safekeepers = nullptr;
 char* guc_tenant_id = nullptr;
 char* guc_timeline_id = nullptr;
 char* guc_application_name = nullptr;
+char* guc_safekeeper_conninfo = nullptr;
 char* guc_slot_name = nullptr;
 int guc_connect_timeout_ms = 10000;
 int guc_reconnect_timeout_ms = 1000;
@@ -94,6 +96,23 @@ bool check_application_name(char** newval, void**, GucSource) {
     return true;
 }
 
+bool check_safekeeper_conninfo(char** newval, void**, GucSource) {
+    char errbuf[kErrorBufferSize];
+    bool valid = false;
+    const bool completed = run_cxx(
+        [&] {
+            auto parsed = parse_safekeeper_conninfo(*newval ? *newval : "");
+            valid = parsed.ok();
+            if (!valid) snprintf(errbuf, sizeof errbuf, "%s", parsed.message().c_str());
+        },
+        errbuf, sizeof errbuf);
+    if (completed && valid) return true;
+    GUC_check_errdetail("%s", errbuf);
+    GUC_check_errhint("Use libpq keyword=value options, for example 'user=walproposer "
+                      "passfile=/etc/walproposer/pgpass sslmode=verify-full'.");
+    return false;
+}
+
 bool check_slot_name(char** newval, void**, GucSource) {
     const char* value = *newval;
     const std::size_t length = value ? std::strlen(value) : 0;
@@ -134,6 +153,13 @@ void define_gucs() {
         "Name the worker uses in synchronous_standby_names and pg_stat_replication.", nullptr,
         &guc_application_name, "walproposer", PGC_SIGHUP, 0, check_application_name, nullptr,
         nullptr);
+    DefineCustomStringVariable(
+        "walproposer.safekeeper_conninfo",
+        "libpq connection options for every safekeeper connection (user, passfile, sslmode, ...).",
+        "Keyword=value pairs as in a libpq connection string, without host, port, dbname or "
+        "options. Keep passwords in a passfile, not here. A change applies to new connections.",
+        &guc_safekeeper_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_safekeeper_conninfo,
+        nullptr, nullptr);
     DefineCustomStringVariable(
         "walproposer.slot_name",
         "Physical replication slot that keeps WAL the safekeepers still need.", nullptr,

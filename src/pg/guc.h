@@ -9,6 +9,7 @@ extern char* guc_safekeepers;        // walproposer.safekeepers, "host:port,..."
 extern char* guc_tenant_id;          // walproposer.tenant_id, "" or 32 hex digits (postmaster)
 extern char* guc_timeline_id;        // walproposer.timeline_id, likewise
 extern char* guc_application_name;   // walproposer.application_name (SIGHUP)
+extern char* guc_safekeeper_conninfo; // walproposer.safekeeper_conninfo, libpq options (SIGHUP)
 extern char* guc_slot_name;          // walproposer.slot_name (postmaster)
 extern int guc_connect_timeout_ms;   // walproposer.connect_timeout (SIGHUP)
 extern int guc_reconnect_timeout_ms; // walproposer.reconnect_timeout (SIGHUP)

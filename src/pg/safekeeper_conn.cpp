@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstring>
 
 // WL_SOCKET_* values come from PostgreSQL's latch.h; this file stays free of
@@ -56,13 +57,56 @@ wp::Status SafekeeperConnection::start(const std::vector<std::string>& keywords,
     return wp::Status();
 }
 
+wp::Result<ConninfoPairs> parse_safekeeper_conninfo(const std::string& text) {
+    ConninfoPairs pairs;
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return pairs;
+    char* error = nullptr;
+    PQconninfoOption* options = PQconninfoParse(text.c_str(), &error);
+    if (options == nullptr) {
+        std::string message = error ? error : "out of memory";
+        if (error) PQfreemem(error);
+        while (!message.empty() && (message.back() == '\n' || message.back() == ' '))
+            message.pop_back();
+        return wp::Status::invalid(message);
+    }
+    std::string refused;
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+        if (o->val == nullptr) continue;
+        const std::string keyword = o->keyword;
+        if (keyword == "host" || keyword == "hostaddr" || keyword == "port" ||
+            keyword == "dbname" || keyword == "options" || keyword == "replication") {
+            refused = keyword;
+            break;
+        }
+        pairs.emplace_back(keyword, o->val);
+    }
+    PQconninfoFree(options);
+    if (!refused.empty())
+        return wp::Status::invalid("\"" + refused +
+                                   "\" cannot be set here: it is set for each safekeeper from its "
+                                   "address and the timeline's ids");
+    return pairs;
+}
+
 wp::Status SafekeeperConnection::start(const PushTarget& target) {
     std::string options = "-c tenant_id=" + target.tenant_hex + " -c timeline_id=" + target.timeline_hex;
     if (!target.extra_options.empty()) options += " " + target.extra_options;
-    return start({"host", "port", "dbname", "user", "application_name", "options", "keepalives",
-                  "keepalives_idle", "keepalives_interval", "keepalives_count", "sslmode"},
-                 {target.host, std::to_string(target.port), "postgres", "walproposer",
-                  target.application_name, options, "1", "10", "5", "3", "disable"});
+    std::vector<std::string> keywords = {"host", "port", "dbname", "user", "application_name",
+                                         "options", "keepalives", "keepalives_idle",
+                                         "keepalives_interval", "keepalives_count", "sslmode"};
+    std::vector<std::string> values = {target.host, std::to_string(target.port), "postgres",
+                                       "walproposer", target.application_name, options, "1",
+                                       "10", "5", "3", "prefer"};
+    for (const auto& [keyword, value] : target.extra_conninfo) {
+        auto at = std::find(keywords.begin(), keywords.end(), keyword);
+        if (at != keywords.end()) {
+            values[static_cast<std::size_t>(at - keywords.begin())] = value;
+        } else {
+            keywords.push_back(keyword);
+            values.push_back(value);
+        }
+    }
+    return start(keywords, values);
 }
 
 int SafekeeperConnection::socket() const { return conn_ ? PQsocket(conn_) : -1; }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "walproposer/result.h"
@@ -29,7 +30,18 @@ struct PushTarget {
     std::string tenant_hex;
     std::string timeline_hex;
     std::string extra_options;  // appended to the startup options ("-c k=v ...")
+    // libpq keywords from walproposer.safekeeper_conninfo; each replaces the
+    // worker's default for that keyword (user, sslmode, ...).
+    std::vector<std::pair<std::string, std::string>> extra_conninfo;
 };
+
+using ConninfoPairs = std::vector<std::pair<std::string, std::string>>;
+
+// Parses walproposer.safekeeper_conninfo (libpq's keyword=value form, the
+// keywords libpq knows) into the keywords it sets. Refused, since the worker
+// sets them itself: host, hostaddr, port, dbname, options, replication.
+// Pure (libpq's parser only); never throws PostgreSQL errors.
+wp::Result<ConninfoPairs> parse_safekeeper_conninfo(const std::string& text);
 
 class SafekeeperConnection {
 public:
@@ -43,8 +55,9 @@ public:
     // Begins connecting with libpq keywords/values (already complete).
     wp::Status start(const std::vector<std::string>& keywords,
                      const std::vector<std::string>& values);
-    // Begins connecting to `target` (TCP keepalives on, no TLS), for
-    // START_WAL_PUSH on its timeline.
+    // Begins connecting to `target`, for START_WAL_PUSH on its timeline:
+    // user walproposer, TCP keepalives on, sslmode prefer, unless
+    // target.extra_conninfo says otherwise.
     wp::Status start(const PushTarget& target);
     void close();
 

@@ -130,6 +130,13 @@ Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size
                                         ? *wp::parse_hex_id(guc_timeline_id)
                                         : wp::default_id_from_system_id(inputs.system_id);
             settings.application_name = guc_application_name;
+            auto conninfo = parse_safekeeper_conninfo(guc_safekeeper_conninfo);
+            if (!conninfo) {
+                snprintf(errbuf, errbuf_size, "walproposer.safekeeper_conninfo: %s",
+                         conninfo.message().c_str());
+                return;
+            }
+            settings.extra_conninfo = std::move(*conninfo);
             settings.connect_timeout_ms = guc_connect_timeout_ms;
             settings.reconnect_timeout_ms = guc_reconnect_timeout_ms;
             settings.timeline_start_lsn = inputs.timeline_start;
@@ -160,9 +167,32 @@ Driver* worker_create_driver(const DriverInputs& inputs, char* errbuf, std::size
     return completed ? driver : nullptr;
 }
 
-ReloadAction worker_reload_config(const Driver* driver) {
+ReloadAction worker_reload_config(Driver* driver) {
     char* old_list = pstrdup(guc_safekeepers);
+    char* old_conninfo = pstrdup(guc_safekeeper_conninfo);
     ProcessConfigFile(PGC_SIGHUP);
+    if (driver != nullptr && strcmp(old_conninfo, guc_safekeeper_conninfo) != 0) {
+        char errbuf[kErrorBufferSize];
+        bool applied = false;
+        const bool completed = run_cxx(
+            [&] {
+                auto conninfo = parse_safekeeper_conninfo(guc_safekeeper_conninfo);
+                if (!conninfo) {
+                    snprintf(errbuf, sizeof errbuf, "%s", conninfo.message().c_str());
+                    return;
+                }
+                driver->set_extra_conninfo(std::move(*conninfo));
+                applied = true;
+            },
+            errbuf, sizeof errbuf);
+        if (completed && applied)
+            elog(LOG, "walproposer: walproposer.safekeeper_conninfo changed; new connections to "
+                      "safekeepers use it");
+        else
+            ereport(WARNING, (errmsg("walproposer: walproposer.safekeeper_conninfo not applied: %s",
+                                     errbuf)));
+    }
+    pfree(old_conninfo);
     worker_syncrep_reload_config();
     ReloadAction action = ReloadAction::kNone;
     if (strcmp(old_list, guc_safekeepers) != 0) {

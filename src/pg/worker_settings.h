@@ -62,7 +62,9 @@ enum class ReloadAction {
 // never dropped); otherwise (legacy list, or the first switch to the member
 // form) the driver is re-created. Can raise an ERROR only as
 // ProcessConfigFile does.
-ReloadAction worker_reload_config(const Driver* driver);
+// A changed walproposer.safekeeper_conninfo is handed to `driver` for the
+// connections it makes from now on.
+ReloadAction worker_reload_config(Driver* driver);
 
 // Asks `driver` for the member set of walproposer.safekeepers (member form).
 // False with the reason in errbuf when it cannot be asked.

@@ -49,8 +49,8 @@ my $auth_dir;
 # The SCRAM secret of $password, from `safekeeper hash-password`.
 sub hash_password {
     my ($password) = @_;
-    my ($out, $err) = ('', '');
-    IPC::Run::run([ binary(), 'hash-password' ], '<', "$password\n", '>', \$out, '2>', \$err,
+    my ($in, $out, $err) = ("$password\n", '', '');
+    IPC::Run::run([ binary(), 'hash-password' ], '<', \$in, '>', \$out, '2>', \$err,
         IPC::Run::timeout(60))
       or croak "safekeeper hash-password failed: $err";
     chomp $out;
@@ -61,7 +61,9 @@ sub hash_password {
 # points PGPASSFILE at the pgpass. Returns the directory.
 sub auth_setup {
     return $auth_dir if $auth_dir;
-    my $dir = "$PostgreSQL::Test::Utils::tmp_check/sk_auth";
+    # One per test script (scripts of a run share tmp_check).
+    my ($script) = $0 =~ m{([^/]+?)(?:\.pl)?$};
+    my $dir = "$PostgreSQL::Test::Utils::tmp_check/sk_auth_$script";
     mkdir $dir;
     my $os_user = getpwuid($<);
     my %permissions = (walproposer => 'push', replica => 'read', admin => 'admin');
@@ -73,10 +75,13 @@ sub auth_setup {
         $roles .= "$role $permissions{$role} * " . hash_password($password) . "\n";
         $pgpass .= "*:*:*:$role:$password\n";
     }
-    PostgreSQL::Test::Utils::append_to_file("$dir/roles", $roles);
-    PostgreSQL::Test::Utils::append_to_file("$dir/pgpass", $pgpass);
-    PostgreSQL::Test::Utils::append_to_file("$dir/peer_password", "$PASSWORD{replica}\n");
-    PostgreSQL::Test::Utils::append_to_file("$dir/admin_password", "$PASSWORD{admin}\n");
+    my %files = (roles => $roles, pgpass => $pgpass, peer_password => "$PASSWORD{replica}\n",
+        admin_password => "$PASSWORD{admin}\n");
+    for my $name (keys %files) {
+        open my $fh, '>', "$dir/$name" or croak "cannot write $dir/$name: $!";
+        print $fh $files{$name};
+        close $fh or croak "cannot write $dir/$name: $!";
+    }
     chmod 0600, "$dir/pgpass", "$dir/peer_password", "$dir/admin_password", "$dir/roles";
     $ENV{PGPASSFILE} = "$dir/pgpass";
     $auth_dir = $dir;

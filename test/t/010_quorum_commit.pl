@@ -37,7 +37,7 @@ ok($bench->finish, 'pgbench -T 4 -c 4 -N with synchronous_commit = on, SIGHUP to
   or diag($bench_err);
 like($bench_out, qr/number of transactions actually processed: [1-9]/, 'it committed transactions');
 ok((grep { $_->is_running } @sks) == 3, 'every safekeeper is still running after SIGHUP');
-like(slurp_file($sks[0]->log_file), qr/received SIGHUP: nothing to reload/, 'the SIGHUP is logged');
+like(slurp_file($sks[0]->log_file), qr/received SIGHUP: reloaded \d+ roles from/, "the SIGHUP is logged: the roles file was re-read");
 my $end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 for my $sk (@sks) {
     ok(WalproposerCluster::wait_for_sk_flush($sk, $primary, $end),

@@ -16,8 +16,12 @@ my $tmp = PostgreSQL::Test::Utils::tempdir('sk_cli');
 
 # Runs the binary with @args (bounded by a timeout: a command that should
 # fail must not start serving); returns (exit code, stdout, stderr).
+# Authentication is off (--auth trust) unless the arguments name a roles
+# file or an --auth of their own.
 sub run_sk {
     my @args = @_;
+    push @args, '--auth', 'trust'
+      if (grep { $_ eq '-D' } @args) && !(grep { /^--(auth|roles-file)/ } @args);
     my ($out, $err) = ('', '');
     my $h = IPC::Run::start([ $bin, @args ], '>', \$out, '2>', \$err,
         IPC::Run::timeout(30));
@@ -53,6 +57,19 @@ my @bad = (
         qr/--listen-http: port out of range/, 'a --listen-http port out of range' ],
     [ [ '-D', "$tmp/x", '--id', '1', '--log-level', 'loud' ], qr/--log-level/, 'an unknown log level' ],
 );
+# Authentication settings.
+PostgreSQL::Test::Utils::append_to_file("$tmp/bad_roles",
+    "# comment\nops admin * " . SafekeeperNode::hash_password('pw') . "\nbob write * x\n");
+push @bad,
+  [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'scram' ],
+    qr/--roles-file is required with --auth scram/, 'scram without a roles file' ],
+  [ [ '-D', "$tmp/x", '--id', '1', '--roles-file', "$tmp/none" ],
+    qr/cannot read roles file .*none: No such file/, 'a missing roles file' ],
+  [ [ '-D', "$tmp/x", '--id', '1', '--roles-file', "$tmp/bad_roles" ],
+    qr/bad_roles:3: unknown permission "write"/, 'a roles file with a bad line' ],
+  [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'none' ], qr/--auth/, 'an unknown --auth' ],
+  [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'trust', '--peer-user', 'r' ],
+    qr/--peer-user needs --peer-password-file/, '--peer-user without a password file' ];
 for my $case (@bad) {
     my ($args, $re, $what) = @$case;
     ($rc, $out, $err) = run_sk(@$args);
