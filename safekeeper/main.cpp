@@ -43,6 +43,7 @@
 #include "pull_timeline/cli.h"
 #include "recovery/peer_recovery.h"
 #include "wire/server.h"
+#include "wire/tls.h"
 #include "retention/horizon.h"
 #include "timeline/timeline.h"
 #include "walproposer/version.h"
@@ -131,6 +132,8 @@ int main(int argc, char** argv) {
     std::string roles_file;
     bool http_open_status = false;
     std::string peer_user, peer_password_file;
+    std::string tls_cert, tls_key, peer_sslrootcert;
+    bool require_tls = false;
     app.add_option("-D,--datadir", data_dir, "Data directory (created if missing)")->required();
     app.add_option("--id", node_id, "Node id of this safekeeper (a positive integer)")->required()
         ->check(CLI::Range(std::uint64_t{1}, std::numeric_limits<std::uint64_t>::max()));
@@ -181,6 +184,15 @@ int main(int argc, char** argv) {
                    "read on their tenants");
     app.add_option("--peer-password-file", peer_password_file,
                    "File whose first line is the password of --peer-user");
+    app.add_option("--tls-cert", tls_cert,
+                   "PEM certificate (chain) for TLS on both ports: SSLRequest on the PostgreSQL "
+                   "port, HTTPS on the API; re-read on SIGHUP");
+    app.add_option("--tls-key", tls_key, "PEM private key of --tls-cert (not encrypted)");
+    app.add_flag("--require-tls", require_tls,
+                 "Refuse PostgreSQL-protocol clients that do not ask for TLS");
+    app.add_option("--peer-sslrootcert", peer_sslrootcert,
+                   "CA certificate(s) the peers' certificates must chain to (checked with their "
+                   "host name); without it, TLS to peers is used unverified when they offer it");
     app.add_flag("--no-peer-recovery", no_peer_recovery,
                  "Never take WAL from peer safekeepers (a member that is behind then waits for "
                  "the primary)");
@@ -232,9 +244,21 @@ int main(int argc, char** argv) {
             return std::fprintf(stderr, "safekeeper: --peer-password-file: %s\n",
                                 password.status().message().c_str()),
                    2;
-        peer_credentials = {peer_user, *password};
+        peer_credentials.user = peer_user;
+        peer_credentials.password = *password;
     } else if (!peer_password_file.empty()) {
         return std::fprintf(stderr, "safekeeper: --peer-password-file needs --peer-user\n"), 2;
+    }
+    peer_credentials.sslrootcert = peer_sslrootcert;
+    if (tls_cert.empty() != tls_key.empty())
+        return std::fprintf(stderr, "safekeeper: --tls-cert and --tls-key go together\n"), 2;
+    if (require_tls && tls_cert.empty())
+        return std::fprintf(stderr, "safekeeper: --require-tls needs --tls-cert and --tls-key\n"), 2;
+    std::unique_ptr<TlsServerConfig> tls;
+    if (!tls_cert.empty()) {
+        tls = std::make_unique<TlsServerConfig>(tls_cert, tls_key);
+        if (Status loaded = tls->reload(); !loaded)
+            return std::fprintf(stderr, "safekeeper: %s\n", loaded.message().c_str()), 2;
     }
     Authenticator authenticator(auth_mode, roles_file);
     if (Status loaded = authenticator.load(); !loaded)
@@ -286,11 +310,13 @@ int main(int argc, char** argv) {
     registry.set_max_wal_retention(*retention_cap);
     registry.set_wal_keep_size(*keep_size);
     PgServer pg_server(registry, authenticator, max_connections, limits);
+    pg_server.set_tls(tls.get(), require_tls);
     Status s = pg_server.listen(pg_addr->first, pg_addr->second);
     if (!s) return fail_start("--listen-pg " + listen_pg + ": " + s.message());
     HttpApiOptions http_options;
     http_options.open_status = http_open_status;
     http_options.peer_credentials = peer_credentials;
+    http_options.tls = tls.get();
     HttpApi http(registry, pg_server, node_id, authenticator, http_options);
     s = http.listen(http_addr->first, http_addr->second);
     if (!s) return fail_start("--listen-http " + listen_http + ": " + s.message());
@@ -298,7 +324,8 @@ int main(int argc, char** argv) {
     {
         const std::string& host = http_addr->first;
         const bool ipv6 = host.find(':') != std::string::npos && host.front() != '[';
-        registry.set_http_address((ipv6 ? "[" + host + "]" : host) + ":" +
+        registry.set_http_address(std::string(tls ? "https://" : "") +
+                                  (ipv6 ? "[" + host + "]" : host) + ":" +
                                   std::to_string(http.bound_port()));
     }
 
@@ -329,6 +356,13 @@ int main(int argc, char** argv) {
         spdlog::info("clients authenticate with SCRAM-SHA-256: {} roles from {}",
                      authenticator.role_count(), roles_file);
     }
+    if (tls) {
+        spdlog::info("TLS on both ports with {}{}", tls_cert,
+                     require_tls ? "; PostgreSQL-protocol clients must use it" : "");
+    } else if (!is_loopback_host(pg_addr->first) || !is_loopback_host(http_addr->first)) {
+        spdlog::warn("TLS is off (no --tls-cert) and a port listens beyond loopback: WAL and "
+                     "HTTP Basic passwords cross the network unencrypted");
+    }
 
     // Under systemd (Type=notify): ready now. A no-op elsewhere.
     sd_notifyf(0, "READY=1\nSTATUS=serving %zu timelines\nMAINPID=%lu", registry.list().size(),
@@ -339,6 +373,14 @@ int main(int argc, char** argv) {
         sigwait(&sigs, &sig);
         if (sig != SIGHUP) break;
         // A reload (systemctl reload, log rotation) never stops the daemon.
+        if (tls) {
+            if (Status reloaded = tls->reload(); !reloaded)
+                spdlog::error("received SIGHUP: TLS certificate not reloaded, the previous one "
+                              "stays: {}",
+                              reloaded.message());
+            else
+                spdlog::info("received SIGHUP: reloaded the TLS certificate from {}", tls_cert);
+        }
         if (auth_mode == AuthMode::kTrust) {
             spdlog::info("received SIGHUP: nothing to reload under --auth trust; still serving");
         } else if (Status reloaded = authenticator.load(); !reloaded) {

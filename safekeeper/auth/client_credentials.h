@@ -1,4 +1,4 @@
-// The credentials the daemon itself presents to other safekeepers (peer
+// The credentials (and TLS trust) the daemon itself uses towards other safekeepers (peer
 // recovery's PostgreSQL-protocol and HTTP requests, pull_timeline's reads of
 // the source) and that the `safekeeper pull-timeline` command presents.
 //
@@ -16,6 +16,11 @@ namespace wp::sk {
 struct ClientCredentials {
     std::string user;      // "" = present none (the peer must trust us)
     std::string password;
+    // TLS towards the peer (HTTPS, and TLS on its PostgreSQL port when it
+    // offers it): the CA file its certificate must chain to, checked with
+    // its host name as libpq's sslmode=verify-full does; "" encrypts
+    // without verifying (sslmode=require).
+    std::string sslrootcert;
 
     bool empty() const { return user.empty(); }
 };

@@ -180,7 +180,10 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
       node_id_(node_id),
       authenticator_(authenticator),
       options_(std::move(options)),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(options_.tls != nullptr
+                  ? std::unique_ptr<httplib::Server>(new httplib::SSLServer(
+                        [tls = options_.tls](SSL_CTX& ctx) { return tls->configure(&ctx); }))
+                  : std::make_unique<httplib::Server>()) {
     // httplib's default sets SO_REUSEPORT, which lets a second daemon bind
     // the same HTTP port silently; SO_REUSEADDR alone makes "address in use"
     // an error at start-up, as for the PostgreSQL port.

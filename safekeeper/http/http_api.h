@@ -20,6 +20,7 @@
 #include "auth/client_credentials.h"
 #include "auth/roles.h"
 #include "wire/server.h"
+#include "wire/tls.h"
 #include "walproposer/result.h"
 #include "timeline/timeline.h"
 
@@ -38,6 +39,7 @@ constexpr std::size_t kMaxHttpBodyBytes = 64 * 1024;
 struct HttpApiOptions {
     bool open_status = false;            // GET /v1/status and /metrics need no credential
     ClientCredentials peer_credentials;  // presented to the source of a pull
+    const TlsServerConfig* tls = nullptr;  // HTTPS when set (must outlive the API)
 };
 
 class HttpApi {

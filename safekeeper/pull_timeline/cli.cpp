@@ -22,12 +22,12 @@ int run_pull_timeline_command(int argc, char** argv) {
     std::string from, to, tenant, timeline;
     std::uint64_t max_rate = 0, timeout = 3600;
     bool json = false;
-    std::string user, password_file;
+    std::string user, password_file, sslrootcert;
     app.add_option("--from", from,
                    "Source safekeeper's HTTP address, as the destination reaches it "
-                   "(http://HOST:PORT)")
+                   "(http[s]://HOST:PORT)")
         ->required();
-    app.add_option("--to", to, "Destination safekeeper's HTTP address (http://HOST:PORT)")
+    app.add_option("--to", to, "Destination safekeeper's HTTP address (http[s]://HOST:PORT)")
         ->required();
     app.add_option("--tenant", tenant, "Tenant id (32 hex digits)")->required();
     app.add_option("--timeline", timeline, "Timeline id (32 hex digits)")->required();
@@ -43,6 +43,9 @@ int run_pull_timeline_command(int argc, char** argv) {
                    "comes from --password-file or the SAFEKEEPER_PASSWORD environment variable");
     app.add_option("--password-file", password_file,
                    "File whose first line is the password of --user");
+    app.add_option("--sslrootcert", sslrootcert,
+                   "CA certificate(s) an https:// destination's certificate must chain to "
+                   "(checked with its host name)");
     app.add_flag("--json", json, "Print the destination's JSON answer instead of a sentence");
     try {
         app.parse(argc, argv);
@@ -67,6 +70,7 @@ int run_pull_timeline_command(int argc, char** argv) {
         }
     }
     ClientCredentials credentials;
+    credentials.sslrootcert = sslrootcert;
     if (!user.empty()) {
         credentials.user = user;
         if (!password_file.empty()) {

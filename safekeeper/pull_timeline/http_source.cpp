@@ -24,10 +24,14 @@ std::string describe_failure(const std::string& address, const std::string& what
     return msg;
 }
 
-std::unique_ptr<httplib::Client> make_client(const std::string& host, std::uint16_t port,
+std::unique_ptr<httplib::Client> make_client(const HttpAddress& address,
                                              std::chrono::seconds timeout,
                                              const ClientCredentials& credentials) {
-    auto client = std::make_unique<httplib::Client>(host, port);
+    auto client = std::make_unique<httplib::Client>(address.url());
+    if (address.https) {
+        if (!credentials.sslrootcert.empty()) client->set_ca_cert_path(credentials.sslrootcert.c_str());
+        client->enable_server_certificate_verification(!credentials.sslrootcert.empty());
+    }
     if (!credentials.empty()) client->set_basic_auth(credentials.user, credentials.password);
     client->set_connection_timeout(timeout.count(), 0);
     client->set_read_timeout(timeout.count(), 0);
@@ -38,18 +42,30 @@ std::unique_ptr<httplib::Client> make_client(const std::string& host, std::uint1
 
 }  // namespace
 
-Result<std::pair<std::string, std::uint16_t>> parse_http_address(const std::string& address) {
+std::string HttpAddress::url() const {
+    const bool ipv6 = host.find(':') != std::string::npos;
+    return std::string(https ? "https://" : "http://") + (ipv6 ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
+}
+
+Result<HttpAddress> parse_http_address(const std::string& address) {
     std::string rest = address;
-    const std::string scheme = "http://";
-    if (rest.compare(0, scheme.size(), scheme) == 0)
-        rest = rest.substr(scheme.size());
-    else if (rest.find("://") != std::string::npos)
-        return Status::invalid("'" + address + "': only http:// addresses are supported");
+    HttpAddress parsed;
+    if (rest.compare(0, 7, "http://") == 0) {
+        rest = rest.substr(7);
+    } else if (rest.compare(0, 8, "https://") == 0) {
+        rest = rest.substr(8);
+        parsed.https = true;
+    } else if (rest.find("://") != std::string::npos) {
+        return Status::invalid("'" + address + "': only http:// and https:// addresses are supported");
+    }
     while (!rest.empty() && rest.back() == '/') rest.pop_back();
     auto hp = parse_host_port(rest);
     if (!hp || hp->second == 0)
-        return Status::invalid("'" + address + "' is not an HTTP address (http://HOST:PORT)");
-    return hp;
+        return Status::invalid("'" + address + "' is not an HTTP address (http[s]://HOST:PORT)");
+    parsed.host = hp->first;
+    parsed.port = hp->second;
+    return parsed;
 }
 
 HttpSnapshotSource::HttpSnapshotSource(std::string address, std::unique_ptr<httplib::Client> client)
@@ -60,14 +76,10 @@ HttpSnapshotSource::~HttpSnapshotSource() = default;
 Result<std::unique_ptr<HttpSnapshotSource>> HttpSnapshotSource::create(
     const std::string& address, std::chrono::seconds timeout,
     const ClientCredentials& credentials) {
-    auto hp = parse_http_address(address);
-    if (!hp) return hp.status();
-    std::string canonical =
-        "http://" + (hp->first.find(':') != std::string::npos ? "[" + hp->first + "]" : hp->first) +
-        ":" + std::to_string(hp->second);
+    auto parsed = parse_http_address(address);
+    if (!parsed) return parsed.status();
     return std::unique_ptr<HttpSnapshotSource>(
-        new HttpSnapshotSource(std::move(canonical),
-                               make_client(hp->first, hp->second, timeout, credentials)));
+        new HttpSnapshotSource(parsed->url(), make_client(*parsed, timeout, credentials)));
 }
 
 Result<PullSnapshot> HttpSnapshotSource::fetch_snapshot(const Id128& tenant,
@@ -99,12 +111,12 @@ PullRequestResult request_pull(const std::string& destination, const std::string
                                std::uint64_t max_bytes_per_second, std::chrono::seconds timeout,
                                const ClientCredentials& credentials) {
     PullRequestResult r;
-    auto hp = parse_http_address(destination);
-    if (!hp) {
-        r.error = hp.status().message();
+    auto parsed = parse_http_address(destination);
+    if (!parsed) {
+        r.error = parsed.status().message();
         return r;
     }
-    auto client = make_client(hp->first, hp->second, timeout, credentials);
+    auto client = make_client(*parsed, timeout, credentials);
     nlohmann::json body = {{"source", source}};
     if (max_bytes_per_second > 0) body["max_bytes_per_second"] = max_bytes_per_second;
     const std::string path = timeline_path(tenant, timeline) + "/pull_timeline";

@@ -3,8 +3,8 @@
 // GET .../snapshot and GET .../wal), and the client call of the destination's
 // POST .../pull_timeline used by the `safekeeper pull-timeline` command.
 //
-// Addresses are "http://HOST:PORT", "HOST:PORT" or "[::1]:PORT" (plain HTTP
-// only: the API has no TLS). Errors are values naming the address, the
+// Addresses: see HttpAddress; https:// verifies the server against
+// ClientCredentials::sslrootcert. Errors are values naming the address, the
 // request and the HTTP status or connection error, and the peer's own
 // {"error": ...} text when it sent one.
 // Thread-safety: one HttpSnapshotSource per pull (httplib's client is not
@@ -25,8 +25,16 @@ class Client;
 
 namespace wp::sk {
 
-// "http://HOST:PORT" (or "HOST:PORT") -> host and port; kInvalidInput otherwise.
-Result<std::pair<std::string, std::uint16_t>> parse_http_address(const std::string& address);
+// An HTTP API address: "http://HOST:PORT", "https://HOST:PORT" or "HOST:PORT"
+// (plain HTTP); IPv6 hosts in brackets.
+struct HttpAddress {
+    bool https = false;
+    std::string host;  // without brackets
+    std::uint16_t port = 0;
+    std::string url() const;  // scheme://host:port
+};
+// kInvalidInput for anything else.
+Result<HttpAddress> parse_http_address(const std::string& address);
 
 class HttpSnapshotSource final : public SnapshotSource {
   public:

@@ -104,9 +104,9 @@ Result<std::string> PeerRecovery::http_address_of(const Member& member) {
     if (!http) return http.status();
     auto parsed = parse_http_address(*http);
     if (!parsed) return Status::invalid("peer " + key + " has no usable HTTP address: " + *http);
-    std::string host = parsed->first;
-    if (is_wildcard_host(host)) host = member.address.host;  // it listens everywhere
-    const std::string address = host + ":" + std::to_string(parsed->second);
+    HttpAddress reachable = *parsed;
+    if (is_wildcard_host(reachable.host)) reachable.host = plain_host(member.address.host);  // it listens everywhere
+    const std::string address = reachable.url();
     http_addresses_[key] = address;
     return address;
 }

@@ -69,6 +69,15 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
         }
         return;
     }
+    if (ctx.tls_required && !conn.tls()) {
+        conn.send_error(sqlstate::kInvalidAuthorization,
+                        "this safekeeper accepts only TLS connections (use sslmode=require or "
+                        "stronger)",
+                        "FATAL");
+        (void)conn.flush();
+        spdlog::warn("connection from {} refused: it did not ask for TLS", conn.peer());
+        return;
+    }
     std::map<std::string, std::string> settings;
     if (auto it = startup->params.find("options"); it != startup->params.end()) {
         auto parsed = parse_startup_options(it->second);

@@ -39,6 +39,7 @@ struct ConnectionContext {
     TimelineRegistry* registry = nullptr;
     Authenticator* authenticator = nullptr;
     std::uint64_t conn_id = 0;
+    bool tls_required = false;  // refuse clients that did not ask for TLS
 };
 
 // Parses "-c key=value" / "--key=value" settings out of a startup `options`

@@ -2,7 +2,10 @@
 
 #include "auth/scram.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -84,8 +87,53 @@ std::string encode_startup_packet(const std::map<std::string, std::string>& para
 PgClient::~PgClient() { close(); }
 
 void PgClient::close() {
+    if (ssl_ != nullptr) {
+        (void)SSL_shutdown(ssl_);
+        SSL_free(ssl_);
+        ssl_ = nullptr;
+    }
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
+}
+
+Status PgClient::start_tls(const std::string& host, const ClientCredentials& credentials) {
+    std::string request;
+    put_be32(request, 8);
+    put_be32(request, 80877103);  // SSLRequest
+    WP_RETURN_IF_ERROR(send_all(request));
+    char answer = 0;
+    WP_RETURN_IF_ERROR(read_exact(&answer, 1));
+    if (answer == 'N') {
+        if (!credentials.sslrootcert.empty())
+            return error("does not offer TLS, and a CA file is configured (--peer-sslrootcert)");
+        return Status();
+    }
+    if (answer != 'S') return error("answered SSLRequest with neither S nor N");
+    auto config = TlsClientConfig::create(credentials.sslrootcert);
+    if (!config) return error(config.status().message());
+    tls_ = *config;
+    ssl_ = SSL_new(tls_->context());
+    if (ssl_ == nullptr) return error("cannot start TLS: " + openssl_error_text());
+    SSL_set_fd(ssl_, fd_);
+    SSL_set_tlsext_host_name(ssl_, host.c_str());
+    if (tls_->verifies()) {
+        in6_addr ip6{};
+        in_addr ip4{};
+        const bool is_ip = ::inet_pton(AF_INET, host.c_str(), &ip4) == 1 ||
+                           ::inet_pton(AF_INET6, host.c_str(), &ip6) == 1;
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+        else
+            X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+    }
+    if (SSL_connect(ssl_) != 1) {
+        const long verify = SSL_get_verify_result(ssl_);
+        std::string why = openssl_error_text();
+        if (verify != X509_V_OK) why = X509_verify_cert_error_string(verify);
+        return error("TLS handshake failed: " + why);
+    }
+    return Status();
 }
 
 Status PgClient::error(const std::string& what) const {
@@ -126,6 +174,7 @@ Status PgClient::connect(const std::string& host, std::uint16_t port,
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
+    WP_RETURN_IF_ERROR(start_tls(host, credentials));
     std::map<std::string, std::string> all = params;
     all["user"] = credentials.empty() ? "safekeeper" : credentials.user;
     WP_RETURN_IF_ERROR(send_all(encode_startup_packet(all)));
@@ -235,6 +284,12 @@ Result<std::string> PgClient::query_value(const std::string& sql) {
 Status PgClient::send_all(const std::string& bytes) {
     std::size_t done = 0;
     while (done < bytes.size()) {
+        if (ssl_ != nullptr) {
+            const int n = SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
+            if (n <= 0) return error("TLS write failed (or timed out): " + openssl_error_text());
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
         const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
@@ -249,6 +304,17 @@ Status PgClient::send_all(const std::string& bytes) {
 Status PgClient::read_exact(char* buf, std::size_t n) {
     std::size_t done = 0;
     while (done < n) {
+        if (ssl_ != nullptr) {
+            const int r = SSL_read(ssl_, buf + done, static_cast<int>(n - done));
+            if (r <= 0) {
+                const int e = SSL_get_error(ssl_, r);
+                return error(e == SSL_ERROR_ZERO_RETURN ? std::string("closed the connection")
+                                                        : "no answer within the timeout, or a TLS "
+                                                          "error: " + openssl_error_text());
+            }
+            done += static_cast<std::size_t>(r);
+            continue;
+        }
         const ssize_t r = ::recv(fd_, buf + done, n - done, 0);
         if (r < 0) {
             if (errno == EINTR) continue;

@@ -1,6 +1,8 @@
 // A small blocking client of the PostgreSQL v3 protocol, for a safekeeper
 // talking to a peer safekeeper's PostgreSQL-protocol port (peer recovery:
-// recovery/peer_recovery.h). It speaks only what that needs: a startup
+// recovery/peer_recovery.h). It speaks only what that needs: TLS (asked
+// for first; required and verified against credentials.sslrootcert and the
+// host name when that is set, else used when the peer offers it), a startup
 // packet, trust or SCRAM-SHA-256 authentication (the server's signature is
 // checked), simple queries whose rows come back as text, and nothing else.
 //
@@ -14,12 +16,14 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "auth/client_credentials.h"
 #include "walproposer/result.h"
+#include "wire/tls.h"
 
 namespace wp::sk {
 
@@ -52,7 +56,11 @@ private:
     Status read_message(char& type, std::string& payload);
     Status error(const std::string& what) const;
 
+    Status start_tls(const std::string& host, const ClientCredentials& credentials);
+
     int fd_ = -1;
+    SSL* ssl_ = nullptr;
+    std::shared_ptr<TlsClientConfig> tls_;
     std::string peer_;
 };
 

@@ -1,5 +1,7 @@
 #include "wire/pg_wire.h"
 
+#include <fcntl.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <cstring>
 
 #include "walproposer/byte_order.h"
+#include "wire/tls.h"
 
 namespace wp::sk {
 namespace {
@@ -36,7 +39,56 @@ PgConnection::PgConnection(int fd, std::string peer, ConnectionLimits limits)
       startup_deadline_ms_(monotonic_ms() + limits.startup_timeout_ms) {}
 
 PgConnection::~PgConnection() {
+    if (ssl_ != nullptr) {
+        (void)SSL_shutdown(ssl_);  // best effort: a close_notify, no wait for the reply
+        SSL_free(ssl_);
+    }
     if (fd_ >= 0) ::close(fd_);
+}
+
+Status PgConnection::wait_socket(short events, std::int64_t deadline_ms, const char* what) {
+    for (;;) {
+        int timeout = -1;
+        if (deadline_ms != 0) {
+            const std::int64_t left = deadline_ms - monotonic_ms();
+            if (left <= 0)
+                return Status::invalid("client " + peer_ + " did not complete " + what +
+                                       " within the time limit");
+            timeout = static_cast<int>(left);
+        }
+        pollfd p{fd_, events, 0};
+        const int rc = ::poll(&p, 1, timeout);
+        if (rc > 0) return Status();
+        if (rc < 0 && errno != EINTR) return Status::from_errno("poll " + peer_, errno);
+    }
+}
+
+Status PgConnection::start_tls() {
+    // Bytes that came after the SSLRequest arrived unencrypted; taking them
+    // as part of the TLS stream would let a man in the middle inject them.
+    if (in_end_ > in_pos_)
+        return Status::invalid("client " + peer_ + " sent data after SSLRequest before the TLS "
+                               "handshake");
+    ssl_ = SSL_new(tls_ctx_);
+    if (ssl_ == nullptr) return Status::error("cannot start TLS: " + openssl_error_text());
+    const int flags = ::fcntl(fd_, F_GETFL, 0);
+    if (flags < 0 || ::fcntl(fd_, F_SETFL, flags | O_NONBLOCK) < 0)
+        return Status::from_errno("fcntl " + peer_, errno);
+    SSL_set_fd(ssl_, fd_);
+    for (;;) {
+        const int rc = SSL_accept(ssl_);
+        if (rc == 1) return Status();
+        const int error = SSL_get_error(ssl_, rc);
+        if (error == SSL_ERROR_WANT_READ) {
+            WP_RETURN_IF_ERROR(wait_socket(POLLIN, startup_deadline_ms_, "its TLS handshake"));
+        } else if (error == SSL_ERROR_WANT_WRITE) {
+            WP_RETURN_IF_ERROR(wait_socket(POLLOUT, startup_deadline_ms_, "its TLS handshake"));
+        } else {
+            const std::string why = openssl_error_text();
+            return Status::invalid("TLS handshake with " + peer_ + " failed" +
+                                   (why.empty() ? std::string() : ": " + why));
+        }
+    }
 }
 
 void PgConnection::shutdown() { ::shutdown(fd_, SHUT_RDWR); }
@@ -54,6 +106,31 @@ Status PgConnection::recv_some(bool nonblocking, bool& got_any) {
     // The buffer only grows (zero-filled once), so a receive does not clear
     // kRecvChunk bytes every time.
     if (in_.size() < in_end_ + kRecvChunk) in_.resize(in_end_ + kRecvChunk);
+    if (ssl_ != nullptr) {
+        for (;;) {
+            const int n = SSL_read(ssl_, in_.data() + in_end_, static_cast<int>(kRecvChunk));
+            if (n > 0) {
+                in_end_ += static_cast<std::size_t>(n);
+                got_any = true;
+                return Status();
+            }
+            const int error = SSL_get_error(ssl_, n);
+            if (error == SSL_ERROR_WANT_READ) {
+                if (nonblocking) return Status();
+                WP_RETURN_IF_ERROR(wait_socket(POLLIN, 0, "a message"));
+            } else if (error == SSL_ERROR_WANT_WRITE) {
+                WP_RETURN_IF_ERROR(wait_socket(POLLOUT, 0, "a message"));
+            } else if (error == SSL_ERROR_ZERO_RETURN) {
+                return Status::error(StatusKind::kIoError, "connection closed by peer " + peer_);
+            } else {
+                const std::string why = openssl_error_text();
+                return Status::error(StatusKind::kIoError,
+                                     "TLS read from " + peer_ + " failed" +
+                                         (why.empty() ? std::string(" (connection closed)")
+                                                      : ": " + why));
+            }
+        }
+    }
     ssize_t n;
     do {
         n = ::recv(fd_, in_.data() + in_end_, kRecvChunk, nonblocking ? MSG_DONTWAIT : 0);
@@ -110,6 +187,12 @@ Result<StartupMessage> PgConnection::read_startup() {
         in_pos_ += len;
         if (code == kSslRequestCode || code == kGssEncRequestCode) {
             if (len != 8) return Status::invalid("invalid SSLRequest length");
+            if (code == kSslRequestCode && tls_ctx_ != nullptr && ssl_ == nullptr) {
+                out_.push_back('S');
+                WP_RETURN_IF_ERROR(flush());
+                WP_RETURN_IF_ERROR(start_tls());
+                continue;
+            }
             out_.push_back('N');
             WP_RETURN_IF_ERROR(flush());
             continue;
@@ -314,6 +397,32 @@ void PgConnection::send_typed_result(const std::vector<Column>& columns,
 }
 
 Status PgConnection::flush() {
+    if (ssl_ != nullptr) {
+        std::size_t done = 0;
+        while (done < out_.size()) {
+            const int chunk = static_cast<int>(std::min<std::size_t>(out_.size() - done, 1 << 20));
+            const int n = SSL_write(ssl_, out_.data() + done, chunk);
+            if (n > 0) {
+                done += static_cast<std::size_t>(n);
+                continue;
+            }
+            const int error = SSL_get_error(ssl_, n);
+            Status waited;
+            if (error == SSL_ERROR_WANT_WRITE)
+                waited = wait_socket(POLLOUT, 0, "a write");
+            else if (error == SSL_ERROR_WANT_READ)
+                waited = wait_socket(POLLIN, 0, "a write");
+            else
+                waited = Status::error(StatusKind::kIoError,
+                                       "TLS write to " + peer_ + " failed: " + openssl_error_text());
+            if (!waited) {
+                out_.clear();
+                return waited;
+            }
+        }
+        out_.clear();
+        return Status();
+    }
     std::size_t done = 0;
     while (done < out_.size()) {
         ssize_t n = ::send(fd_, out_.data() + done, out_.size() - done, MSG_NOSIGNAL);

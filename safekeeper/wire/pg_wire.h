@@ -2,8 +2,11 @@
 // blocking TCP socket.
 //
 // Contract: a PgConnection owns its socket (closed in the destructor).
-// Inbound: read_startup() handles SSLRequest / GSSENCRequest (answered 'N')
-// and returns the StartupMessage parameters; read_message() returns one
+// Inbound: read_startup() handles SSLRequest (a TLS handshake when
+// offer_tls() gave a context, else 'N') and GSSENCRequest ('N'), and returns
+// the StartupMessage parameters; after a handshake every byte in both
+// directions goes through TLS (the socket is then non-blocking and the
+// waits below poll it); read_message() returns one
 // typed frontend message. Lengths are checked against kMaxMessageBytes; a
 // malformed or oversized frame, or a peer that hangs up mid-message, yields
 // an error Status (the caller sends an ErrorResponse if it can and closes).
@@ -27,6 +30,9 @@
 #include <vector>
 
 #include "walproposer/result.h"
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
 
 namespace wp::sk {
 
@@ -82,6 +88,11 @@ public:
 
     const std::string& peer() const { return peer_; }
     int fd() const { return fd_; }
+    // Answer SSLRequest with a handshake on `ctx` (not owned; must outlive
+    // the connection). Call before read_startup().
+    void offer_tls(SSL_CTX* ctx) { tls_ctx_ = ctx; }
+    // True once a TLS handshake has completed.
+    bool tls() const { return ssl_ != nullptr; }
 
     Result<StartupMessage> read_startup();
     Result<FrontendMessage> read_message();
@@ -129,11 +140,16 @@ private:
     // Ensures `n` bytes are buffered (blocking). false + status on EOF/error.
     Status fill(std::size_t n);
     Status recv_some(bool nonblocking, bool& got_any);
+    Status start_tls();
+    // Waits for `events` on the socket until `deadline_ms` (0: forever).
+    Status wait_socket(short events, std::int64_t deadline_ms, const char* what);
     void begin_message(char type);
     void end_message();
     void put_cstr(const std::string& s);
 
     int fd_;
+    SSL_CTX* tls_ctx_ = nullptr;
+    SSL* ssl_ = nullptr;
     std::string peer_;
     ConnectionLimits limits_;
     bool in_startup_ = true;

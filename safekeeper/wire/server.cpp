@@ -140,7 +140,8 @@ void PgServer::run_connection(int fd, std::string peer, std::uint64_t id) {
             connections_[id] = &conn;
             if (stopping_) conn.shutdown();
         }
-        ConnectionContext ctx{&registry_, &authenticator_, id};
+        if (tls_ != nullptr) conn.offer_tls(tls_->pg_context());
+        ConnectionContext ctx{&registry_, &authenticator_, id, tls_required_};
         serve_connection(conn, ctx);
         std::lock_guard<std::mutex> g(mutex_);
         connections_.erase(id);

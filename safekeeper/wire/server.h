@@ -23,6 +23,7 @@
 
 #include "wire/pg_wire.h"
 #include "auth/roles.h"
+#include "wire/tls.h"
 #include "walproposer/result.h"
 #include "timeline/timeline.h"
 
@@ -38,6 +39,13 @@ public:
              std::size_t max_connections = 1000, ConnectionLimits limits = {});
     ~PgServer();
 
+    // TLS for SSLRequest (not owned; must outlive the server); with
+    // `required`, a client that does not ask for TLS is refused.
+    void set_tls(const TlsServerConfig* tls, bool required) {
+        tls_ = tls;
+        tls_required_ = required;
+    }
+
     Status listen(const std::string& host, std::uint16_t port);
     std::uint16_t bound_port() const { return bound_port_; }
     void start();
@@ -52,6 +60,8 @@ private:
 
     TimelineRegistry& registry_;
     Authenticator& authenticator_;
+    const TlsServerConfig* tls_ = nullptr;
+    bool tls_required_ = false;
     std::size_t max_connections_;
     ConnectionLimits limits_;
     int listen_fd_ = -1;
