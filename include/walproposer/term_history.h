@@ -13,11 +13,14 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "walproposer/lsn.h"
+#include "walproposer/result.h"
 
 namespace wp {
 
@@ -93,5 +96,19 @@ std::optional<TermLsn> first_foreign_entry(const TermHistory& own_terms, const T
 
 // "[(1, 0/1000000), (3, 0/1000A00)]"
 std::string format_history(const TermHistory& history);
+
+// The lines of the primary's term history file (walproposer.term_history,
+// docs/extension.md) after its header line and before its checksum line:
+//   pg_timeline <N>
+//   term <T> <X/X>      (zero or more, well formed: terms and LSNs ascending)
+// The file's header and checksum are the extension's (src/pg/); this part
+// is here so it is parsed without PostgreSQL and can be fuzzed.
+struct TermHistoryFileBody {
+    std::uint32_t pg_timeline = 0;
+    TermHistory history;
+};
+std::string format_term_history_body(const TermHistoryFileBody& body);
+// Error (kCorrupt) naming the first bad line.
+Result<TermHistoryFileBody> parse_term_history_body(std::string_view text);
 
 }  // namespace wp

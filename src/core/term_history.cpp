@@ -1,5 +1,7 @@
 #include "walproposer/term_history.h"
 
+#include <limits>
+
 #include <algorithm>
 
 namespace wp {
@@ -87,6 +89,71 @@ std::string format_history(const TermHistory& history) {
         text += "(" + std::to_string(history[i].term) + ", " + format_lsn(history[i].lsn) + ")";
     }
     return text + "]";
+}
+
+std::string format_term_history_body(const TermHistoryFileBody& body) {
+    std::string text = "pg_timeline " + std::to_string(body.pg_timeline) + "\n";
+    for (const auto& entry : body.history)
+        text += "term " + std::to_string(entry.term) + " " + format_lsn(entry.lsn) + "\n";
+    return text;
+}
+
+namespace {
+
+// A decimal number that fits `T`, the whole of `text`.
+template <typename T>
+std::optional<T> parse_decimal(std::string_view text) {
+    if (text.empty() || text.size() > 20) return std::nullopt;
+    std::uint64_t value = 0;
+    for (char c : text) {
+        if (c < '0' || c > '9') return std::nullopt;
+        const std::uint64_t digit = static_cast<std::uint64_t>(c - '0');
+        if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
+        value = value * 10 + digit;
+    }
+    if (value > static_cast<std::uint64_t>(std::numeric_limits<T>::max())) return std::nullopt;
+    return static_cast<T>(value);
+}
+
+}  // namespace
+
+Result<TermHistoryFileBody> parse_term_history_body(std::string_view text) {
+    TermHistoryFileBody body;
+    bool have_timeline = false;
+    std::size_t line_number = 0;
+    while (!text.empty()) {
+        ++line_number;
+        const std::size_t eol = text.find('\n');
+        if (eol == std::string_view::npos)
+            return Status::corrupt("line " + std::to_string(line_number) + " is not terminated");
+        const std::string_view line = text.substr(0, eol);
+        text.remove_prefix(eol + 1);
+        const auto bad = [&](const char* why) {
+            return Status::corrupt("line " + std::to_string(line_number) + ": " + why);
+        };
+        if (!have_timeline) {
+            constexpr std::string_view kPrefix = "pg_timeline ";
+            if (line.substr(0, kPrefix.size()) != kPrefix) return bad("expected pg_timeline <N>");
+            auto timeline = parse_decimal<std::uint32_t>(line.substr(kPrefix.size()));
+            if (!timeline) return bad("bad PostgreSQL timeline");
+            body.pg_timeline = *timeline;
+            have_timeline = true;
+            continue;
+        }
+        constexpr std::string_view kPrefix = "term ";
+        if (line.substr(0, kPrefix.size()) != kPrefix) return bad("expected term <T> <X/X>");
+        const std::string_view rest = line.substr(kPrefix.size());
+        const std::size_t space = rest.find(' ');
+        if (space == std::string_view::npos) return bad("expected term <T> <X/X>");
+        auto term = parse_decimal<std::uint64_t>(rest.substr(0, space));
+        auto lsn = parse_lsn(rest.substr(space + 1));
+        if (!term || !lsn) return bad("bad term or LSN");
+        body.history.push_back({*term, *lsn});
+    }
+    if (!have_timeline) return Status::corrupt("no pg_timeline line");
+    if (!is_well_formed(body.history))
+        return Status::corrupt("the history is not well formed (terms and LSNs must ascend)");
+    return body;
 }
 
 }  // namespace wp

@@ -1,7 +1,9 @@
 // Fuzz target: the safekeeper's PostgreSQL v3 protocol server
 // (wire/pg_wire.cpp) on bytes from any client: the startup packet
 // (SSLRequest, GSSENCRequest, CancelRequest, StartupMessage), then typed
-// messages; simple queries go on to the replication command parser. The
+// messages: a SCRAM-SHA-256 authentication of role "fuzz" (the SASL
+// messages, wire/authentication.cpp and auth/scram.cpp), and after it
+// simple queries go on to the replication command parser. The
 // input is written into one end of a socketpair and that end is shut down,
 // so a truncated message meets EOF as a peer that hangs up would. Any input
 // must end in an error value, never a crash or a hang.
@@ -13,8 +15,35 @@
 #include <cstdlib>
 #include <string>
 
+#include <fstream>
+
+#include "auth/roles.h"
+#include "auth/scram.h"
+#include "wire/authentication.h"
 #include "wire/pg_wire.h"
 #include "wire/replication_command.h"
+
+namespace {
+
+// A roles file with role "fuzz", written once per process.
+wp::sk::Authenticator& authenticator() {
+    static wp::sk::Authenticator* auth = [] {
+        char path[] = "/tmp/fuzz-roles-XXXXXX";
+        const int fd = ::mkstemp(path);
+        if (fd < 0) std::abort();
+        ::close(fd);
+        std::ofstream(path) << "fuzz push,read * "
+                            << wp::sk::format_scram_secret(*wp::sk::make_scram_secret("pw", 16))
+                            << "\n";
+        auto* a = new wp::sk::Authenticator(wp::sk::AuthMode::kScram, path);
+        if (!a->load().ok()) std::abort();
+        ::unlink(path);
+        return a;
+    }();
+    return *auth;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     // Larger inputs could fill the socket buffer before the reader runs.
@@ -31,7 +60,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     {
         wp::sk::PgConnection conn(sv[0], "fuzz");  // owns sv[0]
         auto startup = conn.read_startup();
-        for (int i = 0; startup.ok() && i < 1000; ++i) {
+        const bool authenticated =
+            startup.ok() && wp::sk::authenticate_pg_client(conn, authenticator(), "fuzz").ok();
+        for (int i = 0; authenticated && i < 1000; ++i) {
             auto message = conn.read_message();
             if (!message.ok()) break;
             if (message->type == 'Q') {

@@ -103,6 +103,19 @@ void text_formats() {
             with(2, q));
     put("fuzz_text_formats", "id", with(3, "0123456789abcdef0123456789ABCDEF"));
     put("fuzz_text_formats", "members", with(4, "1=127.0.0.1:5454, 2=sk2.example:5455,3=[::1]:6000"));
+    put("fuzz_text_formats", "term_history",
+        with(5, "pg_timeline 2\nterm 1 0/3000000\nterm 4 0/3000100\n"));
+    const std::string secret =
+        "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:"
+        "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=";
+    put("fuzz_text_formats", "roles",
+        with(6, "# name perms tenants secret\nwalproposer push * " + secret +
+                    "\nreplica read 0123456789abcdef0123456789abcdef,fedcba9876543210fedcba9876543210 " +
+                    secret + "  # two\nops admin,read * " + secret + "\n"));
+    put("fuzz_text_formats", "secret", with(7, secret));
+    put("fuzz_text_formats", "http",
+        with(8, "DELETE\n/v1/tenant/0123456789abcdef0123456789abcdef/timeline/"
+                "0123456789abcdef0123456789abcdef\nBasic b3BzOnB3\n"));
 }
 
 void storage_formats() {
@@ -152,6 +165,13 @@ void pg_wire() {
     put("fuzz_pg_wire", "startup_query",
         ssl + startup + frame('Q', std::string("IDENTIFY_SYSTEM") + '\0') +
             frame('d', "r" + std::string(33, '\0')) + frame('X', ""));
+    const std::string mechanism = std::string("SCRAM-SHA-256") + '\0';
+    const std::string client_first = "n,,n=,r=rOprNGfwEbeRWgbNEkqO";
+    put("fuzz_pg_wire", "startup_scram",
+        startup + frame('p', mechanism + be32(static_cast<std::uint32_t>(client_first.size())) + client_first) +
+            frame('p', "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+                       "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=") +
+            frame('Q', std::string("IDENTIFY_SYSTEM") + '\0') + frame('X', ""));
     put("fuzz_pg_wire", "startup_push",
         startup + frame('Q', std::string("START_WAL_PUSH") + '\0') + frame('d', std::string(40, 'g')) +
             frame('c', ""));

@@ -9,14 +9,18 @@
 #   $sk->lose_power; $sk->start;     # binary => safekeeper-powerloss only
 #   $sk->stop;                       # SIGTERM, waits for the exit
 #
-# Authentication is on, as in production: every node authenticates its
-# clients with SCRAM-SHA-256 against the test's roles file (auth_setup:
+# Authentication and TLS are on, as in production: every node authenticates
+# its clients with SCRAM-SHA-256 against the test's roles file (auth_setup:
 # roles walproposer = push, replica = read, admin = admin, and the OS user
-# = read,admin), and every libpq client of the test (the primary's
-# walproposer worker, standbys, pg_receivewal, psql) finds its password
-# through PGPASSFILE, set here before any PostgreSQL node starts. A node made
-# with auth => 'trust' runs with --auth trust; a node made with roles_file
-# => PATH uses that file. http() sends the admin role's credentials.
+# = read,admin), serves TLS on both ports with a certificate of the test's
+# own CA (for 127.0.0.1 and localhost) and refuses PostgreSQL-protocol
+# clients without TLS (--require-tls). Every libpq client of the test (the
+# primary's walproposer worker, standbys, pg_receivewal, psql) finds its
+# password through PGPASSFILE, set here before any PostgreSQL node starts;
+# the primary and the standbys verify the certificate (sslmode=verify-full,
+# tls_conninfo()). A node made with auth => 'trust' runs with --auth trust;
+# tls => 0 turns TLS off; roles_file => PATH uses that file. http() speaks
+# HTTPS (verifying the certificate) with the admin role's credentials.
 #
 # The binary is $ENV{WP_BIN_DIR}/safekeeper when set, else `safekeeper` from
 # PATH (PostgreSQL's bin directory, where `make install` puts it). Data and
@@ -83,6 +87,7 @@ sub auth_setup {
         close $fh or croak "cannot write $dir/$name: $!";
     }
     chmod 0600, "$dir/pgpass", "$dir/peer_password", "$dir/admin_password", "$dir/roles";
+    make_certificates($dir);
     $ENV{PGPASSFILE} = "$dir/pgpass";
     $auth_dir = $dir;
     return $dir;
@@ -101,6 +106,7 @@ sub new {
         pid       => undef,
         extra     => $params{extra} // [],
         auth      => $params{auth} // 'scram',
+        tls       => $params{tls} // 1,
         roles_file => $params{roles_file},
     };
     auth_setup();
@@ -117,10 +123,43 @@ sub log_file  { $_[0]->{log_file} }
 sub pid       { $_[0]->{pid} }
 sub address   { '127.0.0.1:' . $_[0]->{pg_port} }
 
+# A CA and a server certificate for 127.0.0.1 and localhost, with openssl.
+sub make_certificates {
+    my ($dir) = @_;
+    my $run = sub {
+        my ($out, $err) = ('', '');
+        IPC::Run::run([ 'openssl', @_ ], '>', \$out, '2>', \$err, IPC::Run::timeout(60))
+          or croak "openssl @_ failed: $err";
+    };
+    $run->('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', "$dir/ca.key", '-out',
+        "$dir/ca.crt", '-days', '30', '-subj', '/CN=walproposer test CA');
+    $run->('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', "$dir/server.key", '-out',
+        "$dir/server.csr", '-subj', '/CN=localhost');
+    open my $ext, '>', "$dir/server.ext" or croak "cannot write $dir/server.ext: $!";
+    print $ext "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
+    close $ext;
+    $run->('x509', '-req', '-in', "$dir/server.csr", '-CA', "$dir/ca.crt", '-CAkey', "$dir/ca.key",
+        '-CAcreateserial', '-out', "$dir/server.crt", '-days', '30', '-extfile', "$dir/server.ext");
+    chmod 0600, "$dir/server.key", "$dir/ca.key";
+}
+
+# The CA file clients verify the safekeepers' certificates with.
+sub ca_file { return auth_setup() . '/ca.crt'; }
+
+# libpq options that make a client verify a safekeeper's certificate.
+sub tls_conninfo { return 'sslmode=verify-full sslrootcert=' . ca_file(); }
+
 # Options of `safekeeper pull-timeline` to authenticate as the admin role.
 sub admin_args {
     my $dir = auth_setup();
-    return ('--user', 'admin', '--password-file', "$dir/admin_password");
+    return ('--user', 'admin', '--password-file', "$dir/admin_password", '--sslrootcert',
+        "$dir/ca.crt");
+}
+
+# The HTTP API's base URL.
+sub http_url {
+    my ($self) = @_;
+    return ($self->{tls} ? 'https' : 'http') . "://127.0.0.1:$self->{http_port}";
 }
 
 # Command line of this node, for tests that want to run it themselves.
@@ -130,6 +169,9 @@ sub command {
     my @auth = $self->{auth} eq 'trust' ? ('--auth', 'trust') : (
         '--roles-file', $self->{roles_file} // "$dir/roles",
         '--peer-user', 'replica', '--peer-password-file', "$dir/peer_password");
+    push @auth, '--tls-cert', "$dir/server.crt", '--tls-key', "$dir/server.key", '--require-tls',
+      '--peer-sslrootcert', "$dir/ca.crt"
+      if $self->{tls};
     return ($self->{binary} // binary(), '-D', $self->{data_dir}, '--id', $self->{id},
         '--listen-pg', "127.0.0.1:$self->{pg_port}",
         '--listen-http', "127.0.0.1:$self->{http_port}", @auth, @{ $self->{extra} });
@@ -226,8 +268,8 @@ sub http {
         $options{headers} =
           { Authorization => 'Basic ' . MIME::Base64::encode_base64("$as->[0]:$as->[1]", '') };
     }
-    return HTTP::Tiny->new(timeout => 10)
-      ->request($method, "http://127.0.0.1:$self->{http_port}$path", \%options);
+    my @tls = $self->{tls} ? (verify_SSL => 1, SSL_options => { SSL_ca_file => ca_file() }) : ();
+    return HTTP::Tiny->new(timeout => 10, @tls)->request($method, $self->http_url . $path, \%options);
 }
 
 # Decoded JSON body of a successful request; croaks otherwise.

@@ -102,6 +102,7 @@ shared_preload_libraries = 'walproposer'
 synchronous_standby_names = 'walproposer'
 walproposer.safekeepers = '$list'
 walproposer.reconnect_timeout = '200ms'
+walproposer.safekeeper_conninfo = '@{[ SafekeeperNode::tls_conninfo() ]}'
 walproposer.connect_timeout = '2s'
 log_statement = none
 EOC
@@ -322,7 +323,7 @@ sub make_sk_standby {
     my $ports = join(',', map { $_->pg_port } @$sks);
     my ($t, $l) = (tenant_id($primary), timeline_id($primary));
     $node->append_conf('postgresql.conf', <<"EOC");
-primary_conninfo = 'host=$hosts port=$ports user=replica application_name=$name options=''-c tenant_id=$t -c timeline_id=$l'''
+primary_conninfo = 'host=$hosts port=$ports user=replica @{[ SafekeeperNode::tls_conninfo() ]} application_name=$name options=''-c tenant_id=$t -c timeline_id=$l'''
 hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1

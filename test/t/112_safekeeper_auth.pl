@@ -1,6 +1,8 @@
-# Authentication on both safekeeper ports (docs/security.md): SCRAM-SHA-256
-# against a roles file on the PostgreSQL-protocol port, HTTP Basic with the
-# same roles on the API.
+# Authentication and TLS on both safekeeper ports (docs/security.md):
+# SCRAM-SHA-256 against a roles file on the PostgreSQL-protocol port, HTTP
+# Basic with the same roles on the API, TLS on both (required on the
+# PostgreSQL port; the proposer and the standby verify the certificate with
+# sslmode=verify-full).
 #
 # The real proposer (the walproposer worker, role walproposer: push) and a
 # stock standby (role replica: read) authenticate with ordinary libpq
@@ -57,7 +59,8 @@ my %term_before = map { $_->name => WalproposerCluster::sk_timeline($_, $primary
 # psql against a safekeeper: returns (rc, stdout, stderr).
 sub sk_psql {
     my ($sk, $user, $sql, %env) = @_;
-    my $conninfo = "host=127.0.0.1 port=" . $sk->pg_port . " user=$user dbname=x sslmode=disable "
+    my $tls = delete $env{tls} // SafekeeperNode::tls_conninfo();
+    my $conninfo = "host=127.0.0.1 port=" . $sk->pg_port . " user=$user dbname=x $tls "
       . "options='-c tenant_id=" . ($env{tenant} // $t) . " -c timeline_id=$l'";
     delete $env{tenant};
     local %ENV = (%ENV, %env);
@@ -69,7 +72,21 @@ sub sk_psql {
 }
 
 # 1. The PostgreSQL-protocol port.
-my ($rc, $out, $err) = sk_psql($sks[0], 'replica', 'SHOW safekeeper_node_id', PGPASSFILE => '/dev/null');
+# TLS: required, and the certificate verifies (sslmode=verify-full above);
+# one of another CA does not.
+my ($rc, $out, $err) = sk_psql($sks[0], 'replica', 'SHOW safekeeper_node_id', tls => 'sslmode=disable');
+like($err, qr/FATAL:  this safekeeper accepts only TLS connections/, 'a client without TLS is refused');
+my $other_ca = "$PostgreSQL::Test::Utils::tmp_check/other_ca";
+mkdir $other_ca;
+SafekeeperNode::make_certificates($other_ca);
+($rc, $out, $err) = sk_psql($sks[0], 'replica', 'SHOW safekeeper_node_id',
+    tls => "sslmode=verify-full sslrootcert=$other_ca/ca.crt");
+like($err, qr/certificate verify failed/, 'verify-full against another CA fails');
+($rc, $out, $err) = sk_psql($sks[0], 'replica', 'SHOW safekeeper_node_id');
+is($out, '1', 'verify-full against the safekeepers\' CA works') or diag($err);
+like($standby->safe_psql('postgres', 'SELECT conninfo FROM pg_stat_wal_receiver'), qr/sslmode=verify-full/,
+    'the standby streams with sslmode=verify-full');
+($rc, $out, $err) = sk_psql($sks[0], 'replica', 'SHOW safekeeper_node_id', PGPASSFILE => '/dev/null');
 isnt($rc, 0, 'no password: refused');
 like($err, qr/no password supplied|password authentication failed/, "  ($err)");
 ($rc, $out, $err) = sk_psql($sks[0], 'replica', 'SHOW safekeeper_node_id', PGPASSWORD => 'wrong');

@@ -40,8 +40,7 @@ ok(SafekeeperNode::poll_until(sub { $rows->() > 200 }), 'writers commit');
 
 sub pull_command {
     my ($from, $to, @extra) = @_;
-    return (SafekeeperNode::binary(), 'pull-timeline', '--from',
-        'http://127.0.0.1:' . $from->http_port, '--to', 'http://127.0.0.1:' . $to->http_port,
+    return (SafekeeperNode::binary(), 'pull-timeline', '--from', $from->http_url, '--to', $to->http_url,
         '--tenant', $tenant, '--timeline', $timeline, SafekeeperNode::admin_args(), @extra);
 }
 
@@ -152,7 +151,7 @@ $sks[2]->kill9;
 ok(SafekeeperNode::poll_until(sub { $h->pump_nb if $h->pumpable; !$h->pumpable }), 'the pull ends');
 $h->finish;
 is($? >> 8, 1, 'pull-timeline exits 1');
-like($err, qr/HTTP 502: pull from http:\/\/127\.0\.0\.1:\d+ failed: .*segment/, 'the error names the source')
+like($err, qr/HTTP 502: pull from https?:\/\/127\.0\.0\.1:\d+ failed: .*segment/, 'the error names the source')
   or diag($err);
 ok(!-e $staging, 'the staging directory is gone');
 ok(!-e WalproposerCluster::sk_timeline_dir($sk5, $primary), 'no timeline directory');

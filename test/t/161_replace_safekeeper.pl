@@ -67,7 +67,7 @@ my $t_lost = Time::HiRes::time();
 my $new = SafekeeperNode->new('sk64', id => 64)->start;
 my ($out, $err) = ('', '');
 ok(IPC::Run::run([ SafekeeperNode::binary(), 'pull-timeline', '--from',
-            'http://127.0.0.1:' . $sks[0]->http_port, '--to', 'http://127.0.0.1:' . $new->http_port,
+            $sks[0]->http_url, '--to', $new->http_url,
             '--tenant', $tenant, '--timeline', $timeline, SafekeeperNode::admin_args() ],
         '>', \$out, '2>', \$err, WalproposerCluster::timer('pull-timeline')),
     'pull-timeline copied the timeline from sk61 into sk64') or diag("$out\n$err");

@@ -91,3 +91,35 @@ TEST_CASE("foreign terms in a quorum's WAL", "[core][term_history]") {
     CHECK(first_foreign_entry({}, {{1, 100}}, 101).has_value());
     CHECK(format_history({{1, 0x1000000}}) == "[(1, 0/1000000)]");
 }
+
+TEST_CASE("term history file body: formats and parses back; errors name the line", "[core][term_history]") {
+    const wp::TermHistoryFileBody body{2, {{1, 0x3000000}, {4, 0x3000100}}};
+    const std::string text = wp::format_term_history_body(body);
+    CHECK(text == "pg_timeline 2\nterm 1 0/3000000\nterm 4 0/3000100\n");
+    auto parsed = wp::parse_term_history_body(text);
+    REQUIRE(parsed.ok());
+    CHECK(parsed->pg_timeline == 2);
+    CHECK(parsed->history == body.history);
+    CHECK(wp::parse_term_history_body("pg_timeline 1\n")->history.empty());
+
+    struct Bad {
+        const char* text;
+        const char* error;
+    };
+    for (const Bad& bad : {Bad{"", "no pg_timeline line"},
+                           Bad{"pg_timeline 1", "line 1 is not terminated"},
+                           Bad{"term 1 0/1\n", "line 1: expected pg_timeline"},
+                           Bad{"pg_timeline -1\n", "line 1: bad PostgreSQL timeline"},
+                           Bad{"pg_timeline 4294967296\n", "line 1: bad PostgreSQL timeline"},
+                           Bad{"pg_timeline 1\nterm x 0/1\n", "line 2: bad term or LSN"},
+                           Bad{"pg_timeline 1\nterm 1 0/1 extra\n", "line 2: bad term or LSN"},
+                           Bad{"pg_timeline 1\nterm 18446744073709551616 0/1\n", "line 2: bad term"},
+                           Bad{"pg_timeline 1\nterms 1 0/1\n", "line 2: expected term"},
+                           Bad{"pg_timeline 1\nterm 4 0/2\nterm 1 0/3\n", "not well formed"}}) {
+        INFO(bad.text);
+        auto r = wp::parse_term_history_body(bad.text);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.status().kind() == wp::StatusKind::kCorrupt);
+        CHECK(r.status().message().find(bad.error) != std::string::npos);
+    }
+}
