@@ -55,6 +55,7 @@ nlohmann::json consumers_json(Timeline& tl) {
     for (const ConsumerInfo& c : tl.consumers().list()) {
         out.push_back({{"peer", c.peer},
                        {"application_name", c.application_name},
+                       {"role", c.role.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.role)},
                        {"slot_name", c.slot_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.slot_name)},
                        {"pg_timeline", c.pg_timeline},
                        {"start_lsn", format_lsn(c.start_lsn)},

@@ -28,6 +28,7 @@ struct ReplicationContext {
     std::uint64_t conn_id = 0;
     std::optional<Id128> tenant_id, timeline_id;  // from the startup options
     std::string application_name;
+    std::string role;  // the authenticated role ("" under --auth trust)
 };
 
 enum class ReplicationOutcome {

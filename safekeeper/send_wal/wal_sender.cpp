@@ -280,6 +280,12 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
             return ReplicationOutcome::kContinue;
         }
     }
+    if (!cmd.slot_name.empty()) {
+        if (Status valid = validate_slot_name(cmd.slot_name); !valid) {
+            conn_.send_error(sqlstate::kInvalidName, valid.message());
+            return ReplicationOutcome::kContinue;
+        }
+    }
     const Lsn commit = tl_->published_commit_lsn();
     std::optional<SlotData> slot;
     if (!cmd.slot_name.empty() && tl_->slots()) slot = tl_->slots()->find(cmd.slot_name);
@@ -319,6 +325,7 @@ ReplicationOutcome WalSender::run(const ReplicationCommand& cmd, const TimelineS
     ConsumerInfo info;
     info.peer = conn_.peer();
     info.application_name = ctx_.application_name;
+    info.role = ctx_.role;
     info.slot_name = cmd.slot_name;
     info.pg_timeline = tli;
     info.start_lsn = start;

@@ -33,6 +33,19 @@ void ConsumerSet::set_reply(std::uint64_t id, Lsn write, Lsn flush, Lsn apply,
     c.apply_lsn = apply;
     c.last_reply_unix_ms = now_unix_ms;
     if (!c.slot_name.empty() && flush != kInvalidLsn) {
+        if (slots_.count(c.slot_name) == 0 && slots_.size() >= kMaxRememberedSlots) {
+            // Forget a name no connected consumer streams on.
+            for (auto s = slots_.begin(); s != slots_.end(); ++s) {
+                bool in_use = false;
+                for (const auto& [other_id, e] : entries_)
+                    if (e.info.slot_name == s->first) in_use = true;
+                if (!in_use) {
+                    slots_.erase(s);
+                    break;
+                }
+            }
+            if (slots_.size() >= kMaxRememberedSlots) return;
+        }
         Lsn& s = slots_[c.slot_name];
         if (flush > s) s = flush;
     }

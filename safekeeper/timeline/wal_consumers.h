@@ -32,6 +32,7 @@ struct ConsumerInfo {
     std::uint64_t id = 0;
     std::string peer;
     std::string application_name;
+    std::string role;       // the authenticated role ("" under --auth trust)
     std::string slot_name;  // empty = none
     std::uint32_t pg_timeline = 0;
     Lsn start_lsn = kInvalidLsn;  // requested start
@@ -59,7 +60,12 @@ class ConsumerSet {
 
     std::vector<ConsumerInfo> list() const;
     std::size_t size() const;
+    // What the consumers of a slot that is not persisted (START_REPLICATION
+    // SLOT without CREATE_REPLICATION_SLOT) last flushed, for
+    // READ_REPLICATION_SLOT. At most kMaxRememberedSlots names are kept; a
+    // new one replaces a name no connected consumer uses.
     std::optional<Lsn> slot_flush_lsn(const std::string& slot) const;
+    static constexpr std::size_t kMaxRememberedSlots = 64;
 
     // Wakes every registered consumer (commit_lsn advanced / state changed).
     void notify_all();

@@ -189,7 +189,7 @@ void serve_connection(PgConnection& conn, const ConnectionContext& ctx) {
                             "permission denied: " + principal->describe() +
                                 " may not read WAL (needs the read permission)");
         } else {
-            ReplicationContext rctx{ctx.registry, ctx.conn_id, tenant, timeline, {}};
+            ReplicationContext rctx{ctx.registry, ctx.conn_id, tenant, timeline, {}, principal->role};
             if (auto it = startup->params.find("application_name"); it != startup->params.end())
                 rctx.application_name = it->second;
             const ReplicationOutcome outcome = handle_replication_query(conn, rctx, query);

@@ -19,7 +19,8 @@
 # password through PGPASSFILE, set here before any PostgreSQL node starts;
 # the primary and the standbys verify the certificate (sslmode=verify-full,
 # tls_conninfo()). A node made with auth => 'trust' runs with --auth trust;
-# tls => 0 turns TLS off; roles_file => PATH uses that file. http() speaks
+# tls => 0 turns TLS off, require_tls => 0 lets plaintext clients in too;
+# roles_file => PATH uses that file. http() speaks
 # HTTPS (verifying the certificate) with the admin role's credentials.
 #
 # The binary is $ENV{WP_BIN_DIR}/safekeeper when set, else `safekeeper` from
@@ -107,6 +108,7 @@ sub new {
         extra     => $params{extra} // [],
         auth      => $params{auth} // 'scram',
         tls       => $params{tls} // 1,
+        require_tls => $params{require_tls} // 1,
         roles_file => $params{roles_file},
     };
     auth_setup();
@@ -169,9 +171,10 @@ sub command {
     my @auth = $self->{auth} eq 'trust' ? ('--auth', 'trust') : (
         '--roles-file', $self->{roles_file} // "$dir/roles",
         '--peer-user', 'replica', '--peer-password-file', "$dir/peer_password");
-    push @auth, '--tls-cert', "$dir/server.crt", '--tls-key', "$dir/server.key", '--require-tls',
+    push @auth, '--tls-cert', "$dir/server.crt", '--tls-key', "$dir/server.key",
       '--peer-sslrootcert', "$dir/ca.crt"
       if $self->{tls};
+    push @auth, '--require-tls' if $self->{tls} && $self->{require_tls};
     return ($self->{binary} // binary(), '-D', $self->{data_dir}, '--id', $self->{id},
         '--listen-pg', "127.0.0.1:$self->{pg_port}",
         '--listen-http', "127.0.0.1:$self->{http_port}", @auth, @{ $self->{extra} });

@@ -16,7 +16,9 @@ use SafekeeperNode;
 use WalproposerCluster;
 
 my @sks = map {
-    SafekeeperNode->new("sk$_", id => $_,
+    # The raw clients below speak plain protocol without a password: trust,
+    # TLS offered but not required (the primary still uses it).
+    SafekeeperNode->new("sk$_", id => $_, auth => 'trust', require_tls => 0,
         extra => [ '--startup-timeout-ms=3000', '--message-timeout-ms=3000' ])->start
 } 111 .. 113;
 my $primary = WalproposerCluster::start_primary('primary', \@sks);

@@ -52,6 +52,15 @@ WalproposerCluster::wait_for_status($primary, "commit_lsn >= '$lsn'", 'committed
 ok(WalproposerCluster::wait_replayed($standby, $lsn),
     'a standby with user=replica in primary_conninfo streams from the safekeepers');
 is($standby->safe_psql('postgres', 'SELECT count(*) FROM t'), '1000', 'and has every row');
+# Its hot-standby feedback (which holds back the primary's xmin) is shown
+# with the role that sent it.
+ok(SafekeeperNode::poll_until(sub {
+            grep {
+                my $tl = WalproposerCluster::sk_timeline($_, $primary);
+                grep { ($_->{role} // '') eq 'replica' && defined $_->{hs_xmin} } @{ $tl->{consumers} };
+            } @sks;
+        }),
+    "the safekeeper's status shows the standby's hot-standby feedback and its role");
 
 my ($t, $l) = (WalproposerCluster::tenant_id($primary), WalproposerCluster::timeline_id($primary));
 my %term_before = map { $_->name => WalproposerCluster::sk_timeline($_, $primary)->{term} } @sks;

@@ -154,3 +154,26 @@ TEST_CASE("replication commands: slot creation and removal", "[sk][replication][
     CHECK_FALSE(err("DROP_REPLICATION_SLOT").empty());
     CHECK_FALSE(err("DROP_REPLICATION_SLOT s NOW").empty());
 }
+
+TEST_CASE("consumers: positions of slots that are not persisted are bounded", "[replication]") {
+    wp::sk::ConsumerSet set;
+    wp::sk::ConsumerInfo held;
+    held.slot_name = "held";
+    const std::uint64_t held_id = set.add(held, -1);
+    set.set_reply(held_id, 0x100, 0x100, 0x100, 1);
+    // Many short-lived consumers, each on its own slot name.
+    for (int i = 0; i < 200; ++i) {
+        wp::sk::ConsumerInfo c;
+        c.slot_name = "s" + std::to_string(i);
+        const std::uint64_t id = set.add(c, -1);
+        set.set_reply(id, 0x200, 0x200, 0x200, 1);
+        set.remove(id);
+    }
+    std::size_t remembered = 0;
+    for (int i = 0; i < 200; ++i)
+        if (set.slot_flush_lsn("s" + std::to_string(i))) ++remembered;
+    CHECK(remembered < wp::sk::ConsumerSet::kMaxRememberedSlots);
+    CHECK(set.slot_flush_lsn("s199").has_value());  // the newest is kept
+    REQUIRE(set.slot_flush_lsn("held").has_value());  // one in use is never forgotten
+    CHECK(*set.slot_flush_lsn("held") == 0x100);
+}
