@@ -10,7 +10,7 @@
 #   build/unit_tests     Catch2 unit tests (test/unit/)
 #   build/wpsim          the deterministic simulator (test/sim/)
 # `make` builds all of them; `make install` installs the extension and puts
-# `safekeeper` (and `wpctl` when present) into PostgreSQL's bin directory;
+# `safekeeper` (and `walproposer-cluster` when present) into PostgreSQL's bin directory;
 # `make test` runs every test layer (scripts/run-tests).
 
 PG_CONFIG ?= pg_config
@@ -218,8 +218,8 @@ install-safekeeper: build/safekeeper $(TOOL_SOURCES:tools/%.cpp=build/%)
 	$(INSTALL_PROGRAM) build/safekeeper '$(DESTDIR)$(bindir)/safekeeper'
 	@for t in $(TOOL_SOURCES:tools/%.cpp=%); do \
 	  $(INSTALL_PROGRAM) build/$$t '$(DESTDIR)$(bindir)/'$$t || exit 1; done
-	@if [ -f scripts/wpctl ]; then \
-	  $(INSTALL_SCRIPT) scripts/wpctl '$(DESTDIR)$(bindir)/wpctl'; fi
+	@if [ -f scripts/walproposer-cluster ]; then \
+	  $(INSTALL_SCRIPT) scripts/walproposer-cluster '$(DESTDIR)$(bindir)/walproposer-cluster'; fi
 
 # -------------------------------------------------------------------- tests
 .PHONY: test test-unit test-sim test-regress test-tap test-sanitize install-safekeeper format

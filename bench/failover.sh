@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Failover time under load, on a local wpctl cluster (3 safekeepers, two
+# Failover time under load, on a local cluster (scripts/walproposer-cluster) (3 safekeepers, two
 # PostgreSQL nodes). Each round: pgbench commits on the primary (a script
 # that inserts (round, client, n) rows, n counting each client's
 # transactions); every process of the primary is killed with SIGKILL;
-# `wpctl failover` (pg_walproposer_sync, catch-up, pg_ctl promote, first
+# `walproposer-cluster failover` (pg_walproposer_sync, catch-up, pg_ctl promote, first
 # confirmed COMMIT); the acknowledged transactions are checked on the new
-# primary; `wpctl rejoin` makes the old primary the standby. Prints, per round
-# and as median and max, the time from the decision (the start of `wpctl
-# failover`) to the first confirmed COMMIT on the new primary (when `wpctl
+# primary; `walproposer-cluster rejoin` makes the old primary the standby. Prints, per round
+# and as median and max, the time from the decision (the start of `walproposer-cluster
+# failover`) to the first confirmed COMMIT on the new primary (when `walproposer-cluster
 # failover` returns), and the acknowledged transactions lost (must be 0;
 # counted from pgbench's per-transaction log, client side).
 #
@@ -38,11 +38,11 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 bench_check_installed
-WPCTL=$HERE/../scripts/wpctl
-[[ -x $WPCTL ]] || WPCTL=$BINDIR/wpctl
-[[ -x $WPCTL ]] || { echo "bench: wpctl not found (make install)" >&2; exit 1; }
-export WPCTL_SAFEKEEPER=$SAFEKEEPER
-[[ -n ${WP_BIN_DIR:-} && -x $WP_BIN_DIR/pg_walproposer_sync ]] && export WPCTL_SYNC=$WP_BIN_DIR/pg_walproposer_sync
+CLUSTER_TOOL=$HERE/../scripts/walproposer-cluster
+[[ -x $CLUSTER_TOOL ]] || CLUSTER_TOOL=$BINDIR/walproposer-cluster
+[[ -x $CLUSTER_TOOL ]] || { echo "bench: walproposer-cluster not found (make install)" >&2; exit 1; }
+export WP_CLUSTER_SAFEKEEPER=$SAFEKEEPER
+[[ -n ${WP_BIN_DIR:-} && -x $WP_BIN_DIR/pg_walproposer_sync ]] && export WP_CLUSTER_SYNC=$WP_BIN_DIR/pg_walproposer_sync
 [[ -n $DIR ]] || DIR=$(mktemp -d /tmp/wp-failover.XXXXXX)
 CLUSTER=$DIR/cluster
 WORKDIR=$DIR/work
@@ -51,14 +51,14 @@ mkdir -p "$WORKDIR"
 BENCH_PID=""
 cleanup() {
   [[ -n $BENCH_PID ]] && kill "$BENCH_PID" 2>/dev/null
-  "$WPCTL" destroy --dir "$CLUSTER" >/dev/null 2>&1 || true
+  "$CLUSTER_TOOL" destroy --dir "$CLUSTER" >/dev/null 2>&1 || true
   [[ -n ${WP_BENCH_COPY:-} ]] && rm -rf "$WP_BENCH_COPY"
   return 0
 }
 trap cleanup EXIT
 
-wpctl() { "$WPCTL" "$@" --dir "$CLUSTER"; }
-primary_env() { eval "$(wpctl env | head -1)"; }
+cluster_tool() { "$CLUSTER_TOOL" "$@" --dir "$CLUSTER"; }
+primary_env() { eval "$(cluster_tool env | head -1)"; }
 psql_primary() { "$BINDIR/psql" -XAtq -v ON_ERROR_STOP=1 -h "$PGHOST" -p "$PGPORT" -d postgres -c "$1"; }
 now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((10#$t / 1000)); }
 fmt_ms() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
@@ -79,8 +79,8 @@ kill9_primary() {
 
 echo "failover under pgbench load: $ROUNDS rounds, $CLIENTS clients, ${LOAD}s of load before each kill"
 bench_describe_machine "$DIR"
-wpctl init >"$WORKDIR/init.log" 2>&1 || { cat "$WORKDIR/init.log" >&2; exit 1; }
-wpctl start >"$WORKDIR/start.log" 2>&1 || { cat "$WORKDIR/start.log" >&2; exit 1; }
+cluster_tool init >"$WORKDIR/init.log" 2>&1 || { cat "$WORKDIR/init.log" >&2; exit 1; }
+cluster_tool start >"$WORKDIR/start.log" 2>&1 || { cat "$WORKDIR/start.log" >&2; exit 1; }
 primary_env
 psql_primary "CREATE TABLE fo_acked (round int, client int, n int, PRIMARY KEY (round, client, n))"
 cat >"$WORKDIR/txn.sql" <<'SQL'
@@ -94,7 +94,7 @@ ACKED_TOTAL=0
 FAILED=0
 for ((r = 1; r <= ROUNDS; r++)); do
   primary_env
-  state_primary=$(sed -n 's/^PRIMARY=//p' "$CLUSTER/wpctl.state")
+  state_primary=$(sed -n 's/^PRIMARY=//p' "$CLUSTER/cluster.state")
   rm -f "$WORKDIR"/txn_log*
   (cd "$WORKDIR" && exec "$BINDIR/pgbench" -n -c "$CLIENTS" -j "$CLIENTS" -T 600 -f txn.sql -D round="$r" -D n=0 \
     -l --log-prefix=txn_log -h "$PGHOST" -p "$PGPORT" postgres >"$WORKDIR/pgbench.$r.log" 2>&1) &
@@ -102,9 +102,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
   sleep "$LOAD"
   kill9_primary "$CLUSTER/$state_primary"
   t0=$(now_ms)
-  if ! wpctl failover >"$WORKDIR/failover.$r.log" 2>&1; then
+  if ! cluster_tool failover >"$WORKDIR/failover.$r.log" 2>&1; then
     t=$(($(now_ms) - t0))
-    echo "round $r: wpctl failover FAILED after $(fmt_ms "$t") s:"
+    echo "round $r: walproposer-cluster failover FAILED after $(fmt_ms "$t") s:"
     sed 's/^/    /' "$WORKDIR/failover.$r.log"
     FAILED=$((FAILED + 1))
     break
@@ -130,11 +130,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
   unset K
   ACKED_TOTAL=$((ACKED_TOTAL + acked))
   LOST_TOTAL=$((LOST_TOTAL + lost))
-  steps=$(sed -nE 's/^wpctl: \[([0-9])\/5\]   done in ([0-9.]+) s.*/\2/p' "$WORKDIR/failover.$r.log" | paste -sd/ -)
+  steps=$(sed -nE 's/^walproposer-cluster: \[([0-9])\/5\]   done in ([0-9.]+) s.*/\2/p' "$WORKDIR/failover.$r.log" | paste -sd/ -)
   t_rejoin=$(now_ms)
-  wpctl rejoin >"$WORKDIR/rejoin.$r.log" 2>&1 || { echo "round $r: wpctl rejoin FAILED:"; sed 's/^/    /' "$WORKDIR/rejoin.$r.log"; FAILED=$((FAILED + 1)); break; }
+  cluster_tool rejoin >"$WORKDIR/rejoin.$r.log" 2>&1 || { echo "round $r: walproposer-cluster rejoin FAILED:"; sed 's/^/    /' "$WORKDIR/rejoin.$r.log"; FAILED=$((FAILED + 1)); break; }
   printf 'round %2d: %s -> %s  failover %s s (steps %s)  acknowledged %d, lost %d  rejoin %s s\n' "$r" \
-    "$state_primary" "$(sed -n 's/^PRIMARY=//p' "$CLUSTER/wpctl.state")" "$(fmt_ms "$t")" "$steps" "$acked" "$lost" \
+    "$state_primary" "$(sed -n 's/^PRIMARY=//p' "$CLUSTER/cluster.state")" "$(fmt_ms "$t")" "$steps" "$acked" "$lost" \
     "$(fmt_ms $(($(now_ms) - t_rejoin)))"
 done
 

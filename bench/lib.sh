@@ -19,10 +19,10 @@ bench_reexec_unprivileged() { # "$0" "$@"
   local copy
   copy=$(mktemp -d /tmp/wp-bench.XXXXXX)
   cp -r "$(dirname "$self")" "$copy/bench"
-  # wpctl, for the benchmarks that run a wpctl cluster (failover.sh).
-  if [[ -f $(dirname "$self")/../scripts/wpctl ]]; then
+  # walproposer-cluster, for the benchmarks that run a local cluster (failover.sh).
+  if [[ -f $(dirname "$self")/../scripts/walproposer-cluster ]]; then
     mkdir -p "$copy/scripts"
-    cp "$(dirname "$self")/../scripts/wpctl" "$copy/scripts/"
+    cp "$(dirname "$self")/../scripts/walproposer-cluster" "$copy/scripts/"
   fi
   chown -R "$user" "$copy"
   cd /

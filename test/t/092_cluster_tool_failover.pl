@@ -1,7 +1,7 @@
-# wpctl failover, rejoin and switchover on a local cluster: the primary is
-# killed with SIGKILL under continuous commits and `wpctl failover` promotes
+# walproposer-cluster failover, rejoin and switchover on a local cluster: the primary is
+# killed with SIGKILL under continuous commits and `walproposer-cluster failover` promotes
 # the standby (every acknowledged row survives, the old primary is fenced);
-# `wpctl rejoin` makes the old primary the standby of the new timeline; two
+# `walproposer-cluster rejoin` makes the old primary the standby of the new timeline; two
 # switchovers under pgbench lose nothing and leave the old primary streaming
 # as the standby; stop, start, status, env and destroy follow the roles.
 use strict;
@@ -13,19 +13,19 @@ use Time::HiRes qw(time usleep);
 use SafekeeperNode;
 use WalproposerCluster;
 
-my $wpctl = "$ENV{WP_TEST_ROOT}/scripts/wpctl";
+my $tool = "$ENV{WP_TEST_ROOT}/scripts/walproposer-cluster";
 my $dir = PostgreSQL::Test::Utils::tempdir() . '/cluster';
 my @args = ('--dir', $dir);
 # The binaries under test, not whichever ones are installed.
 if ($ENV{WP_BIN_DIR}) {
-    $ENV{WPCTL_SAFEKEEPER} = "$ENV{WP_BIN_DIR}/safekeeper";
-    $ENV{WPCTL_SYNC} = "$ENV{WP_BIN_DIR}/pg_walproposer_sync"
+    $ENV{WP_CLUSTER_SAFEKEEPER} = "$ENV{WP_BIN_DIR}/safekeeper";
+    $ENV{WP_CLUSTER_SYNC} = "$ENV{WP_BIN_DIR}/pg_walproposer_sync"
       if -x "$ENV{WP_BIN_DIR}/pg_walproposer_sync";
 }
 
-sub wpctl {
+sub cluster_tool {
     my ($stdout, $stderr) = ('', '');
-    my $ok = IPC::Run::run([ $wpctl, @_ ], '>', \$stdout, '2>', \$stderr,
+    my $ok = IPC::Run::run([ $tool, @_ ], '>', \$stdout, '2>', \$stderr,
         IPC::Run::timeout(300));
     return ($ok, $stdout, $stderr);
 }
@@ -42,9 +42,9 @@ sub read_vars {
     }
     return \%v;
 }
-sub state { return read_vars("$dir/wpctl.state"); }
+sub state { return read_vars("$dir/cluster.state"); }
 
-# A node of the wpctl cluster, with the few methods the helpers use.
+# A node of the walproposer-cluster cluster, with the few methods the helpers use.
 package WpctlNode {
     sub new { my ($c, $name, $port, $dir) = @_; bless { name => $name, port => $port, dir => $dir }, $c }
     sub name     { $_[0]{name} }
@@ -77,13 +77,13 @@ package WpctlNode {
     }
 }
 
-my ($ok, $out, $err) = wpctl('init', @args);
+my ($ok, $out, $err) = cluster_tool('init', @args);
 ok($ok, 'init') or diag($err);
 like(slurp_file("$dir/pg1/postgresql.conf"), qr/^wal_log_hints = on/m,
     'init sets wal_log_hints = on (pg_rewind needs it)');
-($ok, $out, $err) = wpctl('start', @args);
+($ok, $out, $err) = cluster_tool('start', @args);
 ok($ok, 'start') or diag("$out\n$err");
-my $conf = read_vars("$dir/wpctl.conf");
+my $conf = read_vars("$dir/cluster.conf");
 my %node = map { $_ => WpctlNode->new($_, $conf->{"PG_PORT_$_"}, $dir) } qw(pg1 pg2);
 is(state()->{PRIMARY}, 'pg1', 'pg1 is the first primary');
 is(state()->{STANDBY}, 'pg2', 'pg2 the standby');
@@ -102,9 +102,9 @@ my @acked = WalproposerCluster::acked_ids($writers);
 ok(@acked >= 600, scalar(@acked) . ' COMMITs acknowledged before the kill');
 
 my $t0 = time;
-($ok, $out, $err) = wpctl('failover', @args);
+($ok, $out, $err) = cluster_tool('failover', @args);
 my $took = time - $t0;
-ok($ok, sprintf('wpctl failover succeeds (%.1f s)', $took)) or diag("$out\n$err");
+ok($ok, sprintf('walproposer-cluster failover succeeds (%.1f s)', $took)) or diag("$out\n$err");
 note($out);
 like($out, qr/\[2\/5\] sync and fence.*\n.*done in [0-9.]+ s: sync LSN [0-9A-F]+\/[0-9A-F]+/,
     'it prints the sync step, its time and the sync LSN');
@@ -115,7 +115,7 @@ like($out, qr/\[5\/5\] first COMMIT.*\n.*done in [0-9.]+ s: elected in term \d+,
 like($out, qr/first confirmed COMMIT [0-9.]+ s after the failover began/, 'and the total time');
 my $st = state();
 is_deeply([ @$st{qw(PRIMARY STANDBY FENCED)} ], [ 'pg2', '', 'pg1' ],
-    'wpctl.state: primary pg2, no standby, pg1 fenced');
+    'cluster.state: primary pg2, no standby, pg1 fenced');
 my @missing = WalproposerCluster::missing_ids($node{pg2}, 'acked', \@acked);
 is(scalar(@missing), 0, 'every acknowledged row is on pg2')
   or diag("missing: @missing[0 .. ($#missing < 9 ? $#missing : 9)]");
@@ -124,12 +124,12 @@ my ($returned) = WalproposerCluster::commit_returns_within($node{pg2},
 ok($returned, 'a COMMIT on pg2 returns');
 
 my $status;
-($ok, $status) = wpctl('status', @args);
+($ok, $status) = cluster_tool('status', @args);
 like($status, qr/^primary\s+port $node{pg2}{port}\s+running\s+walproposer: elected.*\[node pg2, PG timeline 2\]/m,
     'status: pg2 is the elected primary on PostgreSQL timeline 2') or diag($status);
 like($status, qr/^fenced\s+port $node{pg1}{port}\s+down .*\[node pg1, PG timeline 1\]/m,
     'status: pg1 is the fenced old primary') or diag($status);
-($ok, $out) = wpctl('env', @args);
+($ok, $out) = cluster_tool('env', @args);
 like($out, qr/PGPORT=$node{pg2}{port} /, 'env points at the new primary');
 
 # The old primary started again by hand never confirms a COMMIT.
@@ -141,15 +141,15 @@ ok(WalproposerCluster::status_within($node{pg1}, "state = 'superseded' AND messa
 ($returned) = WalproposerCluster::commit_returns_within($node{pg1},
     "INSERT INTO acked VALUES (-2, -2, 'old primary')", 5);
 ok(!$returned, 'a COMMIT on the old primary does not return within 5 s');
-($ok, $status) = wpctl('status', @args);
+($ok, $status) = cluster_tool('status', @args);
 like($status, qr/^fenced\s+port $node{pg1}{port}\s+running\s+walproposer: /m,
     'status shows the running fenced node');
 
 # rejoin: pg1 becomes the standby of pg2's timeline.
-($ok, $out, $err) = wpctl('rejoin', @args);
-ok($ok, 'wpctl rejoin') or diag("$out\n$err");
+($ok, $out, $err) = cluster_tool('rejoin', @args);
+ok($ok, 'walproposer-cluster rejoin') or diag("$out\n$err");
 is_deeply([ @{ state() }{qw(PRIMARY STANDBY FENCED)} ], [ 'pg2', 'pg1', '' ],
-    'wpctl.state: pg1 is the standby');
+    'cluster.state: pg1 is the standby');
 my $end = $node{pg2}->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');
 ok(WalproposerCluster::wait_replayed($node{pg1}, $end), 'pg1 replays pg2\'s WAL from the safekeepers');
 is($node{pg1}->safe_psql('postgres', 'SELECT count(*) FROM acked WHERE id > 0'),
@@ -176,8 +176,8 @@ for my $round (1, 2) {
                   >= $history_before + 200;
             }),
         "round $round: pgbench commits on $old");
-    ($ok, $out, $err) = wpctl('switchover', @args);
-    ok($ok, "round $round: wpctl switchover") or diag("$out\n$err");
+    ($ok, $out, $err) = cluster_tool('switchover', @args);
+    ok($ok, "round $round: walproposer-cluster switchover") or diag("$out\n$err");
     note($out);
     ok(SafekeeperNode::poll_until(sub { $bench->pump_nb if $bench->pumpable; !$bench->pumpable }, 60),
         "round $round: pgbench ended when $old stopped");
@@ -206,21 +206,21 @@ is($primary, 'pg2', 'after two switchovers pg2 is the primary again');
 is(scalar(@missing), 0, 'the rows of the failover are all still there');
 
 # stop, start, status, env, destroy follow the roles.
-($ok, $out, $err) = wpctl('stop', @args);
+($ok, $out, $err) = cluster_tool('stop', @args);
 ok($ok, 'stop') or diag($err);
-($ok, $out, $err) = wpctl('start', @args);
+($ok, $out, $err) = cluster_tool('start', @args);
 ok($ok, 'start after the switchovers') or diag("$out\n$err");
-($ok, $status) = wpctl('status', @args);
+($ok, $status) = cluster_tool('status', @args);
 like($status, qr/^primary\s+port $node{pg2}{port}\s+running\s+walproposer: elected/m,
     'status: pg2 is the primary after a restart');
 like($status, qr/^standby\s+port $node{pg1}{port}\s+running\s+streaming from 127\.0\.0\.1:\d+/m,
     'status: pg1 streams as the standby') or diag($status);
 like($status, qr/^roles: primary pg2, standby pg1, fenced none/m, 'status: the roles line');
-($ok, $out) = wpctl('env', @args);
+($ok, $out) = cluster_tool('env', @args);
 like($out, qr/PGPORT=$node{pg2}{port} /, 'env points at pg2');
-($ok, $out, $err) = wpctl('rejoin', @args);
+($ok, $out, $err) = cluster_tool('rejoin', @args);
 ok($ok && $out =~ /nothing to rejoin/, 'rejoin with nothing fenced does nothing');
-($ok, $out, $err) = wpctl('destroy', @args);
+($ok, $out, $err) = cluster_tool('destroy', @args);
 ok($ok, 'destroy') or diag($err);
 ok(!-e $dir, 'the directory is gone');
 
