@@ -30,6 +30,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "auth/client_credentials.h"
@@ -94,6 +95,27 @@ int run_hash_password_command(int argc, char** argv) {
     }
     std::printf("%s\n", wp::sk::format_scram_secret(*secret).c_str());
     return 0;
+}
+
+// The log level a --config file sets now (SIGHUP): its `log-level` line,
+// nullopt when it has none; an error for a file that does not parse or a
+// level that is not one of ours.
+wp::Result<std::optional<std::string>> config_file_log_level(const std::string& path) {
+    CLI::App reader{"safekeeper configuration"};
+    reader.allow_config_extras(true);
+    std::string level;
+    auto* option = reader.add_option("--log-level", level)->check(
+        CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+    reader.set_config("--config", path, "", true);
+    try {
+        char program[] = "safekeeper";
+        char* argv[] = {program, nullptr};
+        reader.parse(1, argv);
+    } catch (const CLI::Error& e) {
+        return wp::Status::invalid(path + ": " + e.what());
+    }
+    if (option->count() == 0) return std::optional<std::string>();
+    return std::optional<std::string>(level);
 }
 
 bool is_loopback_host(const std::string& host) {
@@ -196,6 +218,10 @@ int main(int argc, char** argv) {
     app.add_flag("--no-peer-recovery", no_peer_recovery,
                  "Never take WAL from peer safekeepers (a member that is behind then waits for "
                  "the primary)");
+    app.allow_config_extras(false);  // a misspelt name in --config is an error
+    app.set_config("--config", "",
+                   "File of flags, one `name = value` per line (TOML or INI; the flags' long names "
+                   "without --); the command line wins. SIGHUP applies its log-level again");
     app.set_version_flag("--version", std::string("safekeeper (walproposer) ") + wp::kVersion);
     try {
         app.parse(argc, argv);
@@ -373,6 +399,16 @@ int main(int argc, char** argv) {
         sigwait(&sigs, &sig);
         if (sig != SIGHUP) break;
         // A reload (systemctl reload, log rotation) never stops the daemon.
+        if (auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0) {
+            const std::string path = config->as<std::string>();
+            auto level = config_file_log_level(path);
+            if (!level) {
+                spdlog::error("received SIGHUP: {} not re-read: {}", path, level.status().message());
+            } else if (*level) {
+                spdlog::set_level(spdlog::level::from_str(**level));
+                spdlog::info("received SIGHUP: log level {} (from {})", **level, path);
+            }
+        }
         if (tls) {
             if (Status reloaded = tls->reload(); !reloaded)
                 spdlog::error("received SIGHUP: TLS certificate not reloaded, the previous one "

@@ -77,6 +77,39 @@ for my $case (@bad) {
     like($err, $re, "$what: the message says why");
 }
 
+# --config: flags from a file; a misspelt name is refused; SIGHUP applies
+# its log-level again.
+PostgreSQL::Test::Utils::append_to_file("$tmp/typo.conf", "log-levle = \"debug\"\n");
+($rc, $out, $err) = run_sk('-D', "$tmp/x", '--id', '1', '--config', "$tmp/typo.conf");
+is($rc, 2, 'a --config file with an unknown name: exit 2');
+like($err, qr/log-levle/, '  naming it');
+{
+    my $conf = "$tmp/sk.conf";
+    my $write = sub {
+        open my $fh, '>', $conf or die "write $conf: $!";
+        print $fh @_;
+        close $fh;
+    };
+    $write->("log-level = \"info\"\nauth = \"trust\"\n");
+    my $log = '';
+    my $h = IPC::Run::start([ $bin, '-D', "$tmp/configured", '--id', '1', '--config', $conf,
+            '--listen-pg', free_addr(), '--listen-http', free_addr() ],
+        '>', \$log, '2>&1', IPC::Run::timeout(60));
+    ok(SafekeeperNode::poll_until(sub { $h->pump_nb; $log =~ /authentication is off/ }, 30),
+        'a safekeeper configured by --config starts (auth = "trust" from the file)');
+    $write->("log-level = \"debug\"\nauth = \"trust\"\n");
+    $h->signal('HUP');
+    ok(SafekeeperNode::poll_until(sub { $h->pump_nb; $log =~ /received SIGHUP: log level debug \(from / }, 30),
+        'SIGHUP applies the new log-level');
+    $write->("log-level = \"loud\"\n");
+    $h->signal('HUP');
+    ok(SafekeeperNode::poll_until(sub { $h->pump_nb; $log =~ /not re-read: .*loud not in/ }, 30),
+        'a bad log-level is refused, logged');
+    $h->signal('TERM');
+    $h->finish;
+    is($h->result(0), 0, 'the daemon kept running and stops cleanly');
+}
+
 # Unusable data directories: exit 1 with the reason, nothing started.
 PostgreSQL::Test::Utils::append_to_file("$tmp/a_file", "not a directory\n");
 ($rc, $out, $err) = run_sk('-D', "$tmp/a_file", '--id', '1', '--listen-pg', free_addr(),
