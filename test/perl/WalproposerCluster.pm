@@ -342,14 +342,17 @@ sub sync_tool {
     return -x $built ? $built : 'pg_walproposer_sync';
 }
 
-# Runs pg_walproposer_sync --json against @$sks for $node's timeline.
+# Runs pg_walproposer_sync --json against @$sks for $node's timeline, as the
+# walproposer role verifying the certificates (conninfo => '...' for other
+# libpq options).
 # Returns a hash: rc, out, err, seconds, and json (the decoded object, or
 # undef).
 sub run_sync {
     my ($sks, $node, %params) = @_;
     my @cmd = (sync_tool(), '--safekeepers', safekeeper_list($sks), '--tenant-id',
         tenant_id($node), '--timeline-id', timeline_id($node), '--timeout',
-        $params{timeout} // 30, '--json');
+        $params{timeout} // 30, '--json', '--conninfo',
+        $params{conninfo} // SafekeeperNode::tls_conninfo());
     my ($out, $err) = ('', '');
     my $t0 = time;
     IPC::Run::run(\@cmd, '>', \$out, '2>', \$err,

@@ -149,6 +149,12 @@ for my $case ([ 'no password', PGPASSFILE => '/dev/null' ],
     isnt($r->{rc}, 0, "pg_walproposer_sync with $what fails");
     like($r->{err}, qr/password/, "  and says why");
 }
+{
+    my $r = WalproposerCluster::run_sync(\@sks, $primary, timeout => 3,
+        conninfo => 'user=replica ' . SafekeeperNode::tls_conninfo());
+    isnt($r->{rc}, 0, 'pg_walproposer_sync as the read-only role fails');
+    like($r->{err}, qr/may not push WAL/, '  and says why');
+}
 for my $sk (@sks) {
     is(WalproposerCluster::sk_timeline($sk, $primary)->{term}, $term_before{ $sk->name },
         $sk->name . ': the term is unchanged after the refused proposers');
