@@ -36,6 +36,56 @@ constexpr const char kBase[] = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F
 
 }  // namespace
 
+Result<PullRequestBody> parse_pull_request_body(const std::string& body) {
+    const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("source") || !j["source"].is_string())
+        return Status::invalid(
+            "body must be a JSON object with \"source\": the source safekeeper's HTTP address "
+            "(http[s]://HOST:PORT)");
+    PullRequestBody parsed;
+    parsed.source = j["source"].get<std::string>();
+    if (j.contains("max_bytes_per_second")) {
+        if (!j["max_bytes_per_second"].is_number_unsigned())
+            return Status::invalid("max_bytes_per_second must be a non-negative integer");
+        parsed.max_bytes_per_second = j["max_bytes_per_second"].get<std::uint64_t>();
+    }
+    if (j.contains("timeout_seconds")) {
+        if (!j["timeout_seconds"].is_number_unsigned() ||
+            j["timeout_seconds"].get<std::uint64_t>() == 0 ||
+            j["timeout_seconds"].get<std::uint64_t>() > 7 * 24 * 3600)
+            return Status::invalid("timeout_seconds must be a positive integer (at most a week)");
+        parsed.timeout_seconds = j["timeout_seconds"].get<std::uint64_t>();
+    }
+    return parsed;
+}
+
+Result<WalReadParams> parse_wal_read_params(const std::optional<std::string>& start,
+                                            const std::optional<std::string>& end,
+                                            const std::optional<std::string>& flush,
+                                            const std::optional<std::string>& wal_term) {
+    const auto lsn = [](const std::optional<std::string>& text) -> std::optional<Lsn> {
+        return text ? parse_lsn(*text) : std::nullopt;
+    };
+    WalReadParams params;
+    const auto s = lsn(start), e = lsn(end), f = lsn(flush);
+    bool term_ok = wal_term && !wal_term->empty() && wal_term->size() <= 20;
+    if (term_ok) {
+        for (char c : *wal_term) term_ok = term_ok && c >= '0' && c <= '9';
+        if (term_ok) {
+            errno = 0;
+            params.wal_term = std::strtoull(wal_term->c_str(), nullptr, 10);
+            term_ok = errno == 0;
+        }
+    }
+    if (!s || !e || !f || !term_ok)
+        return Status::invalid("parameters start_lsn, end_lsn, flush_lsn (X/X) and wal_term "
+                               "(a number) are required");
+    params.start = *s;
+    params.end = *e;
+    params.flush = *f;
+    return params;
+}
+
 void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
                                    NodeId node_id, const std::atomic<bool>& stopping,
                                    const ClientCredentials& peer_credentials) {
@@ -58,28 +108,18 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
                                                         httplib::Response& res) {
         Id128 tenant, timeline;
         if (!route_ids(req, res, tenant, timeline)) return;
-        auto lsn_param = [&](const char* key) -> std::optional<Lsn> {
+        auto param = [&](const char* key) -> std::optional<std::string> {
             if (!req.has_param(key)) return std::nullopt;
-            return parse_lsn(req.get_param_value(key));
+            return req.get_param_value(key);
         };
-        const auto start = lsn_param("start_lsn"), end = lsn_param("end_lsn"),
-                   flush = lsn_param("flush_lsn");
-        Term term = 0;
-        bool term_ok = req.has_param("wal_term");
-        if (term_ok) {
-            const std::string t = req.get_param_value("wal_term");
-            char* e = nullptr;
-            term = std::strtoull(t.c_str(), &e, 10);
-            term_ok = !t.empty() && *e == '\0';
-        }
-        if (!start || !end || !flush || !term_ok)
-            return json_error(res, 400,
-                              "parameters start_lsn, end_lsn, flush_lsn (X/X) and wal_term "
-                              "(a number) are required");
+        auto params = parse_wal_read_params(param("start_lsn"), param("end_lsn"),
+                                            param("flush_lsn"), param("wal_term"));
+        if (!params) return json_error(res, 400, params.status().message());
         auto tl = registry.find(tenant, timeline);
         if (!tl) return json_error(res, 404, "timeline not found");
         std::string body;
-        const SnapshotWalRead r = read_snapshot_wal(*tl, *flush, term, *start, *end, body);
+        const SnapshotWalRead r =
+            read_snapshot_wal(*tl, params->flush, params->wal_term, params->start, params->end, body);
         if (r.stale) {
             spdlog::warn("timeline {}: pull_timeline by {}: {}", tl->name(), req.remote_addr,
                          r.status.message());
@@ -98,27 +138,13 @@ void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& re
                                                            httplib::Response& res) {
         Id128 tenant, timeline;
         if (!route_ids(req, res, tenant, timeline)) return;
-        const nlohmann::json j = nlohmann::json::parse(req.body, nullptr, false);
-        if (j.is_discarded() || !j.is_object() || !j.contains("source") || !j["source"].is_string())
-            return json_error(res, 400,
-                              "body must be a JSON object with \"source\": the source "
-                              "safekeeper's HTTP address (http://HOST:PORT)");
+        auto request = parse_pull_request_body(req.body);
+        if (!request) return json_error(res, 400, request.status().message());
         PullOptions options;
         options.cancel = &stopping;
-        std::uint64_t timeout = 30;
-        if (j.contains("max_bytes_per_second")) {
-            if (!j["max_bytes_per_second"].is_number_unsigned())
-                return json_error(res, 400, "max_bytes_per_second must be a non-negative integer");
-            options.max_bytes_per_second = j["max_bytes_per_second"].get<std::uint64_t>();
-        }
-        if (j.contains("timeout_seconds")) {
-            if (!j["timeout_seconds"].is_number_unsigned() ||
-                j["timeout_seconds"].get<std::uint64_t>() == 0)
-                return json_error(res, 400, "timeout_seconds must be a positive integer");
-            timeout = j["timeout_seconds"].get<std::uint64_t>();
-        }
-        const std::string address = j["source"].get<std::string>();
-        auto source = HttpSnapshotSource::create(address, std::chrono::seconds(timeout),
+        options.max_bytes_per_second = request->max_bytes_per_second;
+        auto source = HttpSnapshotSource::create(request->source,
+                                                 std::chrono::seconds(request->timeout_seconds),
                                                  peer_credentials);
         if (!source) return json_error(res, 400, "source: " + source.status().message());
         spdlog::info("pull {}/{} from {}: requested by {}", format_id(tenant), format_id(timeline),
