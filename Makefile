@@ -165,8 +165,11 @@ $(B)/obj/test/unit/%.o: test/unit/%.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -Isafekeeper -Itest -Wno-error=unused-parameter -Wno-missing-field-initializers -c -o $@ $<
 
-$(B)/unit_tests: $(UNIT_OBJS) $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
-	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS)
+# They also link the extension's libpq-only connection code (the tools'
+# object of src/pg/safekeeper_conn.cpp: no server header) for its pure
+# functions (test_pg_conninfo.cpp).
+$(B)/unit_tests: $(UNIT_OBJS) $(B)/obj/tools/safekeeper_conn.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS) -L$(PG_LIBDIR) -lpq
 
 SIM_SOURCES := $(sort $(wildcard test/sim/*.cpp))
 SIM_OBJS := $(SIM_SOURCES:%.cpp=$(B)/obj/%.o)

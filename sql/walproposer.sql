@@ -42,10 +42,13 @@ ALTER SYSTEM SET walproposer.slot_name = 'Bad-Name';
 ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'host=evil port=1';
 ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'user';
 ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'no_such_keyword=1';
+ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'user=wp options=''-c tenant_id=x''';
+ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'sslmode=verify_full';
 ALTER SYSTEM SET walproposer.connect_timeout = '10';
 ALTER SYSTEM SET walproposer.reconnect_timeout = -1;
 ALTER SYSTEM SET walproposer.shutdown_timeout = '2h';
 SET walproposer.safekeepers = 'localhost:5454';
+SET walproposer.safekeeper_conninfo = 'user=wp';
 SET walproposer.unknown_setting = 1;
 -- Good values are accepted (and reset again).
 ALTER SYSTEM SET walproposer.safekeepers = 'sk1:5454, sk2:5454,[::1]:5455';
@@ -58,6 +61,8 @@ ALTER SYSTEM RESET ALL;
 CREATE ROLE wp_regress_nobody;
 SET ROLE wp_regress_nobody;
 SELECT * FROM walproposer_status;
+-- The safekeeper connection options are for superusers only.
+SHOW walproposer.safekeeper_conninfo;
 RESET ROLE;
 DROP ROLE wp_regress_nobody;
 DROP EXTENSION walproposer;

@@ -156,8 +156,10 @@ void define_gucs() {
     DefineCustomStringVariable(
         "walproposer.safekeeper_conninfo",
         "libpq connection options for every safekeeper connection (user, passfile, sslmode, ...).",
-        "Keyword=value pairs as in a libpq connection string, without host, port, dbname or "
-        "options. Keep passwords in a passfile, not here. A change applies to new connections.",
+        "Keyword=value pairs as in a libpq connection string, without host, hostaddr, port, "
+        "dbname, options or replication; they replace the defaults user=walproposer and "
+        "sslmode=prefer. Keep passwords in a passfile, not here. A change applies from the next "
+        "connection to each safekeeper; open connections are kept.",
         &guc_safekeeper_conninfo, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY, check_safekeeper_conninfo,
         nullptr, nullptr);
     DefineCustomStringVariable(

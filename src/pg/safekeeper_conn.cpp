@@ -57,6 +57,31 @@ wp::Status SafekeeperConnection::start(const std::vector<std::string>& keywords,
     return wp::Status();
 }
 
+namespace {
+
+// Why a keyword of walproposer.safekeeper_conninfo is refused; nullptr when
+// it may be set.
+const char* refused_keyword_reason(const std::string& keyword) {
+    if (keyword == "host" || keyword == "hostaddr" || keyword == "port")
+        return "each safekeeper's host and port come from walproposer.safekeepers";
+    if (keyword == "options")
+        return "the proposer's startup options carry walproposer.tenant_id and "
+               "walproposer.timeline_id";
+    if (keyword == "dbname" || keyword == "replication")
+        return "the proposer sets it for the push protocol";
+    return nullptr;
+}
+
+bool valid_sslmode(const std::string& value) {
+    // libpq's own list (connectOptions2); empty leaves libpq's default.
+    for (const char* mode :
+         {"", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"})
+        if (value == mode) return true;
+    return false;
+}
+
+}  // namespace
+
 wp::Result<ConninfoPairs> parse_safekeeper_conninfo(const std::string& text) {
     ConninfoPairs pairs;
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) return pairs;
@@ -73,38 +98,53 @@ wp::Result<ConninfoPairs> parse_safekeeper_conninfo(const std::string& text) {
     for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
         if (o->val == nullptr) continue;
         const std::string keyword = o->keyword;
-        if (keyword == "host" || keyword == "hostaddr" || keyword == "port" ||
-            keyword == "dbname" || keyword == "options" || keyword == "replication") {
-            refused = keyword;
+        if (const char* reason = refused_keyword_reason(keyword)) {
+            refused = "\"" + keyword + "\" cannot be set here: " + reason;
+            break;
+        }
+        if (keyword == "sslmode" && !valid_sslmode(o->val)) {
+            refused = std::string("invalid sslmode value: \"") + o->val + "\"";
             break;
         }
         pairs.emplace_back(keyword, o->val);
     }
     PQconninfoFree(options);
-    if (!refused.empty())
-        return wp::Status::invalid("\"" + refused +
-                                   "\" cannot be set here: it is set for each safekeeper from its "
-                                   "address and the timeline's ids");
+    if (!refused.empty()) return wp::Status::invalid(refused);
+    return pairs;
+}
+
+ConninfoPairs push_conninfo(const PushTarget& target) {
+    std::string options =
+        "-c tenant_id=" + target.tenant_hex + " -c timeline_id=" + target.timeline_hex;
+    if (!target.extra_options.empty()) options += " " + target.extra_options;
+    ConninfoPairs pairs = {{"host", target.host},
+                           {"port", std::to_string(target.port)},
+                           {"dbname", "postgres"},
+                           {"user", "walproposer"},
+                           {"application_name", target.application_name},
+                           {"options", options},
+                           {"keepalives", "1"},
+                           {"keepalives_idle", "10"},
+                           {"keepalives_interval", "5"},
+                           {"keepalives_count", "3"},
+                           {"sslmode", "prefer"}};
+    for (const auto& [keyword, value] : target.extra_conninfo) {
+        if (refused_keyword_reason(keyword) != nullptr) continue;  // the proposer's own
+        auto at = std::find_if(pairs.begin(), pairs.end(),
+                               [&](const auto& pair) { return pair.first == keyword; });
+        if (at != pairs.end())
+            at->second = value;
+        else
+            pairs.emplace_back(keyword, value);
+    }
     return pairs;
 }
 
 wp::Status SafekeeperConnection::start(const PushTarget& target) {
-    std::string options = "-c tenant_id=" + target.tenant_hex + " -c timeline_id=" + target.timeline_hex;
-    if (!target.extra_options.empty()) options += " " + target.extra_options;
-    std::vector<std::string> keywords = {"host", "port", "dbname", "user", "application_name",
-                                         "options", "keepalives", "keepalives_idle",
-                                         "keepalives_interval", "keepalives_count", "sslmode"};
-    std::vector<std::string> values = {target.host, std::to_string(target.port), "postgres",
-                                       "walproposer", target.application_name, options, "1",
-                                       "10", "5", "3", "prefer"};
-    for (const auto& [keyword, value] : target.extra_conninfo) {
-        auto at = std::find(keywords.begin(), keywords.end(), keyword);
-        if (at != keywords.end()) {
-            values[static_cast<std::size_t>(at - keywords.begin())] = value;
-        } else {
-            keywords.push_back(keyword);
-            values.push_back(value);
-        }
+    std::vector<std::string> keywords, values;
+    for (auto& [keyword, value] : push_conninfo(target)) {
+        keywords.push_back(std::move(keyword));
+        values.push_back(std::move(value));
     }
     return start(keywords, values);
 }

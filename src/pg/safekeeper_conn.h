@@ -22,6 +22,9 @@ typedef struct pg_conn PGconn;
 
 namespace wp::pg {
 
+// libpq keyword/value pairs, in order.
+using ConninfoPairs = std::vector<std::pair<std::string, std::string>>;
+
 // Where and as what a push connection goes: one safekeeper, one timeline.
 struct PushTarget {
     std::string host;
@@ -30,18 +33,31 @@ struct PushTarget {
     std::string tenant_hex;
     std::string timeline_hex;
     std::string extra_options;  // appended to the startup options ("-c k=v ...")
-    // libpq keywords from walproposer.safekeeper_conninfo; each replaces the
-    // worker's default for that keyword (user, sslmode, ...).
-    std::vector<std::pair<std::string, std::string>> extra_conninfo;
+    // libpq keywords from walproposer.safekeeper_conninfo (pg_walproposer_sync
+    // --conninfo), as parse_safekeeper_conninfo returns them; each replaces
+    // the default for that keyword (user, sslmode, ...).
+    ConninfoPairs extra_conninfo;
 };
 
-using ConninfoPairs = std::vector<std::pair<std::string, std::string>>;
-
 // Parses walproposer.safekeeper_conninfo (libpq's keyword=value form, the
-// keywords libpq knows) into the keywords it sets. Refused, since the worker
-// sets them itself: host, hostaddr, port, dbname, options, replication.
-// Pure (libpq's parser only); never throws PostgreSQL errors.
+// keywords libpq knows) into the keywords it sets, in libpq's keyword order.
+// Refused, since the proposer sets them itself: host, hostaddr, port (each
+// safekeeper's address), dbname, options (the tenant and timeline ids),
+// replication; and an sslmode libpq would refuse at every connection. A blank
+// text sets nothing. Pure (libpq's parser only; it reads no file and no
+// environment); never raises PostgreSQL errors.
 wp::Result<ConninfoPairs> parse_safekeeper_conninfo(const std::string& text);
+
+// The libpq keywords and values of a push connection to `target`: host,
+// port, dbname=postgres and the startup options (tenant and timeline ids,
+// then target.extra_options) from the proposer; user=walproposer,
+// application_name, TCP keepalives (idle 10 s, interval 5 s, 3 probes) and
+// sslmode=prefer as defaults, each replaced by the value target.extra_conninfo
+// gives for it; then extra_conninfo's other keywords in its order (those
+// parse_safekeeper_conninfo refuses are skipped: the proposer's own win). An empty
+// value there leaves the keyword to libpq's own default (environment
+// variables such as PGUSER, then built-in). Pure.
+ConninfoPairs push_conninfo(const PushTarget& target);
 
 class SafekeeperConnection {
 public:
@@ -55,9 +71,8 @@ public:
     // Begins connecting with libpq keywords/values (already complete).
     wp::Status start(const std::vector<std::string>& keywords,
                      const std::vector<std::string>& values);
-    // Begins connecting to `target`, for START_WAL_PUSH on its timeline:
-    // user walproposer, TCP keepalives on, sslmode prefer, unless
-    // target.extra_conninfo says otherwise.
+    // Begins connecting to `target`, for START_WAL_PUSH on its timeline,
+    // with push_conninfo(target).
     wp::Status start(const PushTarget& target);
     void close();
 
