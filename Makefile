@@ -271,7 +271,7 @@ $(B)/obj/test/fuzz/%.o: test/fuzz/%.cpp
 FUZZ_SK_OBJS := $(addprefix build-fuzz/obj/safekeeper/,retention/slot_store.o storage/control_file.o storage/crc32c.o \
     storage/durable_file.o storage/wal_decoder.o storage/wal_format.o wire/pg_wire.o \
     wire/replication_command.o wire/tls.o wire/authentication.o auth/roles.o auth/scram.o \
-    auth/scram_crypto.o http/http_auth.o)
+    auth/scram_crypto.o http/http_auth.o pull_timeline/http_format.o)
 build-fuzz/fuzz_%: build-fuzz/obj/test/fuzz/fuzz_%.o $(FUZZ_SK_OBJS) build-fuzz/libwpcore.a
 	$(WP_CXX) -fsanitize=fuzzer,address,undefined -o $@ $^ $(SK_LIBS)
 -include $(FUZZ_SOURCES:%.cpp=$(B)/obj/%.d) $(B)/obj/test/fuzz/seed_corpus.d

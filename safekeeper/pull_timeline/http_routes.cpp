@@ -36,56 +36,6 @@ constexpr const char kBase[] = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F
 
 }  // namespace
 
-Result<PullRequestBody> parse_pull_request_body(const std::string& body) {
-    const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("source") || !j["source"].is_string())
-        return Status::invalid(
-            "body must be a JSON object with \"source\": the source safekeeper's HTTP address "
-            "(http[s]://HOST:PORT)");
-    PullRequestBody parsed;
-    parsed.source = j["source"].get<std::string>();
-    if (j.contains("max_bytes_per_second")) {
-        if (!j["max_bytes_per_second"].is_number_unsigned())
-            return Status::invalid("max_bytes_per_second must be a non-negative integer");
-        parsed.max_bytes_per_second = j["max_bytes_per_second"].get<std::uint64_t>();
-    }
-    if (j.contains("timeout_seconds")) {
-        if (!j["timeout_seconds"].is_number_unsigned() ||
-            j["timeout_seconds"].get<std::uint64_t>() == 0 ||
-            j["timeout_seconds"].get<std::uint64_t>() > 7 * 24 * 3600)
-            return Status::invalid("timeout_seconds must be a positive integer (at most a week)");
-        parsed.timeout_seconds = j["timeout_seconds"].get<std::uint64_t>();
-    }
-    return parsed;
-}
-
-Result<WalReadParams> parse_wal_read_params(const std::optional<std::string>& start,
-                                            const std::optional<std::string>& end,
-                                            const std::optional<std::string>& flush,
-                                            const std::optional<std::string>& wal_term) {
-    const auto lsn = [](const std::optional<std::string>& text) -> std::optional<Lsn> {
-        return text ? parse_lsn(*text) : std::nullopt;
-    };
-    WalReadParams params;
-    const auto s = lsn(start), e = lsn(end), f = lsn(flush);
-    bool term_ok = wal_term && !wal_term->empty() && wal_term->size() <= 20;
-    if (term_ok) {
-        for (char c : *wal_term) term_ok = term_ok && c >= '0' && c <= '9';
-        if (term_ok) {
-            errno = 0;
-            params.wal_term = std::strtoull(wal_term->c_str(), nullptr, 10);
-            term_ok = errno == 0;
-        }
-    }
-    if (!s || !e || !f || !term_ok)
-        return Status::invalid("parameters start_lsn, end_lsn, flush_lsn (X/X) and wal_term "
-                               "(a number) are required");
-    params.start = *s;
-    params.end = *e;
-    params.flush = *f;
-    return params;
-}
-
 void register_pull_timeline_routes(httplib::Server& server, TimelineRegistry& registry,
                                    NodeId node_id, const std::atomic<bool>& stopping,
                                    const ClientCredentials& peer_credentials) {

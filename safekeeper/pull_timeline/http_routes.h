@@ -15,6 +15,7 @@
 #include <string>
 
 #include "auth/client_credentials.h"
+#include "pull_timeline/http_format.h"
 
 #include "timeline/timeline.h"
 
@@ -23,26 +24,6 @@ class Server;
 }
 
 namespace wp::sk {
-
-// The body of POST .../pull_timeline: {"source": "http[s]://HOST:PORT",
-// "max_bytes_per_second": N (0: no limit), "timeout_seconds": N (> 0)}.
-struct PullRequestBody {
-    std::string source;
-    std::uint64_t max_bytes_per_second = 0;
-    std::uint64_t timeout_seconds = 30;
-};
-// kInvalidInput with the message the client gets (400).
-Result<PullRequestBody> parse_pull_request_body(const std::string& body);
-
-// The parameters of GET .../wal, each as given (nullopt: missing).
-struct WalReadParams {
-    Lsn start = 0, end = 0, flush = 0;
-    Term wal_term = 0;
-};
-Result<WalReadParams> parse_wal_read_params(const std::optional<std::string>& start,
-                                            const std::optional<std::string>& end,
-                                            const std::optional<std::string>& flush,
-                                            const std::optional<std::string>& wal_term);
 
 // `stopping` is set at shutdown: a running pull then stops and cleans up.
 // `peer_credentials` (must outlive the server): what this daemon presents

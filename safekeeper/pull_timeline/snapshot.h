@@ -25,31 +25,11 @@
 #include <string>
 #include <vector>
 
+#include "pull_timeline/http_format.h"
 #include "timeline/timeline.h"
 #include "walproposer/result.h"
 
 namespace wp::sk {
-
-// One WAL segment file of a snapshot: bytes [start_lsn, end_lsn) of it are
-// copied (start_lsn is the segment's start; end_lsn is the segment's end, or
-// the snapshot's flush LSN for the last one).
-struct SnapshotSegment {
-    std::string
-        file_name;  // as on the source: 24 hex digits, ".partial" for the last one if incomplete
-    Lsn start_lsn = kInvalidLsn;
-    Lsn end_lsn = kInvalidLsn;
-};
-
-struct PullSnapshot {
-    Id128 tenant_id{};
-    Id128 timeline_id{};
-    NodeId source_node = 0;
-    Lsn flush_lsn = kInvalidLsn;  // the source's flush LSN when the snapshot was taken
-    Term wal_term = 0;            // term that wrote the WAL just below flush_lsn (0: no WAL)
-    Lsn timeline_start_lsn = kInvalidLsn;   // first LSN of the timeline's WAL
-    std::string control_file;               // encode_control_file() of the source's durable state
-    std::vector<SnapshotSegment> segments;  // ascending, contiguous, ending at flush_lsn
-};
 
 // The term of the proposer that wrote the WAL byte at lsn - 1: the term of
 // the last history entry that starts below `lsn` (0 if none).
@@ -75,10 +55,5 @@ struct SnapshotWalRead {
 };
 SnapshotWalRead read_snapshot_wal(Timeline& tl, Lsn flush_lsn, Term wal_term, Lsn start, Lsn end,
                                   std::string& out);
-
-// JSON form (docs/http-api.md, GET .../snapshot).
-std::string snapshot_to_json(const PullSnapshot& s);
-// Parses and checks the form (not the content: see pull.h). kInvalidInput.
-Result<PullSnapshot> snapshot_from_json(const std::string& text);
 
 }  // namespace wp::sk

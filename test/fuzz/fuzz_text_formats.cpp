@@ -13,10 +13,16 @@
 //      parse back to itself)
 //   8: an HTTP request's method, path and Authorization header, one per
 //      line (http_access_rule, parse_basic_authorization)
+//   9: a pull_timeline snapshot (snapshot_from_json: the answer of a peer;
+//      a parsed snapshot must print and parse back to itself)
+//  10: a pull_timeline request body (parse_pull_request_body)
+//  11: the WAL read parameters start_lsn, end_lsn, flush_lsn, wal_term, one
+//      per line (parse_wal_read_params)
 // Each must return a value or an error for any input, never crash.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,13 +33,14 @@
 #include "auth/roles.h"
 #include "auth/scram.h"
 #include "http/http_auth.h"
+#include "pull_timeline/http_format.h"
 #include "walproposer/term_history.h"
 #include "wire/replication_command.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
     const std::string text(reinterpret_cast<const char*>(data + 1), size - 1);
-    switch (data[0] % 9) {
+    switch (data[0] % 12) {
         case 0: {
             auto list = wp::parse_safekeeper_list(text);
             if (list.ok())
@@ -86,6 +93,32 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             const std::string header = second == std::string::npos ? "" : text.substr(second + 1);
             (void)wp::sk::http_access_rule(method, path);
             (void)wp::sk::parse_basic_authorization(header);
+            break;
+        }
+        case 9: {
+            auto snapshot = wp::sk::snapshot_from_json(text);
+            if (snapshot.ok()) {
+                auto again = wp::sk::snapshot_from_json(wp::sk::snapshot_to_json(*snapshot));
+                if (!again.ok() || again->flush_lsn != snapshot->flush_lsn ||
+                    again->control_file != snapshot->control_file ||
+                    again->segments.size() != snapshot->segments.size())
+                    std::abort();
+            }
+            break;
+        }
+        case 10:
+            (void)wp::sk::parse_pull_request_body(text);
+            break;
+        case 11: {
+            std::optional<std::string> fields[4];
+            std::size_t at = 0;
+            for (auto& field : fields) {
+                if (at > text.size()) break;
+                const std::size_t eol = text.find('\n', at);
+                field = text.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
+                at = eol == std::string::npos ? text.size() + 1 : eol + 1;
+            }
+            (void)wp::sk::parse_wal_read_params(fields[0], fields[1], fields[2], fields[3]);
             break;
         }
     }

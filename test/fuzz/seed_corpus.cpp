@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pull_timeline/http_format.h"
 #include "retention/slot_store.h"
 #include "storage/control_file.h"
 #include "support/wal_generator.h"
@@ -113,6 +114,20 @@ void text_formats() {
                     "\nreplica read 0123456789abcdef0123456789abcdef,fedcba9876543210fedcba9876543210 " +
                     secret + "  # two\nops admin,read * " + secret + "\n"));
     put("fuzz_text_formats", "secret", with(7, secret));
+    wp::sk::PullSnapshot snapshot;
+    snapshot.tenant_id[0] = 0x11;
+    snapshot.timeline_id[0] = 0x22;
+    snapshot.source_node = 3;
+    snapshot.flush_lsn = 0x2000100;
+    snapshot.wal_term = 4;
+    snapshot.timeline_start_lsn = 0x1000000;
+    snapshot.control_file = std::string("\x01\x02\xff", 3);
+    snapshot.segments = {{"000000010000000000000001", 0x1000000, 0x2000000},
+                         {"000000010000000000000002.partial", 0x2000000, 0x2000100}};
+    put("fuzz_text_formats", "snapshot", with(9, wp::sk::snapshot_to_json(snapshot)));
+    put("fuzz_text_formats", "pull_body",
+        with(10, R"({"source": "https://127.0.0.1:7676", "max_bytes_per_second": 1000000, "timeout_seconds": 30})"));
+    put("fuzz_text_formats", "wal_params", with(11, "0/1000000\n0/1100000\n0/2000100\n4"));
     put("fuzz_text_formats", "http",
         with(8, "DELETE\n/v1/tenant/0123456789abcdef0123456789abcdef/timeline/"
                 "0123456789abcdef0123456789abcdef\nBasic b3BzOnB3\n"));

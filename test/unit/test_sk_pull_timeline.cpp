@@ -455,3 +455,33 @@ TEST_CASE("pull_timeline: verify_snapshot refuses a snapshot that does not add u
     CHECK(parsed->segments.size() == good->segments.size());
     CHECK(verify_snapshot(*parsed, kTenant, kTimeline));
 }
+
+TEST_CASE("pull_timeline: request body and WAL read parameters", "[sk][pull]") {
+    auto body = parse_pull_request_body(
+        R"({"source": "https://10.0.0.1:7676", "max_bytes_per_second": 1000, "timeout_seconds": 5})");
+    REQUIRE(body.ok());
+    CHECK(body->source == "https://10.0.0.1:7676");
+    CHECK(body->max_bytes_per_second == 1000);
+    CHECK(body->timeout_seconds == 5);
+    CHECK(parse_pull_request_body(R"({"source": "x"})")->timeout_seconds == 30);
+    for (const char* bad : {"", "[]", "{}", R"({"source": 1})",
+                            R"({"source": "x", "max_bytes_per_second": -1})",
+                            R"({"source": "x", "timeout_seconds": 0})",
+                            R"({"source": "x", "timeout_seconds": 99999999999})"}) {
+        INFO(bad);
+        auto r = parse_pull_request_body(bad);
+        REQUIRE_FALSE(r.ok());
+        CHECK(r.status().kind() == StatusKind::kInvalidInput);
+    }
+    auto params = parse_wal_read_params("0/1000000", "0/1100000", "0/2000000", "7");
+    REQUIRE(params.ok());
+    CHECK(params->start == 0x1000000);
+    CHECK(params->end == 0x1100000);
+    CHECK(params->flush == 0x2000000);
+    CHECK(params->wal_term == 7);
+    CHECK_FALSE(parse_wal_read_params(std::nullopt, "0/1", "0/1", "1").ok());
+    CHECK_FALSE(parse_wal_read_params("0/1", "0/1", "0/1", "-1").ok());
+    CHECK_FALSE(parse_wal_read_params("0/1", "0/1", "0/1", "1x").ok());
+    CHECK_FALSE(parse_wal_read_params("0/1", "0/1", "0/1", "99999999999999999999999").ok());
+    CHECK_FALSE(parse_wal_read_params("0/1", "zz", "0/1", "1").ok());
+}
