@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <netdb.h>
@@ -127,6 +128,7 @@ Status PgClient::start_tls(const std::string& host, const ClientCredentials& cre
         else
             X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
     }
+    ERR_clear_error();  // SSL_get_error needs an empty queue
     if (SSL_connect(ssl_) != 1) {
         const long verify = SSL_get_verify_result(ssl_);
         std::string why = openssl_error_text();
@@ -285,6 +287,7 @@ Status PgClient::send_all(const std::string& bytes) {
     std::size_t done = 0;
     while (done < bytes.size()) {
         if (ssl_ != nullptr) {
+            ERR_clear_error();  // SSL_get_error needs an empty queue
             const int n = SSL_write(ssl_, bytes.data() + done, static_cast<int>(bytes.size() - done));
             if (n <= 0) return error("TLS write failed (or timed out): " + openssl_error_text());
             done += static_cast<std::size_t>(n);
@@ -305,6 +308,7 @@ Status PgClient::read_exact(char* buf, std::size_t n) {
     std::size_t done = 0;
     while (done < n) {
         if (ssl_ != nullptr) {
+            ERR_clear_error();  // SSL_get_error needs an empty queue
             const int r = SSL_read(ssl_, buf + done, static_cast<int>(n - done));
             if (r <= 0) {
                 const int e = SSL_get_error(ssl_, r);

@@ -1,6 +1,7 @@
 #include "wire/pg_wire.h"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -76,6 +77,7 @@ Status PgConnection::start_tls() {
         return Status::from_errno("fcntl " + peer_, errno);
     SSL_set_fd(ssl_, fd_);
     for (;;) {
+        ERR_clear_error();  // SSL_get_error needs an empty queue
         const int rc = SSL_accept(ssl_);
         if (rc == 1) return Status();
         const int error = SSL_get_error(ssl_, rc);
@@ -108,6 +110,7 @@ Status PgConnection::recv_some(bool nonblocking, bool& got_any) {
     if (in_.size() < in_end_ + kRecvChunk) in_.resize(in_end_ + kRecvChunk);
     if (ssl_ != nullptr) {
         for (;;) {
+            ERR_clear_error();  // SSL_get_error needs an empty queue
             const int n = SSL_read(ssl_, in_.data() + in_end_, static_cast<int>(kRecvChunk));
             if (n > 0) {
                 in_end_ += static_cast<std::size_t>(n);
@@ -401,6 +404,7 @@ Status PgConnection::flush() {
         std::size_t done = 0;
         while (done < out_.size()) {
             const int chunk = static_cast<int>(std::min<std::size_t>(out_.size() - done, 1 << 20));
+            ERR_clear_error();  // SSL_get_error needs an empty queue
             const int n = SSL_write(ssl_, out_.data() + done, chunk);
             if (n > 0) {
                 done += static_cast<std::size_t>(n);
