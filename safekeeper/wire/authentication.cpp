@@ -47,6 +47,8 @@ Result<Principal> authenticate_pg_client(PgConnection& conn, Authenticator& auth
     ScramServerExchange exchange(role ? std::optional<ScramSecret>(role->secret) : std::nullopt,
                                  user, authenticator.mock_key());
 
+    // An unauthenticated client may not make the daemon buffer large messages.
+    conn.set_max_message_bytes(kMaxAuthMessageBytes);
     conn.send_auth_sasl({kScramMechanism});
     WP_RETURN_IF_ERROR(conn.flush());
 
@@ -90,6 +92,7 @@ Result<Principal> authenticate_pg_client(PgConnection& conn, Authenticator& auth
         return refuse(conn, sqlstate::kInvalidPassword, failed, failed + ": " + s.message());
     }
     conn.send_auth_sasl_data(12, *server_final);
+    conn.set_max_message_bytes(kMaxMessageBytes);
     Principal principal = principal_of(*role);
     spdlog::debug("connection from {} authenticated as {} ({})", conn.peer(), principal.describe(),
                   describe_permissions(principal.permissions));

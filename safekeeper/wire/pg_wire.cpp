@@ -233,9 +233,9 @@ Result<FrontendMessage> PgConnection::read_message() {
     const char type = in_[in_pos_];
     const std::uint32_t len = get_be32(in_.data() + in_pos_ + 1);
     if (len < 4) return Status::invalid("invalid message length " + std::to_string(len));
-    if (len > kMaxMessageBytes)
+    if (len > max_message_bytes_)
         return Status::invalid("message length " + std::to_string(len) + " exceeds the limit of " +
-                               std::to_string(kMaxMessageBytes) + " bytes");
+                               std::to_string(max_message_bytes_) + " bytes");
     WP_RETURN_IF_ERROR(fill(1 + static_cast<std::size_t>(len)));
     FrontendMessage m;
     m.type = type;
@@ -248,7 +248,7 @@ bool PgConnection::message_ready() {
     auto complete = [this] {
         if (in_end_ - in_pos_ < 5) return false;
         const std::uint32_t len = get_be32(in_.data() + in_pos_ + 1);
-        if (len < 4 || len > kMaxMessageBytes) return true;  // let read_message report it
+        if (len < 4 || len > max_message_bytes_) return true;  // let read_message report it
         return in_end_ - in_pos_ >= 1 + static_cast<std::size_t>(len);
     };
     for (;;) {

@@ -37,6 +37,9 @@ typedef struct ssl_st SSL;
 namespace wp::sk {
 
 constexpr std::uint32_t kMaxMessageBytes = 32u << 20;  // 32 MB
+// Until a client has authenticated, its messages (SASL) are at most this
+// long, as PostgreSQL's PG_MAX_AUTH_TOKEN_LENGTH.
+constexpr std::uint32_t kMaxAuthMessageBytes = 65535;
 constexpr std::uint32_t kMaxStartupBytes = 10000;      // as PostgreSQL's MAX_STARTUP_PACKET_LENGTH
 struct ConnectionLimits {
     int startup_timeout_ms = 10000;  // connect -> complete StartupMessage
@@ -93,6 +96,9 @@ public:
     void offer_tls(SSL_CTX* ctx) { tls_ctx_ = ctx; }
     // True once a TLS handshake has completed.
     bool tls() const { return ssl_ != nullptr; }
+    // The longest message read_message() accepts (kMaxMessageBytes unless
+    // lowered, e.g. to kMaxAuthMessageBytes before authentication).
+    void set_max_message_bytes(std::uint32_t n) { max_message_bytes_ = n; }
 
     Result<StartupMessage> read_startup();
     Result<FrontendMessage> read_message();
@@ -150,6 +156,7 @@ private:
     int fd_;
     SSL_CTX* tls_ctx_ = nullptr;
     SSL* ssl_ = nullptr;
+    std::uint32_t max_message_bytes_ = kMaxMessageBytes;
     std::string peer_;
     ConnectionLimits limits_;
     bool in_startup_ = true;

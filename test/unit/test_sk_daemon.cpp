@@ -19,7 +19,9 @@
 #include <fstream>
 #include <thread>
 
+#include "auth/scram.h"
 #include "storage/durable_file.h"
+#include "wire/pg_client.h"
 #include "support/power_loss_fs.h"
 #include "support/push_client.h"
 #include "test_sk_helpers.h"
@@ -1198,4 +1200,68 @@ TEST_CASE("daemon: clients that stall in the startup or inside a message are clo
     CHECK(big->status == 413);
     CHECK(d.alive());
     CHECK_THAT(http_get(d.http_port(), "/v1/status"), Catch::Contains("\"timelines\""));
+}
+
+TEST_CASE("daemon: SCRAM authentication with our own client; before it, messages are small",
+          "[sk][daemon][auth]") {
+    const std::string dir = temp_dir();
+    const std::string roles = dir + ".roles";
+    std::ofstream(roles) << "reader read * "
+                         << format_scram_secret(*make_scram_secret("right password")) << "\n";
+    const int pg_port = sk_test::free_port(), http_port = sk_test::free_port();
+    const pid_t pid =
+        sk_test::spawn_safekeeper(dir, 5, pg_port, http_port, "", {"--roles-file", roles});
+    // Ready once our client authenticates (it checks the server's signature too).
+    ClientCredentials right{"reader", "right password", ""};
+    bool ready = false;
+    for (int i = 0; i < 250 && !ready; ++i) {
+        PgClient c;
+        ready = c.connect("127.0.0.1", pg_port, {}, std::chrono::milliseconds(2000), right).ok();
+        if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE(ready);
+    PgClient good;
+    REQUIRE(good.connect("127.0.0.1", pg_port, {}, std::chrono::milliseconds(2000), right).ok());
+    CHECK(*good.query_value("SHOW safekeeper_node_id") == "5");
+
+    PgClient wrong;
+    Status refused = wrong.connect("127.0.0.1", pg_port, {}, std::chrono::milliseconds(2000),
+                                   {"reader", "wrong password", ""});
+    REQUIRE_FALSE(refused.ok());
+    CHECK_THAT(refused.message(), Catch::Contains("28P01 password authentication failed"));
+    PgClient none;
+    Status no_password = none.connect("127.0.0.1", pg_port, {}, std::chrono::milliseconds(2000));
+    REQUIRE_FALSE(no_password.ok());
+    CHECK_THAT(no_password.message(), Catch::Contains("asks for a password"));
+
+    // An unauthenticated client announces a 1 MB SASL message: refused at
+    // once, nothing buffered.
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(pg_port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    const std::string startup = encode_startup_packet({{"user", "reader"}});
+    REQUIRE(::send(fd, startup.data(), startup.size(), MSG_NOSIGNAL) ==
+            static_cast<ssize_t>(startup.size()));
+    const char big[5] = {'p', 0, 0x10, 0, 0};  // length 1 MB
+    REQUIRE(::send(fd, big, sizeof big, MSG_NOSIGNAL) == 5);
+    std::string reply;
+    char buf[4096];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        REQUIRE(::poll(&p, 1, 10000) == 1);
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;  // closed by the daemon
+        reply.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    CHECK_THAT(reply, Catch::Contains("exceeds the limit of 65535 bytes"));
+
+    ::kill(pid, SIGTERM);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }
