@@ -224,6 +224,24 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
                             {"active_connections", pg_server_.active_connections()}};
         res.set_content(j.dump(), "application/json");
     });
+    server_->Get("/v1/timelines", [this](const httplib::Request& req, httplib::Response& res) {
+        // Only the timelines of tenants the caller may read.
+        const Principal who = request_principal(req);
+        nlohmann::json list = nlohmann::json::array();
+        for (auto& tl : registry_.list()) {
+            if (!who.may(kPermRead, tl->tenant_id())) continue;
+            const TimelineSnapshot s = tl->snapshot();
+            list.push_back({{"tenant_id", format_id(tl->tenant_id())},
+                            {"timeline_id", format_id(tl->timeline_id())},
+                            {"state", timeline_state_name(s.state)},
+                            {"term", s.term},
+                            {"flush_lsn", format_lsn(s.flush_lsn)},
+                            {"commit_lsn", format_lsn(s.commit_lsn)},
+                            {"proposer_connected", s.proposer_connected},
+                            {"consumers", tl->consumers().size()}});
+        }
+        res.set_content(nlohmann::json{{"timelines", list}}.dump(), "application/json");
+    });
     const char* kTimelinePath = R"(/v1/tenant/([0-9a-fA-F]+)/timeline/([0-9a-fA-F]+))";
     server_->Get(kTimelinePath, [this](const httplib::Request& req, httplib::Response& res) {
         Id128 tenant, timeline;
@@ -255,6 +273,14 @@ HttpApi::HttpApi(TimelineRegistry& registry, PgServer& pg_server, NodeId node_id
 }
 
 HttpApi::~HttpApi() { stop(); }
+
+Principal HttpApi::request_principal(const httplib::Request& req) {
+    if (authenticator_.mode() == AuthMode::kTrust) return trusted_principal();
+    auto credentials = parse_basic_authorization(req.get_header_value("Authorization"));
+    if (!credentials) return Principal{};  // an open endpoint without credentials: nothing
+    auto principal = authenticator_.check_password(credentials->first, credentials->second);
+    return principal ? *principal : Principal{};
+}
 
 bool HttpApi::authorize(const httplib::Request& req, httplib::Response& res) {
     if (authenticator_.mode() == AuthMode::kTrust) return true;

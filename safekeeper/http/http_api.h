@@ -1,5 +1,6 @@
 // Operator HTTP API (cpp-httplib), documented in docs/http-api.md:
 //   GET    /v1/status
+//   GET    /v1/timelines   (those of tenants the caller may read)
 //   GET    /v1/tenant/{tenant}/timeline/{timeline}
 //   DELETE /v1/tenant/{tenant}/timeline/{timeline}
 //   GET    /metrics   (Prometheus text format)
@@ -61,6 +62,8 @@ public:
 private:
     // The pre-routing check: false = refused (401/403 already in `res`).
     bool authorize(const httplib::Request& req, httplib::Response& res);
+    // Who made an (authorized) request: its role, or everything under trust.
+    Principal request_principal(const httplib::Request& req);
 
     TimelineRegistry& registry_;
     PgServer& pg_server_;

@@ -5,6 +5,8 @@
 // with --auth trust. What a request needs:
 //   GET /v1/status, GET /metrics                 any role (or nobody, with
 //                                                --http-open-status)
+//   GET /v1/timelines                            any role (it lists only the
+//                                                tenants the role may read)
 //   GET  /v1/tenant/T/timeline/L[/...]           read on tenant T
 //   other methods on /v1/tenant/T/...            admin on tenant T
 //   anything else                                GET: any role; others: admin

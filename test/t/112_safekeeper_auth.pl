@@ -19,6 +19,7 @@ use strict;
 use warnings;
 
 use IPC::Run ();
+use JSON::PP ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -177,6 +178,13 @@ is($sks[2]->http('GET', $path, [ 'other_reader', $other_password ])->{status}, 4
 is($sks[2]->http('GET', $path, [ 'replica', $SafekeeperNode::PASSWORD{replica} ])->{status}, 200,
     'GET by the read role: 200');
 ok(defined WalproposerCluster::sk_timeline($sks[2], $primary), 'the timeline is still there');
+my $listed = JSON::PP::decode_json(
+    $sks[2]->http('GET', '/v1/timelines', [ 'replica', $SafekeeperNode::PASSWORD{replica} ])->{content});
+is(scalar(grep { $_->{tenant_id} eq $t && $_->{timeline_id} eq $l } @{ $listed->{timelines} }), 1,
+    'GET /v1/timelines lists the timeline to a reader of its tenant');
+$listed = JSON::PP::decode_json(
+    $sks[2]->http('GET', '/v1/timelines', [ 'other_reader', $other_password ])->{content});
+is(scalar(@{ $listed->{timelines} }), 0, '  and nothing to a reader of another tenant');
 $primary->safe_psql('postgres', 'INSERT INTO t VALUES (1002)');
 pass('and the primary still commits');
 

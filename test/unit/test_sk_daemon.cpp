@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 #include <cstdlib>
 #include <fstream>
 #include <thread>
@@ -1264,4 +1265,30 @@ TEST_CASE("daemon: SCRAM authentication with our own client; before it, messages
     ::waitpid(pid, &status, 0);
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("daemon: GET /v1/timelines lists every timeline", "[sk][daemon][http]") {
+    Daemon d(temp_dir());
+    d.start();
+    const Id128 tenant = make_id(0xA1);
+    std::vector<PushClient> clients(3);
+    for (int i = 0; i < 3; ++i) {
+        const Id128 timeline = make_id(static_cast<std::uint8_t>(0xB1 + i));
+        REQUIRE(clients[i].connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        become_proposer(clients[i], tenant, timeline, 1, {{1, kStart}});
+    }
+    const nlohmann::json j = nlohmann::json::parse(http_get(d.http_port(), "/v1/timelines"));
+    REQUIRE(j["timelines"].size() == 3);
+    std::set<std::string> ids;
+    for (const auto& t : j["timelines"]) {
+        CHECK(t["tenant_id"] == format_id(tenant));
+        CHECK(t["state"] == "active");
+        CHECK(t["term"] == 1);
+        CHECK(t["proposer_connected"] == true);
+        CHECK(t.contains("flush_lsn"));
+        CHECK(t.contains("commit_lsn"));
+        ids.insert(t["timeline_id"].get<std::string>());
+    }
+    CHECK(ids == std::set<std::string>{format_id(make_id(0xB1)), format_id(make_id(0xB2)),
+                                       format_id(make_id(0xB3))});
 }
