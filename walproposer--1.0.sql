@@ -38,6 +38,15 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'walproposer_safekeepers'
 LANGUAGE C STRICT VOLATILE;
 
+-- primary_conninfo for a standby that streams from the safekeepers (all of
+-- walproposer.safekeepers, this cluster's tenant and timeline ids, the TLS
+-- options of walproposer.safekeeper_conninfo), as `user_name` when given.
+-- Superusers only, as walproposer.safekeeper_conninfo. docs/replication.md.
+CREATE FUNCTION walproposer_standby_conninfo(user_name text DEFAULT NULL) RETURNS text
+AS 'MODULE_PATHNAME', 'walproposer_standby_conninfo'
+LANGUAGE C STABLE;
+REVOKE ALL ON FUNCTION walproposer_standby_conninfo(text) FROM PUBLIC;
+
 CREATE VIEW walproposer_status AS SELECT * FROM walproposer_status();
 CREATE VIEW walproposer_safekeepers AS SELECT * FROM walproposer_safekeepers();
 

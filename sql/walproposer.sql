@@ -57,6 +57,9 @@ ALTER SYSTEM SET walproposer.tenant_id = '0123456789ABCDEF0123456789abcdef';
 ALTER SYSTEM SET walproposer.safekeeper_conninfo = 'user=walproposer passfile=/etc/walproposer/pgpass sslmode=prefer';
 ALTER SYSTEM RESET ALL;
 
+-- A standby's primary_conninfo needs safekeepers to list.
+SELECT walproposer_standby_conninfo('replica');
+
 -- Monitoring access only.
 CREATE ROLE wp_regress_nobody;
 SET ROLE wp_regress_nobody;

@@ -122,6 +122,17 @@ struct SafekeepersSetting {
 };
 Result<SafekeepersSetting> parse_safekeepers_setting(std::string_view text);
 
+// A libpq connection string with which a standby (primary_conninfo) or
+// pg_receivewal streams from every safekeeper of `setting` (the members of
+// the member form) on one timeline:
+//   host=sk1,sk2 port=5454,5454 <extra k=v ...> options='-c tenant_id=T -c timeline_id=L'
+// `extra` keywords (user, sslmode, ...) come in the order given. Values are
+// quoted as libpq needs (single quotes, backslash escapes); IPv6 hosts lose
+// their brackets (libpq's host list takes them bare).
+std::string standby_conninfo(const SafekeepersSetting& setting, const std::string& tenant_hex,
+                             const std::string& timeline_hex,
+                             const std::vector<std::pair<std::string, std::string>>& extra);
+
 // Byte layout (little-endian; docs/protocol.md "Configuration"):
 //   u32 generation, u64 created_term, set members, u8 joint (0/1),
 //   [set new_members]; a set is u32 count then per member

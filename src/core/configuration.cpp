@@ -239,4 +239,41 @@ Result<Configuration> read_configuration(ByteReader& r) {
     return c;
 }
 
+namespace {
+
+// A libpq conninfo value: bare when it can be, else single-quoted.
+std::string conninfo_value(const std::string& value) {
+    const bool bare = !value.empty() && value.find_first_of(" \t\n\r'\\") == std::string::npos;
+    if (bare) return value;
+    std::string quoted = "'";
+    for (char c : value) {
+        if (c == '\'' || c == '\\') quoted.push_back('\\');
+        quoted.push_back(c);
+    }
+    return quoted + "'";
+}
+
+}  // namespace
+
+std::string standby_conninfo(const SafekeepersSetting& setting, const std::string& tenant_hex,
+                             const std::string& timeline_hex,
+                             const std::vector<std::pair<std::string, std::string>>& extra) {
+    std::vector<SafekeeperAddress> addresses = setting.addresses;
+    if (setting.member_form)
+        for (const Member& m : setting.members) addresses.push_back(m.address);
+    std::string hosts, ports;
+    for (const SafekeeperAddress& a : addresses) {
+        std::string host = a.host;
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+            host = host.substr(1, host.size() - 2);
+        hosts += (hosts.empty() ? "" : ",") + host;
+        ports += (ports.empty() ? "" : ",") + std::to_string(a.port);
+    }
+    std::string out = "host=" + conninfo_value(hosts) + " port=" + conninfo_value(ports);
+    for (const auto& [keyword, value] : extra) out += " " + keyword + "=" + conninfo_value(value);
+    out += " options=" +
+           conninfo_value("-c tenant_id=" + tenant_hex + " -c timeline_id=" + timeline_hex);
+    return out;
+}
+
 }  // namespace wp

@@ -14,11 +14,17 @@ extern "C" {
 }
 
 #include <cstring>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "cxx_guard.h"
 #include "guc.h"
 #include "shared_status.h"
+#include "safekeeper_conn.h"
 #include "walproposer/config.h"
+#include "walproposer/configuration.h"
 #include "walproposer/timeline_key.h"
 #include "walproposer/version.h"
 
@@ -29,6 +35,7 @@ void _PG_init(void);
 PG_FUNCTION_INFO_V1(walproposer_version);
 PG_FUNCTION_INFO_V1(walproposer_status);
 PG_FUNCTION_INFO_V1(walproposer_safekeepers);
+PG_FUNCTION_INFO_V1(walproposer_standby_conninfo);
 }
 
 namespace {
@@ -87,6 +94,52 @@ void _PG_init(void) {
     wp::pg::define_gucs();
     wp::pg::install_shared_status_hooks();
     register_worker();
+}
+
+// primary_conninfo for a standby (or pg_receivewal's -d) that streams from
+// every safekeeper of walproposer.safekeepers on this cluster's timeline, as
+// `user_name` (NULL: libpq's default) and with the TLS options of
+// walproposer.safekeeper_conninfo (sslmode, sslrootcert, sslcrl, sslcrldir).
+Datum walproposer_standby_conninfo(PG_FUNCTION_ARGS) {
+    char user[NAMEDATALEN] = "";
+    if (!PG_ARGISNULL(0)) {
+        char* given = text_to_cstring(PG_GETARG_TEXT_PP(0));
+        if (std::strlen(given) >= sizeof user)
+            ereport(ERROR, (errcode(ERRCODE_NAME_TOO_LONG),
+                            errmsg("role name \"%s\" is too long", given)));
+        std::strcpy(user, given);
+        pfree(given);
+    }
+    char tenant[33], timeline[33];
+    effective_id(wp::pg::guc_tenant_id, tenant);
+    effective_id(wp::pg::guc_timeline_id, timeline);
+    static char result[16384];  // static: large; built under run_cxx, copied out after
+    char errbuf[512];
+    bool empty = false;
+    if (!wp::pg::run_cxx(
+            [&] {
+                auto setting = wp::parse_safekeepers_setting(wp::pg::guc_safekeepers);
+                if (!setting) throw std::runtime_error(setting.message());
+                empty = setting->addresses.empty() && setting->members.empty();
+                std::vector<std::pair<std::string, std::string>> extra;
+                if (user[0]) extra.emplace_back("user", user);
+                auto conninfo = wp::pg::parse_safekeeper_conninfo(wp::pg::guc_safekeeper_conninfo);
+                if (conninfo)
+                    for (const auto& [keyword, value] : *conninfo)
+                        if (keyword == "sslmode" || keyword == "sslrootcert" ||
+                            keyword == "sslcrl" || keyword == "sslcrldir")
+                            extra.emplace_back(keyword, value);
+                const std::string text = wp::standby_conninfo(*setting, tenant, timeline, extra);
+                if (text.size() >= sizeof result) throw std::runtime_error("connection string too long");
+                std::memcpy(result, text.c_str(), text.size() + 1);
+            },
+            errbuf, sizeof errbuf))
+        ereport(ERROR, (errmsg("walproposer_standby_conninfo: %s", errbuf)));
+    if (empty)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("walproposer.safekeepers is empty"),
+                        errhint("Set walproposer.safekeepers and reload.")));
+    PG_RETURN_TEXT_P(cstring_to_text(result));
 }
 
 Datum walproposer_version(PG_FUNCTION_ARGS) {

@@ -322,8 +322,13 @@ sub make_sk_standby {
     my $hosts = join(',', ('127.0.0.1') x @$sks);
     my $ports = join(',', map { $_->pg_port } @$sks);
     my ($t, $l) = (tenant_id($primary), timeline_id($primary));
+    # conninfo => TEXT: exactly that primary_conninfo (e.g. the output of
+    # walproposer_standby_conninfo()).
+    my $conninfo = $params{conninfo}
+      // "host=$hosts port=$ports user=replica @{[ SafekeeperNode::tls_conninfo() ]} application_name=$name options='-c tenant_id=$t -c timeline_id=$l'";
+    $conninfo =~ s/'/''/g;
     $node->append_conf('postgresql.conf', <<"EOC");
-primary_conninfo = 'host=$hosts port=$ports user=replica @{[ SafekeeperNode::tls_conninfo() ]} application_name=$name options=''-c tenant_id=$t -c timeline_id=$l'''
+primary_conninfo = '$conninfo'
 hot_standby = on
 hot_standby_feedback = on
 wal_receiver_status_interval = 1

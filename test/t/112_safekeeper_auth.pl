@@ -53,6 +53,21 @@ WalproposerCluster::wait_for_status($primary, "commit_lsn >= '$lsn'", 'committed
 ok(WalproposerCluster::wait_replayed($standby, $lsn),
     'a standby with user=replica in primary_conninfo streams from the safekeepers');
 is($standby->safe_psql('postgres', 'SELECT count(*) FROM t'), '1000', 'and has every row');
+my ($t, $l) = (WalproposerCluster::tenant_id($primary), WalproposerCluster::timeline_id($primary));
+
+# A second standby configured only from walproposer_standby_conninfo()
+# (password from PGPASSFILE, as any libpq client).
+my $generated = $primary->safe_psql('postgres', "SELECT walproposer_standby_conninfo('replica')");
+like($generated, qr/^host=127\.0\.0\.1,127\.0\.0\.1,127\.0\.0\.1 port=\d+,\d+,\d+ user=replica sslmode=verify-full sslrootcert=\S+ options='-c tenant_id=$t -c timeline_id=$l'$/,
+    "walproposer_standby_conninfo('replica'): $generated");
+my $standby2 = WalproposerCluster::make_sk_standby($primary, 'b', 'standby2', \@sks, conninfo => $generated);
+$standby2->start;
+ok(WalproposerCluster::wait_replayed($standby2, $lsn), '  and a standby configured only with it streams from the safekeepers');
+$standby2->stop('fast');
+$primary->safe_psql('postgres', 'CREATE ROLE wp_nobody');
+my (undef, undef, $fn_err) =
+  $primary->psql('postgres', 'SET ROLE wp_nobody; SELECT walproposer_standby_conninfo()');
+like($fn_err, qr/permission denied for function walproposer_standby_conninfo/, '  only for superusers');
 # Its hot-standby feedback (which holds back the primary's xmin) is shown
 # with the role that sent it.
 ok(SafekeeperNode::poll_until(sub {
@@ -63,7 +78,6 @@ ok(SafekeeperNode::poll_until(sub {
         }),
     "the safekeeper's status shows the standby's hot-standby feedback and its role");
 
-my ($t, $l) = (WalproposerCluster::tenant_id($primary), WalproposerCluster::timeline_id($primary));
 my %term_before = map { $_->name => WalproposerCluster::sk_timeline($_, $primary)->{term} } @sks;
 
 # psql against a safekeeper: returns (rc, stdout, stderr).

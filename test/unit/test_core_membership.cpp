@@ -382,3 +382,16 @@ TEST_CASE("walproposer.safekeepers: the legacy list and the member form", "[core
     CHECK_FALSE(parse_safekeepers_setting("0=sk1:5454"));             // id 0
     CHECK_FALSE(parse_safekeepers_setting("x=sk1:5454"));
 }
+
+TEST_CASE("standby_conninfo lists every safekeeper with the timeline's ids", "[core][config]") {
+    auto legacy = wp::parse_safekeepers_setting("sk1:5454,[::1]:5455");
+    REQUIRE(legacy.ok());
+    CHECK(wp::standby_conninfo(*legacy, "aa", "bb", {}) ==
+          "host=sk1,::1 port=5454,5455 options='-c tenant_id=aa -c timeline_id=bb'");
+    auto members = wp::parse_safekeepers_setting("1=sk1:5454,2=sk2:6000");
+    REQUIRE(members.ok());
+    CHECK(wp::standby_conninfo(*members, "aa", "bb",
+                               {{"user", "replica"}, {"sslrootcert", "/etc/my ca/it's.crt"}}) ==
+          "host=sk1,sk2 port=5454,6000 user=replica sslrootcert='/etc/my ca/it\\'s.crt' "
+          "options='-c tenant_id=aa -c timeline_id=bb'");
+}
