@@ -70,6 +70,22 @@ push @bad,
   [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'none' ], qr/--auth/, 'an unknown --auth' ],
   [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'trust', '--peer-user', 'r' ],
     qr/--peer-user needs --peer-password-file/, '--peer-user without a password file' ];
+# TLS settings: pairs, files that are not PEM, a key of another certificate.
+mkdir "$tmp/tls_a";
+mkdir "$tmp/tls_b";
+SafekeeperNode::make_certificates("$tmp/tls_a");
+SafekeeperNode::make_certificates("$tmp/tls_b");
+push @bad,
+  [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'trust', '--tls-cert', "$tmp/tls_a/server.crt" ],
+    qr/--tls-cert and --tls-key go together/, '--tls-cert without --tls-key' ],
+  [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'trust', '--require-tls' ],
+    qr/--require-tls needs --tls-cert and --tls-key/, '--require-tls without a certificate' ],
+  [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'trust', '--tls-cert', "$tmp/bad_roles",
+        '--tls-key', "$tmp/tls_a/server.key" ],
+    qr/holds no PEM certificate/, 'a certificate file that is not PEM' ],
+  [ [ '-D', "$tmp/x", '--id', '1', '--auth', 'trust', '--tls-cert', "$tmp/tls_a/server.crt",
+        '--tls-key', "$tmp/tls_b/server.key" ],
+    qr/does not belong to the certificate/, 'a key of another certificate' ];
 for my $case (@bad) {
     my ($args, $re, $what) = @$case;
     ($rc, $out, $err) = run_sk(@$args);
