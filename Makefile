@@ -26,7 +26,8 @@ EXTENSION = walproposer
 DATA = walproposer--1.0.sql
 PGFILEDESC = "walproposer - quorum-durable WAL for PostgreSQL"
 
-PG_SOURCES := $(sort $(wildcard src/pg/*.cpp))
+# src/pg/wal_fetch.cpp belongs to pg_walproposer_restore only.
+PG_SOURCES := $(sort $(filter-out src/pg/wal_fetch.cpp,$(wildcard src/pg/*.cpp)))
 OBJS = $(PG_SOURCES:.cpp=.o)
 
 # Our own warnings are errors; PostgreSQL's headers are system headers so
@@ -193,7 +194,13 @@ $(B)/obj/tools/safekeeper_conn.o: src/pg/safekeeper_conn.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -isystem $(PG_INCLUDEDIR) -c -o $@ $<
 $(TOOL_BINS): $(B)/%: $(B)/obj/tools/%.o $(B)/obj/tools/safekeeper_conn.o $(B)/libwpcore.a
-	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ -L$(PG_LIBDIR) -lpq
+	$(WP_CXX) $(WP_LDFLAGS) -o $@ $(filter-out $(B)/libwpcore.a,$^) $(B)/libwpcore.a -L$(PG_LIBDIR) -lpq
+# The restore tool: its libpq replication client, and the safekeeper's WAL
+# segment naming (storage/wal_format).
+$(B)/obj/tools/wal_fetch.o: src/pg/wal_fetch.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -isystem $(PG_INCLUDEDIR) -c -o $@ $<
+$(B)/pg_walproposer_restore: $(B)/obj/tools/wal_fetch.o $(B)/libsafekeeper.a
 
 # Benchmark clients: each bench/NAME.cpp is one program, $(B)/bench/NAME,
 # driven by the bench/ scripts (which find it in $$WP_BIN_DIR or $(B)/bench).
@@ -209,7 +216,7 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(
 -include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(TS_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
          $(B)/obj/test/chaos/chaos_relay.d \
          $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
-         $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d
+         $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d $(B)/obj/tools/wal_fetch.d
 
 all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/chaos-relay $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
      $(TOOL_BINS)

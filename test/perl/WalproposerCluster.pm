@@ -342,9 +342,23 @@ EOC
     return $node;
 }
 
-sub sync_tool {
-    my $built = $ENV{WP_BIN_DIR} ? "$ENV{WP_BIN_DIR}/pg_walproposer_sync" : '';
-    return -x $built ? $built : 'pg_walproposer_sync';
+# A command-line tool of the project: the built one in $WP_BIN_DIR, else the
+# installed one on PATH.
+sub tool {
+    my ($name) = @_;
+    my $built = $ENV{WP_BIN_DIR} ? "$ENV{WP_BIN_DIR}/$name" : '';
+    return -x $built ? $built : $name;
+}
+
+sub sync_tool { return tool('pg_walproposer_sync'); }
+
+# restore_command for a standby of $primary that fetches WAL from @$sks as
+# role replica, verifying the safekeepers' certificates.
+sub restore_command {
+    my ($sks, %params) = @_;
+    return tool('pg_walproposer_restore') . ' --safekeepers ' . safekeeper_list($sks)
+      . " --conninfo 'user=replica @{[ SafekeeperNode::tls_conninfo() ]}'"
+      . ($params{extra} ? " $params{extra}" : '') . ' %f %p';
 }
 
 # Runs pg_walproposer_sync --json against @$sks for $node's timeline, as the
