@@ -230,6 +230,7 @@ install-safekeeper: build/safekeeper $(TOOL_SOURCES:tools/%.cpp=build/%)
 	  $(INSTALL_PROGRAM) build/$$t '$(DESTDIR)$(bindir)/'$$t || exit 1; done
 	@if [ -f scripts/walproposer-cluster ]; then \
 	  $(INSTALL_SCRIPT) scripts/walproposer-cluster '$(DESTDIR)$(bindir)/walproposer-cluster'; fi
+	$(INSTALL_SCRIPT) integrations/patroni/walproposer-patroni '$(DESTDIR)$(bindir)/walproposer-patroni'
 
 # -------------------------------------------------------------------- tests
 .PHONY: test test-unit test-sim test-regress test-tap test-sanitize install-safekeeper format

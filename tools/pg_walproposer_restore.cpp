@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -265,6 +266,34 @@ bool write_file(const std::string& path, const char* data, std::size_t size, std
     return true;
 }
 
+// PostgreSQL replaces its pg_wal copy of a segment by the restored file. A
+// standby that also streamed from a primary may hold more of the newest
+// segment than the safekeepers have committed (WAL not yet confirmed, or the
+// shutdown checkpoint a stopping primary sends its standbys only). Returning
+// less would make it lose WAL it already had, and a promotion would then
+// fail on the missing record. So when pg_wal holds the segment and its bytes
+// equal what was fetched, the local bytes after the fetched ones are kept:
+// the file is never less than what PostgreSQL would have read anyway.
+// Returns true when the tail was taken.
+bool keep_local_tail(const Options& options, const std::string& name, std::vector<char>& segment,
+                     std::size_t fetched) {
+    const std::string path = options.pgdata + "/pg_wal/" + name;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    std::vector<char> local(segment.size());
+    std::size_t done = 0;
+    while (done < local.size()) {
+        const ssize_t n = ::read(fd, local.data() + done, local.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        done += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    if (done != local.size() || std::memcmp(local.data(), segment.data(), fetched) != 0) return false;
+    std::memcpy(segment.data() + fetched, local.data() + fetched, segment.size() - fetched);
+    return true;
+}
+
 int restore(const Options& options) {
     const auto request = parse_request(options.file_name);
     if (!request) {
@@ -277,6 +306,7 @@ int restore(const Options& options) {
     std::vector<std::string> errors;
     std::vector<char> best;           // the most complete partial segment so far
     wp::Lsn best_end = 0;
+    std::size_t best_length = 0;  // bytes of `best` that came from a safekeeper
     std::string best_source;
     for (const wp::SafekeeperAddress& address : options.safekeepers) {
         if (Clock::now() >= deadline) {
@@ -321,12 +351,17 @@ int restore(const Options& options) {
         if (end > best_end) {
             best.swap(buffer);
             best_end = end;
+            best_length = static_cast<std::size_t>(end - start);
             best_source = source.name();
             if (end == start + segsz) break;
         }
     }
     if (best_end != 0) {
         std::string error;
+        if (best_length < best.size() && keep_local_tail(options, request->name, best, best_length))
+            if (options.verbose)
+                std::fprintf(stderr, "%s: %s: kept the WAL pg_wal holds beyond %s\n", kProgram,
+                             request->name.c_str(), wp::format_lsn(best_end).c_str());
         if (!write_file(options.target_path, best.data(), best.size(), error)) {
             std::fprintf(stderr, "%s: %s\n", kProgram, error.c_str());
             return 1;

@@ -24,9 +24,15 @@ constexpr std::size_t kKeepaliveSize = 1 + 8 + 8 + 1;
 
 std::string one_line(std::string text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    for (char& c : text)
-        if (c == '\n') c = ' ';
-    return text;
+    std::string flat;
+    for (const char c : text) {
+        if (c == '\n' || c == '\t') {
+            if (!flat.empty() && flat.back() != ' ') flat += ' ';
+        } else {
+            flat += c;
+        }
+    }
+    return flat;
 }
 
 // "16MB", "1GB" -> bytes; 0 when it is something else.

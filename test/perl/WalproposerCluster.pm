@@ -425,6 +425,15 @@ sub commit_returns_within {
     return (0, $out, $err);
 }
 
+# True when `psql -c $sql` on $node exits 0 within $secs seconds with
+# nothing on stderr: a COMMIT the quorum confirmed (a cancelled wait or a
+# refused statement prints a WARNING or an ERROR).
+sub commit_confirmed {
+    my ($node, $sql, $secs) = @_;
+    my ($returned, $out, $err) = commit_returns_within($node, $sql, $secs);
+    return $returned && ($err // '') eq '' && ($out // '') ne '';
+}
+
 # pgbench -i -s 2 on $node, then WAL switches and checkpoints until the
 # primary has recycled the segment where the timeline starts on safekeeper
 # $sk (bounded: 120 s). Returns (recycled?, that segment's name, the

@@ -62,6 +62,10 @@ ok($standby->poll_query_until('postgres', 'SELECT count(*) = 500 FROM acked'),
 # The tool never writes WAL a safekeeper has not committed: with 2 of 3
 # safekeepers stopped, a COMMIT waits; the remaining one holds the WAL
 # (flush) but has not committed it.
+# A fresh segment first, so the WAL left uncommitted ends inside the
+# segment of the commit LSN.
+$primary->safe_psql('postgres', 'SELECT pg_switch_wal()');
+$primary->safe_psql('postgres', "INSERT INTO acked VALUES (8999, 'new segment')");
 $_->stop for @sks[ 1, 2 ];
 my ($waiting) = WalproposerCluster::start_psql($primary,
     "INSERT INTO acked SELECT g, 'unconfirmed' FROM generate_series(9000, 9099) g");
@@ -75,7 +79,12 @@ my $tl = WalproposerCluster::sk_timeline($sk0, $primary);
 my $segname = $primary->safe_psql('postgres', "SELECT pg_walfile_name('$tl->{commit_lsn}')");
 my $file = "$PostgreSQL::Test::Utils::tmp_check/restored_$segname";
 my ($out, $err) = ('', '');
-my @cmd = ($restore, '--safekeepers', $sk0->address, '--pgdata', $primary->data_dir, '--conninfo',
+# A data directory without that segment in pg_wal (see below for one with it).
+my $empty_pgdata = "$PostgreSQL::Test::Utils::tmp_check/empty_pgdata";
+mkdir $empty_pgdata;
+my @ids = ('--tenant-id', WalproposerCluster::tenant_id($primary), '--timeline-id',
+    WalproposerCluster::timeline_id($primary));
+my @cmd = ($restore, '--safekeepers', $sk0->address, @ids, '--pgdata', $empty_pgdata, '--conninfo',
     'user=replica ' . SafekeeperNode::tls_conninfo(), $segname, $file);
 IPC::Run::run(\@cmd, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
 is($? >> 8, 0, "$segname restored from the one safekeeper left") or diag($err);
@@ -90,6 +99,22 @@ ok(defined $primary_wal && substr($content, 0, $commit_off) eq $primary_wal,
     "its bytes below the commit LSN are the primary's WAL");
 is(substr($content, $commit_off) =~ tr/\0//c, 0,
     "nothing beyond the commit LSN $tl->{commit_lsn} (the safekeeper's WAL goes on to $tl->{flush_lsn})");
+# A node that already holds more of the segment in pg_wal (a standby that
+# also streamed from the primary) never gets less than it has: PostgreSQL
+# replaces its copy with the restored file.
+my $flush_off = $lsn->($tl->{flush_lsn}) % $seg_size;
+ok($lsn->($tl->{flush_lsn}) - $lsn->($tl->{commit_lsn}) < $seg_size - $commit_off,
+    'the uncommitted WAL ends in the same segment');
+{
+    @cmd = ($restore, '--safekeepers', $sk0->address, @ids, '--pgdata', $primary->data_dir, '--conninfo',
+        'user=replica ' . SafekeeperNode::tls_conninfo(), $segname, "$file.merged");
+    IPC::Run::run(\@cmd, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+    is($? >> 8, 0, "$segname restored into a data directory whose pg_wal has more of it");
+    my $merged = PostgreSQL::Test::Utils::slurp_file("$file.merged");
+    my $local = WalproposerCluster::read_range($primary->data_dir . "/pg_wal/$segname", 0, $flush_off);
+    ok(defined $local && substr($merged, 0, $flush_off) eq $local,
+        "the file keeps the local WAL beyond the commit LSN, up to $tl->{flush_lsn}");
+}
 $_->start for @sks[ 1, 2 ];
 ok(WalproposerCluster::finishes_within($waiting, 60), 'the waiting COMMIT returns once the quorum is back');
 
@@ -107,9 +132,8 @@ ok(WalproposerCluster::wait_replayed($standby, $sync_lsn),
 $standby->promote;
 ok(WalproposerCluster::status_within($standby, "state = 'elected'", 60),
     'the promoted standby is elected on the safekeepers');
-my ($returned) = WalproposerCluster::commit_returns_within($standby,
-    "INSERT INTO acked VALUES (100000, 'after promotion')", 30);
-ok($returned, 'a COMMIT on the new primary returns');
+ok(WalproposerCluster::commit_confirmed($standby, "INSERT INTO acked VALUES (100000, 'after promotion')", 30),
+    'a COMMIT on the new primary is confirmed');
 is($standby->safe_psql('postgres', "SELECT count(*) FROM acked WHERE id < 100000"), $acked,
     "all $acked acknowledged rows are on the new primary");
 
