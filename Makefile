@@ -231,6 +231,8 @@ install-safekeeper: build/safekeeper $(TOOL_SOURCES:tools/%.cpp=build/%)
 	@if [ -f scripts/walproposer-cluster ]; then \
 	  $(INSTALL_SCRIPT) scripts/walproposer-cluster '$(DESTDIR)$(bindir)/walproposer-cluster'; fi
 	$(INSTALL_SCRIPT) integrations/patroni/walproposer-patroni '$(DESTDIR)$(bindir)/walproposer-patroni'
+	$(MKDIR_P) '$(DESTDIR)$(datadir)/walproposer'
+	$(INSTALL_DATA) integrations/patroni/patroni.yml.in '$(DESTDIR)$(datadir)/walproposer/patroni.yml.in'
 
 # -------------------------------------------------------------------- tests
 .PHONY: test test-unit test-sim test-regress test-tap test-sanitize install-safekeeper format
