@@ -24,6 +24,8 @@ bench_reexec_unprivileged() { # "$0" "$@"
     mkdir -p "$copy/scripts"
     cp "$(dirname "$self")/../scripts/walproposer-cluster" "$copy/scripts/"
   fi
+  # The Patroni template and hook, for failover.sh --patroni.
+  [[ -d $(dirname "$self")/../integrations ]] && cp -r "$(dirname "$self")/../integrations" "$copy/"
   chown -R "$user" "$copy"
   cd /
   exec runuser -u "$user" -- env WP_BENCH_COPY="$copy" "$copy/bench/$(basename "$self")" "$@"
