@@ -136,6 +136,18 @@ end_load() {
   BENCH_PID=""
 }
 
+# The last lines: median and max of TIMES, what was lost; the exit status.
+summary() { # what-was-timed target
+  echo
+  if ((${#TIMES[@]} > 0)); then
+    read -r median max < <(printf '%s\n' "${TIMES[@]}" | sort -n | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2); print m, v[NR]}')
+    echo "failovers: ${#TIMES[@]} of $ROUNDS; $1: median $(fmt_ms "$median") s, max $(fmt_ms "$max") s ($2)"
+  fi
+  echo "acknowledged transactions: $ACKED_TOTAL, lost: $LOST_TOTAL (must be 0)"
+  ((SMOKE)) && echo "(smoke mode: the times are not meaningful)"
+  ((FAILED == 0 && LOST_TOTAL == 0 && ${#TIMES[@]} == ROUNDS))
+}
+
 # Patroni mode: the node that is the primary now ('' if none).
 ha_primary() { cluster_tool env 2>/dev/null | sed -nE 's/^# primary: ([a-z0-9]+) port.*/\1/p'; }
 # A COMMIT on NODE that the quorum confirmed (no warning, no error).
@@ -185,14 +197,7 @@ if ((PATRONI)); then
     printf 'round %2d: %s -> %s  first confirmed COMMIT %s s after the kill (pre_promote %s s)  acknowledged %d, lost %d  rejoin %s s\n' \
       "$r" "$old" "$new" "$(fmt_ms "$t")" "${hook:-?}" "$ACKED" "$LOST" "$(fmt_ms $(($(now_ms) - t_rejoin)))"
   done
-  echo
-  if ((${#TIMES[@]} > 0)); then
-    read -r median max < <(printf '%s\n' "${TIMES[@]}" | sort -n | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2); print m, v[NR]}')
-    echo "failovers: ${#TIMES[@]} of $ROUNDS; leader killed to first confirmed COMMIT: median $(fmt_ms "$median") s, max $(fmt_ms "$max") s (ttl $TTL s; target: under $((TTL + 5)) s)"
-  fi
-  echo "acknowledged transactions: $ACKED_TOTAL, lost: $LOST_TOTAL (must be 0)"
-  ((SMOKE)) && echo "(smoke mode: the times are not meaningful)"
-  ((FAILED == 0 && LOST_TOTAL == 0 && ${#TIMES[@]} == ROUNDS))
+  summary "leader killed to first confirmed COMMIT" "ttl $TTL s; target: under $((TTL + 5)) s"
   exit
 fi
 
@@ -226,11 +231,4 @@ for ((r = 1; r <= ROUNDS; r++)); do
     "$(fmt_ms $(($(now_ms) - t_rejoin)))"
 done
 
-echo
-if ((${#TIMES[@]} > 0)); then
-  read -r median max < <(printf '%s\n' "${TIMES[@]}" | sort -n | awk '{v[NR] = $1} END {m = (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2); print m, v[NR]}')
-  echo "failovers: ${#TIMES[@]} of $ROUNDS; decision to first confirmed COMMIT: median $(fmt_ms "$median") s, max $(fmt_ms "$max") s (target: median < 5 s)"
-fi
-echo "acknowledged transactions: $ACKED_TOTAL, lost: $LOST_TOTAL (must be 0)"
-((SMOKE)) && echo "(smoke mode: the times are not meaningful)"
-((FAILED == 0 && LOST_TOTAL == 0 && ${#TIMES[@]} == ROUNDS))
+summary "decision to first confirmed COMMIT" "target: median < 5 s"

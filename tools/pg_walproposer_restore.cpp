@@ -36,6 +36,7 @@
 
 #include "../safekeeper/storage/wal_format.h"
 #include "../src/pg/safekeeper_conn.h"
+#include "command_line.h"
 #include "../src/pg/wal_fetch.h"
 #include "walproposer/config.h"
 #include "walproposer/configuration.h"
@@ -130,55 +131,44 @@ std::optional<std::uint64_t> read_system_id(const std::string& pgdata, std::stri
 Options parse_options(int argc, char** argv) {
     Options options;
     std::vector<std::string> positional;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        auto value = [&](const char* name) -> std::string {
-            const std::string prefix = std::string(name) + "=";
-            if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-            if (i + 1 >= argc) usage_error(std::string("option ") + name + " needs a value");
-            return argv[++i];
-        };
-        auto is = [&](const char* long_name, const char* short_name = nullptr) {
-            const std::string l = long_name;
-            return arg == l || arg.rfind(l + "=", 0) == 0 || (short_name && arg == short_name);
-        };
-        if (arg == "--help" || arg == "-?" || arg == "-h") {
-            print_help();
+    for (wp::tools::ArgCursor args(argc, argv, usage_error); args.next();) {
+        const std::string& arg = args.arg();
+        if (args.handle_help_or_version(print_help, kProgram)) {
             std::exit(0);
-        } else if (arg == "--version" || arg == "-V") {
-            std::printf("%s %s\n", kProgram, wp::kVersion);
-            std::exit(0);
-        } else if (is("--safekeepers", "-s")) {
-            auto setting = wp::parse_safekeepers_setting(value("--safekeepers"));
+        } else if (args.is("--safekeepers", "-s")) {
+            auto setting = wp::parse_safekeepers_setting(args.value("--safekeepers"));
             if (!setting) usage_error("invalid --safekeepers: " + setting.message());
             if (setting->member_form)
                 for (const auto& m : setting->members) options.safekeepers.push_back(m.address);
             else
                 options.safekeepers = std::move(setting->addresses);
             if (options.safekeepers.empty()) usage_error("--safekeepers is empty");
-        } else if (is("--tenant-id")) {
-            auto id = wp::parse_hex_id(value("--tenant-id"));
+        } else if (args.is("--tenant-id")) {
+            auto id = wp::parse_hex_id(args.value("--tenant-id"));
             if (!id) usage_error("invalid --tenant-id: " + id.message());
             options.tenant_hex = *id;
-        } else if (is("--timeline-id")) {
-            auto id = wp::parse_hex_id(value("--timeline-id"));
+        } else if (args.is("--timeline-id")) {
+            auto id = wp::parse_hex_id(args.value("--timeline-id"));
             if (!id) usage_error("invalid --timeline-id: " + id.message());
             options.timeline_hex = *id;
-        } else if (is("--pgdata", "-D")) {
-            options.pgdata = value("--pgdata");
-        } else if (is("--conninfo")) {
-            auto conninfo = wp::pg::parse_safekeeper_conninfo(value("--conninfo"));
+        } else if (args.is("--pgdata", "-D")) {
+            options.pgdata = args.value("--pgdata");
+        } else if (args.is("--conninfo")) {
+            auto conninfo = wp::pg::parse_safekeeper_conninfo(args.value("--conninfo"));
             if (!conninfo) usage_error("invalid --conninfo: " + conninfo.message());
             options.conninfo = std::move(*conninfo);
-        } else if (is("--timeout", "-t")) {
-            const std::string text = value("--timeout");
+        } else if (args.is("--timeout", "-t")) {
+            const std::string text = args.value("--timeout");
             const auto v = parse_seconds(text);
-            if (!v) usage_error("invalid --timeout \"" + text + "\": expected seconds in (0, 3600]");
+            if (!v)
+                usage_error("invalid --timeout \"" + text + "\": expected seconds in (0, 3600]");
             options.timeout_seconds = *v;
-        } else if (is("--connect-timeout")) {
-            const std::string text = value("--connect-timeout");
+        } else if (args.is("--connect-timeout")) {
+            const std::string text = args.value("--connect-timeout");
             const auto v = parse_seconds(text);
-            if (!v) usage_error("invalid --connect-timeout \"" + text + "\": expected seconds in (0, 3600]");
+            if (!v)
+                usage_error("invalid --connect-timeout \"" + text +
+                            "\": expected seconds in (0, 3600]");
             // libpq takes whole seconds, at least 2.
             options.connect_timeout_seconds = std::max(2, static_cast<int>(*v + 0.999));
         } else if (arg == "--verbose" || arg == "-v") {
@@ -199,8 +189,8 @@ Options parse_options(int argc, char** argv) {
         std::string error;
         const auto id = read_system_id(options.pgdata, error);
         if (!id) {
-            std::fprintf(stderr, "%s: %s (give --tenant-id and --timeline-id, or --pgdata)\n", kProgram,
-                         error.c_str());
+            std::fprintf(stderr, "%s: %s (give --tenant-id and --timeline-id, or --pgdata)\n",
+                         kProgram, error.c_str());
             std::exit(1);
         }
         options.tenant_hex = options.timeline_hex = wp::default_id_from_system_id(*id);
@@ -227,9 +217,12 @@ std::optional<Request> parse_request(const std::string& name) {
         std::uint32_t tli = 0;
         for (int i = 0; i < 8; ++i) {
             const char c = name[static_cast<std::size_t>(i)];
-            if (!std::isxdigit(static_cast<unsigned char>(c)) || std::islower(static_cast<unsigned char>(c)))
+            if (!std::isxdigit(static_cast<unsigned char>(c)) ||
+                std::islower(static_cast<unsigned char>(c)))
                 return std::nullopt;
-            tli = tli * 16 + static_cast<std::uint32_t>(std::isdigit(static_cast<unsigned char>(c)) ? c - '0' : c - 'A' + 10);
+            tli = tli * 16 + static_cast<std::uint32_t>(std::isdigit(static_cast<unsigned char>(c))
+                                                            ? c - '0'
+                                                            : c - 'A' + 10);
         }
         if (tli < 2) return std::nullopt;
         r.history = true;
@@ -289,7 +282,8 @@ bool keep_local_tail(const Options& options, const std::string& name, std::vecto
         done += static_cast<std::size_t>(n);
     }
     ::close(fd);
-    if (done != local.size() || std::memcmp(local.data(), segment.data(), fetched) != 0) return false;
+    if (done != local.size() || std::memcmp(local.data(), segment.data(), fetched) != 0)
+        return false;
     std::memcpy(segment.data() + fetched, local.data() + fetched, segment.size() - fetched);
     return true;
 }
@@ -298,13 +292,15 @@ int restore(const Options& options) {
     const auto request = parse_request(options.file_name);
     if (!request) {
         if (options.verbose)
-            std::fprintf(stderr, "%s: %s: not a file the safekeepers serve\n", kProgram, options.file_name.c_str());
+            std::fprintf(stderr, "%s: %s: not a file the safekeepers serve\n", kProgram,
+                         options.file_name.c_str());
         return 1;
     }
     const Clock::time_point deadline =
-        Clock::now() + std::chrono::milliseconds(static_cast<long long>(options.timeout_seconds * 1000));
+        Clock::now() +
+        std::chrono::milliseconds(static_cast<long long>(options.timeout_seconds * 1000));
     std::vector<std::string> errors;
-    std::vector<char> best;           // the most complete partial segment so far
+    std::vector<char> best;  // the most complete partial segment so far
     wp::Lsn best_end = 0;
     std::size_t best_length = 0;  // bytes of `best` that came from a safekeeper
     std::string best_source;
@@ -313,7 +309,11 @@ int restore(const Options& options) {
             errors.push_back(address.to_string() + ": not tried (--timeout)");
             continue;
         }
-        wp::pg::WalFetchConnection source(address, wp::pg::WalFetchTarget{options.tenant_hex, options.timeline_hex, kProgram, options.connect_timeout_seconds, options.conninfo}, deadline);
+        wp::pg::WalFetchConnection source(
+            address,
+            wp::pg::WalFetchTarget{options.tenant_hex, options.timeline_hex, kProgram,
+                                   options.connect_timeout_seconds, options.conninfo},
+            deadline);
         if (!source.connect() || !source.identify()) {
             errors.push_back(source.name() + ": " + source.error());
             continue;
@@ -331,7 +331,8 @@ int restore(const Options& options) {
                 return 1;
             }
             if (options.verbose)
-                std::fprintf(stderr, "%s: %s from %s\n", kProgram, request->name.c_str(), source.name().c_str());
+                std::fprintf(stderr, "%s: %s from %s\n", kProgram, request->name.c_str(),
+                             source.name().c_str());
             return 0;
         }
         const std::uint32_t segsz = source.segment_size();
@@ -376,7 +377,8 @@ int restore(const Options& options) {
     if (!errors.empty()) {
         std::string text;
         for (const auto& e : errors) text += (text.empty() ? "" : "; ") + e;
-        std::fprintf(stderr, "%s: %s not restored: %s\n", kProgram, request->name.c_str(), text.c_str());
+        std::fprintf(stderr, "%s: %s not restored: %s\n", kProgram, request->name.c_str(),
+                     text.c_str());
     }
     return 1;
 }

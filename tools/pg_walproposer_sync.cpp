@@ -27,6 +27,7 @@
 
 #include "../src/pg/safekeeper_conn.h"
 #include "../src/pg/wait_bits.h"
+#include "command_line.h"
 #include "walproposer/config.h"
 #include "walproposer/configuration.h"
 #include "walproposer/timeline_key.h"
@@ -99,26 +100,12 @@ Options parse_options(int argc, char** argv) {
     Options options;
     std::string system_id;
     bool have_list = false;
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        auto value = [&](const char* name) -> std::string {
-            const std::string prefix = std::string(name) + "=";
-            if (arg.rfind(prefix, 0) == 0) return arg.substr(prefix.size());
-            if (i + 1 >= argc) usage_error(std::string("option ") + name + " needs a value");
-            return argv[++i];
-        };
-        auto is = [&](const char* long_name, const char* short_name = nullptr) {
-            const std::string l = long_name;
-            return arg == l || arg.rfind(l + "=", 0) == 0 || (short_name && arg == short_name);
-        };
-        if (arg == "--help" || arg == "-?" || arg == "-h") {
-            print_help();
+    for (wp::tools::ArgCursor args(argc, argv, usage_error); args.next();) {
+        const std::string& arg = args.arg();
+        if (args.handle_help_or_version(print_help, kProgram)) {
             std::exit(0);
-        } else if (arg == "--version" || arg == "-V") {
-            std::printf("%s %s\n", kProgram, wp::kVersion);
-            std::exit(0);
-        } else if (is("--safekeepers", "-s")) {
-            auto setting = wp::parse_safekeepers_setting(value("--safekeepers"));
+        } else if (args.is("--safekeepers", "-s")) {
+            auto setting = wp::parse_safekeepers_setting(args.value("--safekeepers"));
             if (!setting) usage_error("invalid --safekeepers: " + setting.message());
             if (setting->member_form) {
                 options.configuration.generation = 1;
@@ -128,22 +115,22 @@ Options parse_options(int argc, char** argv) {
                 options.safekeepers = std::move(setting->addresses);
             }
             have_list = true;
-        } else if (is("--tenant-id")) {
-            auto id = wp::parse_hex_id(value("--tenant-id"));
+        } else if (args.is("--tenant-id")) {
+            auto id = wp::parse_hex_id(args.value("--tenant-id"));
             if (!id) usage_error("invalid --tenant-id: " + id.message());
             options.tenant_hex = *id;
-        } else if (is("--timeline-id")) {
-            auto id = wp::parse_hex_id(value("--timeline-id"));
+        } else if (args.is("--timeline-id")) {
+            auto id = wp::parse_hex_id(args.value("--timeline-id"));
             if (!id) usage_error("invalid --timeline-id: " + id.message());
             options.timeline_hex = *id;
-        } else if (is("--conninfo")) {
-            auto conninfo = wp::pg::parse_safekeeper_conninfo(value("--conninfo"));
+        } else if (args.is("--conninfo")) {
+            auto conninfo = wp::pg::parse_safekeeper_conninfo(args.value("--conninfo"));
             if (!conninfo) usage_error("invalid --conninfo: " + conninfo.message());
             options.conninfo = std::move(*conninfo);
-        } else if (is("--system-id")) {
-            system_id = value("--system-id");
-        } else if (is("--timeout", "-t")) {
-            const std::string text = value("--timeout");
+        } else if (args.is("--system-id")) {
+            system_id = args.value("--system-id");
+        } else if (args.is("--timeout", "-t")) {
+            const std::string text = args.value("--timeout");
             char* end = nullptr;
             options.timeout_seconds = std::strtod(text.c_str(), &end);
             if (text.empty() || *end != '\0' || !(options.timeout_seconds > 0) ||
