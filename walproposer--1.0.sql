@@ -20,7 +20,8 @@ CREATE FUNCTION walproposer_status(
     OUT timeline_id text,
     OUT generation bigint,
     OUT members text,
-    OUT new_members text)
+    OUT new_members text,
+    OUT commit_wait_seconds double precision)
 RETURNS record
 AS 'MODULE_PATHNAME', 'walproposer_status'
 LANGUAGE C STRICT VOLATILE;

@@ -188,6 +188,20 @@ void Driver::execute(wp::ProposerOutput&& output, wp::TimeMs now) {
     for (const auto& [index, reason] : send_failures) lost(index, reason, now);
 }
 
+std::optional<std::string> Driver::commit_wait_update(wp::TimeMs now, wp::Lsn oldest_waiter) {
+    const wp::ProposerStatus s = proposer_->status();
+    std::vector<std::string> addresses;
+    for (std::size_t i = 0; i < s.acceptors.size(); ++i) {
+        std::string name = address_of(i).to_string();
+        // The latest reason a connection failed, as the status view shows it.
+        if (s.acceptors[i].last_error.empty() && i < last_logged_error_.size() &&
+            !last_logged_error_[i].empty() && s.acceptors[i].state != wp::AcceptorConnState::kStreaming)
+            name += " [" + last_logged_error_[i] + "]";
+        addresses.push_back(std::move(name));
+    }
+    return commit_wait_.update(now, oldest_waiter, s, addresses);
+}
+
 void Driver::fill_status(SharedStatus* status, wp::Lsn local_flush_lsn) const {
     const wp::ProposerStatus s = proposer_->status();
     copy_text(status->state, sizeof status->state, wp::to_string(s.state));

@@ -10,6 +10,7 @@
 // emitted with elog at LOG/WARNING level, which returns normally.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -19,6 +20,7 @@
 #include "safekeeper_conn.h"
 #include "shared_status.h"
 #include "wal_source.h"
+#include "walproposer/commit_wait.h"
 #include "walproposer/config.h"
 #include "walproposer/proposer.h"
 
@@ -102,6 +104,14 @@ public:
     // reason), so the caller keeps its last message otherwise.
     void fill_status(SharedStatus* status, wp::Lsn local_flush_lsn) const;
 
+    // Feeds the commit-wait monitor (walproposer/commit_wait.h) with the
+    // lowest LSN a COMMIT waits for; returns the log line to write, if any.
+    std::optional<std::string> commit_wait_update(wp::TimeMs now, wp::Lsn oldest_waiter);
+    // When the current wait for the quorum began (0: no COMMIT waits).
+    wp::TimeMs commit_wait_since() const {
+        return commit_wait_.waiting() ? std::max<wp::TimeMs>(1, commit_wait_.waiting_since()) : 0;
+    }
+
 private:
     void execute(wp::ProposerOutput&& output, wp::TimeMs now);
     void connect(std::size_t index, wp::TimeMs now);
@@ -119,6 +129,7 @@ private:
     std::vector<std::unique_ptr<SafekeeperConnection>> connections_;
     std::vector<wp::TimeMs> connect_started_at_;
     std::vector<std::string> last_logged_error_;
+    wp::CommitWaitMonitor commit_wait_;
     std::vector<std::vector<std::uint8_t>> inbox_;
     bool healthy_ = true;
     std::string fatal_error_;

@@ -38,6 +38,9 @@ struct SharedStatus {
     std::uint64_t local_flush_lsn;  // primary's GetFlushRecPtr() as last seen
     std::uint64_t truncate_lsn;
     char message[kStatusTextSize];  // last notable event (e.g. the superseded reason)
+    // When COMMITs began to wait beyond the quorum's commit LSN (a
+    // TimestampTz; 0 when none waits).
+    std::int64_t commit_wait_since;
     // Membership (member form of walproposer.safekeepers; generation 0 and
     // empty texts for the legacy list): "{id=host:port,...}".
     std::uint32_t configuration_generation;

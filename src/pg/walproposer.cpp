@@ -10,6 +10,7 @@ extern "C" {
 #include "access/xlog.h"
 #include "postmaster/bgworker.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/pg_lsn.h"
 }
 
@@ -157,8 +158,8 @@ Datum walproposer_status(PG_FUNCTION_ARGS) {
         elog(ERROR, "walproposer_status: return type must be a row type");
     tupdesc = BlessTupleDesc(tupdesc);
 
-    Datum values[13];
-    bool nulls[13] = {};
+    Datum values[14];
+    bool nulls[14] = {};
     values[0] = CStringGetTextDatum(status.state);
     values[1] = Int64GetDatum(static_cast<int64>(status.term));
     values[2] = lsn_or_null(status.commit_lsn, &nulls[2]);
@@ -181,6 +182,10 @@ Datum walproposer_status(PG_FUNCTION_ARGS) {
     nulls[11] = status.members[0] == '\0';
     values[12] = CStringGetTextDatum(status.new_members);
     nulls[12] = status.new_members[0] == '\0';
+    // How long COMMITs have waited for the quorum (NULL: none waits).
+    values[13] = Float8GetDatum(
+        static_cast<double>(GetCurrentTimestamp() - status.commit_wait_since) / 1e6);
+    nulls[13] = status.commit_wait_since == 0 || status.worker_pid == 0;
     HeapTuple tuple = heap_form_tuple(tupdesc, values, nulls);
     PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }

@@ -141,6 +141,41 @@ void start_driver(DriverInputs& inputs) {
     wp::pg::worker_status_set_message(nullptr, "");
 }
 
+// Says in the log when COMMITs wait for a quorum that is not there, and
+// publishes since when (walproposer/commit_wait.h: the first line after 5 s,
+// then every 30 s, and one when they are confirmed again).
+void report_commit_wait() {
+    static std::int64_t published_since = 0;
+    const XLogRecPtr oldest_waiter = wp::pg::worker_syncrep_oldest_waiter();
+    char line[2048];
+    line[0] = '\0';
+    wp::TimeMs since = 0;
+    const wp::TimeMs now = now_ms();
+    char errbuf[kErrorBufferSize];
+    if (!run_cxx(
+            [&] {
+                const std::optional<std::string> text = g_driver->commit_wait_update(now, oldest_waiter);
+                if (text) snprintf(line, sizeof line, "%s", text->c_str());
+                since = g_driver->commit_wait_since();
+            },
+            errbuf, sizeof errbuf))
+        fatal_from_driver("proposer failed", errbuf);
+    if (line[0] != '\0') {
+        if (since != 0)
+            ereport(WARNING, (errmsg("walproposer: %s", line),
+                              errhint("See \"Waiting COMMITs\" in the walproposer operations guide; "
+                                      "cancelling a waiting COMMIT leaves it committed locally only.")));
+        else
+            ereport(LOG, (errmsg("walproposer: %s", line)));
+    }
+    const std::int64_t since_ts = since == 0 ? 0 : GetCurrentTimestamp() - (now - since) * 1000;
+    // Re-publish only when the wait starts or ends (the start stays put).
+    if ((since_ts == 0) != (published_since == 0)) {
+        wp::pg::worker_status_set_commit_wait_since(since_ts);
+        published_since = since_ts;
+    }
+}
+
 }  // namespace
 
 void walproposer_worker_main(Datum) {
@@ -246,6 +281,7 @@ void walproposer_worker_main(Datum) {
                 wp::pg::worker_slot_apply_hot_standby_feedback(feedback.xmin, feedback.catalog_xmin);
             }
             wp::pg::worker_status_publish(*g_driver, local_flush);
+            report_commit_wait();
             safekeeper_count = static_cast<int>(g_driver->safekeeper_count());
             for (int i = 0; i < safekeeper_count; ++i)
                 sockets[i] = g_driver->wait_socket(static_cast<std::size_t>(i));

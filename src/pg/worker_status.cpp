@@ -72,11 +72,19 @@ void worker_status_publish(const Driver& driver, XLogRecPtr local_flush) {
     SpinLockRelease(&status->mutex);
 }
 
+void worker_status_set_commit_wait_since(std::int64_t since_timestamptz) {
+    SharedStatus* status = shared_status();
+    SpinLockAcquire(&status->mutex);
+    status->commit_wait_since = since_timestamptz;
+    SpinLockRelease(&status->mutex);
+}
+
 void worker_status_clear_at_exit(int, Datum) {
     SharedStatus* status = shared_status();
     SpinLockAcquire(&status->mutex);
     status->worker_pid = 0;
     snprintf(status->state, sizeof status->state, "stopped");
+    status->commit_wait_since = 0;
     SpinLockRelease(&status->mutex);
 }
 

@@ -29,6 +29,9 @@ void worker_status_set_idle(const char* message);
 // safekeeper) and this process's pid. The message is replaced only when the
 // driver has one (a superseded proposer's reason); otherwise the last
 // message stays. Keeps the previous status if the driver runs out of memory.
+// Publishes when COMMITs began to wait (0: none waits).
+void worker_status_set_commit_wait_since(std::int64_t since_timestamptz);
+
 void worker_status_publish(const Driver& driver, XLogRecPtr local_flush);
 
 // on_shmem_exit callback: no worker (pid 0), state "stopped".

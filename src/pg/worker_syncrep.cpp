@@ -3,6 +3,9 @@ extern "C" {
 #include "postgres.h"
 
 #include "replication/syncrep.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
 #include "replication/walsender.h"
 #include "replication/walsender_private.h"
 #include "storage/spin.h"
@@ -40,6 +43,21 @@ void worker_syncrep_publish_commit_lsn(XLogRecPtr commit_lsn, XLogRecPtr sent_ls
     MyWalSnd->replyTime = GetCurrentTimestamp();
     SpinLockRelease(&MyWalSnd->mutex);
     if (changed) SyncRepReleaseWaiters();
+}
+
+XLogRecPtr worker_syncrep_oldest_waiter() {
+    XLogRecPtr oldest = InvalidXLogRecPtr;
+    LWLockAcquire(SyncRepLock, LW_SHARED);
+    for (int mode = 0; mode < NUM_SYNC_REP_WAIT_MODE; ++mode) {
+        // Each queue is ordered by LSN: its head waits for the lowest one.
+        SHM_QUEUE* queue = &WalSndCtl->SyncRepQueue[mode];
+        PGPROC* head = reinterpret_cast<PGPROC*>(
+            SHMQueueNext(queue, queue, offsetof(PGPROC, syncRepLinks)));
+        if (head != nullptr && (oldest == InvalidXLogRecPtr || head->waitLSN < oldest))
+            oldest = head->waitLSN;
+    }
+    LWLockRelease(SyncRepLock);
+    return oldest;
 }
 
 }  // namespace wp::pg

@@ -32,4 +32,8 @@ void worker_syncrep_reload_config();
 // waiting for it.
 void worker_syncrep_publish_commit_lsn(XLogRecPtr commit_lsn, XLogRecPtr sent_lsn);
 
+// The lowest LSN a backend waits for in any synchronous-replication queue
+// (InvalidXLogRecPtr when none waits). Takes SyncRepLock in shared mode.
+XLogRecPtr worker_syncrep_oldest_waiter();
+
 }  // namespace wp::pg
