@@ -157,6 +157,12 @@ $(B)/obj/test/chaos/chaos_relay.o: test/chaos/chaos_relay.cpp
 $(B)/chaos-relay: $(B)/obj/test/chaos/chaos_relay.o
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^
 
+# TEST ONLY: an LD_PRELOAD library that makes chosen host names resolve
+# slowly or never (test/preload/slow_getaddrinfo.cpp). Never installed.
+$(B)/libwp-slow-getaddrinfo.so: test/preload/slow_getaddrinfo.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -fPIC -shared -o $@ $< -ldl
+
 # -------------------------------------------------------------------- tests
 # Unit tests build messages with brace lists that leave trailing fields (the
 # configuration fields of protocol version 4) at their defaults.
@@ -168,8 +174,8 @@ $(B)/obj/test/unit/%.o: test/unit/%.cpp
 
 # They also link the extension's libpq-only connection code (the tools'
 # object of src/pg/safekeeper_conn.cpp: no server header) for its pure
-# functions (test_pg_conninfo.cpp).
-$(B)/unit_tests: $(UNIT_OBJS) $(B)/obj/tools/safekeeper_conn.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
+# functions (test_pg_conninfo.cpp), and its name resolver.
+$(B)/unit_tests: $(UNIT_OBJS) $(B)/obj/tools/safekeeper_conn.o $(B)/obj/tools/name_resolver.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS) -L$(PG_LIBDIR) -lpq
 
 SIM_SOURCES := $(sort $(wildcard test/sim/*.cpp))
@@ -183,7 +189,8 @@ $(B)/wpsim: $(SIM_OBJS) $(B)/libwptestsupport.a $(B)/libwpcore.a
 
 # Command-line tools: tools/NAME.cpp is one program, $(B)/NAME, linked with
 # the core and libpq. src/pg/safekeeper_conn.cpp uses libpq only (no server
-# header), so the tools share the extension's connection code.
+# header) and src/pg/name_resolver.cpp neither, so the tools share the
+# extension's connection code.
 PG_INCLUDEDIR := $(shell $(PG_CONFIG) --includedir)
 TOOL_SOURCES := $(sort $(wildcard tools/*.cpp))
 TOOL_BINS := $(TOOL_SOURCES:tools/%.cpp=$(B)/%)
@@ -193,7 +200,10 @@ $(B)/obj/tools/%.o: tools/%.cpp
 $(B)/obj/tools/safekeeper_conn.o: src/pg/safekeeper_conn.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -isystem $(PG_INCLUDEDIR) -c -o $@ $<
-$(TOOL_BINS): $(B)/%: $(B)/obj/tools/%.o $(B)/obj/tools/safekeeper_conn.o $(B)/libwpcore.a
+$(B)/obj/tools/name_resolver.o: src/pg/name_resolver.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
+$(TOOL_BINS): $(B)/%: $(B)/obj/tools/%.o $(B)/obj/tools/safekeeper_conn.o $(B)/obj/tools/name_resolver.o $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $(filter-out $(B)/libwpcore.a,$^) $(B)/libwpcore.a -L$(PG_LIBDIR) -lpq
 # The restore tool: its libpq replication client, and the safekeeper's WAL
 # segment naming (storage/wal_format).
@@ -216,9 +226,9 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(
 -include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(TS_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
          $(B)/obj/test/chaos/chaos_relay.d \
          $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
-         $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d $(B)/obj/tools/wal_fetch.d
+         $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d $(B)/obj/tools/name_resolver.d $(B)/obj/tools/wal_fetch.d
 
-all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/chaos-relay $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
+all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/chaos-relay $(B)/libwp-slow-getaddrinfo.so $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
      $(TOOL_BINS)
 
 # ----------------------------------------------------------------- install

@@ -288,14 +288,24 @@ private:
         if (!status.ok()) lost(index, status.message(), now);
     }
 
+    // Moves resolving connections on and gives up on those that take too
+    // long to connect (libpq's connect_timeout does not apply here).
     void expire_connects(wp::TimeMs now) {
+        using State = wp::pg::SafekeeperConnection::State;
         for (std::size_t i = 0; i < connections_.size(); ++i) {
+            if (const wp::Status status = connections_[i]->advance(); !status.ok()) {
+                lost(i, status.message(), now);
+                continue;
+            }
             const auto state = connections_[i]->state();
-            if ((state == wp::pg::SafekeeperConnection::State::kConnecting ||
-                 state == wp::pg::SafekeeperConnection::State::kStartingPush) &&
+            if ((state == State::kResolving || state == State::kConnecting ||
+                 state == State::kStartingPush) &&
                 now - connect_started_at_[i] > kConnectTimeoutMs) {
                 connections_[i]->close();
-                lost(i, "connection timed out", now);
+                lost(i,
+                     state == State::kResolving ? "connection timed out resolving its host name"
+                                                : "connection timed out",
+                     now);
             }
         }
     }

@@ -1,5 +1,8 @@
 extern "C" {
 #include "postgres.h"
+
+#include "miscadmin.h"
+#include "storage/latch.h"
 }
 
 #include <algorithm>
@@ -17,6 +20,12 @@ namespace {
 void copy_text(char* dest, std::size_t size, const std::string& text) {
     snprintf(dest, size, "%s", text.c_str());
 }
+
+// Called on a name resolver's thread when a safekeeper's host name is
+// resolved: wakes the worker's loop. SetLatch only sets a flag and writes to
+// the latch's self-pipe (it is safe in a signal handler), so it is safe from
+// another thread too.
+void wake_worker_loop() { SetLatch(MyLatch); }
 
 }  // namespace
 
@@ -89,15 +98,24 @@ void Driver::on_wal_available(wp::Lsn local_flush_lsn, wp::TimeMs now) {
 }
 
 void Driver::on_tick(wp::TimeMs now) {
-    // libpq's connect_timeout does not apply to non-blocking connects.
     for (std::size_t i = 0; i < connections_.size(); ++i) {
-        const auto state = connections_[i]->state();
-        if ((state == SafekeeperConnection::State::kConnecting ||
+        auto& connection = *connections_[i];
+        if (wp::Status status = connection.advance(); !status.ok()) {
+            lost(i, status.message(), now);
+            continue;
+        }
+        // libpq's connect_timeout does not apply to non-blocking connects.
+        const auto state = connection.state();
+        if ((state == SafekeeperConnection::State::kResolving ||
+             state == SafekeeperConnection::State::kConnecting ||
              state == SafekeeperConnection::State::kStartingPush) &&
             now - connect_started_at_[i] > static_cast<wp::TimeMs>(settings_.connect_timeout_ms)) {
-            connections_[i]->close();
+            connection.close();
             lost(i, "connection timed out after " + std::to_string(settings_.connect_timeout_ms) +
-                        " ms",
+                        " ms" +
+                        (state == SafekeeperConnection::State::kResolving
+                             ? " resolving its host name"
+                             : ""),
                  now);
         }
     }
@@ -143,7 +161,8 @@ void Driver::connect(std::size_t index, wp::TimeMs now) {
     connect_started_at_[index] = now;
     wp::Status status = connections_[index]->start(
         PushTarget{address.host, address.port, settings_.application_name, settings_.tenant_hex,
-                   settings_.timeline_hex, "", settings_.extra_conninfo});
+                   settings_.timeline_hex, "", settings_.extra_conninfo},
+        wake_worker_loop);
     if (!status.ok()) lost(index, status.message(), now);
 }
 

@@ -30,6 +30,9 @@ SafekeeperConnection::~SafekeeperConnection() { close(); }
 void SafekeeperConnection::close() {
     if (conn_) PQfinish(conn_);
     conn_ = nullptr;
+    lookup_.reset();  // an abandoned lookup finishes on its own thread
+    pending_keywords_.clear();
+    pending_values_.clear();
     state_ = State::kClosed;
     connect_wants_write_ = false;
     output_pending_ = false;
@@ -42,7 +45,60 @@ wp::Status SafekeeperConnection::fail(const std::string& what) {
 }
 
 wp::Status SafekeeperConnection::start(const std::vector<std::string>& keywords,
-                                       const std::vector<std::string>& values) {
+                                       const std::vector<std::string>& values, void (*wake)()) {
+    close();
+    std::string host;
+    std::string port = "5432";
+    bool has_hostaddr = false;
+    for (std::size_t i = 0; i < keywords.size() && i < values.size(); ++i) {
+        if (keywords[i] == "host") host = values[i];
+        if (keywords[i] == "port") port = values[i];
+        if (keywords[i] == "hostaddr" && !values[i].empty()) has_hostaddr = true;
+    }
+    if (has_hostaddr || host_needs_no_lookup(host) || host.find(',') != std::string::npos)
+        return connect_now(keywords, values);
+    unsigned long port_number = 0;
+    try {
+        port_number = std::stoul(port);
+    } catch (const std::exception&) {
+        return wp::Status::error("invalid port \"" + port + "\"");
+    }
+    if (port_number == 0 || port_number > 65535)
+        return wp::Status::error("invalid port \"" + port + "\"");
+    lookup_ = resolve_host_async(host, static_cast<std::uint16_t>(port_number), wake);
+    pending_keywords_ = keywords;
+    pending_values_ = values;
+    state_ = State::kResolving;
+    return advance();  // a lookup that could not start is already done
+}
+
+wp::Status SafekeeperConnection::advance() {
+    if (state_ != State::kResolving || !lookup_->done()) return wp::Status();
+    const std::string error = lookup_->error();
+    if (!error.empty()) {
+        close();
+        return wp::Status::error("cannot connect: " + error);
+    }
+    // One "host" entry per address, so libpq tries each in turn and still
+    // knows the name each one stands for.
+    const std::string addresses = lookup_->addresses();
+    std::string host_list;
+    for (std::size_t i = 0, n = 1 + std::count(addresses.begin(), addresses.end(), ','); i < n; ++i) {
+        for (std::size_t k = 0; k < pending_keywords_.size(); ++k)
+            if (pending_keywords_[k] == "host")
+                host_list += (i ? "," : "") + pending_values_[k];
+    }
+    std::vector<std::string> keywords = std::move(pending_keywords_);
+    std::vector<std::string> values = std::move(pending_values_);
+    for (std::size_t k = 0; k < keywords.size(); ++k)
+        if (keywords[k] == "host") values[k] = host_list;
+    keywords.emplace_back("hostaddr");
+    values.push_back(addresses);
+    return connect_now(keywords, values);
+}
+
+wp::Status SafekeeperConnection::connect_now(const std::vector<std::string>& keywords,
+                                             const std::vector<std::string>& values) {
     close();
     std::vector<const char*> k, v;
     for (const auto& s : keywords) k.push_back(s.c_str());
@@ -140,20 +196,21 @@ ConninfoPairs push_conninfo(const PushTarget& target) {
     return pairs;
 }
 
-wp::Status SafekeeperConnection::start(const PushTarget& target) {
+wp::Status SafekeeperConnection::start(const PushTarget& target, void (*wake)()) {
     std::vector<std::string> keywords, values;
     for (auto& [keyword, value] : push_conninfo(target)) {
         keywords.push_back(std::move(keyword));
         values.push_back(std::move(value));
     }
-    return start(keywords, values);
+    return start(keywords, values, wake);
 }
 
 int SafekeeperConnection::socket() const { return conn_ ? PQsocket(conn_) : -1; }
 
 int SafekeeperConnection::wanted_events() const {
     switch (state_) {
-        case State::kClosed: return 0;
+        case State::kClosed:
+        case State::kResolving: return 0;
         case State::kConnecting: return connect_wants_write_ ? kWaitWritable : kWaitReadable;
         case State::kStartingPush:
         case State::kStreaming:
@@ -199,7 +256,8 @@ wp::Status SafekeeperConnection::on_ready(std::vector<std::vector<std::uint8_t>>
                                           bool& became_streaming) {
     became_streaming = false;
     switch (state_) {
-        case State::kClosed: return wp::Status();
+        case State::kClosed:
+        case State::kResolving: return wp::Status();
         case State::kConnecting: {
             const PostgresPollingStatusType poll = PQconnectPoll(conn_);
             if (poll == PGRES_POLLING_FAILED) return fail("cannot connect");

@@ -2,20 +2,28 @@
 // safekeeper, carrying the proposer protocol inside CopyBoth.
 //
 // Life cycle (states):
-//   kClosed --start()--> kConnecting --PQconnectPoll ok--> kStartingPush
+//   kClosed --start(), numeric address--> kConnecting
+//   kClosed --start(), host name--> kResolving --advance(), resolved--> kConnecting
+//   kConnecting --PQconnectPoll ok--> kStartingPush
 //   kStartingPush --COPY_BOTH result--> kStreaming
 //   any --error / close()--> kClosed
 // The worker waits on socket() for the events wanted_events() names and
-// calls on_ready(); nothing here blocks. libpq never raises PostgreSQL
+// calls on_ready(), and calls advance() on every loop pass (a connection
+// that is resolving has no socket yet); nothing here blocks: a host name is
+// resolved on another thread (name_resolver.h) and libpq is then given its
+// numeric addresses as "hostaddr", with the name as "host" (for TLS
+// verification and the password file). libpq never raises PostgreSQL
 // errors, so these calls are safe anywhere. Owned by the worker's driver;
 // single-threaded.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "name_resolver.h"
 #include "walproposer/result.h"
 
 typedef struct pg_conn PGconn;
@@ -61,7 +69,7 @@ ConninfoPairs push_conninfo(const PushTarget& target);
 
 class SafekeeperConnection {
 public:
-    enum class State { kClosed, kConnecting, kStartingPush, kStreaming };
+    enum class State { kClosed, kResolving, kConnecting, kStartingPush, kStreaming };
 
     SafekeeperConnection() = default;
     ~SafekeeperConnection();
@@ -69,11 +77,19 @@ public:
     SafekeeperConnection& operator=(const SafekeeperConnection&) = delete;
 
     // Begins connecting with libpq keywords/values (already complete).
+    // When they name a "host" that is not a numeric address and no
+    // "hostaddr", the connection first resolves it (kResolving); `wake`, if
+    // not null, is called from the resolving thread when the answer is in
+    // (see resolve_host_async).
     wp::Status start(const std::vector<std::string>& keywords,
-                     const std::vector<std::string>& values);
+                     const std::vector<std::string>& values, void (*wake)() = nullptr);
     // Begins connecting to `target`, for START_WAL_PUSH on its timeline,
     // with push_conninfo(target).
-    wp::Status start(const PushTarget& target);
+    wp::Status start(const PushTarget& target, void (*wake)() = nullptr);
+    // Moves a resolving connection on once its host name is resolved (to
+    // kConnecting, or to kClosed with the resolver's error); otherwise does
+    // nothing. Never blocks.
+    wp::Status advance();
     void close();
 
     State state() const { return state_; }
@@ -96,7 +112,14 @@ private:
     wp::Status flush_output();
     wp::Status read_copy_data(std::vector<std::vector<std::uint8_t>>& inbox);
 
+    wp::Status connect_now(const std::vector<std::string>& keywords,
+                           const std::vector<std::string>& values);
+
     PGconn* conn_ = nullptr;
+    // While kResolving: the lookup, and the keywords/values to connect with.
+    std::shared_ptr<NameLookup> lookup_;
+    std::vector<std::string> pending_keywords_;
+    std::vector<std::string> pending_values_;
     State state_ = State::kClosed;
     bool connect_wants_write_ = false;
     bool output_pending_ = false;
