@@ -165,3 +165,65 @@ EOF
 bench_describe_machine() {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), disk $(df -h "${1:-/tmp}" | awk 'NR==2 {print $1}') ($(stat -f -c %T "${1:-/tmp}")), $(date -u '+%Y-%m-%d')"
 }
+
+# ------------------------------------------------------------ CPU accounting
+# CPU time per process group, from /proc (ticks of CLK_TCK), so each
+# benchmark can say what a committed transaction costs whom:
+#   walsender      the primary's walsenders (setup pgsync; none in wp)
+#   proposer       the walproposer background worker
+#   backends       client backends, alive or exited (the postmaster's
+#                  reaped-children time holds the exited ones)
+#   postgres       the postmaster and its other processes (checkpointer,
+#                  WAL writer, ...)
+#   pg_receivewal  the three receivers (setup pgsync)
+#   safekeeper     the three safekeepers, all their threads (setup wp)
+#   machine        every CPU's busy time (/proc/stat), the load generator
+#                  included
+CLK_TCK=$(getconf CLK_TCK)
+
+# bench_cpu_sample DATADIR: prints "GROUP TICKS" lines for the setup whose
+# primary runs in DATADIR (BENCH_PIDS are its other processes).
+bench_cpu_sample() {
+  local pm pid line ppid ticks cmd group comm b
+  pm=$(head -1 "$1/postmaster.pid")
+  local -a f
+  for pid in /proc/[0-9]*; do
+    pid=${pid#/proc/}
+    read -r line <"/proc/$pid/stat" 2>/dev/null || continue
+    read -ra f <<<"${line##*) }"
+    ppid=${f[1]}
+    ticks=$((f[11] + f[12]))
+    if [[ $pid == "$pm" ]]; then
+      echo "postgres $ticks"
+      echo "backends $((f[13] + f[14]))"
+    elif [[ $ppid == "$pm" ]]; then
+      cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+      case $cmd in
+        *walsender*) group=walsender ;;
+        *walproposer*) group=proposer ;;
+        *"[local]"* | *127.0.0.1*) group=backends ;;
+        *) group=postgres ;;
+      esac
+      echo "$group $ticks"
+    else
+      for b in "${BENCH_PIDS[@]}"; do
+        [[ $b == "$pid" ]] || continue
+        comm=${line#*(}
+        echo "${comm%%)*} $ticks"
+      done
+    fi
+  done
+  awk '$1 == "cpu" {print "machine", $2 + $3 + $4 + $7 + $8}' /proc/stat
+}
+
+# bench_cpu_seconds BEFORE AFTER GROUP...: CPU seconds the groups used
+# between two samples (files written by bench_cpu_sample).
+bench_cpu_seconds() {
+  local before=$1 after=$2
+  shift 2
+  awk -v groups=" $* " -v hz="$CLK_TCK" '
+    index(groups, " " $1 " ") == 0 { next }
+    FNR == NR { sum -= $2; next }
+    { sum += $2 }
+    END { printf "%.3f", sum / hz }' "$before" "$after"
+}

@@ -5,8 +5,12 @@
 #   (b) pgsync   PostgreSQL's quorum commit ANY 2 (r1,r2,r3) to three
 #                `pg_receivewal --synchronous --slot`
 #   (c) wp       walproposer with 3 safekeepers
-# Prints TPS, average and p99 latency per setup, and the ratios c/b and c/a
-# (targets, docs/benchmarks.md: c/b >= 1.2, c/a >= 0.75).
+# Prints TPS, average, p50 and p99 latency per setup, the ratios c/b and
+# c/a (targets, docs/benchmarks.md: c/b >= 1.2, c/a >= 0.75), and the CPU
+# seconds per 1,000 committed transactions of every process involved (from
+# /proc; lib.sh, "CPU accounting"), with the ratio of what replication costs
+# in c (worker + safekeepers) to b (walsenders + pg_receivewals), target
+# <= 0.70. The last lines, "result: KEY VALUE", are for bench/compare.sh.
 #
 #   bench/pgbench_quorum.sh [--smoke] [--duration SEC] [--clients N] [--scale N] [--dir DIR]
 #
@@ -38,10 +42,11 @@ done
 bench_check_installed
 [[ -n $DIR ]] || DIR=$(mktemp -d /tmp/wp-pgbench.XXXXXX)
 mkdir -p "$DIR"
-declare -A TPS AVG P99
+declare -A TPS AVG P50 P99 TXNS CPU
+CPU_GROUPS=(walsender pg_receivewal proposer safekeeper backends postgres machine)
 trap 'bench_cleanup; [[ -n ${WP_BENCH_COPY:-} ]] && rm -rf "$WP_BENCH_COPY"' EXIT
 
-# run_setup MODE: sets TPS[MODE], AVG[MODE], P99[MODE]
+# run_setup MODE: sets TPS, AVG, P50, P99, TXNS [MODE] and CPU[MODE,GROUP]
 run_setup() {
   local mode=$1 dir=$DIR/$1
   rm -rf "$dir"
@@ -50,18 +55,36 @@ run_setup() {
   "$BINDIR/pgbench" -h "$SOCKDIR" -p "$PGPORT_PRIMARY" -i -s "$SCALE" -q postgres >"$dir/init.log" 2>&1 ||
     { cat "$dir/init.log" >&2; return 1; }
   sql "CHECKPOINT" >/dev/null
+  bench_cpu_sample "$dir/data" >"$dir/cpu.before"
   (cd "$dir" && "$BINDIR/pgbench" -h "$SOCKDIR" -p "$PGPORT_PRIMARY" -N -c "$CLIENTS" -j 2 -T "$DURATION" \
     -l --log-prefix=txn postgres >"$dir/pgbench.log" 2>&1) ||
     { cat "$dir/pgbench.log" >&2; return 1; }
-  local tps avg p99
+  bench_cpu_sample "$dir/data" >"$dir/cpu.after"
+  local tps avg txns p50 p99 g
   tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$dir/pgbench.log" | head -1)
   avg=$(sed -nE 's/^latency average = ([0-9.]+) ms.*/\1/p' "$dir/pgbench.log")
+  txns=$(sed -nE 's/^number of transactions actually processed: ([0-9]+).*/\1/p' "$dir/pgbench.log")
   # per-transaction log: client_id transaction_no time(us) script_no epoch us
-  p99=$(cat "$dir"/txn.* | awk '{print $3}' | sort -n | awk '{v[NR] = $1} END {i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", v[i] / 1000}')
+  read -r p50 p99 < <(cat "$dir"/txn.* | awk '{print $3}' | sort -n |
+    awk '{v[NR] = $1} END {i = int(NR * 0.50); if (i < 1) i = 1; j = int(NR * 0.99); if (j < 1) j = 1;
+                           printf "%.2f %.2f\n", v[i] / 1000, v[j] / 1000}')
   rm -f "$dir"/txn.*
   bench_cleanup
-  [[ -n $tps && -n $avg && -n $p99 ]] || { echo "bench: no result from setup $mode (see $dir/pgbench.log)" >&2; return 1; }
-  TPS[$mode]=$tps AVG[$mode]=$avg P99[$mode]=$p99
+  [[ -n $tps && -n $avg && -n $p99 && -n $txns && $txns -gt 0 ]] ||
+    { echo "bench: no result from setup $mode (see $dir/pgbench.log)" >&2; return 1; }
+  TPS[$mode]=$tps AVG[$mode]=$avg P50[$mode]=$p50 P99[$mode]=$p99 TXNS[$mode]=$txns
+  for g in "${CPU_GROUPS[@]}"; do
+    CPU[$mode,$g]=$(awk -v s="$(bench_cpu_seconds "$dir/cpu.before" "$dir/cpu.after" "$g")" -v n="$txns" \
+      'BEGIN {printf "%.3f", s * 1000 / n}')
+  done
+}
+
+# per_1000 MODE GROUP...: CPU seconds per 1,000 transactions of the groups.
+per_1000() {
+  local mode=$1 g sum=0
+  shift
+  for g in "$@"; do sum=$(awk -v a="$sum" -v b="${CPU[$mode,$g]}" 'BEGIN {printf "%.3f", a + b}'); done
+  echo "$sum"
 }
 
 echo "pgbench -N: $CLIENTS clients, scale $SCALE, ${DURATION}s per setup, synchronous_commit = on"
@@ -70,14 +93,43 @@ for mode in local pgsync wp; do
   run_setup "$mode" || exit 1
 done
 
-printf '\n%-44s %10s %10s %10s\n' setup tps "avg ms" "p99 ms"
-printf "%-44s %10.1f %10s %10s\n" "(a) local fsync only" "${TPS[local]}" "${AVG[local]}" "${P99[local]}"
-printf "%-44s %10.1f %10s %10s\n" "(b) PostgreSQL ANY 2 of 3 pg_receivewal" "${TPS[pgsync]}" "${AVG[pgsync]}" "${P99[pgsync]}"
-printf "%-44s %10.1f %10s %10s\n" "(c) walproposer, 3 safekeepers" "${TPS[wp]}" "${AVG[wp]}" "${P99[wp]}"
+LABEL_local="(a) local fsync only"
+LABEL_pgsync="(b) PostgreSQL ANY 2 of 3 pg_receivewal"
+LABEL_wp="(c) walproposer, 3 safekeepers"
+printf '\n%-44s %10s %8s %8s %8s %12s\n' setup tps "avg ms" "p50 ms" "p99 ms" transactions
+for mode in local pgsync wp; do
+  label=LABEL_$mode
+  printf "%-44s %10.1f %8s %8s %8s %12s\n" "${!label}" "${TPS[$mode]}" "${AVG[$mode]}" "${P50[$mode]}" \
+    "${P99[$mode]}" "${TXNS[$mode]}"
+done
+
+echo
+echo "CPU seconds per 1,000 committed transactions (/proc, during the pgbench run):"
+printf '%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n' setup walsender receivewal proposer safekeeper \
+  replication backends "other pg" machine
+for mode in local pgsync wp; do
+  label=LABEL_$mode
+  repl=$(per_1000 "$mode" walsender pg_receivewal proposer safekeeper)
+  printf "%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n" "${!label}" "${CPU[$mode,walsender]}" \
+    "${CPU[$mode,pg_receivewal]}" "${CPU[$mode,proposer]}" "${CPU[$mode,safekeeper]}" "$repl" \
+    "${CPU[$mode,backends]}" "${CPU[$mode,postgres]}" "${CPU[$mode,machine]}"
+done
+echo "(replication = walsender + receivewal + proposer + safekeeper; machine = all CPUs busy, pgbench included)"
+
 cb=$(awk -v c="${TPS[wp]}" -v b="${TPS[pgsync]}" 'BEGIN {printf "%.2f", c / b}')
 ca=$(awk -v c="${TPS[wp]}" -v a="${TPS[local]}" 'BEGIN {printf "%.2f", c / a}')
+cpu_c=$(per_1000 wp walsender pg_receivewal proposer safekeeper)
+cpu_b=$(per_1000 pgsync walsender pg_receivewal proposer safekeeper)
+cpu_ratio=$(awk -v c="$cpu_c" -v b="$cpu_b" 'BEGIN {if (b > 0) printf "%.2f", c / b; else print "n/a"}')
 echo
 echo "ratio c/b (walproposer / PostgreSQL quorum commit) TPS: $cb (target >= 1.20)"
-echo "ratio c/a (walproposer / local only) TPS:              $ca (target >= 0.75)"
+echo "ratio c/a (walproposer / local only) TPS:              $ca (target >= 0.75 at 8 clients)"
+echo "ratio c/b replication CPU per transaction:             $cpu_ratio (target <= 0.70)"
 ((SMOKE)) && echo "(smoke mode: numbers are not meaningful)"
+echo "result: clients $CLIENTS"
+echo "result: tps_c_b $cb"
+echo "result: tps_c_a $ca"
+echo "result: cpu_c_b $cpu_ratio"
+echo "result: p50_ms ${P50[local]} ${P50[pgsync]} ${P50[wp]}"
+echo "result: p99_ms ${P99[local]} ${P99[pgsync]} ${P99[wp]}"
 exit 0

@@ -42,16 +42,27 @@ void close_segment(XLogReaderState* state) {
 
 XLogReaderRoutine g_routine = {nullptr, open_segment, close_segment};
 
+// The history of the insertion timeline, read once per timeline, in
+// TopMemoryContext.
+List* g_history = nullptr;
+TimeLineID g_history_tli = 0;
+
 // The PG timeline that holds `lsn`, and where that timeline ends (0 = open).
 // Plain C types only: called with no C++ object live.
 TimeLineID timeline_of(XLogRecPtr lsn, XLogRecPtr* switch_point) {
     const TimeLineID current = GetWALInsertionTimeLine();
     *switch_point = 0;
     if (current == 1) return current;
-    List* history = readTimeLineHistory(current);
-    const TimeLineID tli = tliOfPointInHistory(lsn, history);
-    if (tli != current) *switch_point = tliSwitchPoint(tli, history, nullptr);
-    list_free_deep(history);
+    if (g_history_tli != current) {
+        MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+        List* history = readTimeLineHistory(current);
+        MemoryContextSwitchTo(old);
+        if (g_history != nullptr) list_free_deep(g_history);
+        g_history = history;
+        g_history_tli = current;
+    }
+    const TimeLineID tli = tliOfPointInHistory(lsn, g_history);
+    if (tli != current) *switch_point = tliSwitchPoint(tli, g_history, nullptr);
     return tli;
 }
 
@@ -91,6 +102,30 @@ void read_guarded(void* arg) {
 }  // namespace
 
 wp::Status PgWalSource::read_wal(wp::Lsn begin, wp::Lsn end, std::vector<std::uint8_t>& out) {
+    const wp::Lsn cache_end = cache_begin_ + cache_.size();
+    if (begin >= cache_begin_ && end <= cache_end && begin <= end) {
+        const auto from = cache_.begin() + static_cast<std::ptrdiff_t>(begin - cache_begin_);
+        out.insert(out.end(), from, from + static_cast<std::ptrdiff_t>(end - begin));
+        return wp::Status();
+    }
+    const std::size_t old_size = out.size();
+    wp::Status status = read_from_disk(begin, end, out);
+    if (status.ok()) remember(begin, out.data() + old_size, out.size() - old_size);
+    return status;
+}
+
+void PgWalSource::remember(wp::Lsn begin, const std::uint8_t* bytes, std::size_t size) {
+    // Contiguous reads extend the window; anything else, or a full window,
+    // starts it over with this read (no copying within the window).
+    if (begin != cache_begin_ + cache_.size() || cache_.size() + size > kCacheBytes) {
+        cache_.clear();
+        cache_begin_ = begin;
+    }
+    if (size > kCacheBytes) return;
+    cache_.insert(cache_.end(), bytes, bytes + size);
+}
+
+wp::Status PgWalSource::read_from_disk(wp::Lsn begin, wp::Lsn end, std::vector<std::uint8_t>& out) {
     while (begin < end) {
         const std::size_t old_size = out.size();
         out.resize(old_size + static_cast<std::size_t>(end - begin));

@@ -32,8 +32,10 @@ extern "C" {
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 #include "cxx_guard.h"
+#include "walproposer/commit_lag.h"
 #include "driver.h"
 #include "guc.h"
 #include "worker_settings.h"
@@ -176,6 +178,36 @@ void report_commit_wait() {
     }
 }
 
+// Fills write_lag, flush_lag and replay_lag of the proposer's
+// pg_stat_replication row (walproposer/commit_lag.h): how long ago the
+// newest WAL the quorum just confirmed was flushed locally. Once the quorum
+// has held everything flushed for kLagIdleClearUs, the lag is cleared to
+// NULL, as a walsender clears it for a standby that caught up.
+void report_commit_lag(XLogRecPtr local_flush, XLogRecPtr commit_lsn) {
+    constexpr TimestampTz kLagIdleClearUs = 5 * USECS_PER_SEC;
+    static wp::CommitLagTracker tracker;
+    static XLogRecPtr last_commit = InvalidXLogRecPtr;
+    static TimestampTz caught_up_since = 0;
+    static bool lag_shown = false;
+    const TimestampTz now = GetCurrentTimestamp();
+    tracker.wal_flushed(local_flush, now);
+    if (commit_lsn > last_commit) {
+        last_commit = commit_lsn;
+        if (const std::optional<std::int64_t> lag = tracker.confirmed(commit_lsn, now)) {
+            wp::pg::worker_syncrep_publish_lag(*lag);
+            lag_shown = true;
+        }
+    }
+    if (commit_lsn < local_flush) {
+        caught_up_since = 0;
+    } else if (caught_up_since == 0) {
+        caught_up_since = now;
+    } else if (lag_shown && now - caught_up_since >= kLagIdleClearUs) {
+        wp::pg::worker_syncrep_publish_lag(-1);
+        lag_shown = false;
+    }
+}
+
 }  // namespace
 
 void walproposer_worker_main(Datum) {
@@ -273,6 +305,7 @@ void walproposer_worker_main(Datum) {
                 ereport(FATAL, (errmsg("walproposer: %s",
                                        g_driver->fatal_error().c_str())));
             wp::pg::worker_syncrep_publish_commit_lsn(g_driver->commit_lsn(), g_driver->sent_lsn());
+            report_commit_lag(local_flush, g_driver->commit_lsn());
             wp::pg::worker_slot_advance(g_driver->primary_retention_lsn());
             // Only an elected proposer hears from streaming safekeepers; keep
             // the last feedback while campaigning or reconnecting.

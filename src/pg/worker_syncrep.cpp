@@ -45,6 +45,14 @@ void worker_syncrep_publish_commit_lsn(XLogRecPtr commit_lsn, XLogRecPtr sent_ls
     if (changed) SyncRepReleaseWaiters();
 }
 
+void worker_syncrep_publish_lag(TimeOffset lag_us) {
+    SpinLockAcquire(&MyWalSnd->mutex);
+    MyWalSnd->writeLag = lag_us;
+    MyWalSnd->flushLag = lag_us;
+    MyWalSnd->applyLag = lag_us;
+    SpinLockRelease(&MyWalSnd->mutex);
+}
+
 XLogRecPtr worker_syncrep_oldest_waiter() {
     XLogRecPtr oldest = InvalidXLogRecPtr;
     LWLockAcquire(SyncRepLock, LW_SHARED);

@@ -32,6 +32,11 @@ void worker_syncrep_reload_config();
 // waiting for it.
 void worker_syncrep_publish_commit_lsn(XLogRecPtr commit_lsn, XLogRecPtr sent_lsn);
 
+// Publishes the quorum's lag (microseconds; -1: none, shown as NULL) as the
+// write, flush and replay lag of the proposer's pg_stat_replication row: a
+// safekeeper confirms WAL only once it is durable, so the three are equal.
+void worker_syncrep_publish_lag(TimeOffset lag_us);
+
 // The lowest LSN a backend waits for in any synchronous-replication queue
 // (InvalidXLogRecPtr when none waits). Takes SyncRepLock in shared mode.
 XLogRecPtr worker_syncrep_oldest_waiter();

@@ -36,6 +36,15 @@ kill 'HUP', $_->pid for @sks;
 ok($bench->finish, 'pgbench -T 4 -c 4 -N with synchronous_commit = on, SIGHUP to every safekeeper')
   or diag($bench_err);
 like($bench_out, qr/number of transactions actually processed: [1-9]/, 'it committed transactions');
+# The proposer's row has its lags, as a walsender's row has them: the time
+# from the local flush until the quorum confirmed it (cleared to NULL after
+# 5 s caught up, so read right after the run).
+my $lags = $primary->safe_psql('postgres',
+    "SELECT write_lag IS NOT NULL AND flush_lag = write_lag AND replay_lag = write_lag, "
+      . "extract(epoch FROM flush_lag) FROM pg_stat_replication WHERE application_name = 'walproposer'");
+my ($lags_set, $lag_secs) = split /\|/, $lags;
+is($lags_set, 't', "write_lag, flush_lag and replay_lag of the proposer's row are filled");
+ok(defined $lag_secs && $lag_secs ne '' && $lag_secs < 1, "... with a flush_lag under a second (@{[ $lag_secs // 'NULL' ]} s)");
 ok((grep { $_->is_running } @sks) == 3, 'every safekeeper is still running after SIGHUP');
 like(slurp_file($sks[0]->log_file), qr/received SIGHUP: reloaded \d+ roles from/, "the SIGHUP is logged: the roles file was re-read");
 my $end = $primary->safe_psql('postgres', 'SELECT pg_current_wal_flush_lsn()');

@@ -44,6 +44,14 @@ ok($secs ne '' && $secs >= 4, "walproposer_status.commit_wait_seconds shows the 
 
 $sks[1]->start;
 ok(WalproposerCluster::finishes_within($waiting, 60), 'the COMMIT returns once a quorum is back');
+my $lag = $primary->safe_psql('postgres',
+    "SELECT extract(epoch FROM flush_lag) FROM pg_stat_replication WHERE application_name = 'walproposer'");
+ok($lag ne '' && $lag >= 4, "pg_stat_replication's flush_lag shows the wait ($lag s)");
+ok( SafekeeperNode::poll_until(sub {
+            $primary->safe_psql('postgres',
+                "SELECT flush_lag IS NULL FROM pg_stat_replication WHERE application_name = 'walproposer'") eq 't';
+        }, 30),
+    '... and is NULL again once the quorum has been caught up for a while');
 ok( SafekeeperNode::poll_until(sub {
             substr(slurp_file($primary->logfile), $log_offset) =~ /COMMITs are confirmed again after [\d.]+ s/;
         }, 30),
