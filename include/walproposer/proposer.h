@@ -128,6 +128,13 @@ struct ProposerConfig {
     TimeMs backoff_min_ms = 100;           // after stepping down
     TimeMs backoff_max_ms = 5000;
     TimeMs heartbeat_interval_ms = 1000;   // empty AppendRequest when idle
+    // A new commit_lsn rides on the next AppendRequest that carries WAL; a
+    // streaming acceptor that gets no WAL meanwhile is told with an empty
+    // AppendRequest this long after the commit LSN advanced (0: at once).
+    // Under load the notice costs no message and no reply; an idle primary's
+    // safekeepers (and the standbys they serve) learn it this much later.
+    // Not used by a sync proposer (it waits for the acceptors' commit_lsn).
+    TimeMs commit_notice_delay_ms = 0;
     // With a configuration, an acceptor that needs WAL the primary no longer
     // has (the WalReader fails) recovers it from its peers: it is reconnected
     // only after this long, so that the recovery is not interrupted.
@@ -274,6 +281,10 @@ public:
     // The primary's WAL is flushed up to `end` (ignored if not higher).
     ProposerOutput on_wal_available(Lsn end, TimeMs now);
     ProposerOutput on_tick(TimeMs now);
+    // When on_tick() next has something to send that cannot wait for the
+    // next tick_hint_ms (a deferred commit notice, commit_notice_delay_ms);
+    // nothing when no such deadline is pending.
+    std::optional<TimeMs> next_deadline() const;
 
     // Asks for the member set `target` (validated: an error names the
     // problem; needs a configuration, generation > 0). The elected proposer
@@ -414,6 +425,10 @@ private:
     Lsn term_start_lsn_ = kInvalidLsn;
     Lsn commit_lsn_ = kInvalidLsn;
     Lsn truncate_lsn_ = kInvalidLsn;
+    // The commit LSN pump() last saw, and when it first saw it (the clock
+    // of commit_notice_delay_ms).
+    Lsn commit_noticed_ = kInvalidLsn;
+    TimeMs commit_noticed_at_ = 0;
     TimeMs campaign_started_at_ = 0;
     TimeMs backoff_until_ = 0;
     unsigned backoff_attempts_ = 0;

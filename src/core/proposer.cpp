@@ -370,6 +370,12 @@ void Proposer::update_commit(ProposerOutput& out) {
 void Proposer::pump(TimeMs now, ProposerOutput& out) {
     advance_membership(now, out);
     if (state_ != ProposerState::kElected) return;
+    if (commit_lsn_ != commit_noticed_) {
+        commit_noticed_ = commit_lsn_;
+        commit_noticed_at_ = now;
+    }
+    const TimeMs notice_delay = config_.sync ? 0 : config_.commit_notice_delay_ms;
+    const bool commit_notice_due = now >= commit_noticed_at_ + notice_delay;
     if (config_.sync) sync_fetch(now, out);
     // What can be sent: the local WAL, or for a sync proposer the fetched window.
     const Lsn available = config_.sync ? fetched_.end() : local_flush_lsn_;
@@ -410,7 +416,7 @@ void Proposer::pump(TimeMs now, ProposerOutput& out) {
             sent_any = true;
         }
         if (p.state != AcceptorConnState::kStreaming) continue;
-        if (!sent_any && (p.sent_commit_lsn != commit_lsn_ ||
+        if (!sent_any && ((p.sent_commit_lsn != commit_lsn_ && commit_notice_due) ||
                           now >= p.last_sent_at + config_.heartbeat_interval_ms)) {
             AppendRequest r;
             r.term = term_;
@@ -480,6 +486,16 @@ ProposerOutput Proposer::on_tick(TimeMs now) {
             break;
     }
     return out;
+}
+
+std::optional<TimeMs> Proposer::next_deadline() const {
+    if (state_ != ProposerState::kElected || config_.sync || config_.commit_notice_delay_ms == 0)
+        return std::nullopt;
+    for (const Peer& p : peers_)
+        if (p.state == AcceptorConnState::kStreaming && p.elected_acked && !p.retired &&
+            p.sent_commit_lsn != commit_lsn_)
+            return commit_noticed_at_ + config_.commit_notice_delay_ms;
+    return std::nullopt;
 }
 
 ProposerStatus Proposer::status() const {

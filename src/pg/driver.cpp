@@ -39,6 +39,7 @@ Driver::Driver(DriverSettings settings) : settings_(std::move(settings)) {
     config.inherited_wal_end = settings_.timeline_switch_point;
     config.reconnect_interval_ms = static_cast<wp::TimeMs>(settings_.reconnect_timeout_ms);
     config.random_seed = settings_.random_seed;
+    config.commit_notice_delay_ms = kCommitNoticeDelayMs;
     proposer_ = std::make_unique<wp::Proposer>(std::move(config), &wal_);
     sync_slots();
     if (settings_.wanted_members) {
@@ -120,6 +121,13 @@ void Driver::on_tick(wp::TimeMs now) {
         }
     }
     execute(proposer_->on_tick(now), now);
+}
+
+long Driver::wait_timeout_ms(wp::TimeMs now, long longest) const {
+    const std::optional<wp::TimeMs> deadline = proposer_->next_deadline();
+    if (!deadline) return longest;
+    if (*deadline <= now) return 0;
+    return std::min<long>(longest, static_cast<long>(*deadline - now));
 }
 
 WaitSocket Driver::wait_socket(std::size_t index) const {

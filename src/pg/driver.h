@@ -65,6 +65,15 @@ public:
     void start(wp::TimeMs now, wp::Lsn local_flush_lsn);
     void on_wal_available(wp::Lsn local_flush_lsn, wp::TimeMs now);
     void on_tick(wp::TimeMs now);
+    // How long the loop may wait before on_tick() is due again: `longest`,
+    // or less when the proposer has a deadline sooner (a deferred commit
+    // notice). Never negative.
+    long wait_timeout_ms(wp::TimeMs now, long longest) const;
+
+    // A new commit LSN reaches the safekeepers with the next WAL sent, or
+    // this long after it advanced when no WAL follows
+    // (ProposerConfig::commit_notice_delay_ms).
+    static constexpr wp::TimeMs kCommitNoticeDelayMs = 5;
     // The socket of safekeeper `index` became ready (or may have).
     void on_socket_ready(std::size_t index, wp::TimeMs now);
 

@@ -336,8 +336,9 @@ void walproposer_worker_main(Datum) {
             }
         }
 
+        const long timeout = g_driver ? g_driver->wait_timeout_ms(now_ms(), kTickMs) : kTickMs;
         wp::pg::worker_wait_prepare(safekeeper_count, sockets);
-        const int n = wp::pg::worker_wait(kTickMs, events);
+        const int n = wp::pg::worker_wait(timeout, events);
         for (int e = 0; e < n; ++e) {
             if (events[e].events & WL_LATCH_SET) {
                 ResetLatch(MyLatch);

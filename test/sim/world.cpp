@@ -96,6 +96,7 @@ void World::restart_proposer(int p) {
     cfg.heartbeat_interval_ms = 60;
     cfg.max_append_bytes = 16 + rng_.below(64);
     cfg.max_inflight_bytes = 256;
+    cfg.commit_notice_delay_ms = rng_.below(3) * 5;  // 0, 5 or 10: notices ride on WAL
     cfg.random_seed =
         seed_ * 31 + static_cast<std::uint64_t>(p) * 7 + static_cast<std::uint64_t>(sp.incarnation);
     if (mode_ == BreakMode::kQuorum) cfg.unsafe_test_only_quorum_override = acceptors_.size() / 2;

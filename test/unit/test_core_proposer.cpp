@@ -15,8 +15,10 @@ struct Harness {
     ProposerOutput last;
     TimeMs now = 1000;
 
-    explicit Harness(TermHistory own = {}, Lsn local_flush = 0x3000, bool unsafe_old_terms = false) {
+    explicit Harness(TermHistory own = {}, Lsn local_flush = 0x3000, bool unsafe_old_terms = false,
+                     TimeMs commit_notice_delay_ms = 0) {
         ProposerConfig cfg;
+        cfg.commit_notice_delay_ms = commit_notice_delay_ms;
         cfg.acceptor_count = 3;
         cfg.greeting.system_id = 1;
         cfg.own_term_history = std::move(own);
@@ -263,4 +265,46 @@ TEST_CASE("garbage from an acceptor drops only that connection", "[core][propose
     CHECK(st.acceptors[0].state == AcceptorConnState::kOffline);
     CHECK(!st.acceptors[0].last_error.empty());
     CHECK(st.acceptors[1].state == AcceptorConnState::kHandshake);
+}
+
+TEST_CASE("a new commit LSN rides on the next WAL, or is sent after the notice delay",
+          "[core][proposer]") {
+    Harness h({}, 0x3000, false, 5);
+    for (std::size_t k = 0; k < 2; ++k) h.deliver(k, AcceptorGreeting{k + 1, 0, 0, 0});
+    for (std::size_t k = 0; k < 2; ++k) h.deliver(k, vote(1, 0, {}));
+    REQUIRE(h.p->state() == ProposerState::kElected);
+    for (std::size_t k = 0; k < 2; ++k) h.deliver(k, AppendResponse{1, 0x1000, 0, 0, 0});
+    // Both flush everything: commit advances to 0x3000, and no empty
+    // AppendRequest goes out at once.
+    h.deliver(0, AppendResponse{1, 0x3000, 0, 0, 0});
+    h.deliver(1, AppendResponse{1, 0x3000, 0, 0, 0});
+    REQUIRE(h.p->commit_lsn() == 0x3000);
+    CHECK(h.sent<AppendRequest>(0).empty());
+    CHECK(h.sent<AppendRequest>(1).empty());
+    REQUIRE(h.p->next_deadline().has_value());
+    CHECK(*h.p->next_deadline() == h.now + 5);
+    // New WAL before the deadline carries the commit LSN: no separate notice.
+    h.last = h.p->on_wal_available(0x3100, h.now + 1);
+    auto a0 = h.sent<AppendRequest>(0);
+    REQUIRE(a0.size() == 1);
+    CHECK(a0[0].begin_lsn == 0x3000);
+    CHECK(a0[0].commit_lsn == 0x3000);
+    CHECK_FALSE(h.p->next_deadline().has_value());
+    // Once that WAL is flushed by a quorum, no WAL follows: the empty
+    // AppendRequest with the new commit LSN goes out at the deadline, not before.
+    h.now += 2;
+    h.deliver(0, AppendResponse{1, 0x3100, 0x3000, 0, 0});
+    h.deliver(1, AppendResponse{1, 0x3100, 0x3000, 0, 0});
+    REQUIRE(h.p->commit_lsn() == 0x3100);
+    CHECK(h.sent<AppendRequest>(0).empty());
+    h.last = h.p->on_tick(h.now + 4);
+    CHECK(h.sent<AppendRequest>(0).empty());
+    h.last = h.p->on_tick(h.now + 5);
+    for (std::size_t k = 0; k < 2; ++k) {
+        auto notice = h.sent<AppendRequest>(k);
+        REQUIRE(notice.size() == 1);
+        CHECK(notice[0].begin_lsn == notice[0].end_lsn);
+        CHECK(notice[0].commit_lsn == 0x3100);
+    }
+    CHECK_FALSE(h.p->next_deadline().has_value());
 }
