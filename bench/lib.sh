@@ -216,6 +216,24 @@ bench_cpu_sample() {
   awk '$1 == "cpu" {print "machine", $2 + $3 + $4 + $7 + $8}' /proc/stat
 }
 
+# bench_wait_clients_gone DATADIR: waits (up to 10 s) until the primary has
+# no client backend left, so that the ones a benchmark client just closed
+# are reaped and counted in the postmaster's children time.
+bench_wait_clients_gone() {
+  local pm pid deadline=$((SECONDS + 10)) busy
+  pm=$(head -1 "$1/postmaster.pid")
+  while ((SECONDS < deadline)); do
+    busy=0
+    for pid in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
+      case $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) in
+        *"[local]"* | *127.0.0.1* | "") busy=1 ;;
+      esac
+    done
+    ((busy)) || return 0
+    sleep 0.1
+  done
+}
+
 # bench_cpu_seconds BEFORE AFTER GROUP...: CPU seconds the groups used
 # between two samples (files written by bench_cpu_sample).
 bench_cpu_seconds() {

@@ -59,6 +59,7 @@ run_setup() {
   (cd "$dir" && "$BINDIR/pgbench" -h "$SOCKDIR" -p "$PGPORT_PRIMARY" -N -c "$CLIENTS" -j 2 -T "$DURATION" \
     -l --log-prefix=txn postgres >"$dir/pgbench.log" 2>&1) ||
     { cat "$dir/pgbench.log" >&2; return 1; }
+  bench_wait_clients_gone "$dir/data"
   bench_cpu_sample "$dir/data" >"$dir/cpu.after"
   local tps avg txns p50 p99 g
   tps=$(sed -nE 's/^tps = ([0-9.]+).*/\1/p' "$dir/pgbench.log" | head -1)
