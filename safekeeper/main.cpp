@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <termios.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,7 +29,9 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -120,6 +123,55 @@ wp::Result<std::optional<std::string>> config_file_log_level(const std::string& 
 
 bool is_loopback_host(const std::string& host) {
     return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+// Below this many open files the daemon warns at start-up: every client
+// connection holds a socket and a timeline being served holds its files.
+constexpr rlim_t kLowOpenFileLimit = 4096;
+
+// Raises the soft limit on open files to the hard limit (an unlimited hard
+// limit: to the kernel's fs.nr_open) and logs the result, with a warning
+// when it stays low.
+void raise_open_file_limit() {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        spdlog::warn("cannot read the open-file limit: {}", std::strerror(errno));
+        return;
+    }
+    const rlim_t before = limit.rlim_cur;
+    rlim_t target = limit.rlim_max;
+    if (target == RLIM_INFINITY) {
+        target = 1048576;
+        if (FILE* f = std::fopen("/proc/sys/fs/nr_open", "r")) {
+            unsigned long long nr_open = 0;
+            if (std::fscanf(f, "%llu", &nr_open) == 1 && nr_open > 0) target = static_cast<rlim_t>(nr_open);
+            std::fclose(f);
+        }
+    }
+    if (limit.rlim_cur < target) {
+        rlimit raised = limit;
+        raised.rlim_cur = target;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            limit.rlim_cur = target;
+        else
+            spdlog::warn("cannot raise the open-file limit from {} to {}: {}",
+                         static_cast<unsigned long long>(before),
+                         static_cast<unsigned long long>(target), std::strerror(errno));
+    }
+    const auto current = static_cast<unsigned long long>(limit.rlim_cur);
+    if (limit.rlim_cur < kLowOpenFileLimit)
+        spdlog::warn(
+            "open-file limit is {} (hard limit {}): each client connection and each timeline "
+            "being served holds files open, so connections and timelines will be refused near "
+            "it; raise the hard limit to at least {} (LimitNOFILE= in the systemd unit, or "
+            "ulimit -Hn before starting)",
+            current, static_cast<unsigned long long>(limit.rlim_max),
+            static_cast<unsigned long long>(kLowOpenFileLimit));
+    else if (current != before)
+        spdlog::info("open-file limit raised from {} to {}", static_cast<unsigned long long>(before),
+                     current);
+    else
+        spdlog::info("open-file limit {}", current);
 }
 
 }  // namespace
@@ -330,6 +382,7 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
 
+    raise_open_file_limit();
     WalStorageOptions options;
     options.preallocate_with_fallocate = !zero_fill;
     TimelineRegistry registry(fs, data_dir, node_id, options);

@@ -17,7 +17,11 @@
 #include <chrono>
 #include <set>
 #include <cstdlib>
+#include <climits>
+#include <cstring>
 #include <fstream>
+#include <sstream>
+#include <sys/stat.h>
 #include <thread>
 
 #include "auth/scram.h"
@@ -1293,4 +1297,56 @@ TEST_CASE("daemon: GET /v1/timelines lists every timeline", "[sk][daemon][http]"
     }
     CHECK(ids == std::set<std::string>{format_id(make_id(0xB1)), format_id(make_id(0xB2)),
                                        format_id(make_id(0xB3))});
+}
+
+namespace {
+
+// The soft and hard open-file limits of process `pid` (/proc/PID/limits).
+std::pair<std::string, std::string> open_file_limits(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/limits");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("Max open files", 0) != 0) continue;
+        std::istringstream fields(line.substr(std::strlen("Max open files")));
+        std::string soft, hard;
+        fields >> soft >> hard;
+        return {soft, hard};
+    }
+    return {};
+}
+
+// A wrapper that starts build/safekeeper (or $WP_SAFEKEEPER_BIN) under the
+// open-file limits `ulimit_args` sets.
+std::string limited_safekeeper(const std::string& dir, const std::string& ulimit_args) {
+    const char* bin = std::getenv("WP_SAFEKEEPER_BIN");
+    char real[PATH_MAX];
+    const std::string binary = bin ? bin : "build/safekeeper";
+    REQUIRE(::realpath(binary.c_str(), real) != nullptr);
+    const std::string path = dir + "-limited.sh";
+    std::ofstream(path) << "#!/bin/sh\n" << ulimit_args << " || exit 99\nexec " << real << " \"$@\"\n";
+    ::chmod(path.c_str(), 0755);
+    return path;
+}
+
+}  // namespace
+
+TEST_CASE("daemon: raises its open-file soft limit to the hard limit and says so",
+          "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start(limited_safekeeper(dir, "ulimit -Sn 256 && ulimit -Hn 8192"));
+    const auto [soft, hard] = open_file_limits(d.pid());
+    CHECK(hard == "8192");
+    CHECK(soft == "8192");
+    CHECK_THAT(read_file_bytes(dir + ".log"), Catch::Contains("open-file limit raised from 256 to 8192"));
+}
+
+TEST_CASE("daemon: warns when its open-file limit stays low", "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start(limited_safekeeper(dir, "ulimit -Sn 512 && ulimit -Hn 1024"));
+    CHECK(open_file_limits(d.pid()).first == "1024");
+    const std::string log = read_file_bytes(dir + ".log");
+    CHECK_THAT(log, Catch::Contains("open-file limit is 1024 (hard limit 1024)"));
+    CHECK_THAT(log, Catch::Contains("LimitNOFILE="));
 }
