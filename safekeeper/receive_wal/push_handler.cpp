@@ -5,6 +5,7 @@
 #include <optional>
 #include <variant>
 
+#include "storage/durable_file.h"
 #include "walproposer/acceptor_session.h"
 #include "walproposer/messages.h"
 
@@ -299,7 +300,16 @@ bool run_wal_push(PgConnection& conn, const PushContext& ctx) {
         existing ? Result<std::shared_ptr<Timeline>>(existing)
                  : ctx.registry->find_or_create(ctx.tenant_id, ctx.timeline_id);
     if (!tl) {
-        conn.send_error(sqlstate::kIoError, "cannot create timeline: " + tl.status().message());
+        // Sent before the connection closes, with a code that says whether
+        // retrying later can help (resources, space) or not.
+        const Status& error = tl.status();
+        const char* code = is_out_of_resources(error) ? sqlstate::kInsufficientResources
+                           : is_out_of_space(error)   ? sqlstate::kDiskFull
+                                                      : sqlstate::kIoError;
+        spdlog::error("timeline {}/{}: cannot create it for proposer {}: {}", format_id(ctx.tenant_id),
+                      format_id(ctx.timeline_id), conn.peer(), error.message());
+        conn.send_error(code, "cannot create timeline: " + error.message());
+        (void)conn.flush();
         return false;
     }
     if ((*tl)->state() != TimelineState::kActive) {

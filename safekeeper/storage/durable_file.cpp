@@ -240,6 +240,10 @@ bool is_out_of_space(const Status& s) {
     return !s.ok() && (s.sys_errno() == ENOSPC || s.sys_errno() == EDQUOT);
 }
 
+bool is_out_of_resources(const Status& s) {
+    return !s.ok() && (s.sys_errno() == EMFILE || s.sys_errno() == ENFILE || s.sys_errno() == ENOMEM);
+}
+
 Status write_file_atomically(FileSystem& fs, const std::string& path, const std::string& contents) {
     const std::string tmp = path + ".tmp";
     Status s;

@@ -120,6 +120,10 @@ Status create_zero_filled_file(FileSystem& fs, const std::string& path, std::uin
 // directory fsync after the rename never counts (its errno is dropped).
 bool is_out_of_space(const Status& s);
 
+// True when `s` failed for lack of a process or system resource that may be
+// back later: file descriptors (EMFILE, ENFILE) or memory (ENOMEM).
+bool is_out_of_resources(const Status& s);
+
 // Writes `len` zero bytes at `offset` (not durable until sync_data()).
 Status write_zeros(File& file, std::uint64_t offset, std::uint64_t len);
 

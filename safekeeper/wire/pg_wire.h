@@ -72,6 +72,7 @@ constexpr const char kAdminShutdown[] = "57P01";
 constexpr const char kIoError[] = "58030";
 constexpr const char kUndefinedFile[] = "58P01";
 constexpr const char kDiskFull[] = "53100";
+constexpr const char kInsufficientResources[] = "53000";  // out of file descriptors, memory
 constexpr const char kDuplicateObject[] = "42710";
 constexpr const char kInvalidName[] = "42602";
 constexpr const char kConfigurationLimitExceeded[] = "53400";

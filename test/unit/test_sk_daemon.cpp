@@ -1350,3 +1350,42 @@ TEST_CASE("daemon: warns when its open-file limit stays low", "[sk][daemon]") {
     CHECK_THAT(log, Catch::Contains("open-file limit is 1024 (hard limit 1024)"));
     CHECK_THAT(log, Catch::Contains("LimitNOFILE="));
 }
+
+TEST_CASE("daemon: a timeline it cannot create for lack of file descriptors is refused with "
+          "the reason",
+          "[sk][daemon]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start(limited_safekeeper(dir, "ulimit -Sn 40 && ulimit -Hn 40"));
+    const Id128 tenant = make_id(0xC1);
+    std::string refusal;
+    int created = 0;
+    for (int i = 0; i < 40 && refusal.empty(); ++i) {
+        PushClient c;
+        const Id128 timeline = make_id(static_cast<std::uint8_t>(0x10 + i));
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        timeval limit{10, 0};  // a hang fails the test instead of stalling it
+        ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+        std::string q = "Q";
+        q.append({0, 0, 0, static_cast<char>(4 + 15)});
+        q += "START_WAL_PUSH";
+        q.push_back('\0');
+        REQUIRE(c.send_raw(q));
+        char type = 0;
+        std::string payload;
+        REQUIRE(c.read_backend_message(type, payload));
+        if (type == 'E')
+            refusal = payload;
+        else
+            ++created;
+    }
+    INFO("created " << created << " timelines before the refusal");
+    REQUIRE_FALSE(refusal.empty());
+    CHECK(created > 0);
+    // ErrorResponse fields: C<code>\0 ... M<message>\0
+    CHECK_THAT(refusal, Catch::Contains(std::string("C53000") + '\0'));
+    CHECK_THAT(refusal, Catch::Contains("cannot create timeline: "));
+    CHECK_THAT(refusal, Catch::Contains("Too many open files"));
+    CHECK_THAT(read_file_bytes(dir + ".log"), Catch::Contains("cannot create it for proposer"));
+    CHECK(d.alive());
+}
