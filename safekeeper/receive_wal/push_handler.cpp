@@ -73,10 +73,14 @@ void PushSession::fail_session_locked(const SessionError& e) {
             // place for good; a distinct SQLSTATE tells it so.
             fail(sqlstate::kInsufficientPrivilege, e.message);
             return;
-        case SessionErrorKind::kStorage:
-            tl_->storage_failed_locked(e.message);
-            fail(tl_->snapshot().disk_full ? sqlstate::kDiskFull : sqlstate::kIoError, e.message);
+        case SessionErrorKind::kStorage: {
+            const Timeline::StorageFailure what = tl_->storage_failed_locked(e.message);
+            fail(what == Timeline::StorageFailure::kOutOfResources ? sqlstate::kInsufficientResources
+                 : tl_->snapshot().disk_full                        ? sqlstate::kDiskFull
+                                                                    : sqlstate::kIoError,
+                 e.message);
             return;
+        }
     }
 }
 

@@ -103,17 +103,28 @@ void Timeline::run_retention_locked() {
     publish_locked();
 }
 
-void Timeline::storage_failed_locked(const std::string& error) {
-    if (!storage_ || !acceptor_ || !storage_->failure().ok() || !storage_->out_of_space()) {
+Timeline::StorageFailure Timeline::storage_failed_locked(const std::string& error) {
+    if (!storage_ || !acceptor_ || !storage_->failure().ok() ||
+        !(storage_->out_of_space() || storage_->out_of_resources())) {
         mark_broken_locked(error);
-        return;
+        return StorageFailure::kBroken;
     }
+    const bool resources = storage_->out_of_resources() && !storage_->out_of_space();
     Status settled = storage_->settle_after_out_of_space();
     if (!settled.ok()) {
         mark_broken_locked(error + "; then: " + settled.message());
-        return;
+        return StorageFailure::kBroken;
     }
     acceptor_->clear_transient_failure();
+    if (resources) {
+        spdlog::error(
+            "timeline {}: out of file descriptors or memory: {}; nothing was changed and the "
+            "timeline stays active; the request is refused (raise the open-file limit, see the "
+            "start-up log)",
+            name_, error);
+        publish_locked();
+        return StorageFailure::kOutOfResources;
+    }
     bool first = false;
     {
         std::lock_guard<std::mutex> g(snapshot_mutex_);
@@ -136,6 +147,7 @@ void Timeline::storage_failed_locked(const std::string& error) {
     else
         spdlog::debug("timeline {}: still disk full: {}", name_, error);
     publish_locked();
+    return StorageFailure::kDiskFull;
 }
 
 }  // namespace wp::sk

@@ -227,7 +227,8 @@ Status discard_tmp(FileSystem& fs, const std::string& tmp, Status failure) {
 }
 
 // The directory fsync after a rename: its failure leaves the directory in an
-// unknown state, so it never reads as a retryable out-of-space failure.
+// unknown state, so it never reads as a retryable out-of-space or
+// out-of-resources failure (its errno is dropped).
 Status sync_after_rename(FileSystem& fs, const std::string& path) {
     Status s = sync_parent_directory(fs, path);
     if (s.ok() || s.sys_errno() == 0) return s;

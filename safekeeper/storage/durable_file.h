@@ -122,6 +122,9 @@ bool is_out_of_space(const Status& s);
 
 // True when `s` failed for lack of a process or system resource that may be
 // back later: file descriptors (EMFILE, ENFILE) or memory (ENOMEM).
+// write_file_atomically and create_zero_filled_file report these (and out
+// of space) only when nothing was changed: a failure after their rename
+// comes without its errno.
 bool is_out_of_resources(const Status& s);
 
 // Writes `len` zero bytes at `offset` (not durable until sync_data()).

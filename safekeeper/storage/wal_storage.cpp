@@ -137,6 +137,10 @@ Status WalStorage::poison_unless_out_of_space(Status s) {
         out_of_space_ = true;
         return s;
     }
+    if (is_out_of_resources(s)) {
+        out_of_resources_ = true;
+        return s;
+    }
     return poison(s);
 }
 
@@ -148,6 +152,7 @@ Status WalStorage::settle_after_out_of_space() {
         flush_lsn_ = write_lsn_;
     }
     out_of_space_ = false;
+    out_of_resources_ = false;
     return Status();
 }
 
@@ -202,6 +207,7 @@ wp::Status WalStorage::persist_state(const AcceptorDurableState& state) {
     Status s = store_control_file(fs_, dir_, data);
     if (!s) return poison_unless_out_of_space(s);
     out_of_space_ = false;
+    out_of_resources_ = false;
     ++control_writes_;
     control_ = std::move(data);
     return wp::Status();
@@ -289,6 +295,7 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
     counters_.wal_bytes_written.fetch_add(size, std::memory_order_relaxed);
     counters_.disk_bytes.store(disk_bytes(), std::memory_order_relaxed);
     out_of_space_ = false;
+    out_of_resources_ = false;
     return wp::Status();
 }
 

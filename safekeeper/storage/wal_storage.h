@@ -29,11 +29,13 @@
 //    erase. A failed fsync fails open() (the timeline is then broken).
 //  * Any failed write, fsync or file operation poisons the storage
 //    (failure()): every later call fails with the first error. The one
-//    exception is "out of space" (is_out_of_space) while creating the next
-//    segment or replacing the control file: nothing was changed then (the
-//    temporary file is gone), so the call fails without poisoning and
-//    out_of_space() says so; settle_after_out_of_space() makes everything
-//    written durable so that the caller can go on later.
+//    exceptions are "out of space" (is_out_of_space) and "out of file
+//    descriptors or memory" (is_out_of_resources) while creating or opening
+//    the next segment or replacing the control file: nothing was changed
+//    then (the temporary file is gone), so the call fails without poisoning
+//    and out_of_space() / out_of_resources() says so;
+//    settle_after_out_of_space() makes everything written durable so that
+//    the caller can go on later.
 //  * remove_wal_below(start): WAL retention. The control file first records
 //    the new timeline start (durable), then the whole segments below it are
 //    unlinked and the directory fsynced. A crash in between leaves segments
@@ -145,6 +147,8 @@ public:
     // nothing (see the contract above); cleared by the next successful
     // write_wal / persist.
     bool out_of_space() const { return out_of_space_; }
+    // The same for a lack of file descriptors or memory.
+    bool out_of_resources() const { return out_of_resources_; }
     // After an out-of-space failure: fsyncs everything written so far and
     // makes flush_lsn() == write_lsn() (through the flush hint if the end is
     // inside a record), so a new Acceptor view starts consistent. A failure
@@ -181,7 +185,8 @@ private:
     Status recover();
     Status sync_everything(const std::vector<std::string>& names);
     Status poison(Status s);  // records the first failure; returns s
-    // poison() unless `s` is out of space (then out_of_space_ is set).
+    // poison() unless `s` is out of space or of resources (then
+    // out_of_space_ / out_of_resources_ is set).
     Status poison_unless_out_of_space(Status s);
     Status remove_leftovers(std::vector<std::string>& names);
     Status scan_segments(const std::vector<std::string>& names);
@@ -227,6 +232,7 @@ private:
 
     Status failure_;  // first failure (failure()); ok while usable
     bool out_of_space_ = false;
+    bool out_of_resources_ = false;
     std::uint64_t control_writes_ = 0;
 };
 

@@ -166,11 +166,15 @@ public:
     // commit/truncate LSNs and the slots, invalidates slots cut off by the
     // cap (persisted before any WAL goes), removes whole segments below it.
     void run_retention_locked();
+    // What storage_failed_locked() made of a failure.
+    enum class StorageFailure { kBroken, kDiskFull, kOutOfResources };
     // Must hold mutex(). After the acceptor or storage reported a failure:
     // "disk full" if the storage says the file system was full and nothing
     // changed (the storage is settled, the acceptor resumes, logged once per
-    // occurrence), otherwise mark_broken_locked(error).
-    void storage_failed_locked(const std::string& error);
+    // occurrence); "out of resources" likewise when file descriptors or
+    // memory ran out (logged each time; the timeline stays active and the
+    // request is refused); otherwise mark_broken_locked(error).
+    StorageFailure storage_failed_locked(const std::string& error);
 
     // Persisted replication slots (null only for a broken timeline).
     SlotStore* slots() { return slots_.get(); }

@@ -388,3 +388,80 @@ TEST_CASE("storage: out of space writing the control file leaves it as it was",
     REQUIRE((*s)->persist_state(st).ok());  // space is back
     CHECK((*s)->control().acceptor.term == 7);
 }
+
+TEST_CASE("storage: out of file descriptors before the control file's rename changes nothing; "
+          "after it, the storage is poisoned",
+          "[sk][retention][storage][resources]") {
+    // Every mutating step of persist_state in turn fails with EMFILE.
+    bool saw_before = false, saw_after = false;
+    for (std::uint64_t step = 1; step <= 12; ++step) {
+        FaultInjectionFs fs;
+        REQUIRE(fs.make_directory("/data"));
+        REQUIRE(fs.sync_directory("/"));
+        auto s = WalStorage::create(fs, "/data/tl", sample_identity());
+        REQUIRE(s);
+        auto before = read_whole_file(fs, "/data/tl/safekeeper.control");
+        REQUIRE(before);
+        AcceptorDurableState st = (*s)->control().acceptor;
+        st.term = 7;
+        fs.inject_error_after(step, EMFILE);
+        wp::Status p = (*s)->persist_state(st);
+        if (p.ok()) continue;  // the step was past the last one
+        auto now = read_whole_file(fs, "/data/tl/safekeeper.control");
+        REQUIRE(now);
+        INFO("EMFILE at mutating step " << step << ": " << p.message());
+        if (*now == *before) {
+            // Before the rename: nothing changed, reported as such, not fatal.
+            saw_before = true;
+            CHECK(is_out_of_resources(p));
+            CHECK((*s)->out_of_resources());
+            CHECK((*s)->failure().ok());
+            CHECK((*s)->control().acceptor.term == 0);
+            CHECK_FALSE(fs.exists("/data/tl/safekeeper.control.tmp"));
+            REQUIRE((*s)->settle_after_out_of_space().ok());
+            CHECK_FALSE((*s)->out_of_resources());
+            REQUIRE((*s)->persist_state(st).ok());  // descriptors are back
+            CHECK((*s)->control().acceptor.term == 7);
+        } else {
+            // After the rename the directory changed: never passed off as
+            // "nothing changed".
+            saw_after = true;
+            CHECK_FALSE(is_out_of_resources(p));
+            CHECK_FALSE((*s)->out_of_resources());
+            CHECK_FALSE((*s)->failure().ok());
+        }
+    }
+    CHECK(saw_before);
+    CHECK(saw_after);
+}
+
+TEST_CASE("storage: out of file descriptors creating a segment changes nothing and is not fatal",
+          "[sk][retention][storage][resources]") {
+    const auto wal = sample_wal();
+    FaultInjectionFs fs;
+    REQUIRE(fs.make_directory("/data"));
+    REQUIRE(fs.sync_directory("/"));
+    auto s = WalStorage::create(fs, "/data/tl", sample_identity());
+    REQUIRE(s);
+    REQUIRE((*s)->truncate_wal(kSampleStart).ok());
+    AcceptorDurableState st = (*s)->control().acceptor;
+    st.timeline_start_lsn = kSampleStart;
+    REQUIRE((*s)->persist_state(st).ok());
+    constexpr Lsn kBoundary = 0xA00000;
+    REQUIRE((*s)->write_wal(kSampleStart, wal.data(), 0x9F0000 - kSampleStart).ok());
+    REQUIRE((*s)->flush_wal().ok());
+    // The open of segment A's temporary file fails.
+    fs.inject_error_after(2, EMFILE);
+    wp::Status w = (*s)->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
+    REQUIRE_FALSE(w.ok());
+    CHECK(is_out_of_resources(w));
+    CHECK((*s)->out_of_resources());
+    CHECK((*s)->failure().ok());
+    CHECK((*s)->write_lsn() == kBoundary);
+    REQUIRE((*s)->settle_after_out_of_space().ok());
+    REQUIRE(
+        (*s)->write_wal(kBoundary, wal.data() + (kBoundary - kSampleStart), kSampleEnd - kBoundary)
+            .ok());
+    REQUIRE((*s)->flush_wal().ok());
+    CHECK((*s)->flush_lsn() == kSampleEnd);
+}
