@@ -314,10 +314,29 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
         initial.acceptor.min_pg_timeline = (*tombstone)->min_pg_timeline;
         initial.acceptor.configuration = (*tombstone)->configuration;
     }
-    auto storage = WalStorage::create(fs_, timeline_dir(tenant, timeline), initial, options_);
-    if (!storage) return storage.status();
-    auto slots = SlotStore::load(fs_, timeline_dir(tenant, timeline));
-    if (!slots) return slots.status();
+    const std::string dir = timeline_dir(tenant, timeline);
+    // A creation that fails half-way removes what it made, so that a retry
+    // (the proposer reconnects) can create the timeline again; it never
+    // voted nor acknowledged anything. A directory that was already there is
+    // left alone.
+    const bool dir_existed = fs_.exists(dir);
+    auto abandon = [&](const Status& error) -> Status {
+        if (dir_existed) return error;
+        Status removed = fs_.remove_tree(dir);
+        if (removed.ok()) removed = fs_.sync_directory(parent_directory(dir));
+        if (!removed.ok())
+            spdlog::warn("timeline {}: cannot remove what a failed creation left in {}: {} "
+                         "(the next start-up removes it)",
+                         TimelineKey{tenant, timeline}.to_string(), dir, removed.message());
+        return error;
+    };
+    auto storage = WalStorage::create(fs_, dir, initial, options_);
+    if (!storage) return abandon(storage.status());
+    auto slots = SlotStore::load(fs_, dir);
+    if (!slots) {
+        storage->reset();  // closes its files before the directory goes
+        return abandon(slots.status());
+    }
     auto tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(*storage),
                                          std::move(*slots));
     tl->set_max_wal_retention(max_wal_retention_);

@@ -349,3 +349,32 @@ TEST_CASE("registry: a directory with neither control file nor WAL is an interru
     REQUIRE(tl);
     CHECK((*tl)->state() == TimelineState::kActive);
 }
+
+TEST_CASE("registry: a creation that fails half-way leaves nothing behind, and a retry creates "
+          "the timeline",
+          "[sk][registry][resources]") {
+    bool saw_failure = false;
+    for (std::uint64_t step = 1; step <= 30; ++step) {
+        FaultInjectionFs fs;
+        fresh(fs);
+        TimelineRegistry registry(fs, "/d", 1);
+        REQUIRE(registry.load_all());
+        fs.inject_error_after(step, EMFILE);
+        auto first = registry.find_or_create(kTenant, kTimeline);
+        fs.inject_error_after(0, 0);
+        INFO("EMFILE at mutating step " << step);
+        if (!first) {
+            saw_failure = true;
+            CHECK(registry.find(kTenant, kTimeline) == nullptr);
+            CHECK_FALSE(fs.exists(tl_dir()));
+        }
+        auto tl = registry.find_or_create(kTenant, kTimeline);
+        REQUIRE(tl);
+        {
+            std::lock_guard<std::mutex> g((*tl)->mutex());
+            REQUIRE((*tl)->acceptor()->handle_greeting(kGreeting));
+        }
+        CHECK(granted(**tl, 2));
+    }
+    CHECK(saw_failure);
+}
