@@ -318,10 +318,10 @@ TEST_CASE("retention: a crash at any step of a removal recovers consistently",
     }
 }
 
-TEST_CASE("storage: out of space creating a segment changes nothing and is not fatal",
-          "[sk][retention][storage][disk_full]") {
-    const auto wal = sample_wal();
-    FaultInjectionFs fs;
+// A storage on `fs` holding `wal` from kSampleStart up to 0x9F0000, flushed:
+// the next write crosses into segment A, which does not exist yet.
+std::unique_ptr<WalStorage> storage_short_of_segment_a(FaultInjectionFs& fs,
+                                                      const std::vector<std::uint8_t>& wal) {
     REQUIRE(fs.make_directory("/data"));
     REQUIRE(fs.sync_directory("/"));
     auto s = WalStorage::create(fs, "/data/tl", sample_identity());
@@ -330,33 +330,41 @@ TEST_CASE("storage: out of space creating a segment changes nothing and is not f
     AcceptorDurableState st = (*s)->control().acceptor;
     st.timeline_start_lsn = kSampleStart;
     REQUIRE((*s)->persist_state(st).ok());
-    constexpr Lsn kBoundary = 0xA00000;
     REQUIRE((*s)->write_wal(kSampleStart, wal.data(), 0x9F0000 - kSampleStart).ok());
     REQUIRE((*s)->flush_wal().ok());
-    const Lsn acked = (*s)->flush_lsn();
+    return std::move(*s);
+}
+
+TEST_CASE("storage: out of space creating a segment changes nothing and is not fatal",
+          "[sk][retention][storage][disk_full]") {
+    const auto wal = sample_wal();
+    FaultInjectionFs fs;
+    auto s = storage_short_of_segment_a(fs, wal);
+    constexpr Lsn kBoundary = 0xA00000;
+    const Lsn acked = s->flush_lsn();
     // The write crosses into segment A, whose creation (its first mutating
     // operation after the pwrite into segment 9) runs out of space.
     fs.inject_error_after(2, ENOSPC);
-    wp::Status w = (*s)->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
+    wp::Status w = s->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
     REQUIRE_FALSE(w.ok());
     CHECK(is_out_of_space(w));
-    CHECK((*s)->out_of_space());
-    CHECK((*s)->failure().ok());  // not poisoned
-    CHECK((*s)->write_lsn() == kBoundary);
-    CHECK((*s)->flush_lsn() == acked);
+    CHECK(s->out_of_space());
+    CHECK(s->failure().ok());  // not poisoned
+    CHECK(s->write_lsn() == kBoundary);
+    CHECK(s->flush_lsn() == acked);
     auto names = fs.list_directory("/data/tl");
     REQUIRE(names);
     for (const std::string& name : *names) CHECK(name.find(".tmp") == std::string::npos);
     // Settling makes everything written durable; writing resumes there.
-    REQUIRE((*s)->settle_after_out_of_space().ok());
-    CHECK((*s)->flush_lsn() == kBoundary);
-    CHECK_FALSE((*s)->out_of_space());
+    REQUIRE(s->settle_after_out_of_space().ok());
+    CHECK(s->flush_lsn() == kBoundary);
+    CHECK_FALSE(s->out_of_space());
     REQUIRE(
-        (*s)->write_wal(kBoundary, wal.data() + (kBoundary - kSampleStart), kSampleEnd - kBoundary)
+        s->write_wal(kBoundary, wal.data() + (kBoundary - kSampleStart), kSampleEnd - kBoundary)
             .ok());
-    REQUIRE((*s)->flush_wal().ok());
-    CHECK((*s)->flush_lsn() == kSampleEnd);
-    s->reset();
+    REQUIRE(s->flush_wal().ok());
+    CHECK(s->flush_lsn() == kSampleEnd);
+    s.reset();
     std::mt19937_64 rng(3);
     fs.crash_and_restart(rng, true);
     auto again = WalStorage::open(fs, "/data/tl");
@@ -439,29 +447,20 @@ TEST_CASE("storage: out of file descriptors creating a segment changes nothing a
           "[sk][retention][storage][resources]") {
     const auto wal = sample_wal();
     FaultInjectionFs fs;
-    REQUIRE(fs.make_directory("/data"));
-    REQUIRE(fs.sync_directory("/"));
-    auto s = WalStorage::create(fs, "/data/tl", sample_identity());
-    REQUIRE(s);
-    REQUIRE((*s)->truncate_wal(kSampleStart).ok());
-    AcceptorDurableState st = (*s)->control().acceptor;
-    st.timeline_start_lsn = kSampleStart;
-    REQUIRE((*s)->persist_state(st).ok());
+    auto s = storage_short_of_segment_a(fs, wal);
     constexpr Lsn kBoundary = 0xA00000;
-    REQUIRE((*s)->write_wal(kSampleStart, wal.data(), 0x9F0000 - kSampleStart).ok());
-    REQUIRE((*s)->flush_wal().ok());
     // The open of segment A's temporary file fails.
     fs.inject_error_after(2, EMFILE);
-    wp::Status w = (*s)->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
+    wp::Status w = s->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
     REQUIRE_FALSE(w.ok());
     CHECK(is_out_of_resources(w));
-    CHECK((*s)->out_of_resources());
-    CHECK((*s)->failure().ok());
-    CHECK((*s)->write_lsn() == kBoundary);
-    REQUIRE((*s)->settle_after_out_of_space().ok());
+    CHECK(s->out_of_resources());
+    CHECK(s->failure().ok());
+    CHECK(s->write_lsn() == kBoundary);
+    REQUIRE(s->settle_after_out_of_space().ok());
     REQUIRE(
-        (*s)->write_wal(kBoundary, wal.data() + (kBoundary - kSampleStart), kSampleEnd - kBoundary)
+        s->write_wal(kBoundary, wal.data() + (kBoundary - kSampleStart), kSampleEnd - kBoundary)
             .ok());
-    REQUIRE((*s)->flush_wal().ok());
-    CHECK((*s)->flush_lsn() == kSampleEnd);
+    REQUIRE(s->flush_wal().ok());
+    CHECK(s->flush_lsn() == kSampleEnd);
 }
