@@ -160,16 +160,26 @@ void World::on_commit(int p, Lsn commit) {
 void World::refresh_sync_wal(int p) {
     // Acceptors that accepted the sync proposer's term hold its history up to
     // their flush LSN: they agree byte for byte, and together give its WAL.
+    // An acceptor that has since accepted a later term still holds the same
+    // bytes below the point where its history leaves the sync's (the highest
+    // common point): the sync may have counted its acknowledgement from
+    // before it moved on.
     SimProposer& sp = proposers_[p];
     const Term t = sp.elected_term;
     if (t == 0) return;
+    const TermHistory sync_history = sp.proposer->status().term_history;
     for (std::size_t k = 0; k < acceptors_.size(); ++k) {
         const SimAcceptor& a = acceptors_[k];
         if (!a.up || !a.acceptor || !a.storage.start) continue;
         const TermHistory& h = a.acceptor->state().term_history;
-        if (h.empty() || h.back().term != t) continue;
+        if (h.empty() || h.back().term < t) continue;
+        Lsn flush = a.storage.flushed_end;
+        if (h.back().term != t) {
+            const HighestCommonPoint common = highest_common_point(sync_history, h, flush);
+            if (!common.found) continue;
+            flush = std::min(flush, common.lsn);
+        }
         const Lsn from = std::max(a.storage.start, kTimelineStart);
-        const Lsn flush = a.storage.flushed_end;
         const Lsn known = sp.flush_end();
         const Lsn common = std::min(flush, known);
         if (common > from && !a.storage.durable_matches(sp.wal.bytes, kTimelineStart, from, common))
