@@ -82,16 +82,15 @@ wp::Status SafekeeperConnection::advance() {
     // One "host" entry per address, so libpq tries each in turn and still
     // knows the name each one stands for.
     const std::string addresses = lookup_->addresses();
-    std::string host_list;
-    for (std::size_t i = 0, n = 1 + std::count(addresses.begin(), addresses.end(), ','); i < n; ++i) {
-        for (std::size_t k = 0; k < pending_keywords_.size(); ++k)
-            if (pending_keywords_[k] == "host")
-                host_list += (i ? "," : "") + pending_values_[k];
-    }
+    const std::size_t address_count =
+        1 + static_cast<std::size_t>(std::count(addresses.begin(), addresses.end(), ','));
     std::vector<std::string> keywords = std::move(pending_keywords_);
     std::vector<std::string> values = std::move(pending_values_);
-    for (std::size_t k = 0; k < keywords.size(); ++k)
-        if (keywords[k] == "host") values[k] = host_list;
+    for (std::size_t k = 0; k < keywords.size(); ++k) {
+        if (keywords[k] != "host") continue;
+        const std::string name = values[k];
+        for (std::size_t i = 1; i < address_count; ++i) values[k] += "," + name;
+    }
     keywords.emplace_back("hostaddr");
     values.push_back(addresses);
     return connect_now(keywords, values);
