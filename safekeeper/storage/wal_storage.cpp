@@ -79,11 +79,10 @@ Result<Lsn> WalStorage::read_flush_hint() {
     const std::string path = path_of(kFlushHintFileName);
     if (!fs_.exists(path))
         WP_RETURN_IF_ERROR(create_zero_filled_file(fs_, path, 2 * kHintSlotSize, /*zero_fill=*/true));
-    auto f = fs_.open(path, OpenMode::kReadWrite);
+    auto f = fs_.open(path, OpenMode::kReadOnly);
     if (!f) return f.status();
-    hint_file_ = std::move(*f);
     char buf[2 * kHintSlotSize] = {};
-    auto n = hint_file_->pread_upto(buf, sizeof buf, 0);
+    auto n = (*f)->pread_upto(buf, sizeof buf, 0);
     if (!n) return n.status();
     Lsn best = kInvalidLsn;
     hint_seq_ = 0;
@@ -106,6 +105,11 @@ Result<Lsn> WalStorage::read_flush_hint() {
 Status WalStorage::write_flush_hint(Lsn lsn) {
     const std::uint32_t seq = hint_seq_ + 1;
     const std::string w_bytes = encode_hint_record(seq, lsn);
+    if (!hint_file_) {
+        auto f = fs_.open(path_of(kFlushHintFileName), OpenMode::kReadWrite);
+        if (!f) return f.status();
+        hint_file_ = std::move(*f);
+    }
     WP_RETURN_IF_ERROR(
         hint_file_->pwrite_all(w_bytes.data(), w_bytes.size(), (seq % 2) * kHintSlotSize));
     WP_RETURN_IF_ERROR(hint_file_->sync_data());
@@ -433,6 +437,14 @@ Status WalStorage::do_truncate(Lsn end) {
     WP_RETURN_IF_ERROR(decode_forward(decoder, end));
     ingest_decoder_ = decoder;
     return Status();
+}
+
+bool WalStorage::release_files() {
+    if (open_file_dirty_ || !completed_unsynced_.empty()) return false;
+    open_file_.reset();
+    open_segno_.reset();
+    hint_file_.reset();
+    return true;
 }
 
 Result<std::size_t> WalStorage::read_wal(Lsn lsn, std::uint8_t* buf, std::size_t len) {

@@ -49,6 +49,10 @@
 //    leaves either the old WAL or a prefix of it; stale records can never
 //    reappear behind new WAL.
 //
+// File descriptors: only a timeline a proposer streams to holds any (the
+// segment being written, the flush hint file); open() and create() leave
+// none open, and release_files() closes them when streaming ends.
+//
 // Thread-safety: none. One WalStorage per timeline, used under the
 // timeline's mutex. Counters (counters()) are atomics, readable any time.
 #pragma once
@@ -157,6 +161,18 @@ public:
     // Successful control file writes since open() (a disk-full state ends
     // only after one: the control file can be written again).
     std::uint64_t control_writes() const { return control_writes_; }
+
+    // Closes the open WAL segment and the flush hint file when nothing
+    // written is waiting for a flush (returns false and keeps them
+    // otherwise); the next write or hint update opens them again. Called
+    // when no proposer streams to the timeline, so that an idle timeline
+    // holds no file descriptor (reads open their segment per call).
+    bool release_files();
+    // Files kept open between calls (for tests and the status API).
+    int open_file_count() const {
+        return (open_file_ ? 1 : 0) + (hint_file_ ? 1 : 0) +
+               static_cast<int>(completed_unsynced_.size());
+    }
 
     Lsn write_lsn() const { return write_lsn_; }
     // The first failure of a write_wal, flush_wal, truncate_wal (other than

@@ -142,6 +142,8 @@ void Timeline::streaming_released_locked() {
     if (streaming_.holder() != 0) return;
     streamer_ = nullptr;
     interrupt_streamer_ = nullptr;
+    // No proposer streams: an idle timeline keeps no file open.
+    if (storage_) (void)storage_->release_files();
     std::lock_guard<std::mutex> g(snapshot_mutex_);
     snapshot_.proposer_connected = false;
 }

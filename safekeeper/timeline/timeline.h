@@ -157,7 +157,8 @@ public:
     wp::StreamingSlot& streaming_locked() { return streaming_; }
     void streaming_claimed_locked(const void* holder, std::function<void()> interrupt,
                                   const std::string& peer);
-    // After a session's close(): forgets the socket if the slot is now free.
+    // After a session's close(): forgets the socket if the slot is now free,
+    // and the storage closes its files (WalStorage::release_files).
     void streaming_released_locked();
     // Must hold mutex(); persists commit/truncate LSNs if due (at most once a
     // second, or `force`), then runs WAL retention (run_retention_locked).

@@ -22,6 +22,7 @@
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <thread>
 
 #include "auth/scram.h"
@@ -1360,8 +1361,12 @@ TEST_CASE("daemon: a timeline it cannot create for lack of file descriptors is r
     const Id128 tenant = make_id(0xC1);
     std::string refusal;
     int created = 0;
+    // Idle timelines hold no descriptor, so the connections stay open to use
+    // them up.
+    std::vector<std::unique_ptr<PushClient>> clients;
     for (int i = 0; i < 40 && refusal.empty(); ++i) {
-        PushClient c;
+        clients.push_back(std::make_unique<PushClient>());
+        PushClient& c = *clients.back();
         const Id128 timeline = make_id(static_cast<std::uint8_t>(0x10 + i));
         REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
         timeval limit{10, 0};  // a hang fails the test instead of stalling it
@@ -1388,4 +1393,70 @@ TEST_CASE("daemon: a timeline it cannot create for lack of file descriptors is r
     CHECK_THAT(refusal, Catch::Contains("Too many open files"));
     CHECK_THAT(read_file_bytes(dir + ".log"), Catch::Contains("cannot create it for proposer"));
     CHECK(d.alive());
+}
+
+namespace {
+
+int open_descriptors(pid_t pid) {
+    int n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+        while (dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++n;
+        ::closedir(d);
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("daemon: idle timelines hold no file descriptor, also after a restart",
+          "[sk][daemon][resources]") {
+    const std::string dir = temp_dir();
+    Daemon d(dir);
+    d.start();
+    const Id128 tenant = make_id(0xD1);
+    const int before = open_descriptors(d.pid());
+    constexpr int kTimelines = 30;
+    for (int i = 0; i < kTimelines; ++i) {
+        PushClient c;
+        const Id128 timeline = make_id(static_cast<std::uint8_t>(0x40 + i));
+        REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+        REQUIRE(become_proposer(c, tenant, timeline, 1, {{1, kStart}}) == kStart);
+        WalGenerator gen(kSysId, kSeg, 1, kStart);
+        const Lsn acked = stream(c, 1, gen, 5000);
+        REQUIRE(acked == gen.position());
+        c.close();
+    }
+    // The server notices each closed connection on its own thread: wait for
+    // the count to settle (bounded).
+    auto settled = [&] {
+        int n = 0;
+        for (int tries = 0; tries < 100; ++tries) {
+            n = open_descriptors(d.pid());
+            if (n <= before) break;
+            ::usleep(50 * 1000);
+        }
+        return n;
+    };
+    const int after = settled();
+    INFO("descriptors before " << before << ", after " << kTimelines << " timelines " << after);
+    CHECK(after <= before);
+    CHECK_THAT(http_get(d.http_port(), "/v1/status"),
+               Catch::Contains("\"timelines\":" + std::to_string(kTimelines)));
+
+    // Loaded at start-up: still none held.
+    REQUIRE(WIFEXITED(d.kill(SIGTERM)));
+    d.start();
+    const int restarted = settled();
+    INFO("after the restart " << restarted);
+    CHECK(restarted <= before);
+    // And a timeline streams again after its files were closed.
+    PushClient c;
+    const Id128 timeline = make_id(0x40);
+    REQUIRE(c.connect("127.0.0.1", d.pg_port(), options_for(tenant, timeline)));
+    REQUIRE(c.start_wal_push());
+    REQUIRE(c.send(sk_test::greeting(kSysId, kSeg, tenant, timeline)));
+    auto g = c.receive();
+    REQUIRE(g);
+    CHECK(std::get<AcceptorGreeting>(*g).flush_lsn > kStart);
 }
