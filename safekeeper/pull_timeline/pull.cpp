@@ -38,7 +38,7 @@ Status copy_segment(FileSystem& fs, const std::string& staging, const SnapshotSe
     auto file = fs.open(join_path(staging, seg.file_name), OpenMode::kCreateExclusive);
     if (!file) return file.status();
     if (fallocate) {
-        WP_RETURN_IF_ERROR((*file)->allocate(segsz));
+        WP_RETURN_IF_ERROR((*file)->allocate(0, segsz));
     } else {
         WP_RETURN_IF_ERROR(write_zeros(**file, 0, segsz));
     }

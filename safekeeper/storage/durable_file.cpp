@@ -61,14 +61,42 @@ public:
         return Status();
     }
 
-    Status allocate(std::uint64_t size) override {
-        int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    Status allocate(std::uint64_t offset, std::uint64_t len) override {
+        int rc = ::posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(len));
         if (rc == 0) return Status();
         if (rc != EOPNOTSUPP && rc != EINVAL) return Status::from_errno("fallocate " + path_, rc);
         auto cur = this->size();
         if (!cur) return cur.status();
+        if (*cur >= offset + len) return Status();
+        const std::uint64_t from = std::max(*cur, offset);
+        if (from > *cur) WP_RETURN_IF_ERROR(extend_sparse(from));
+        return write_zeros(*this, from, offset + len - from);
+    }
+
+    Status extend_sparse(std::uint64_t size) override {
+        auto cur = this->size();
+        if (!cur) return cur.status();
         if (*cur >= size) return Status();
-        return write_zeros(*this, *cur, size - *cur);
+        while (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+            if (errno == EINTR) continue;
+            return Status::from_errno("ftruncate " + path_, errno);
+        }
+        return Status();
+    }
+
+    Result<Region> data_region(std::uint64_t offset) override {
+        auto sz = this->size();
+        if (!sz) return sz.status();
+        if (offset >= *sz) return Region{*sz, *sz};
+        const off_t begin = ::lseek(fd_, static_cast<off_t>(offset), SEEK_DATA);
+        if (begin < 0) {
+            if (errno == ENXIO) return Region{*sz, *sz};  // only holes follow
+            if (errno == EINVAL) return Region{offset, *sz};  // SEEK_DATA not supported
+            return Status::from_errno("lseek SEEK_DATA " + path_, errno);
+        }
+        const off_t end = ::lseek(fd_, begin, SEEK_HOLE);
+        if (end < 0) return Status::from_errno("lseek SEEK_HOLE " + path_, errno);
+        return Region{static_cast<std::uint64_t>(begin), static_cast<std::uint64_t>(end)};
     }
 
     Result<std::uint64_t> size() override {
@@ -270,14 +298,18 @@ Status write_zeros(File& file, std::uint64_t offset, std::uint64_t len) {
 }
 
 Status create_zero_filled_file(FileSystem& fs, const std::string& path, std::uint64_t size,
-                               bool zero_fill) {
+                               ZeroFill how) {
     if (fs.exists(path)) return Status::invalid("create " + path + ": file exists");
     const std::string tmp = path + ".tmp";
     Status s;
     {
         auto file = fs.open(tmp, OpenMode::kCreateTruncate);
         if (!file) return file.status();
-        s = zero_fill ? write_zeros(**file, 0, size) : (*file)->allocate(size);
+        switch (how) {
+            case ZeroFill::kAllocate: s = (*file)->allocate(0, size); break;
+            case ZeroFill::kWriteZeros: s = write_zeros(**file, 0, size); break;
+            case ZeroFill::kSparse: s = (*file)->extend_sparse(size); break;
+        }
         if (s) s = (*file)->sync_data();
     }
     if (s) s = fs.rename(tmp, path);

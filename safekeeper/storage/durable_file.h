@@ -42,10 +42,28 @@ public:
     // fdatasync: every completed write and the file size are durable on return.
     virtual Status sync_data() = 0;
     virtual Result<std::uint64_t> size() = 0;
-    // Extends the file to at least `size` bytes that read as zeros
-    // (posix_fallocate; zero-filling where that is not supported). Not
+    // Reserves disk blocks for [offset, offset + len), extending the file
+    // if it is shorter; the new bytes read as zeros and existing ones are
+    // unchanged (posix_fallocate; where that is not supported, zeros are
+    // written past the current end only). Not durable until sync_data().
+    virtual Status allocate(std::uint64_t offset, std::uint64_t len) = 0;
+    // Extends the file to `size` bytes without reserving blocks (a sparse
+    // tail that reads as zeros); nothing if it is that long already. Not
     // durable until sync_data().
-    virtual Status allocate(std::uint64_t size) = 0;
+    virtual Status extend_sparse(std::uint64_t size) = 0;
+    // The first region at or after `offset` that may hold data: [begin, end).
+    // Everything between `offset` and begin, and from end to the next
+    // region, reads as zeros (holes, or blocks reserved but never written).
+    // begin == end == size() when nothing follows. The default (and any
+    // file system that cannot tell) is one region up to size().
+    struct Region {
+        std::uint64_t begin = 0, end = 0;
+    };
+    virtual Result<Region> data_region(std::uint64_t offset) {
+        auto sz = size();
+        if (!sz) return sz.status();
+        return offset < *sz ? Region{offset, *sz} : Region{*sz, *sz};
+    }
 };
 
 enum class OpenMode {
@@ -104,14 +122,20 @@ Status make_directory_durably(FileSystem& fs, const std::string& path);
 // the temporary file (best effort) and leaves `path` as it was.
 Status write_file_atomically(FileSystem& fs, const std::string& path, const std::string& contents);
 
+// How create_zero_filled_file makes its zeros.
+enum class ZeroFill {
+    kAllocate,    // blocks reserved (File::allocate), none written
+    kWriteZeros,  // zeros written (write_zeros): every block allocated and written
+    kSparse,      // no blocks (File::extend_sparse): disk use grows with what is written
+};
+
 // Creates `path` of `size` zero bytes so that a crash never leaves a
-// half-created file under that name: allocates (File::allocate) or
-// zero-fills (write_zeros) `path`.tmp, syncs it,
-// renames it to `path`, syncs the directory. Fails if `path` exists. A
+// half-created file under that name: makes `path`.tmp as `how` says, syncs
+// it, renames it to `path`, syncs the directory. Fails if `path` exists. A
 // failure before the rename removes the temporary file (best effort).
 // On return the file is durable.
 Status create_zero_filled_file(FileSystem& fs, const std::string& path, std::uint64_t size,
-                               bool zero_fill = false);
+                               ZeroFill how = ZeroFill::kAllocate);
 
 // True for a failure that only says the file system is full (ENOSPC,
 // EDQUOT) and that write_file_atomically / create_zero_filled_file report

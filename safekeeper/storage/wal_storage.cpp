@@ -47,7 +47,7 @@ Result<std::unique_ptr<WalStorage>> WalStorage::create(FileSystem& fs, const std
     WP_RETURN_IF_ERROR(make_directory_durably(fs, dir));
     if (!fs.exists(join_path(dir, kFlushHintFileName)))
         WP_RETURN_IF_ERROR(create_zero_filled_file(fs, join_path(dir, kFlushHintFileName),
-                                                   2 * kHintSlotSize, /*zero_fill=*/true));
+                                                   2 * kHintSlotSize, ZeroFill::kWriteZeros));
     WP_RETURN_IF_ERROR(store_control_file(fs, dir, initial));
     std::unique_ptr<WalStorage> s(new WalStorage(fs, dir, options));
     s->control_ = initial;
@@ -78,7 +78,7 @@ WalStreamDecoder::Options WalStorage::decoder_options() const {
 Result<Lsn> WalStorage::read_flush_hint() {
     const std::string path = path_of(kFlushHintFileName);
     if (!fs_.exists(path))
-        WP_RETURN_IF_ERROR(create_zero_filled_file(fs_, path, 2 * kHintSlotSize, /*zero_fill=*/true));
+        WP_RETURN_IF_ERROR(create_zero_filled_file(fs_, path, 2 * kHintSlotSize, ZeroFill::kWriteZeros));
     auto f = fs_.open(path, OpenMode::kReadOnly);
     if (!f) return f.status();
     char buf[2 * kHintSlotSize] = {};
@@ -228,8 +228,8 @@ Status WalStorage::set_pg_timeline_history(const std::string& content) {
     return Status();
 }
 
-Status WalStorage::open_for_write(SegmentNumber segno) {
-    if (open_segno_ && *open_segno_ == segno) return Status();
+Status WalStorage::open_for_write(SegmentNumber segno, std::uint64_t first_offset) {
+    if (open_segno_ && *open_segno_ == segno && open_file_) return Status();
     if (open_file_ && open_file_dirty_) {
         // Only happens if a segment is left before it is complete (cannot,
         // since writes are contiguous); keep it for the next flush anyway.
@@ -238,18 +238,49 @@ Status WalStorage::open_for_write(SegmentNumber segno) {
     open_file_.reset();
     open_segno_.reset();
     open_file_dirty_ = false;
+    // Blocks are reserved ahead of the writes (reserve_for_write), starting
+    // where this storage first writes in the segment; a zero-filled or
+    // wholly reserved segment needs none.
+    allocation_base_ = allocated_end_ = first_offset;
     auto it = segments_.find(segno);
     if (it == segments_.end()) {
         Segment seg{wal_segment_file_name(control_.acceptor.identity.pg_timeline, segno, segment_size()), true};
-        WP_RETURN_IF_ERROR(create_zero_filled_file(fs_, path_of(seg.file_name()), segment_size(),
-                                                   !options_.preallocate_with_fallocate));
+        // A segment that continues a full one (the timeline is streaming) is
+        // reserved whole, as pg_wal's are; a timeline's first segment, or one
+        // that WAL starts in the middle of, is sparse and reserved in steps,
+        // so an idle timeline's disk use grows with its WAL.
+        ZeroFill how = ZeroFill::kWriteZeros;
+        if (options_.preallocate_with_fallocate)
+            how = first_offset == 0 && segments_.count(segno - 1) ? ZeroFill::kAllocate
+                                                                   : ZeroFill::kSparse;
+        WP_RETURN_IF_ERROR(
+            create_zero_filled_file(fs_, path_of(seg.file_name()), segment_size(), how));
+        if (how != ZeroFill::kSparse) allocated_end_ = segment_size();
         counters_.segments_created.fetch_add(1, std::memory_order_relaxed);
         it = segments_.emplace(segno, seg).first;
     }
+    if (!options_.preallocate_with_fallocate) allocated_end_ = segment_size();
     auto f = fs_.open(path_of(it->second.file_name()), OpenMode::kReadWrite);
     if (!f) return f.status();
     open_file_ = std::move(*f);
     open_segno_ = segno;
+    return Status();
+}
+
+// Reserves blocks of the open segment up to at least `end` (an offset in it)
+// before a write reaches them, in steps that double with what this storage
+// has written into the segment (64 KiB first): a busy segment is reserved
+// after a few calls, an idle timeline holds little more than its WAL. Out of
+// space here changes nothing (no WAL byte written yet).
+Status WalStorage::reserve_for_write(std::uint64_t end) {
+    if (end <= allocated_end_) return Status();
+    constexpr std::uint64_t kStep = 64 * 1024;
+    const std::uint64_t grow = std::max(kStep, allocated_end_ - allocation_base_);
+    std::uint64_t new_end = std::max(end, allocated_end_ + grow);
+    new_end = std::min<std::uint64_t>(segment_size(), (new_end + kStep - 1) / kStep * kStep);
+    WP_RETURN_IF_ERROR(open_file_->allocate(allocated_end_, new_end - allocated_end_));
+    counters_.segment_reservations.fetch_add(1, std::memory_order_relaxed);
+    allocated_end_ = new_end;
     return Status();
 }
 
@@ -273,10 +304,12 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
         // the last complete pwrite, and poisons the storage: bytes of a
         // partial pwrite may lie beyond write_lsn_ (start-up recovery zeroes
         // them), so nothing may be written after them.
-        Status s = open_for_write(segno);
+        Status s = open_for_write(segno, off);
+        if (s) s = reserve_for_write(off + n);
         if (!s) {
-            // Creating the next segment failed before anything was written
-            // to it; out of space is not fatal (see the header).
+            // Creating the next segment or reserving its blocks failed
+            // before anything was written to it; out of space is not fatal
+            // (see the header).
             counters_.wal_bytes_written.fetch_add(done, std::memory_order_relaxed);
             return poison_unless_out_of_space(s);
         }

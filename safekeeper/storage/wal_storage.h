@@ -40,8 +40,13 @@
 //    the new timeline start (durable), then the whole segments below it are
 //    unlinked and the directory fsynced. A crash in between leaves segments
 //    below the recorded start, which open() removes.
-//  * New segments are created as NAME.partial.tmp, allocated, fsynced,
-//    renamed, directory fsynced.
+//  * New segments are created as NAME.partial.tmp, fsynced, renamed,
+//    directory fsynced. A segment that continues a full one is reserved
+//    whole (posix_fallocate) first; a timeline's first segment (or the one
+//    its WAL starts in) is sparse, and blocks are reserved ahead of the
+//    writes in doubling steps from 64 KiB, so an idle timeline's disk use
+//    follows its WAL. Either way no WAL pwrite allocates blocks, and out of
+//    space shows up in a step that wrote no WAL.
 //  * truncate_wal(end): first the hint is set durably to `end`, then the
 //    bytes [end, old write end) are zeroed and synced, later segments are
 //    unlinked and the directory synced. Beyond the write end every byte is
@@ -100,6 +105,7 @@ struct RecoveryReport {
     Lsn hint_lsn = kInvalidLsn;     // 0 if none
     Lsn flush_lsn = kInvalidLsn;
     std::uint64_t records_decoded = 0;
+    std::uint64_t bytes_read = 0;  // WAL file bytes read (decoding, tail check)
     std::string stop_reason;  // why decoding stopped
     std::vector<std::string> actions;  // cleanups performed
 };
@@ -208,7 +214,8 @@ private:
     Status scan_segments(const std::vector<std::string>& names);
     Status decode_forward(WalStreamDecoder& decoder, Lsn until);  // until == 0: to the end
     Status normalize_after_recovery();
-    Status open_for_write(SegmentNumber segno);
+    Status open_for_write(SegmentNumber segno, std::uint64_t first_offset);
+    Status reserve_for_write(std::uint64_t end);
     Status do_flush();
     Status do_truncate(Lsn end);
     Result<Lsn> read_flush_hint();
@@ -235,6 +242,10 @@ private:
     std::optional<SegmentNumber> open_segno_;
     std::unique_ptr<File> open_file_;
     bool open_file_dirty_ = false;
+    // Blocks of the open segment reserved from allocation_base_ (where this
+    // storage began writing in it) up to allocated_end_.
+    std::uint64_t allocation_base_ = 0;
+    std::uint64_t allocated_end_ = 0;
     std::vector<std::pair<SegmentNumber, std::unique_ptr<File>>> completed_unsynced_;
 
     // Follows the written WAL to know whether its end is a record end.

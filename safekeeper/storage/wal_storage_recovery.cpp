@@ -182,6 +182,10 @@ Status WalStorage::scan_segments(const std::vector<std::string>& names) {
 }
 
 Status WalStorage::decode_forward(WalStreamDecoder& decoder, Lsn until) {
+    // Reads start small and double up to kReadChunk: decoding usually stops
+    // at the zeros after the last record, and an idle timeline's WAL is
+    // short, so its start-up reads little more than its WAL.
+    std::size_t chunk = 64 * 1024;
     std::vector<std::uint8_t> buf(kReadChunk);
     const std::uint32_t segsz = segment_size();
     Lsn pos = decoder.position();
@@ -198,11 +202,13 @@ Status WalStorage::decode_forward(WalStreamDecoder& decoder, Lsn until) {
             file_segno = segno;
         }
         const std::uint64_t off = offset_in_segment(pos, segsz);
-        std::uint64_t want = std::min<std::uint64_t>(kReadChunk, segsz - off);
+        std::uint64_t want = std::min<std::uint64_t>(chunk, segsz - off);
+        chunk = std::min(kReadChunk, chunk * 2);
         if (until != kInvalidLsn) want = std::min<std::uint64_t>(want, until - pos);
         auto n = file->pread_upto(buf.data(), static_cast<std::size_t>(want), off);
         if (!n) return n.status();
         decoder.feed(buf.data(), *n);
+        recovery_.bytes_read += *n;
         pos += *n;
         if (*n < want) break;  // short file
     }
@@ -237,27 +243,39 @@ Status WalStorage::normalize_after_recovery() {
                 dir_changed = true;
                 recovery_.actions.push_back("renamed " + seg.base_name + " to .partial");
             }
-            // Everything after the end of WAL must be zeros.
+            // Everything after the end of WAL must be zeros. Only regions
+            // that may hold data are read: holes and reserved blocks never
+            // written read as zeros, so an idle timeline's start-up reads
+            // little more than its WAL.
             auto f = fs_.open(path_of(seg.file_name()), OpenMode::kReadWrite);
             if (!f) return f.status();
             std::vector<std::uint8_t> buf(kReadChunk);
             bool dirty = false;
             for (std::uint64_t off = flush_off; off < segsz;) {
-                auto n = (*f)->pread_upto(buf.data(),
-                                          std::min<std::uint64_t>(kReadChunk, segsz - off), off);
-                if (!n) return n.status();
-                if (*n == 0) break;
-                if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n),
-                                [](std::uint8_t b) { return b != 0; })) {
-                    WP_RETURN_IF_ERROR(write_zeros(**f, off, *n));
-                    dirty = true;
+                auto region = (*f)->data_region(off);
+                if (!region) return region.status();
+                if (region->begin >= std::min<std::uint64_t>(region->end, segsz)) break;
+                off = region->begin;
+                const std::uint64_t region_end = std::min<std::uint64_t>(region->end, segsz);
+                while (off < region_end) {
+                    auto n = (*f)->pread_upto(
+                        buf.data(), std::min<std::uint64_t>(kReadChunk, region_end - off), off);
+                    if (!n) return n.status();
+                    if (*n == 0) break;
+                    recovery_.bytes_read += *n;
+                    if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(*n),
+                                    [](std::uint8_t b) { return b != 0; })) {
+                        WP_RETURN_IF_ERROR(write_zeros(**f, off, *n));
+                        dirty = true;
+                    }
+                    off += *n;
                 }
-                off += *n;
+                off = region_end;
             }
             auto size = (*f)->size();
             if (!size) return size.status();
             if (*size < segsz) {
-                WP_RETURN_IF_ERROR((*f)->allocate(segsz));
+                WP_RETURN_IF_ERROR((*f)->extend_sparse(segsz));
                 dirty = true;
             }
             if (dirty) {

@@ -263,9 +263,11 @@ Status TimelineRegistry::load_all() {
             }
             if (!tl) {
                 const RecoveryReport& r = (**storage)->recovery_report();
-                spdlog::info("timeline {}: loaded, flush_lsn {} (decoded {} records from {} to {}, hint {}; stopped: {})",
+                spdlog::info("timeline {}: loaded, flush_lsn {} (decoded {} records from {} to {}, hint {}; "
+                             "read {} bytes; stopped: {})",
                              name, format_lsn(r.flush_lsn), r.records_decoded, format_lsn(r.scan_start),
-                             format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.stop_reason);
+                             format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.bytes_read,
+                             r.stop_reason);
                 for (const std::string& a : r.actions) spdlog::info("timeline {}: recovery: {}", name, a);
                 auto slots = SlotStore::load(fs_, dir);
                 if (slots) {

@@ -95,7 +95,15 @@ public:
         WP_RETURN_IF_ERROR(check());
         return static_cast<std::uint64_t>(inode_->data.size());
     }
-    Status allocate(std::uint64_t size) override {
+    Status allocate(std::uint64_t offset, std::uint64_t len) override {
+        return grow(offset + len);
+    }
+    Status extend_sparse(std::uint64_t size) override { return grow(size); }
+
+private:
+    // Both reserve nothing here; they count as one mutating operation (so a
+    // test can make either fail) and extend the file with zeros.
+    Status grow(std::uint64_t size) {
         std::lock_guard<std::mutex> g(st_->mutex);
         WP_RETURN_IF_ERROR(check());
         WP_RETURN_IF_ERROR(st_->mutate());
@@ -107,7 +115,6 @@ public:
         return Status();
     }
 
-private:
     void store_locked(const void* data, std::size_t len, std::uint64_t offset) {
         if (len == 0) return;
         auto& d = inode_->data;

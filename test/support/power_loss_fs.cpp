@@ -63,9 +63,17 @@ public:
         std::lock_guard<std::mutex> lock(mutex_);
         return base_->size();
     }
-    Status allocate(std::uint64_t size) override {
+    Status allocate(std::uint64_t offset, std::uint64_t len) override {
         std::lock_guard<std::mutex> lock(mutex_);
-        return base_->allocate(size);  // growth past synced_size is cut on power loss
+        return base_->allocate(offset, len);  // growth past synced_size is cut on power loss
+    }
+    Status extend_sparse(std::uint64_t size) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return base_->extend_sparse(size);  // likewise
+    }
+    Result<Region> data_region(std::uint64_t offset) override {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return base_->data_region(offset);
     }
 
 private:

@@ -337,6 +337,8 @@ TEST_CASE("daemon: greeting, vote, election, appends, status", "[sk][daemon]") {
     const std::string metrics = http_get(d.http_port(), "/metrics");
     CHECK_THAT(metrics, Catch::Contains("safekeeper_flush_lsn{tenant_id=\"" + format_id(tenant)));
     CHECK_THAT(metrics, Catch::Contains("safekeeper_fsync_seconds_bucket"));
+    CHECK_THAT(metrics, Catch::Contains("safekeeper_segment_reservations_total{tenant_id=\"" +
+                                        format_id(tenant)));
     CHECK_THAT(metrics, Catch::Contains("safekeeper_segments_created_total{tenant_id=\"" +
                                         format_id(tenant)));
 

@@ -340,7 +340,7 @@ TEST_CASE("registry: a directory with neither control file nor WAL is an interru
     fresh(fs);
     REQUIRE(make_directory_durably(fs, tenant_dir()));
     REQUIRE(make_directory_durably(fs, tl_dir()));
-    REQUIRE(create_zero_filled_file(fs, tl_dir() + "/" + kFlushHintFileName, 1024, true));
+    REQUIRE(create_zero_filled_file(fs, tl_dir() + "/" + kFlushHintFileName, 1024, ZeroFill::kWriteZeros));
     REQUIRE(write_file_atomically(fs, tl_dir() + "/safekeeper.control.tmp", "x"));
     TimelineRegistry registry(fs, "/d", 1);
     REQUIRE(registry.load_all());

@@ -342,9 +342,18 @@ TEST_CASE("storage: out of space creating a segment changes nothing and is not f
     auto s = storage_short_of_segment_a(fs, wal);
     constexpr Lsn kBoundary = 0xA00000;
     const Lsn acked = s->flush_lsn();
-    // The write crosses into segment A, whose creation (its first mutating
-    // operation after the pwrite into segment 9) runs out of space.
-    fs.inject_error_after(2, ENOSPC);
+    // The write reserves the rest of segment 9's blocks (operation 1: out of
+    // space there changes nothing either, before any byte is written).
+    fs.inject_error_after(1, ENOSPC);
+    wp::Status r = s->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
+    REQUIRE_FALSE(r.ok());
+    CHECK(s->out_of_space());
+    CHECK(s->failure().ok());
+    CHECK(s->write_lsn() == 0x9F0000);
+    // Again; now the write crosses into segment A, whose creation (its first
+    // mutating operation after the reservation and the pwrite into segment
+    // 9) runs out of space.
+    fs.inject_error_after(3, ENOSPC);
     wp::Status w = s->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
     REQUIRE_FALSE(w.ok());
     CHECK(is_out_of_space(w));
@@ -449,8 +458,9 @@ TEST_CASE("storage: out of file descriptors creating a segment changes nothing a
     FaultInjectionFs fs;
     auto s = storage_short_of_segment_a(fs, wal);
     constexpr Lsn kBoundary = 0xA00000;
-    // The open of segment A's temporary file fails.
-    fs.inject_error_after(2, EMFILE);
+    // The open of segment A's temporary file fails (after the reservation
+    // and the pwrite in segment 9).
+    fs.inject_error_after(3, EMFILE);
     wp::Status w = s->write_wal(0x9F0000, wal.data() + (0x9F0000 - kSampleStart), 0x20000);
     REQUIRE_FALSE(w.ok());
     CHECK(is_out_of_resources(w));

@@ -1,10 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
 
 #include "support/fault_injection_fs.h"
 #include "test_sk_helpers.h"
 #include "storage/wal_storage.h"
+#include "support/wal_generator.h"
 
 using namespace wp;
 using namespace wp::sk;
@@ -356,4 +360,92 @@ TEST_CASE("storage: a write_wal that fails midway poisons the storage and leaves
         auto back = read_back(**s, kSampleStart, kSampleEnd);
         CHECK(std::equal(back.begin(), back.end(), wal.begin()));
     }
+}
+
+namespace {
+
+// Blocks the real file system holds for `path`, in bytes.
+std::uint64_t allocated_bytes(const std::string& path) {
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+}  // namespace
+
+TEST_CASE("storage: an idle timeline's disk use and start-up reads follow its WAL; a streaming "
+          "one's next segments are reserved whole",
+          "[sk][storage][scale]") {
+    char tmpl[] = "/tmp/wp_sparse_XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    const std::string root = tmpl;
+    FileSystem& fs = real_file_system();
+    constexpr std::uint32_t kSeg = 16u << 20;
+    constexpr wp::Lsn kStart = 0x3000000 + 0x28;  // just after a segment's long page header
+    ControlFileData initial = sample_identity();
+    initial.acceptor.identity.wal_segment_size = kSeg;
+    WalGenerator gen(kSampleSystemId, kSeg, 1, 0x3000000);
+    (void)gen.append_bytes(0x28);  // gets us to kStart
+    REQUIRE(gen.position() >= kStart);
+    const wp::Lsn start = gen.position();
+    auto make = [&](const std::string& dir) {
+        auto s = WalStorage::create(fs, dir, initial);
+        REQUIRE(s);
+        REQUIRE((*s)->truncate_wal(start).ok());
+        wp::AcceptorDurableState st = (*s)->control().acceptor;
+        st.timeline_start_lsn = start;
+        REQUIRE((*s)->persist_state(st).ok());
+        return std::move(*s);
+    };
+
+    // Idle: 5 kB of WAL.
+    const std::string idle = root + "/idle";
+    {
+        auto s = make(idle);
+        const auto wal = gen.append_bytes(5000, 500);
+        REQUIRE(s->write_wal(start, wal.data(), wal.size()).ok());
+        REQUIRE(s->flush_wal().ok());
+        REQUIRE(s->flush_lsn() == gen.position());
+        CHECK(s->open_file_count() > 0);
+        CHECK(s->release_files());
+        CHECK(s->open_file_count() == 0);
+    }
+    const std::string partial = idle + "/000000010000000000000003.partial";
+    INFO("idle segment holds " << allocated_bytes(partial) << " bytes");
+    CHECK(allocated_bytes(partial) <= 128 * 1024);
+    {
+        auto s = WalStorage::open(fs, idle);
+        REQUIRE(s);
+        CHECK((*s)->flush_lsn() == gen.position());
+        INFO("start-up read " << (*s)->recovery_report().bytes_read << " bytes");
+        CHECK((*s)->recovery_report().bytes_read <= 256 * 1024);
+        CHECK((*s)->open_file_count() == 0);
+        // The file still reads as a whole segment of zeros after the WAL.
+        auto f = fs.open(partial, OpenMode::kReadOnly);
+        REQUIRE(f);
+        auto size = (*f)->size();
+        REQUIRE(size);
+        CHECK(*size == kSeg);
+    }
+
+    // Streaming: 20 MB; the segment after the first is reserved whole before
+    // it is written, and writing it allocates nothing more.
+    const std::string busy = root + "/busy";
+    {
+        WalGenerator g2(kSampleSystemId, kSeg, 1, 0x3000000);
+        (void)g2.append_bytes(0x28);
+        auto s = make(busy);
+        const auto wal = g2.append_bytes(20u << 20);
+        for (std::size_t done = 0; done < wal.size();) {
+            const std::size_t n = std::min<std::size_t>(128 * 1024, wal.size() - done);
+            REQUIRE(s->write_wal(start + done, wal.data() + done, n).ok());
+            done += n;
+        }
+        REQUIRE(s->flush_wal().ok());
+        CHECK(allocated_bytes(busy + "/000000010000000000000004.partial") >= kSeg);
+        CHECK(allocated_bytes(busy + "/000000010000000000000003") >= kSeg - 64 * 1024);
+        // Doubling steps: a handful of reservations for the first segment.
+        CHECK(s->counters().segment_reservations.load() <= 12);
+    }
+    std::filesystem::remove_all(root);
 }
