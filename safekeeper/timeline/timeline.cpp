@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <system_error>
+#include <thread>
 
 namespace wp::sk {
 
@@ -198,6 +200,11 @@ Status TimelineRegistry::load_all() {
     // The tenant directories' entries, before anything below them is trusted
     // (each timeline's files and directories are fsynced by WalStorage::open).
     WP_RETURN_IF_ERROR(fs_.sync_directory(data_dir_).with_context("start-up fsync"));
+    struct Work {
+        Id128 tenant, timeline;
+        std::string name, dir;
+    };
+    std::vector<Work> work;
     for (const std::string& tenant_name : *tenants) {
         auto tenant = parse_id(tenant_name);
         const std::string tenant_dir = join_path(data_dir_, tenant_name);
@@ -225,65 +232,95 @@ Status TimelineRegistry::load_all() {
             }
             auto timeline = parse_id(entry);
             if (!timeline || !fs_.is_directory(dir)) continue;
-            const std::string name = tenant_name + "/" + entry;
-            std::shared_ptr<Timeline> tl;
-            auto refuse = [&](const std::string& error) {
-                spdlog::error("timeline {}: refusing service: {}", name, error);
-                tl = std::make_shared<Timeline>(*tenant, *timeline, error);
-            };
-            std::optional<Result<std::unique_ptr<WalStorage>>> storage;
-            if (!fs_.exists(join_path(dir, kControlFileName))) {
-                auto files = fs_.list_directory(dir);
-                if (!files) {
-                    refuse(files.status().message());
-                } else if (std::none_of(files->begin(), files->end(), is_wal_segment_name)) {
-                    // A crash while the timeline was being created, before
-                    // its first control file was durable: no WAL segment
-                    // exists, so nothing was ever acknowledged. Not
-                    // registered; the first push creates it again.
-                    spdlog::warn(
-                        "timeline {}: no control file and no WAL (creation was interrupted); it "
-                        "will be created again on first use",
-                        name);
-                    continue;
-                } else {
-                    // WAL exists, so this timeline voted and acknowledged;
-                    // recreating it empty would forget its promises.
-                    refuse(std::string("timeline directory holds WAL segments but no control "
-                                       "file ") +
-                           kControlFileName +
-                           ": its votes and term history are lost, so it must not be "
-                           "recreated; restore the control file, or DELETE the timeline");
-                }
-            } else {
-                storage = WalStorage::open(fs_, dir, options_);
-                // open() refuses a commit_lsn above the recovered WAL (and the
-                // core's Acceptor would start failed on one).
-                if (!*storage) refuse(storage->status().message());
-            }
-            if (!tl) {
-                const RecoveryReport& r = (**storage)->recovery_report();
-                spdlog::info("timeline {}: loaded, flush_lsn {} (decoded {} records from {} to {}, hint {}; "
-                             "read {} bytes; stopped: {})",
-                             name, format_lsn(r.flush_lsn), r.records_decoded, format_lsn(r.scan_start),
-                             format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.bytes_read,
-                             r.stop_reason);
-                for (const std::string& a : r.actions) spdlog::info("timeline {}: recovery: {}", name, a);
-                auto slots = SlotStore::load(fs_, dir);
-                if (slots) {
-                    tl = std::make_shared<Timeline>(*tenant, *timeline, node_id_,
-                                                    std::move(**storage), std::move(*slots));
-                    tl->set_max_wal_retention(max_wal_retention_);
-                    tl->set_wal_keep_size(wal_keep_size_);
-                } else {
-                    refuse(slots.status().message());
-                }
-            }
-            std::lock_guard<std::mutex> g(mutex_);
-            timelines_[{*tenant, *timeline}] = tl;
+            work.push_back({*tenant, *timeline, tenant_name + "/" + entry, dir});
         }
     }
+    // Timelines are independent: several threads open them (each open is
+    // mostly waiting for fsyncs and reads), so start-up time does not grow
+    // with one disk round trip per timeline.
+    std::atomic<std::size_t> next{0};
+    auto load_some = [&] {
+        for (std::size_t i; (i = next.fetch_add(1)) < work.size();) {
+            const Work& w = work[i];
+            std::shared_ptr<Timeline> tl = load_timeline(w.tenant, w.timeline, w.name, w.dir);
+            if (!tl) continue;
+            std::lock_guard<std::mutex> g(mutex_);
+            timelines_[{w.tenant, w.timeline}] = std::move(tl);
+        }
+    };
+    const std::size_t threads = std::min<std::size_t>(kLoadThreads, work.size() / 8 + 1);
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < threads; ++t) {
+        try {
+            pool.emplace_back(load_some);
+        } catch (const std::system_error& e) {
+            spdlog::warn("start-up: cannot start a loading thread ({}); loading with fewer",
+                         e.what());
+            break;
+        }
+    }
+    load_some();
+    for (std::thread& t : pool) t.join();
     return Status();
+}
+
+std::shared_ptr<Timeline> TimelineRegistry::load_timeline(const Id128& tenant,
+                                                          const Id128& timeline,
+                                                          const std::string& name,
+                                                          const std::string& dir) {
+    std::shared_ptr<Timeline> tl;
+    auto refuse = [&](const std::string& error) {
+        spdlog::error("timeline {}: refusing service: {}", name, error);
+        tl = std::make_shared<Timeline>(tenant, timeline, error);
+    };
+    std::optional<Result<std::unique_ptr<WalStorage>>> storage;
+    if (!fs_.exists(join_path(dir, kControlFileName))) {
+        auto files = fs_.list_directory(dir);
+        if (!files) {
+            refuse(files.status().message());
+        } else if (std::none_of(files->begin(), files->end(), is_wal_segment_name)) {
+            // A crash while the timeline was being created, before its
+            // first control file was durable: no WAL segment exists, so
+            // nothing was ever acknowledged. Not registered; the first push
+            // creates it again.
+            spdlog::warn(
+                "timeline {}: no control file and no WAL (creation was interrupted); it "
+                "will be created again on first use",
+                name);
+            return nullptr;
+        } else {
+            // WAL exists, so this timeline voted and acknowledged;
+            // recreating it empty would forget its promises.
+            refuse(std::string("timeline directory holds WAL segments but no control file ") +
+                   kControlFileName +
+                   ": its votes and term history are lost, so it must not be recreated; "
+                   "restore the control file, or DELETE the timeline");
+        }
+    } else {
+        storage = WalStorage::open(fs_, dir, options_);
+        // open() refuses a commit_lsn above the recovered WAL (and the
+        // core's Acceptor would start failed on one).
+        if (!*storage) refuse(storage->status().message());
+    }
+    if (!tl) {
+        const RecoveryReport& r = (**storage)->recovery_report();
+        spdlog::info("timeline {}: loaded, flush_lsn {} (decoded {} records from {} to {}, hint {}; "
+                     "read {} bytes; stopped: {})",
+                     name, format_lsn(r.flush_lsn), r.records_decoded, format_lsn(r.scan_start),
+                     format_lsn(r.decoded_end), format_lsn(r.hint_lsn), r.bytes_read,
+                     r.stop_reason);
+        for (const std::string& a : r.actions) spdlog::info("timeline {}: recovery: {}", name, a);
+        auto slots = SlotStore::load(fs_, dir);
+        if (slots) {
+            tl = std::make_shared<Timeline>(tenant, timeline, node_id_, std::move(**storage),
+                                            std::move(*slots));
+            tl->set_max_wal_retention(max_wal_retention_);
+            tl->set_wal_keep_size(wal_keep_size_);
+        } else {
+            refuse(slots.status().message());
+        }
+    }
+    return tl;
 }
 
 std::shared_ptr<Timeline> TimelineRegistry::find(const Id128& tenant, const Id128& timeline) {
@@ -293,13 +330,34 @@ std::shared_ptr<Timeline> TimelineRegistry::find(const Id128& tenant, const Id12
 }
 
 Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& tenant, const Id128& timeline) {
+    const TimelineKey key{tenant, timeline};
+    {
+        std::unique_lock<std::mutex> lock(mutex_);
+        for (;;) {
+            auto it = timelines_.find(key);
+            if (it != timelines_.end()) return it->second;
+            if (pulling_.count(key))
+                return Status::invalid("timeline " + key.to_string() +
+                                       " is being pulled from a peer (pull_timeline); it exists "
+                                       "once the pull has finished");
+            if (!creating_.count(key)) break;
+            creation_done_.wait(lock);  // another connection creates it: take its outcome
+        }
+        creating_.insert(key);
+    }
+    // The files are made without the registry lock (their fsyncs would stall
+    // every other timeline's lookups); creating_ keeps out a second creation
+    // of this one and a pull of it.
+    Result<std::shared_ptr<Timeline>> created = create_timeline(tenant, timeline);
     std::lock_guard<std::mutex> g(mutex_);
-    auto it = timelines_.find({tenant, timeline});
-    if (it != timelines_.end()) return it->second;
-    if (pulling_.count({tenant, timeline}))
-        return Status::invalid("timeline " + TimelineKey{tenant, timeline}.to_string() +
-                               " is being pulled from a peer (pull_timeline); it exists once the "
-                               "pull has finished");
+    creating_.erase(key);
+    if (created) timelines_[key] = *created;
+    creation_done_.notify_all();
+    return created;
+}
+
+Result<std::shared_ptr<Timeline>> TimelineRegistry::create_timeline(const Id128& tenant,
+                                                                    const Id128& timeline) {
     ControlFileData initial;
     initial.acceptor.identity.tenant_id = tenant;
     initial.acceptor.identity.timeline_id = timeline;
@@ -345,7 +403,6 @@ Result<std::shared_ptr<Timeline>> TimelineRegistry::find_or_create(const Id128& 
                                          std::move(*slots));
     tl->set_max_wal_retention(max_wal_retention_);
     tl->set_wal_keep_size(wal_keep_size_);
-    timelines_[{tenant, timeline}] = tl;
     if (*tombstone)
         spdlog::info("timeline {}: created again after a delete, at term {} with fence {} "
                      "(tombstone)",
@@ -463,6 +520,9 @@ Status TimelineRegistry::begin_pull(const Id128& tenant, const Id128& timeline) 
                                "); a pull never replaces a timeline: DELETE it first (its "
                                "tombstone keeps the term it promised) and pull again");
     }
+    if (creating_.count(key))
+        return Status::invalid("timeline " + key.to_string() +
+                               " is being created by a proposer on this safekeeper");
     if (!pulling_.insert(key).second)
         return Status::invalid("a pull of timeline " + key.to_string() +
                                " is already in progress on this safekeeper");

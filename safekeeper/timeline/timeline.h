@@ -233,7 +233,8 @@ public:
     // The --wal-keep-size floor (bytes, 0 = none), likewise.
     void set_wal_keep_size(std::uint64_t bytes) { wal_keep_size_ = bytes; }
 
-    // Scans DATA_DIR/<tenant>/<timeline>/ and opens every timeline. Never
+    // Scans DATA_DIR/<tenant>/<timeline>/ and opens every timeline, on up
+    // to kLoadThreads threads (the FileSystem must be thread-safe). Never
     // fails because of one bad timeline; returns an error only if DATA_DIR
     // itself cannot be read or fsynced. Registered as kBroken (files left
     // as they are): a timeline whose storage cannot be opened (corrupt
@@ -246,7 +247,11 @@ public:
     // Existing timeline, or a new empty one created durably on disk. If the
     // timeline was deleted before, the new one starts at its tombstone's
     // term; an unreadable tombstone refuses creation (kCorrupt). Refused
-    // (kInvalidInput) while a pull of it is in progress (begin_pull).
+    // (kInvalidInput) while a pull of it is in progress (begin_pull). The
+    // files are created without holding the registry lock, so a slow disk
+    // delays only this call; a concurrent call for the same timeline waits
+    // for this creation and returns its outcome (a failure is not shared: it
+    // tries again itself).
     Result<std::shared_ptr<Timeline>> find_or_create(const Id128& tenant, const Id128& timeline);
     std::vector<std::shared_ptr<Timeline>> list();
     // Removes the timeline: refuses (kInvalidInput, nothing changed) while a
@@ -293,8 +298,17 @@ public:
     const WalStorageOptions& storage_options() const { return options_; }
 
 private:
+    // find_or_create()'s creation proper, without the registry lock.
+    Result<std::shared_ptr<Timeline>> create_timeline(const Id128& tenant, const Id128& timeline);
+    // load_all()'s work for one timeline directory: the timeline to
+    // register (also a broken one), or null when the directory is skipped.
+    std::shared_ptr<Timeline> load_timeline(const Id128& tenant, const Id128& timeline,
+                                            const std::string& name, const std::string& dir);
     std::string timeline_dir(const Id128& tenant, const Id128& timeline) const;
     std::string tombstone_path(const Id128& tenant, const Id128& timeline) const;
+
+    // Threads that open timelines at start-up (load_all).
+    static constexpr std::size_t kLoadThreads = 8;
 
     FileSystem& fs_;
     std::string data_dir_;
@@ -305,6 +319,8 @@ private:
     std::mutex mutex_;
     std::map<TimelineKey, std::shared_ptr<Timeline>> timelines_;
     std::set<TimelineKey> pulling_;  // reserved by begin_pull
+    std::set<TimelineKey> creating_;  // find_or_create() making their files now
+    std::condition_variable creation_done_;  // a creation ended (with mutex_)
     mutable std::mutex http_address_mutex_;
     std::string http_address_;
 };

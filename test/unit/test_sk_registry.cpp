@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <random>
+#include <thread>
 
 #include "support/fault_injection_fs.h"
 #include "test_sk_helpers.h"
@@ -377,4 +378,55 @@ TEST_CASE("registry: a creation that fails half-way leaves nothing behind, and a
         CHECK(granted(**tl, 2));
     }
     CHECK(saw_failure);
+}
+
+TEST_CASE("registry: concurrent creations of the same timelines make each one once",
+          "[sk][registry][scale]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    constexpr int kThreads = 6, kTimelines = 40;
+    // Every thread asks for every timeline, in a different order.
+    std::vector<std::vector<std::shared_ptr<Timeline>>> got(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            got[t].resize(kTimelines);
+            for (int k = 0; k < kTimelines; ++k) {
+                const int i = (k * 7 + t * 13) % kTimelines;
+                auto tl = registry.find_or_create(kTenant, make_id(static_cast<std::uint8_t>(0x40 + i)));
+                if (tl) got[t][i] = *tl;
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    for (int i = 0; i < kTimelines; ++i) {
+        INFO("timeline " << i);
+        REQUIRE(got[0][i]);
+        for (int t = 1; t < kThreads; ++t) CHECK(got[t][i] == got[0][i]);  // one object each
+    }
+    CHECK(registry.list().size() == static_cast<std::size_t>(kTimelines));
+
+    // Loaded back (on several threads): every one, active.
+    TimelineRegistry reloaded(fs, "/d", 1);
+    REQUIRE(reloaded.load_all());
+    CHECK(reloaded.list().size() == static_cast<std::size_t>(kTimelines));
+    for (const auto& tl : reloaded.list()) CHECK(tl->state() == TimelineState::kActive);
+}
+
+TEST_CASE("registry: a pull is refused while a proposer creates the timeline, and the other way "
+          "round",
+          "[sk][registry][scale]") {
+    FaultInjectionFs fs;
+    fresh(fs);
+    TimelineRegistry registry(fs, "/d", 1);
+    REQUIRE(registry.load_all());
+    REQUIRE(registry.begin_pull(kTenant, kTimeline));
+    auto refused = registry.find_or_create(kTenant, kTimeline);
+    REQUIRE_FALSE(refused);
+    CHECK_THAT(refused.status().message(), Catch::Contains("being pulled"));
+    registry.end_pull(kTenant, kTimeline);
+    REQUIRE(registry.find_or_create(kTenant, kTimeline));
+    CHECK_FALSE(registry.begin_pull(kTenant, kTimeline));
 }
