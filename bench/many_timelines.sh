@@ -2,10 +2,12 @@
 # Many timelines on one safekeeper (targets in docs/benchmarks.md, "Scale of
 # timelines"):
 #
-#   bench/many_timelines.sh [--smoke] [--timelines N] [--busy K] [--seconds S] [--dir DIR]
+#   bench/many_timelines.sh [--smoke] [--timelines N] [--busy K] [--seconds S]
+#                           [--open-files N] [--dir DIR]
 #
 # 1. Starts a safekeeper with an open-file limit of 1024 (soft and hard: the
-#    daemon cannot raise it) and creates N timelines (default 10,000) as a
+#    daemon cannot raise it; --open-files changes it, e.g. to compare with a
+#    build that needs more) and creates N timelines (default 10,000) as a
 #    proposer does, each with 5 kB of WAL, 8 connections at a time; every
 #    creation must succeed.
 # 2. Measures its resident memory (VmRSS) and the disk the timelines hold
@@ -33,14 +35,19 @@ CLIENT=$WP_BIN_DIR/many_timelines
 TIMELINES=10000
 BUSY=10
 SECONDS_BUSY=15
+OPEN_FILES=1024
 DIR=""
-usage() { echo "usage: $0 [--smoke] [--timelines N] [--busy K] [--seconds S] [--dir DIR]" >&2; exit 2; }
+usage() {
+  echo "usage: $0 [--smoke] [--timelines N] [--busy K] [--seconds S] [--open-files N] [--dir DIR]" >&2
+  exit 2
+}
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --smoke) TIMELINES=300; BUSY=3; SECONDS_BUSY=3 ;;
     --timelines) TIMELINES="${2:?}"; shift ;;
     --busy) BUSY="${2:?}"; shift ;;
     --seconds) SECONDS_BUSY="${2:?}"; shift ;;
+    --open-files) OPEN_FILES="${2:?}"; shift ;;
     --dir) DIR="${2:?}"; shift ;;
     *) usage ;;
   esac
@@ -65,11 +72,11 @@ stop_safekeeper() {
 }
 trap 'stop_safekeeper; rm -rf "$DIR/a" "$DIR/b"' EXIT
 
-# start_safekeeper DATA_DIR: a safekeeper limited to 1024 open files on
+# start_safekeeper DATA_DIR: a safekeeper limited to OPEN_FILES open files on
 # PORT/HPORT (chosen once per data directory), in the background.
 start_safekeeper() {
   local data=$1
-  (ulimit -n 1024 && exec "$SAFEKEEPER" -D "$data" --id 1 --auth trust --listen-pg "127.0.0.1:$PORT" \
+  (ulimit -n "$OPEN_FILES" && exec "$SAFEKEEPER" -D "$data" --id 1 --auth trust --listen-pg "127.0.0.1:$PORT" \
     --listen-http "127.0.0.1:$HPORT" --log-level warn ${WP_SK_FLAGS:-}) >>"$data.log" 2>&1 &
   SK_PID=$!
 }
