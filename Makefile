@@ -174,8 +174,8 @@ $(B)/obj/test/unit/%.o: test/unit/%.cpp
 
 # They also link the extension's libpq-only connection code (the tools'
 # object of src/pg/safekeeper_conn.cpp: no server header) for its pure
-# functions (test_pg_conninfo.cpp), and its name resolver.
-$(B)/unit_tests: $(UNIT_OBJS) $(B)/obj/tools/safekeeper_conn.o $(B)/obj/tools/name_resolver.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
+# functions (test_pg_conninfo.cpp), its name resolver and its WAL window.
+$(B)/unit_tests: $(UNIT_OBJS) $(B)/obj/tools/safekeeper_conn.o $(B)/obj/tools/name_resolver.o $(B)/obj/tools/wal_window.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $^ $(SK_LIBS) -L$(PG_LIBDIR) -lpq
 
 SIM_SOURCES := $(sort $(wildcard test/sim/*.cpp))
@@ -203,6 +203,9 @@ $(B)/obj/tools/safekeeper_conn.o: src/pg/safekeeper_conn.cpp
 $(B)/obj/tools/name_resolver.o: src/pg/name_resolver.cpp
 	@mkdir -p $(@D)
 	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
+$(B)/obj/tools/wal_window.o: src/pg/wal_window.cpp
+	@mkdir -p $(@D)
+	$(WP_CXX) $(WP_CXXFLAGS) -c -o $@ $<
 $(TOOL_BINS): $(B)/%: $(B)/obj/tools/%.o $(B)/obj/tools/safekeeper_conn.o $(B)/obj/tools/name_resolver.o $(B)/libwpcore.a
 	$(WP_CXX) $(WP_LDFLAGS) -o $@ $(filter-out $(B)/libwpcore.a,$^) $(B)/libwpcore.a -L$(PG_LIBDIR) -lpq
 # The restore tool: its libpq replication client, and the safekeeper's WAL
@@ -226,7 +229,7 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libwptestsupport.a $(B)/libsafekeeper.a $(
 -include $(CORE_OBJS:.o=.d) $(SK_OBJS:.o=.d) $(TS_OBJS:.o=.d) $(B)/obj/safekeeper/main.d $(B)/obj/safekeeper/main-powerloss.d \
          $(B)/obj/test/chaos/chaos_relay.d \
          $(UNIT_OBJS:.o=.d) $(SIM_OBJS:.o=.d) $(BENCH_SOURCES:bench/%.cpp=$(B)/obj/bench/%.d) \
-         $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d $(B)/obj/tools/name_resolver.d $(B)/obj/tools/wal_fetch.d
+         $(TOOL_SOURCES:tools/%.cpp=$(B)/obj/tools/%.d) $(B)/obj/tools/safekeeper_conn.d $(B)/obj/tools/name_resolver.d $(B)/obj/tools/wal_window.d $(B)/obj/tools/wal_fetch.d
 
 all: $(B)/libwpcore.a $(B)/safekeeper $(B)/safekeeper-powerloss $(B)/chaos-relay $(B)/libwp-slow-getaddrinfo.so $(B)/unit_tests $(if $(SIM_SOURCES),$(B)/wpsim) $(BENCH_BINS) \
      $(TOOL_BINS)

@@ -332,10 +332,10 @@ private:
         sync_slots();
         for (std::size_t index : output.disconnect) connections_[index]->close();
         std::vector<std::pair<std::size_t, std::string>> send_failures;
-        for (const auto& message : output.messages) {
+        for (auto& message : output.messages) {
             auto& connection = *connections_[message.acceptor];
             if (connection.state() != wp::pg::SafekeeperConnection::State::kStreaming) continue;
-            const wp::Status sent = connection.send(message.payload);
+            const wp::Status sent = connection.send(std::move(message.payload));
             if (!sent.ok()) send_failures.emplace_back(message.acceptor, sent.message());
         }
         for (std::size_t index : output.connect) connect(index, now);

@@ -214,6 +214,12 @@ using Message = std::variant<ProposerGreeting, AcceptorGreeting, VoteRequest, Vo
 
 std::vector<std::uint8_t> encode(const Message& message);
 
+// Appends to `out` the encoding of `m` without its WAL (m.wal is not read):
+// the caller appends the end_lsn - begin_lsn WAL bytes after it, so the WAL
+// is copied once, straight from where it is read. `out` is reserved for
+// them. The result is the same as encode(m) with the WAL in m.wal.
+void encode_append_request_head(const AppendRequest& m, std::vector<std::uint8_t>& out);
+
 // Decodes exactly one message occupying all of [data, data + size).
 Result<Message> decode(const std::uint8_t* data, std::size_t size);
 inline Result<Message> decode(const std::vector<std::uint8_t>& bytes) {

@@ -162,6 +162,19 @@ Result<Message> done(Reader& r, T&& message) {
 
 }  // namespace
 
+void encode_append_request_head(const AppendRequest& m, std::vector<std::uint8_t>& out) {
+    const std::size_t wal_size = m.end_lsn > m.begin_lsn ? m.end_lsn - m.begin_lsn : 0;
+    out.reserve(out.size() + 45 + std::max(wal_size, m.wal.size()));
+    Writer w(out);
+    w.u8(static_cast<std::uint8_t>(MessageTag::kAppendRequest));
+    w.le64(m.term);
+    w.le64(m.begin_lsn);
+    w.le64(m.end_lsn);
+    w.le64(m.commit_lsn);
+    w.le64(m.truncate_lsn);
+    w.le32(m.generation);
+}
+
 std::vector<std::uint8_t> encode(const Message& message) {
     std::vector<std::uint8_t> out;
     Writer w(out);
@@ -218,14 +231,7 @@ std::vector<std::uint8_t> encode(const Message& message) {
         put_history(w, m->term_history);
         put_configuration(w, m->configuration);
     } else if (auto* m = std::get_if<AppendRequest>(&message)) {
-        out.reserve(45 + m->wal.size());
-        w.u8(static_cast<std::uint8_t>(MessageTag::kAppendRequest));
-        w.le64(m->term);
-        w.le64(m->begin_lsn);
-        w.le64(m->end_lsn);
-        w.le64(m->commit_lsn);
-        w.le64(m->truncate_lsn);
-        w.le32(m->generation);
+        encode_append_request_head(*m, out);
         w.bytes(m->wal.data(), m->wal.size());
     } else if (auto* m = std::get_if<AppendResponse>(&message)) {
         w.u8(static_cast<std::uint8_t>(MessageTag::kAppendResponse));

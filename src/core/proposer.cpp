@@ -393,8 +393,13 @@ void Proposer::pump(TimeMs now, ProposerOutput& out) {
             r.commit_lsn = commit_lsn_;
             r.truncate_lsn = truncate_lsn_;
             r.generation = p.sent_generation;
-            Status s = wal_->read_wal(r.begin_lsn, r.end_lsn, r.wal);
-            if (!s.ok() || r.wal.size() != end - r.begin_lsn) {
+            // The WAL is read straight into the encoded message, after its
+            // head: one copy per acceptor.
+            std::vector<std::uint8_t> payload;
+            encode_append_request_head(r, payload);
+            const std::size_t head = payload.size();
+            Status s = wal_->read_wal(r.begin_lsn, r.end_lsn, payload);
+            if (!s.ok() || payload.size() - head != end - r.begin_lsn) {
                 const std::string why = "cannot read WAL [" + format_lsn(r.begin_lsn) + ", " +
                                         format_lsn(end) + "): " + (s.ok() ? "short read" : s.message());
                 log(out, LogLevel::kError, "acceptor " + std::to_string(k) + ": " + why);
@@ -410,7 +415,8 @@ void Proposer::pump(TimeMs now, ProposerOutput& out) {
                 }
                 break;
             }
-            send(k, r, now, out);
+            out.messages.push_back(OutgoingMessage{k, std::move(payload)});
+            p.last_sent_at = now;
             p.sent_lsn = end;
             p.sent_commit_lsn = commit_lsn_;
             sent_any = true;

@@ -36,6 +36,7 @@ void SafekeeperConnection::close() {
     state_ = State::kClosed;
     connect_wants_write_ = false;
     output_pending_ = false;
+    send_queue_.clear();
 }
 
 wp::Status SafekeeperConnection::fail(const std::string& what) {
@@ -219,10 +220,18 @@ int SafekeeperConnection::wanted_events() const {
 }
 
 wp::Status SafekeeperConnection::flush_output() {
-    const int rc = PQflush(conn_);
-    if (rc < 0) return fail("cannot send to safekeeper");
-    output_pending_ = rc == 1;
-    return wp::Status();
+    for (;;) {
+        const int rc = PQflush(conn_);
+        if (rc < 0) return fail("cannot send to safekeeper");
+        output_pending_ = rc == 1 || !send_queue_.empty();
+        if (rc == 1 || send_queue_.empty()) return wp::Status();
+        // libpq's buffer is empty: hand it the next message.
+        const std::vector<std::uint8_t>& next = send_queue_.front();
+        if (PQputCopyData(conn_, reinterpret_cast<const char*>(next.data()),
+                          static_cast<int>(next.size())) != 1)
+            return fail("cannot queue data for safekeeper");
+        send_queue_.pop_front();
+    }
 }
 
 wp::Status SafekeeperConnection::read_copy_data(std::vector<std::vector<std::uint8_t>>& inbox) {
@@ -302,11 +311,12 @@ wp::Status SafekeeperConnection::on_ready(std::vector<std::vector<std::uint8_t>>
     return wp::Status();
 }
 
-wp::Status SafekeeperConnection::send(const std::vector<std::uint8_t>& payload) {
+wp::Status SafekeeperConnection::send(std::vector<std::uint8_t>&& payload) {
     if (state_ != State::kStreaming) return wp::Status::error("not streaming");
-    if (PQputCopyData(conn_, reinterpret_cast<const char*>(payload.data()),
-                      static_cast<int>(payload.size())) != 1)
-        return fail("cannot queue data for safekeeper");
+    send_queue_.push_back(std::move(payload));
+    // With output already waiting for the socket, the worker's wait set
+    // reports it writable and the queue moves on then.
+    if (output_pending_) return wp::Status();
     return flush_output();
 }
 

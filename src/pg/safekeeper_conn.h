@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <utility>
@@ -103,9 +104,14 @@ public:
     // connection is closed and unusable.
     wp::Status on_ready(std::vector<std::vector<std::uint8_t>>& inbox, bool& became_streaming);
 
-    // Queues one CopyData message and tries to send it; the rest is sent as
-    // the socket becomes writable.
-    wp::Status send(const std::vector<std::uint8_t>& payload);
+    // Queues one CopyData message (taking it over) and sends what the socket
+    // takes now; the rest is sent as the socket becomes writable, in order.
+    // Messages wait in this connection's own queue and are handed to libpq
+    // one at a time, when its buffer is empty: libpq moves what it could
+    // not send to the front of its buffer after every partial send, so
+    // megabytes queued there would be copied again and again. What waits is
+    // bounded by the proposer's in-flight limit per safekeeper.
+    wp::Status send(std::vector<std::uint8_t>&& payload);
 
 private:
     wp::Status fail(const std::string& what);
@@ -122,7 +128,10 @@ private:
     std::vector<std::string> pending_values_;
     State state_ = State::kClosed;
     bool connect_wants_write_ = false;
+    // Something is left to send: in libpq's buffer or in send_queue_.
     bool output_pending_ = false;
+    // Messages not yet handed to libpq (kStreaming only), oldest first.
+    std::deque<std::vector<std::uint8_t>> send_queue_;
 };
 
 }  // namespace wp::pg

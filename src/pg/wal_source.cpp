@@ -102,27 +102,15 @@ void read_guarded(void* arg) {
 }  // namespace
 
 wp::Status PgWalSource::read_wal(wp::Lsn begin, wp::Lsn end, std::vector<std::uint8_t>& out) {
-    const wp::Lsn cache_end = cache_begin_ + cache_.size();
-    if (begin >= cache_begin_ && end <= cache_end && begin <= end) {
-        const auto from = cache_.begin() + static_cast<std::ptrdiff_t>(begin - cache_begin_);
-        out.insert(out.end(), from, from + static_cast<std::ptrdiff_t>(end - begin));
-        return wp::Status();
-    }
+    if (begin > end) return wp::Status::error("read_wal: begin after end");
+    // From the window as far as it goes; the rest (WAL flushed since, or
+    // older than the window) from disk.
+    begin = window_.copy(begin, end, out);
+    if (begin == end) return wp::Status();
     const std::size_t old_size = out.size();
     wp::Status status = read_from_disk(begin, end, out);
-    if (status.ok()) remember(begin, out.data() + old_size, out.size() - old_size);
+    if (status.ok()) window_.remember(begin, out.data() + old_size, out.size() - old_size);
     return status;
-}
-
-void PgWalSource::remember(wp::Lsn begin, const std::uint8_t* bytes, std::size_t size) {
-    // Contiguous reads extend the window; anything else, or a full window,
-    // starts it over with this read (no copying within the window).
-    if (begin != cache_begin_ + cache_.size() || cache_.size() + size > kCacheBytes) {
-        cache_.clear();
-        cache_begin_ = begin;
-    }
-    if (size > kCacheBytes) return;
-    cache_.insert(cache_.end(), bytes, bytes + size);
 }
 
 wp::Status PgWalSource::read_from_disk(wp::Lsn begin, wp::Lsn end, std::vector<std::uint8_t>& out) {

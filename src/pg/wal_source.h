@@ -11,16 +11,20 @@
 // segments. Single-threaded.
 //
 // Read once, send to all: the proposer asks for the same range once per
-// safekeeper; the bytes of the most recent reads (up to kCacheBytes, a
-// window that slides forward with contiguous reads) are kept and served from
-// memory. Flushed WAL of the worker's timeline never changes while the
-// worker runs, so the copy cannot go stale. The timeline history is read
-// from its file once per insertion timeline, not once per read.
+// safekeeper; the newest WAL read is kept in a WalWindow (wal_window.h, as
+// large as the proposer's in-flight limit per safekeeper) and served from
+// memory, so safekeepers streaming at different points near the head all
+// read from memory, and one catching up from further back reads from disk
+// without disturbing them. Flushed WAL of the worker's timeline never
+// changes while the worker runs, so the copy cannot go stale. The timeline
+// history is read from its file once per insertion timeline, not once per
+// read.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "wal_window.h"
 #include "walproposer/proposer.h"
 
 struct XLogReaderState;
@@ -36,17 +40,11 @@ public:
 
     wp::Status read_wal(wp::Lsn begin, wp::Lsn end, std::vector<std::uint8_t>& out) override;
 
-    // Bytes of recent WAL kept for the other safekeepers' reads.
-    static constexpr std::size_t kCacheBytes = 4u << 20;
-
 private:
     wp::Status read_from_disk(wp::Lsn begin, wp::Lsn end, std::vector<std::uint8_t>& out);
-    void remember(wp::Lsn begin, const std::uint8_t* bytes, std::size_t size);
 
     XLogReaderState* reader_;
-    // WAL [cache_begin_, cache_begin_ + cache_.size()).
-    wp::Lsn cache_begin_ = 0;
-    std::vector<std::uint8_t> cache_;
+    WalWindow window_;
 };
 
 }  // namespace wp::pg

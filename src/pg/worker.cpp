@@ -30,6 +30,8 @@ extern "C" {
 #include "utils/timestamp.h"
 }
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -211,6 +213,15 @@ void report_commit_lag(XLogRecPtr local_flush, XLogRecPtr commit_lsn) {
 }  // namespace
 
 void walproposer_worker_main(Datum) {
+    // The worker sends WAL in messages of up to 128 kB, one per safekeeper,
+    // freed once libpq has taken them. With glibc's default thresholds every
+    // such buffer is a fresh mapping (or heap growth, trimmed again at the
+    // next free), so filling it faults in every page: that cost more than
+    // the copies themselves. Freed memory is kept for reuse instead; what
+    // stays is bounded by what the worker held at its peak (the in-flight
+    // WAL per safekeeper, its window of recent WAL).
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     pqsignal(SIGHUP, SignalHandlerForConfigReload);
     install_sigterm_handler();
     BackgroundWorkerUnblockSignals();
