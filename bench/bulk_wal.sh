@@ -12,7 +12,10 @@
 # share one disk here, it also measures the disk's limit for four copies in
 # the same run: four concurrent writers each doing N MB of 128 kB writes
 # with O_DSYNC (`dd oflag=dsync`, as pwrite+fdatasync); target: c >= 0.8 x
-# their per-stream MB/s. The last lines, "result: KEY VALUE", are for
+# their per-stream MB/s. And the CPU seconds per GB of WAL of every kind of
+# process during the COPY (/proc; lib.sh, "CPU accounting"), with the ratio
+# of what replication costs in c (worker + safekeepers) to b (walsenders +
+# pg_receivewals). The last lines, "result: KEY VALUE", are for
 # bench/compare.sh.
 #
 #   bench/bulk_wal.sh [--smoke] [--mb N] [--dir DIR]
@@ -41,7 +44,8 @@ done
 bench_check_installed
 [[ -n $DIR ]] || DIR=$(mktemp -d /tmp/wp-bulk.XXXXXX)
 mkdir -p "$DIR"
-declare -A WALMB SECS RATE
+declare -A WALMB SECS RATE CPU
+CPU_GROUPS=(walsender pg_receivewal proposer safekeeper backends postgres machine)
 trap 'bench_cleanup; rm -f "$DIR/input.copy"; [[ -n ${WP_BENCH_COPY:-} ]] && rm -rf "$WP_BENCH_COPY"' EXIT
 
 # About 110 bytes of WAL per row.
@@ -62,15 +66,31 @@ run_setup() {
   sql "CHECKPOINT" >/dev/null
   local start_lsn end_lsn t0 t1
   start_lsn=$(sql "SELECT pg_current_wal_insert_lsn()")
+  bench_cpu_sample "$dir/data" >"$dir/cpu.before"
   t0=$(now_ns)
   sql "COPY bulk FROM '$DIR/input.copy'" >/dev/null
   t1=$(now_ns)
+  bench_wait_clients_gone "$dir/data"
+  bench_cpu_sample "$dir/data" >"$dir/cpu.after"
   end_lsn=$(sql "SELECT pg_current_wal_insert_lsn()")
   bench_cleanup
   local bytes=$(($(lsn_to_int "$end_lsn") - $(lsn_to_int "$start_lsn")))
   WALMB[$mode]=$(awk -v b="$bytes" 'BEGIN {printf "%.1f", b / 1e6}')
   SECS[$mode]=$(awk -v n=$((t1 - t0)) 'BEGIN {printf "%.2f", n / 1e9}')
   RATE[$mode]=$(awk -v b="$bytes" -v n=$((t1 - t0)) 'BEGIN {printf "%.1f", b / 1e6 / (n / 1e9)}')
+  local g
+  for g in "${CPU_GROUPS[@]}"; do
+    CPU[$mode,$g]=$(awk -v s="$(bench_cpu_seconds "$dir/cpu.before" "$dir/cpu.after" "$g")" -v b="$bytes" \
+      'BEGIN {printf "%.2f", s / (b / 1e9)}')
+  done
+}
+
+# per_gb MODE GROUP...: CPU seconds per GB of WAL of the groups.
+per_gb() {
+  local mode=$1 g sum=0
+  shift
+  for g in "$@"; do sum=$(awk -v a="$sum" -v b="${CPU[$mode,$g]}" 'BEGIN {printf "%.2f", a + b}'); done
+  echo "$sum"
 }
 
 # four_writers_mb_s: per-stream MB/s of four concurrent O_DSYNC writers of
@@ -90,9 +110,17 @@ four_writers_mb_s() {
 
 echo "bulk WAL: COPY of $ROWS rows (about $MB MB) in one transaction, synchronous_commit = on"
 bench_describe_machine "$DIR"
-for mode in local pgsync wp; do
+SETUPS=${WP_BENCH_SETUPS:-local pgsync wp}
+for mode in $SETUPS; do
   run_setup "$mode" || exit 1
 done
+if [[ $SETUPS != "local pgsync wp" ]]; then
+  for mode in $SETUPS; do
+    echo "$mode: ${WALMB[$mode]} MB in ${SECS[$mode]} s, ${RATE[$mode]} MB/s; CPU s/GB:" \
+      "$(for g in "${CPU_GROUPS[@]}"; do printf '%s %s ' "$g" "${CPU[$mode,$g]}"; done)"
+  done
+  exit 0
+fi
 DISK4=$(four_writers_mb_s) || { echo "bench: the four-writer disk measurement failed" >&2; exit 1; }
 
 printf '\n%-44s %10s %10s %12s %8s\n' setup "WAL MB" seconds "MB/s" "vs (a)"
@@ -106,15 +134,37 @@ for mode in local pgsync wp; do
   printf '%-44s %10s %10s %12s %8s\n' "$label" "${WALMB[$mode]}" "${SECS[$mode]}" "${RATE[$mode]}" "$ratio"
 done
 printf '%-44s %10s %10s %12s\n' "disk limit: 4 concurrent O_DSYNC writers" "" "" "$DISK4"
+
+echo
+echo "CPU seconds per GB of WAL (/proc, during the COPY):"
+printf '%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n' setup walsender receivewal proposer safekeeper \
+  replication backends "other pg" machine
+for mode in local pgsync wp; do
+  case $mode in
+    local) label="(a) local fsync only" ;;
+    pgsync) label="(b) PostgreSQL ANY 2 of 3 pg_receivewal" ;;
+    wp) label="(c) walproposer, 3 safekeepers" ;;
+  esac
+  printf "%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n" "$label" "${CPU[$mode,walsender]}" \
+    "${CPU[$mode,pg_receivewal]}" "${CPU[$mode,proposer]}" "${CPU[$mode,safekeeper]}" \
+    "$(per_gb "$mode" walsender pg_receivewal proposer safekeeper)" "${CPU[$mode,backends]}" \
+    "${CPU[$mode,postgres]}" "${CPU[$mode,machine]}"
+done
+echo "(replication = walsender + receivewal + proposer + safekeeper; machine = all CPUs busy)"
 cb=$(awk -v c="${RATE[wp]}" -v b="${RATE[pgsync]}" 'BEGIN {printf "%.2f", c / b}')
 ca=$(awk -v c="${RATE[wp]}" -v a="${RATE[local]}" 'BEGIN {printf "%.2f", c / a}')
+cpu_cb=$(awk -v c="$(per_gb wp walsender pg_receivewal proposer safekeeper)" \
+  -v b="$(per_gb pgsync walsender pg_receivewal proposer safekeeper)" \
+  'BEGIN {if (b > 0) printf "%.2f", c / b; else print "n/a"}')
 cdisk=$(awk -v c="${RATE[wp]}" -v d="$DISK4" 'BEGIN {printf "%.2f", c / d}')
 echo
 echo "ratio c/b (walproposer / PostgreSQL quorum commit) confirmed WAL MB/s: $cb (target >= 1.20)"
 echo "ratio c/disk (walproposer / per-stream MB/s of 4 writers):           $cdisk (target >= 0.80)"
 echo "ratio c/a (walproposer / local only):                                $ca (reported)"
+echo "ratio c/b replication CPU per GB of WAL:                             $cpu_cb (reported)"
 ((SMOKE)) && echo "(smoke mode: numbers are not meaningful)"
 echo "result: bulk_c_b $cb"
 echo "result: bulk_c_disk $cdisk"
 echo "result: bulk_c_a $ca"
+echo "result: bulk_cpu_c_b $cpu_cb"
 exit 0

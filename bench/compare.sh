@@ -91,6 +91,7 @@ row "bulk WAL: c / disk limit for 4 copies" "$(result bulk bulk_c_disk)" ">=" 0.
 row "safekeeper ingest / pwrite+fdatasync, scale 10" "$(result ingest10 ingest_ratio)" ">=" 0.80
 row "safekeeper ingest / pwrite+fdatasync, scale 30" "$(result ingest30 ingest_ratio)" ">=" 0.80
 printf '%-58s %8s\n' "bulk WAL: MB/s c/a (reported)" "$(result bulk bulk_c_a)"
+printf '%-58s %8s\n' "bulk WAL: replication CPU per GB c/b (reported)" "$(result bulk bulk_cpu_c_b)"
 printf '%-58s %8s\n' "p50 ms a/b/c, 8 clients" "$(result pgbench8 p50_ms 1)/$(result pgbench8 p50_ms 2)/$(result pgbench8 p50_ms 3)"
 printf '%-58s %8s\n' "p99 ms a/b/c, 8 clients" "$(result pgbench8 p99_ms 1)/$(result pgbench8 p99_ms 2)/$(result pgbench8 p99_ms 3)"
 printf '%-58s %8s\n' "p50 ms a/b/c, 1 client" "$(result pgbench1 p50_ms 1)/$(result pgbench1 p50_ms 2)/$(result pgbench1 p50_ms 3)"

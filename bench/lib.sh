@@ -10,6 +10,8 @@
 # All processes run as the invoking user; started as root, the benchmark
 # re-executes itself as the `postgres` user from a copy of bench/.
 # WP_SK_FLAGS: extra safekeeper flags for experiments (e.g. --zero-fill-segments).
+# WP_BENCH_SETUPS: the setups pgbench_quorum.sh and bulk_wal.sh run (default
+# "local pgsync wp"; with fewer, they print each setup's numbers and no ratios).
 
 bench_reexec_unprivileged() { # "$0" "$@"
   [[ $(id -u) -eq 0 ]] || return 0
@@ -189,7 +191,7 @@ bench_cpu_sample() {
   local -a f
   for pid in /proc/[0-9]*; do
     pid=${pid#/proc/}
-    read -r line <"/proc/$pid/stat" 2>/dev/null || continue
+    read -r line 2>/dev/null <"/proc/$pid/stat" || continue
     read -ra f <<<"${line##*) }"
     ppid=${f[1]}
     ticks=$((f[11] + f[12]))

@@ -90,7 +90,8 @@ per_1000() {
 
 echo "pgbench -N: $CLIENTS clients, scale $SCALE, ${DURATION}s per setup, synchronous_commit = on"
 bench_describe_machine "$DIR"
-for mode in local pgsync wp; do
+SETUPS=${WP_BENCH_SETUPS:-local pgsync wp}
+for mode in $SETUPS; do
   run_setup "$mode" || exit 1
 done
 
@@ -98,7 +99,7 @@ LABEL_local="(a) local fsync only"
 LABEL_pgsync="(b) PostgreSQL ANY 2 of 3 pg_receivewal"
 LABEL_wp="(c) walproposer, 3 safekeepers"
 printf '\n%-44s %10s %8s %8s %8s %12s\n' setup tps "avg ms" "p50 ms" "p99 ms" transactions
-for mode in local pgsync wp; do
+for mode in $SETUPS; do
   label=LABEL_$mode
   printf "%-44s %10.1f %8s %8s %8s %12s\n" "${!label}" "${TPS[$mode]}" "${AVG[$mode]}" "${P50[$mode]}" \
     "${P99[$mode]}" "${TXNS[$mode]}"
@@ -108,7 +109,7 @@ echo
 echo "CPU seconds per 1,000 committed transactions (/proc, during the pgbench run):"
 printf '%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n' setup walsender receivewal proposer safekeeper \
   replication backends "other pg" machine
-for mode in local pgsync wp; do
+for mode in $SETUPS; do
   label=LABEL_$mode
   repl=$(per_1000 "$mode" walsender pg_receivewal proposer safekeeper)
   printf "%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n" "${!label}" "${CPU[$mode,walsender]}" \
@@ -117,6 +118,7 @@ for mode in local pgsync wp; do
 done
 echo "(replication = walsender + receivewal + proposer + safekeeper; machine = all CPUs busy, pgbench included)"
 
+[[ $SETUPS == "local pgsync wp" ]] || exit 0
 cb=$(awk -v c="${TPS[wp]}" -v b="${TPS[pgsync]}" 'BEGIN {printf "%.2f", c / b}')
 ca=$(awk -v c="${TPS[wp]}" -v a="${TPS[local]}" 'BEGIN {printf "%.2f", c / a}')
 cpu_c=$(per_1000 wp walsender pg_receivewal proposer safekeeper)
