@@ -74,6 +74,8 @@ run_setup() {
   bench_cpu_sample "$dir/data" >"$dir/cpu.after"
   end_lsn=$(sql "SELECT pg_current_wal_insert_lsn()")
   bench_cleanup
+  # The logs stay; the data directories (gigabytes) go.
+  rm -rf "$dir/data" "$dir"/sk[0-9] "$dir"/r[0-9]
   local bytes=$(($(lsn_to_int "$end_lsn") - $(lsn_to_int "$start_lsn")))
   WALMB[$mode]=$(awk -v b="$bytes" 'BEGIN {printf "%.1f", b / 1e6}')
   SECS[$mode]=$(awk -v n=$((t1 - t0)) 'BEGIN {printf "%.2f", n / 1e9}')

@@ -71,6 +71,8 @@ run_setup() {
                            printf "%.2f %.2f\n", v[i] / 1000, v[j] / 1000}')
   rm -f "$dir"/txn.*
   bench_cleanup
+  # The logs stay; the data directories (gigabytes) go.
+  rm -rf "$dir/data" "$dir"/sk[0-9] "$dir"/r[0-9]
   [[ -n $tps && -n $avg && -n $p99 && -n $txns && $txns -gt 0 ]] ||
     { echo "bench: no result from setup $mode (see $dir/pgbench.log)" >&2; return 1; }
   TPS[$mode]=$tps AVG[$mode]=$avg P50[$mode]=$p50 P99[$mode]=$p99 TXNS[$mode]=$txns
