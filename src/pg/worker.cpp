@@ -361,6 +361,10 @@ void walproposer_worker_main(Datum) {
                 const wp::TimeMs now = now_ms();
                 if (!run_cxx([&] { g_driver->on_socket_ready(index, now); }, errbuf, sizeof errbuf))
                     fatal_from_driver("proposer failed", errbuf);
+                // An acknowledgement may have moved the commit LSN: release
+                // the COMMITs waiting for it now, before the other events
+                // and before the newly flushed WAL is sent at the loop's top.
+                wp::pg::worker_syncrep_publish_commit_lsn(g_driver->commit_lsn(), g_driver->sent_lsn());
             }
         }
     }
