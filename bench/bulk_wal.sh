@@ -88,11 +88,14 @@ run_setup() {
 }
 
 # per_gb MODE GROUP...: CPU seconds per GB of WAL of the groups.
-per_gb() {
-  local mode=$1 g sum=0
-  shift
-  for g in "$@"; do sum=$(awk -v a="$sum" -v b="${CPU[$mode,$g]}" 'BEGIN {printf "%.2f", a + b}'); done
-  echo "$sum"
+per_gb() { bench_cpu_sum CPU "$1" "%.2f" "${@:2}"; }
+
+label_of() {
+  case $1 in
+    local) echo "(a) local fsync only" ;;
+    pgsync) echo "(b) PostgreSQL ANY 2 of 3 pg_receivewal" ;;
+    wp) echo "(c) walproposer, 3 safekeepers" ;;
+  esac
 }
 
 # four_writers_mb_s: per-stream MB/s of four concurrent O_DSYNC writers of
@@ -127,11 +130,7 @@ DISK4=$(four_writers_mb_s) || { echo "bench: the four-writer disk measurement fa
 
 printf '\n%-44s %10s %10s %12s %8s\n' setup "WAL MB" seconds "MB/s" "vs (a)"
 for mode in local pgsync wp; do
-  case $mode in
-    local) label="(a) local fsync only" ;;
-    pgsync) label="(b) PostgreSQL ANY 2 of 3 pg_receivewal" ;;
-    wp) label="(c) walproposer, 3 safekeepers" ;;
-  esac
+  label=$(label_of "$mode")
   ratio=$(awk -v x="${RATE[$mode]}" -v a="${RATE[local]}" 'BEGIN {printf "%.2f", x / a}')
   printf '%-44s %10s %10s %12s %8s\n' "$label" "${WALMB[$mode]}" "${SECS[$mode]}" "${RATE[$mode]}" "$ratio"
 done
@@ -142,11 +141,7 @@ echo "CPU seconds per GB of WAL (/proc, during the COPY):"
 printf '%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n' setup walsender receivewal proposer safekeeper \
   replication backends "other pg" machine
 for mode in local pgsync wp; do
-  case $mode in
-    local) label="(a) local fsync only" ;;
-    pgsync) label="(b) PostgreSQL ANY 2 of 3 pg_receivewal" ;;
-    wp) label="(c) walproposer, 3 safekeepers" ;;
-  esac
+  label=$(label_of "$mode")
   printf "%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n" "$label" "${CPU[$mode,walsender]}" \
     "${CPU[$mode,pg_receivewal]}" "${CPU[$mode,proposer]}" "${CPU[$mode,safekeeper]}" \
     "$(per_gb "$mode" walsender pg_receivewal proposer safekeeper)" "${CPU[$mode,backends]}" \

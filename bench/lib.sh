@@ -236,6 +236,16 @@ bench_wait_clients_gone() {
   done
 }
 
+# bench_cpu_sum ARRAY MODE FORMAT GROUP...: prints, with printf FORMAT, the
+# sum of ARRAY[MODE,GROUP] (an associative array named ARRAY) over the groups.
+bench_cpu_sum() {
+  local -n values=$1
+  local mode=$2 format=$3 g sum=0
+  shift 3
+  for g in "$@"; do sum=$(awk -v a="$sum" -v b="${values[$mode,$g]}" 'BEGIN {printf "%.6f", a + b}'); done
+  awk -v s="$sum" -v f="$format" 'BEGIN {printf f, s}'
+}
+
 # bench_cpu_seconds BEFORE AFTER GROUP...: CPU seconds the groups used
 # between two samples (files written by bench_cpu_sample).
 bench_cpu_seconds() {

@@ -83,12 +83,7 @@ run_setup() {
 }
 
 # per_1000 MODE GROUP...: CPU seconds per 1,000 transactions of the groups.
-per_1000() {
-  local mode=$1 g sum=0
-  shift
-  for g in "$@"; do sum=$(awk -v a="$sum" -v b="${CPU[$mode,$g]}" 'BEGIN {printf "%.3f", a + b}'); done
-  echo "$sum"
-}
+per_1000() { bench_cpu_sum CPU "$1" "%.3f" "${@:2}"; }
 
 echo "pgbench -N: $CLIENTS clients, scale $SCALE, ${DURATION}s per setup, synchronous_commit = on"
 bench_describe_machine "$DIR"
