@@ -227,7 +227,7 @@ bench_wait_clients_gone() {
   while ((SECONDS < deadline)); do
     busy=0
     for pid in $(cat "/proc/$pm/task/$pm/children" 2>/dev/null); do
-      case $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) in
+      case $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") in
         *"[local]"* | *127.0.0.1* | "") busy=1 ;;
       esac
     done

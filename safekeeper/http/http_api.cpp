@@ -394,6 +394,9 @@ std::string HttpApi::render_metrics() {
     gauge("safekeeper_segment_reservations_total",
           "Disk block reservations ahead of WAL writes in sparse segments.", "counter",
           [](const Row& r) { return r.counters ? r.counters->segment_reservations.load() : 0; });
+    gauge("safekeeper_wal_zero_ahead_bytes_total",
+          "Zero bytes written over reserved blocks ahead of small WAL writes.", "counter",
+          [](const Row& r) { return r.counters ? r.counters->zero_ahead_bytes.load() : 0; });
     gauge("safekeeper_disk_full", "1 while the timeline acknowledges nothing because its file system is full.",
           "gauge", [](const Row& r) { return r.snap.disk_full ? 1 : 0; });
     gauge("safekeeper_disk_full_events_total", "Times the timeline entered the disk-full state.", "counter",

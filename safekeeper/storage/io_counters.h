@@ -45,6 +45,9 @@ struct StorageCounters {
     std::atomic<std::uint64_t> segments_created{0};
     // Block reservations (posix_fallocate) ahead of WAL writes in a sparse segment.
     std::atomic<std::uint64_t> segment_reservations{0};
+    // Zeros written over reserved blocks ahead of small WAL writes
+    // (WalStorage::initialize_ahead).
+    std::atomic<std::uint64_t> zero_ahead_bytes{0};
     std::atomic<std::uint64_t> wal_removed_bytes{0};  // WAL retention
     std::atomic<std::uint64_t> disk_bytes{0};         // segment files held
     Histogram fsync_seconds;

@@ -241,7 +241,7 @@ Status WalStorage::open_for_write(SegmentNumber segno, std::uint64_t first_offse
     // Blocks are reserved ahead of the writes (reserve_for_write), starting
     // where this storage first writes in the segment; a zero-filled or
     // wholly reserved segment needs none.
-    allocation_base_ = allocated_end_ = first_offset;
+    allocation_base_ = allocated_end_ = initialized_end_ = first_offset;
     auto it = segments_.find(segno);
     if (it == segments_.end()) {
         Segment seg{wal_segment_file_name(control_.acceptor.identity.pg_timeline, segno, segment_size()), true};
@@ -256,10 +256,11 @@ Status WalStorage::open_for_write(SegmentNumber segno, std::uint64_t first_offse
         WP_RETURN_IF_ERROR(
             create_zero_filled_file(fs_, path_of(seg.file_name()), segment_size(), how));
         if (how != ZeroFill::kSparse) allocated_end_ = segment_size();
+        if (how == ZeroFill::kWriteZeros) initialized_end_ = segment_size();
         counters_.segments_created.fetch_add(1, std::memory_order_relaxed);
         it = segments_.emplace(segno, seg).first;
     }
-    if (!options_.preallocate_with_fallocate) allocated_end_ = segment_size();
+    if (!options_.preallocate_with_fallocate) allocated_end_ = initialized_end_ = segment_size();
     auto f = fs_.open(path_of(it->second.file_name()), OpenMode::kReadWrite);
     if (!f) return f.status();
     open_file_ = std::move(*f);
@@ -281,6 +282,28 @@ Status WalStorage::reserve_for_write(std::uint64_t end) {
     WP_RETURN_IF_ERROR(open_file_->allocate(allocated_end_, new_end - allocated_end_));
     counters_.segment_reservations.fetch_add(1, std::memory_order_relaxed);
     allocated_end_ = new_end;
+    return Status();
+}
+
+// Writes zeros over the reserved blocks after a small WAL write that came
+// within half a zone of the written ones, so that the commits that follow
+// overwrite written blocks (header: "unwritten" blocks). Only in a segment
+// reserved whole: the zeros then take no disk space, and an idle timeline's
+// sparse segment keeps its small start-up scan. Large writes (bulk WAL) get
+// none: they change the block map once per flush, whatever their size.
+Status WalStorage::initialize_ahead(std::uint64_t end, std::size_t size) {
+    constexpr std::uint64_t kZone = 256 * 1024;
+    constexpr std::uint64_t kSmallWrite = 64 * 1024;
+    constexpr std::uint64_t kBlock = 4096;
+    initialized_end_ = std::max(initialized_end_, end);
+    if (size >= kSmallWrite || allocated_end_ < segment_size()) return Status();
+    if (end + kZone / 2 <= initialized_end_) return Status();
+    const std::uint64_t from = std::max(initialized_end_, (end + kBlock - 1) / kBlock * kBlock);
+    const std::uint64_t to = std::min<std::uint64_t>(segment_size(), from + kZone);
+    if (from >= to) return Status();
+    WP_RETURN_IF_ERROR(write_zeros(*open_file_, from, to - from));
+    counters_.zero_ahead_bytes.fetch_add(to - from, std::memory_order_relaxed);
+    initialized_end_ = to;
     return Status();
 }
 
@@ -314,6 +337,7 @@ wp::Status WalStorage::write_wal(Lsn begin, const std::uint8_t* data, std::size_
             return poison_unless_out_of_space(s);
         }
         s = open_file_->pwrite_all(data + done, n, off);
+        if (s) s = initialize_ahead(off + n, size);
         if (!s) {
             counters_.wal_bytes_written.fetch_add(done, std::memory_order_relaxed);
             return poison(s);

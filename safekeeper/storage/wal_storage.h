@@ -47,6 +47,15 @@
 //    writes in doubling steps from 64 KiB, so an idle timeline's disk use
 //    follows its WAL. Either way no WAL pwrite allocates blocks, and out of
 //    space shows up in a step that wrote no WAL.
+//  * Reserved blocks are "unwritten" to the file system: the first write
+//    into one changes the file's block map, and the next fdatasync must
+//    then write that metadata too (one more device write, or a journal
+//    commit). So in a segment reserved whole, small WAL writes are kept
+//    behind a zone of written zeros (initialize_ahead(): 256 KiB of zeros at
+//    a time, written with the WAL and made durable by the same flush):
+//    commits then overwrite written blocks, as in PostgreSQL's pg_wal. Zeros
+//    beyond the write end keep the "every byte beyond the write end is
+//    zero" rule.
 //  * truncate_wal(end): first the hint is set durably to `end`, then the
 //    bytes [end, old write end) are zeroed and synced, later segments are
 //    unlinked and the directory synced. Beyond the write end every byte is
@@ -216,6 +225,10 @@ private:
     Status normalize_after_recovery();
     Status open_for_write(SegmentNumber segno, std::uint64_t first_offset);
     Status reserve_for_write(std::uint64_t end);
+    // After a write_wal() of `size` bytes whose part in the open segment ends
+    // at `end`:
+    // writes zeros over the reserved blocks just past it, if needed.
+    Status initialize_ahead(std::uint64_t end, std::size_t size);
     Status do_flush();
     Status do_truncate(Lsn end);
     Result<Lsn> read_flush_hint();
@@ -246,6 +259,10 @@ private:
     // storage began writing in it) up to allocated_end_.
     std::uint64_t allocation_base_ = 0;
     std::uint64_t allocated_end_ = 0;
+    // Blocks of the open segment below this offset have been written (WAL or
+    // zeros) since it was opened, or were zero-filled at creation: a pwrite
+    // there changes no block mapping. See initialize_ahead().
+    std::uint64_t initialized_end_ = 0;
     std::vector<std::pair<SegmentNumber, std::unique_ptr<File>>> completed_unsynced_;
 
     // Follows the written WAL to know whether its end is a record end.

@@ -1,8 +1,14 @@
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "support/fault_injection_fs.h"
@@ -406,6 +412,8 @@ TEST_CASE("storage: an idle timeline's disk use and start-up reads follow its WA
         REQUIRE(s->write_wal(start, wal.data(), wal.size()).ok());
         REQUIRE(s->flush_wal().ok());
         REQUIRE(s->flush_lsn() == gen.position());
+        // A sparse first segment gets no zeros ahead (start-up scan stays small).
+        CHECK(s->counters().zero_ahead_bytes.load() == 0);
         CHECK(s->open_file_count() > 0);
         CHECK(s->release_files());
         CHECK(s->open_file_count() == 0);
@@ -446,6 +454,109 @@ TEST_CASE("storage: an idle timeline's disk use and start-up reads follow its WA
         CHECK(allocated_bytes(busy + "/000000010000000000000003") >= kSeg - 64 * 1024);
         // Doubling steps: a handful of reservations for the first segment.
         CHECK(s->counters().segment_reservations.load() <= 12);
+        // 128 kB writes get no zeros ahead (the short last one at most a zone).
+        CHECK(s->counters().zero_ahead_bytes.load() <= 256 * 1024);
     }
+    std::filesystem::remove_all(root);
+}
+
+namespace {
+
+// Whether every block of [offset, offset + len) of `path` is allocated and
+// written (not a hole, not an unwritten reservation), from FIEMAP.
+bool blocks_written(const std::string& path, std::uint64_t offset, std::uint64_t len) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    constexpr unsigned kMaxExtents = 64;
+    std::vector<std::uint8_t> buf(sizeof(struct fiemap) + kMaxExtents * sizeof(struct fiemap_extent));
+    auto* map = reinterpret_cast<struct fiemap*>(buf.data());
+    map->fm_start = offset;
+    map->fm_length = len;
+    map->fm_flags = FIEMAP_FLAG_SYNC;
+    map->fm_extent_count = kMaxExtents;
+    const int rc = ::ioctl(fd, FS_IOC_FIEMAP, map);
+    const int err = errno;
+    ::close(fd);
+    INFO("FIEMAP on " << path << ": " << (rc == 0 ? "ok" : std::strerror(err)));
+    REQUIRE(rc == 0);
+    std::uint64_t covered = offset;
+    for (unsigned i = 0; i < map->fm_mapped_extents; ++i) {
+        const struct fiemap_extent& e = map->fm_extents[i];
+        if (e.fe_logical > covered) return false;  // a hole
+        if (e.fe_flags & FIEMAP_EXTENT_UNWRITTEN) return false;
+        covered = std::max<std::uint64_t>(covered, e.fe_logical + e.fe_length);
+    }
+    return covered >= offset + len;
+}
+
+}  // namespace
+
+TEST_CASE("storage: small writes in a segment reserved whole land on written blocks (zeros ahead)",
+          "[sk][storage][zero_ahead]") {
+    char tmpl[] = "/tmp/wp_zero_ahead_XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    const std::string root = tmpl;
+    FileSystem& fs = real_file_system();
+    constexpr std::uint32_t kSeg = 16u << 20;
+    ControlFileData initial = sample_identity();
+    initial.acceptor.identity.wal_segment_size = kSeg;
+    WalGenerator gen(kSampleSystemId, kSeg, 1, 0x3000000);
+    (void)gen.append_bytes(0x28);
+    const wp::Lsn start = gen.position();
+    const std::string dir = root + "/tl";
+    auto created = WalStorage::create(fs, dir, initial);
+    REQUIRE(created);
+    WalStorage& s = **created;
+    REQUIRE(s.truncate_wal(start).ok());
+    wp::AcceptorDurableState st = s.control().acceptor;
+    st.timeline_start_lsn = start;
+    REQUIRE(s.persist_state(st).ok());
+
+    // Bulk into the next segment (reserved whole when it is opened).
+    const auto bulk = gen.append_bytes(kSeg + 100 * 1024);
+    for (std::size_t done = 0; done < bulk.size();) {
+        const std::size_t n = std::min<std::size_t>(128 * 1024, bulk.size() - done);
+        REQUIRE(s.write_wal(start + done, bulk.data() + done, n).ok());
+        done += n;
+    }
+    REQUIRE(s.flush_wal().ok());
+    const std::uint64_t bulk_zeros = s.counters().zero_ahead_bytes.load();
+    CHECK(bulk_zeros <= 256 * 1024);
+
+    // Then commits: small records, one flush each, 400 kB in all.
+    const std::string segment = dir + "/000000010000000000000004.partial";
+    std::vector<std::uint8_t> all(bulk);
+    for (int i = 0; i < 1000; ++i) {
+        const wp::Lsn at = gen.position();
+        const auto rec = gen.append_bytes(400, 400);
+        REQUIRE(s.write_wal(at, rec.data(), rec.size()).ok());
+        REQUIRE(s.flush_wal().ok());
+        all.insert(all.end(), rec.begin(), rec.end());
+        if (i % 97 == 0) {
+            // The 128 KiB after the write end are written blocks.
+            const std::uint64_t end = gen.position() - 0x4000000;
+            INFO("commit " << i << ", write end at offset " << end);
+            CHECK(blocks_written(segment, end / 4096 * 4096, 128 * 1024));
+        }
+    }
+    const std::uint64_t zeros = s.counters().zero_ahead_bytes.load() - bulk_zeros;
+    INFO("zeros written ahead: " << zeros);
+    CHECK(zeros >= 400 * 1000 - 256 * 1024);
+    CHECK(zeros <= 400 * 1000 + 2 * 256 * 1024);
+    CHECK(s.flush_lsn() == gen.position());
+    CHECK(read_back(s, start, gen.position()) == all);
+    // Beyond the write end every byte is still zero.
+    std::vector<std::uint8_t> tail(128 * 1024);
+    auto f = fs.open(segment, OpenMode::kReadOnly);
+    REQUIRE(f);
+    auto n = (*f)->pread_upto(tail.data(), tail.size(), gen.position() - 0x4000000);
+    REQUIRE(n);
+    CHECK(*n == tail.size());
+    CHECK(std::all_of(tail.begin(), tail.end(), [](std::uint8_t b) { return b == 0; }));
+    created->reset();
+
+    auto reopened = WalStorage::open(fs, dir);
+    REQUIRE(reopened);
+    CHECK((*reopened)->flush_lsn() == gen.position());
     std::filesystem::remove_all(root);
 }
