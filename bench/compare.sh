@@ -4,6 +4,7 @@
 # one table of every ratio with its target (docs/benchmarks.md):
 #   pgbench_quorum.sh --clients 8    TPS c/b, c/a; replication CPU c/b
 #   pgbench_quorum.sh --clients 1    TPS c/b; replication CPU c/b
+#   (both with --rounds 3: each setup's median of three interleaved rounds)
 #   bulk_wal.sh                      MB/s c/b, c/(disk limit for 4 copies)
 #   safekeeper_ingest.sh --scale 10  safekeeper / raw pwrite+fdatasync
 #   safekeeper_ingest.sh --scale 30  same, more WAL
@@ -14,7 +15,7 @@
 #   bench/compare.sh [--smoke] [--dir DIR]
 #
 # --smoke: every benchmark in its smoke mode (seconds; the numbers mean
-# nothing). A full run takes about 15 minutes.
+# nothing). A full run takes about 25 minutes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SMOKE=0
@@ -54,13 +55,13 @@ result() {
 
 if ((SMOKE)); then
   run pgbench8 "$HERE/pgbench_quorum.sh" --smoke --clients 8
-  run pgbench1 "$HERE/pgbench_quorum.sh" --smoke --clients 1
+  run pgbench1 "$HERE/pgbench_quorum.sh" --smoke --clients 1 --rounds 2
   run bulk "$HERE/bulk_wal.sh" --smoke
   run ingest10 "$HERE/safekeeper_ingest.sh" --smoke
   cp "$DIR/ingest10.log" "$DIR/ingest30.log"
 else
-  run pgbench8 "$HERE/pgbench_quorum.sh" --clients 8 --duration 30
-  run pgbench1 "$HERE/pgbench_quorum.sh" --clients 1 --duration 20
+  run pgbench8 "$HERE/pgbench_quorum.sh" --clients 8 --duration 30 --rounds 3
+  run pgbench1 "$HERE/pgbench_quorum.sh" --clients 1 --duration 20 --rounds 3
   run bulk "$HERE/bulk_wal.sh" --mb 1000
   run ingest10 "$HERE/safekeeper_ingest.sh" --scale 10
   run ingest30 "$HERE/safekeeper_ingest.sh" --scale 30

@@ -12,11 +12,15 @@
 # in c (worker + safekeepers) to b (walsenders + pg_receivewals), target
 # <= 0.70. The last lines, "result: KEY VALUE", are for bench/compare.sh.
 #
-#   bench/pgbench_quorum.sh [--smoke] [--duration SEC] [--clients N] [--scale N] [--dir DIR]
+#   bench/pgbench_quorum.sh [--smoke] [--duration SEC] [--clients N] [--scale N]
+#                           [--rounds N] [--dir DIR]
 #
 # --smoke: 3 s per setup at scale 1 (used by the test run so the script
-# cannot rot). Default: 30 s, 8 clients, scale 10. DIR (default: a new
-# directory under /tmp) must be on the disk to measure.
+# cannot rot). Default: 30 s, 8 clients, scale 10, 1 round. --rounds N runs
+# the setups N times, interleaved (a b c a b c ...), prints every round's
+# TPS and reports, for each setup, its median round (by TPS; that round's
+# latencies and CPU too): on a noisy machine one round can be 10-15 % off.
+# DIR (default: a new directory under /tmp) must be on the disk to measure.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
@@ -27,18 +31,21 @@ CLIENTS=8
 SCALE=10
 DIR=""
 SMOKE=0
+ROUNDS=1
 while [[ $# -gt 0 ]]; do
   case $1 in
     --smoke) SMOKE=1 DURATION=3 SCALE=1 ;;
     --duration) DURATION=$2; shift ;;
     --clients) CLIENTS=$2; shift ;;
     --scale) SCALE=$2; shift ;;
+    --rounds) ROUNDS=$2; shift ;;
     --dir) DIR=$2; shift ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: $0 [--smoke] [--duration SEC] [--clients N] [--scale N] [--dir DIR]" >&2; exit 2 ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "usage: $0 [--smoke] [--duration SEC] [--clients N] [--scale N] [--rounds N] [--dir DIR]" >&2; exit 2 ;;
   esac
   shift
 done
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "bench: --rounds must be a positive integer, not '$ROUNDS'" >&2; exit 2; }
 bench_check_installed
 [[ -n $DIR ]] || DIR=$(mktemp -d /tmp/wp-pgbench.XXXXXX)
 mkdir -p "$DIR"
@@ -46,9 +53,9 @@ declare -A TPS AVG P50 P99 TXNS CPU
 CPU_GROUPS=(walsender pg_receivewal proposer safekeeper backends postgres machine)
 trap 'bench_cleanup; [[ -n ${WP_BENCH_COPY:-} ]] && rm -rf "$WP_BENCH_COPY"' EXIT
 
-# run_setup MODE: sets TPS, AVG, P50, P99, TXNS [MODE] and CPU[MODE,GROUP]
+# run_setup MODE KEY: sets TPS, AVG, P50, P99, TXNS [KEY] and CPU[KEY,GROUP]
 run_setup() {
-  local mode=$1 dir=$DIR/$1
+  local mode=$1 key=$2 dir=$DIR/$1
   rm -rf "$dir"
   mkdir -p "$dir"
   bench_start_primary "$dir" "$mode" || { echo "bench: setup $mode failed (logs in $dir)" >&2; return 1; }
@@ -75,9 +82,9 @@ run_setup() {
   rm -rf "$dir/data" "$dir"/sk[0-9] "$dir"/r[0-9]
   [[ -n $tps && -n $avg && -n $p99 && -n $txns && $txns -gt 0 ]] ||
     { echo "bench: no result from setup $mode (see $dir/pgbench.log)" >&2; return 1; }
-  TPS[$mode]=$tps AVG[$mode]=$avg P50[$mode]=$p50 P99[$mode]=$p99 TXNS[$mode]=$txns
+  TPS[$key]=$tps AVG[$key]=$avg P50[$key]=$p50 P99[$key]=$p99 TXNS[$key]=$txns
   for g in "${CPU_GROUPS[@]}"; do
-    CPU[$mode,$g]=$(awk -v s="$(bench_cpu_seconds "$dir/cpu.before" "$dir/cpu.after" "$g")" -v n="$txns" \
+    CPU[$key,$g]=$(awk -v s="$(bench_cpu_seconds "$dir/cpu.before" "$dir/cpu.after" "$g")" -v n="$txns" \
       'BEGIN {printf "%.3f", s * 1000 / n}')
   done
 }
@@ -85,11 +92,27 @@ run_setup() {
 # per_1000 MODE GROUP...: CPU seconds per 1,000 transactions of the groups.
 per_1000() { bench_cpu_sum CPU "$1" "%.3f" "${@:2}"; }
 
-echo "pgbench -N: $CLIENTS clients, scale $SCALE, ${DURATION}s per setup, synchronous_commit = on"
+echo "pgbench -N: $CLIENTS clients, scale $SCALE, ${DURATION}s per setup, $ROUNDS round(s), synchronous_commit = on"
 bench_describe_machine "$DIR"
 SETUPS=${WP_BENCH_SETUPS:-local pgsync wp}
+for ((round = 1; round <= ROUNDS; round++)); do
+  for mode in $SETUPS; do
+    run_setup "$mode" "$mode,$round" || exit 1
+  done
+done
+# Each setup's median round (by TPS) stands for it; with an even count the
+# lower of the two middle ones.
 for mode in $SETUPS; do
-  run_setup "$mode" || exit 1
+  median=$(for ((round = 1; round <= ROUNDS; round++)); do echo "${TPS[$mode,$round]} $round"; done |
+    sort -n | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $2}')
+  k="$mode,$median"
+  TPS[$mode]=${TPS[$k]} AVG[$mode]=${AVG[$k]} P50[$mode]=${P50[$k]} P99[$mode]=${P99[$k]} TXNS[$mode]=${TXNS[$k]}
+  for g in "${CPU_GROUPS[@]}"; do CPU[$mode,$g]=${CPU[$k,$g]}; done
+  if ((ROUNDS > 1)); then
+    line=""
+    for ((round = 1; round <= ROUNDS; round++)); do line+=$(printf ' %.1f' "${TPS[$mode,$round]}"); done
+    echo "rounds $mode TPS:$line (median: round $median)"
+  fi
 done
 
 LABEL_local="(a) local fsync only"
