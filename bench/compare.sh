@@ -15,7 +15,7 @@
 #   bench/compare.sh [--smoke] [--dir DIR]
 #
 # --smoke: every benchmark in its smoke mode (seconds; the numbers mean
-# nothing). A full run takes about 25 minutes.
+# nothing). A full run takes about 20 minutes.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 SMOKE=0
