@@ -226,8 +226,7 @@ private:
     Status open_for_write(SegmentNumber segno, std::uint64_t first_offset);
     Status reserve_for_write(std::uint64_t end);
     // After a write_wal() of `size` bytes whose part in the open segment ends
-    // at `end`:
-    // writes zeros over the reserved blocks just past it, if needed.
+    // at `end`: writes zeros over the reserved blocks just past it, if needed.
     Status initialize_ahead(std::uint64_t end, std::size_t size);
     Status do_flush();
     Status do_truncate(Lsn end);
