@@ -90,14 +90,6 @@ run_setup() {
 # per_gb MODE GROUP...: CPU seconds per GB of WAL of the groups.
 per_gb() { bench_cpu_sum CPU "$1" "%.2f" "${@:2}"; }
 
-label_of() {
-  case $1 in
-    local) echo "(a) local fsync only" ;;
-    pgsync) echo "(b) PostgreSQL ANY 2 of 3 pg_receivewal" ;;
-    wp) echo "(c) walproposer, 3 safekeepers" ;;
-  esac
-}
-
 # four_writers_mb_s: per-stream MB/s of four concurrent O_DSYNC writers of
 # $MB MB each, in 128 kB writes, on DIR's disk.
 four_writers_mb_s() {
@@ -130,7 +122,7 @@ DISK4=$(four_writers_mb_s) || { echo "bench: the four-writer disk measurement fa
 
 printf '\n%-44s %10s %10s %12s %8s\n' setup "WAL MB" seconds "MB/s" "vs (a)"
 for mode in local pgsync wp; do
-  label=$(label_of "$mode")
+  label=$(bench_label "$mode")
   ratio=$(awk -v x="${RATE[$mode]}" -v a="${RATE[local]}" 'BEGIN {printf "%.2f", x / a}')
   printf '%-44s %10s %10s %12s %8s\n' "$label" "${WALMB[$mode]}" "${SECS[$mode]}" "${RATE[$mode]}" "$ratio"
 done
@@ -141,7 +133,7 @@ echo "CPU seconds per GB of WAL (/proc, during the COPY):"
 printf '%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n' setup walsender receivewal proposer safekeeper \
   replication backends "other pg" machine
 for mode in local pgsync wp; do
-  label=$(label_of "$mode")
+  label=$(bench_label "$mode")
   printf "%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n" "$label" "${CPU[$mode,walsender]}" \
     "${CPU[$mode,pg_receivewal]}" "${CPU[$mode,proposer]}" "${CPU[$mode,safekeeper]}" \
     "$(per_gb "$mode" walsender pg_receivewal proposer safekeeper)" "${CPU[$mode,backends]}" \

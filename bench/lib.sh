@@ -236,6 +236,15 @@ bench_wait_clients_gone() {
   done
 }
 
+# bench_label MODE: the name of setup MODE in the benchmarks' tables.
+bench_label() {
+  case $1 in
+    local) echo "(a) local fsync only" ;;
+    pgsync) echo "(b) PostgreSQL ANY 2 of 3 pg_receivewal" ;;
+    wp) echo "(c) walproposer, 3 safekeepers" ;;
+  esac
+}
+
 # bench_cpu_sum ARRAY MODE FORMAT GROUP...: prints, with printf FORMAT, the
 # sum of ARRAY[MODE,GROUP] (an associative array named ARRAY) over the groups.
 bench_cpu_sum() {

@@ -115,13 +115,9 @@ for mode in $SETUPS; do
   fi
 done
 
-LABEL_local="(a) local fsync only"
-LABEL_pgsync="(b) PostgreSQL ANY 2 of 3 pg_receivewal"
-LABEL_wp="(c) walproposer, 3 safekeepers"
 printf '\n%-44s %10s %8s %8s %8s %12s\n' setup tps "avg ms" "p50 ms" "p99 ms" transactions
 for mode in $SETUPS; do
-  label=LABEL_$mode
-  printf "%-44s %10.1f %8s %8s %8s %12s\n" "${!label}" "${TPS[$mode]}" "${AVG[$mode]}" "${P50[$mode]}" \
+  printf "%-44s %10.1f %8s %8s %8s %12s\n" "$(bench_label "$mode")" "${TPS[$mode]}" "${AVG[$mode]}" "${P50[$mode]}" \
     "${P99[$mode]}" "${TXNS[$mode]}"
 done
 
@@ -130,9 +126,8 @@ echo "CPU seconds per 1,000 committed transactions (/proc, during the pgbench ru
 printf '%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n' setup walsender receivewal proposer safekeeper \
   replication backends "other pg" machine
 for mode in $SETUPS; do
-  label=LABEL_$mode
   repl=$(per_1000 "$mode" walsender pg_receivewal proposer safekeeper)
-  printf "%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n" "${!label}" "${CPU[$mode,walsender]}" \
+  printf "%-44s %9s %9s %9s %9s %9s %9s %9s %9s\n" "$(bench_label "$mode")" "${CPU[$mode,walsender]}" \
     "${CPU[$mode,pg_receivewal]}" "${CPU[$mode,proposer]}" "${CPU[$mode,safekeeper]}" "$repl" \
     "${CPU[$mode,backends]}" "${CPU[$mode,postgres]}" "${CPU[$mode,machine]}"
 done
