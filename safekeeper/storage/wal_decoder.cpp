@@ -112,32 +112,33 @@ std::size_t WalStreamDecoder::consume_page_header(const std::uint8_t* data, std:
         return n;  // collect the rest
 
     const WalPageHeader h = decode_page_header(page_buf_, need == kLongPageHeaderSize);
-    const std::string where = " at page " + format_lsn(page_lsn);
+    // Built only for an error: this runs for every page of every stream.
+    const auto where = [page_lsn] { return " at page " + format_lsn(page_lsn); };
     if (h.magic != kWalPageMagic) {
         if (h.magic == 0 && h.pageaddr == 0)
-            fail("end of WAL: zeroed page" + where);
+            fail("end of WAL: zeroed page" + where());
         else
-            fail("invalid page magic " + std::to_string(h.magic) + where);
+            fail("invalid page magic " + std::to_string(h.magic) + where());
         return n;
     }
-    if (h.info & ~kXlpAllFlags) { fail("invalid page info flags" + where); return n; }
+    if (h.info & ~kXlpAllFlags) { fail("invalid page info flags" + where()); return n; }
     if (h.pageaddr != page_lsn) {
-        fail("unexpected page address " + format_lsn(h.pageaddr) + where);
+        fail("unexpected page address " + format_lsn(h.pageaddr) + where());
         return n;
     }
-    if (h.tli == 0) { fail("zero timeline in page header" + where); return n; }
+    if (h.tli == 0) { fail("zero timeline in page header" + where()); return n; }
     const bool segment_start = page_lsn % opts_.segment_size == 0;
     if (segment_start != h.is_long) {
-        fail(std::string(segment_start ? "missing" : "unexpected") + " long page header" + where);
+        fail(std::string(segment_start ? "missing" : "unexpected") + " long page header" + where());
         return n;
     }
     if (h.is_long) {
         if (h.seg_size != opts_.segment_size || h.xlog_blcksz != kWalPageSize) {
-            fail("page header segment/block size mismatch" + where);
+            fail("page header segment/block size mismatch" + where());
             return n;
         }
         if (opts_.system_id != 0 && h.sysid != opts_.system_id) {
-            fail("page header system id mismatch" + where);
+            fail("page header system id mismatch" + where());
             return n;
         }
     }
@@ -157,7 +158,7 @@ std::size_t WalStreamDecoder::consume_page_header(const std::uint8_t* data, std:
             } else if (overwrite) {
                 next = State::kBetweenRecords;
             } else if (!cont || h.rem_len != skip_remaining_) {
-                fail("continuation record mismatch" + where);
+                fail("continuation record mismatch" + where());
                 return n;
             }
             break;
@@ -173,14 +174,14 @@ std::size_t WalStreamDecoder::consume_page_header(const std::uint8_t* data, std:
                                                 ? rec_.tot_len - rec_hdr_got_
                                                 : rec_remaining_;
             if (!cont || h.rem_len != remaining) {
-                fail("continuation record mismatch" + where);
+                fail("continuation record mismatch" + where());
                 return n;
             }
             break;
         }
         default:
             if (cont) {
-                fail("unexpected continuation record" + where);
+                fail("unexpected continuation record" + where());
                 return n;
             }
             next = State::kBetweenRecords;
@@ -212,10 +213,11 @@ std::size_t WalStreamDecoder::consume_record_header(const std::uint8_t* data, st
     pos_ += n;
     if (!had_len && rec_hdr_got_ >= 4) {
         rec_.tot_len = get_le32(rec_buf_);
-        const std::string where = " at " + format_lsn(record_start_);
-        if (rec_.tot_len == 0) { fail("end of WAL: zero record length" + where); return n; }
+        // Built only for an error: this runs for every record.
+        const auto where = [this] { return " at " + format_lsn(record_start_); };
+        if (rec_.tot_len == 0) { fail("end of WAL: zero record length" + where()); return n; }
         if (rec_.tot_len < kRecordHeaderSize || rec_.tot_len > kMaxRecordSize) {
-            fail("invalid record length " + std::to_string(rec_.tot_len) + where);
+            fail("invalid record length " + std::to_string(rec_.tot_len) + where());
             return n;
         }
     }
