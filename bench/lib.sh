@@ -149,7 +149,10 @@ EOF
         mkdir -p "$dir/$r"
         "$BINDIR/pg_receivewal" -h "$SOCKDIR" -p "$PGPORT_PRIMARY" --slot="$r" --create-slot >/dev/null 2>&1 ||
           { echo "bench: could not create slot $r" >&2; return 1; }
-        "$BINDIR/pg_receivewal" -d "host=$SOCKDIR port=$PGPORT_PRIMARY application_name=$r" \
+        # Over TCP, as the proposer reaches the safekeepers: a replica on
+        # another machine has no Unix socket, and loopback TCP costs both
+        # ends more CPU per message than a Unix socket does.
+        "$BINDIR/pg_receivewal" -d "host=127.0.0.1 port=$PGPORT_PRIMARY application_name=$r" \
           --slot="$r" --synchronous --no-loop -D "$dir/$r" >"$dir/$r.log" 2>&1 &
         BENCH_PIDS+=($!)
       done
