@@ -168,7 +168,7 @@ EOF
 }
 
 bench_describe_machine() {
-  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), disk $(df -h "${1:-/tmp}" | awk 'NR==2 {print $1}') ($(stat -f -c %T "${1:-/tmp}")), $(date -u '+%Y-%m-%d')"
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), disk $(df --output=source,fstype "${1:-/tmp}" | awk 'NR==2 {print $1 " (" $2 ")"}'), $(date -u '+%Y-%m-%d')"
 }
 
 # ------------------------------------------------------------ CPU accounting
